@@ -1,0 +1,52 @@
+// Argument checks for the bindings: the one place where user input is validated. Every message
+// starts with "[op]" and says what was expected and what came; shape problems raise ValueError,
+// type problems TypeError.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace pyseq::bind {
+
+namespace py = pybind11;
+
+enum class DType { f32, f64 };
+
+[[noreturn]] void value_error(const char* op, const std::string& msg);
+[[noreturn]] void type_error(const char* op, const std::string& msg);
+
+std::string shape_str(const py::array& a);
+std::string dtype_str(const py::array& a);
+const char* dtype_name(DType d);
+
+// Any array-like as a NumPy array (no copy for arrays); junk becomes an object array and is then
+// refused by the dtype checks.
+py::array to_array(const char* op, const char* name, const py::handle& obj);
+
+// The dtype of a float input: float32 or float64, else TypeError.
+DType float_dtype(const char* op, const char* name, const py::array& a);
+
+// `name` must have dtype `want` (the dtype x decided): no silent casts.
+void check_dtype(const char* op, const char* name, const py::array& a, DType want);
+
+// ndim, with `dims` naming the axes, e.g. "(B, T, I)".
+void check_ndim(const char* op, const char* name, const py::array& a, int ndim, const char* dims);
+
+// Exact shape; `formula` names it, e.g. "(H, 4H)", and the message prints its value.
+void check_shape(const char* op, const char* name, const py::array& a,
+                 const std::vector<std::int64_t>& shape, const char* formula);
+
+// Sizes that must be >= 1 and fit the BLAS's 32-bit integers.
+void check_extent(const char* op, const char* what, std::int64_t value);
+
+// A C-contiguous array of T with the same values (a copy only when the strides need one).
+template <typename T>
+py::array_t<T, py::array::c_style> contiguous(const py::array& a) {
+  return py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(a);
+}
+
+}  // namespace pyseq::bind

@@ -1,0 +1,181 @@
+// pybind11 front-end of the LSTM kernels: validation, dtype dispatch, GIL release.
+#include <cstdint>
+
+#include "../cpu/lstm.h"
+#include "checks.h"
+
+namespace pyseq::bind {
+
+namespace {
+
+constexpr const char* kFwd = "lstm_forward";
+constexpr const char* kBwd = "lstm_backward";
+
+// What backward needs, kept by forward. Opaque to Python.
+struct LstmSaved {
+  DType dtype;
+  std::int64_t B, T, I, H;
+  bool reverse, zero_output_for_mask;
+  int unit_chunks;
+  py::array gates, h_in, c_in;  // kernel buffers (see cpu/lstm.h)
+  py::array x, kernel, recurrent_kernel;  // contiguous inputs
+  py::object mask, dropout_mask;          // contiguous arrays, or None
+};
+
+// Optional inputs travel as py::object: None, or a contiguous array. (A default-constructed
+// py::array is an empty array, not a null handle, so it cannot stand for "absent".)
+template <typename T>
+const T* ptr_or_null(const py::object& a) {
+  return a.is_none() ? nullptr : static_cast<const T*>(a.cast<py::array>().data());
+}
+
+// An optional float input: None, or an array of x's dtype and the given shape, made contiguous.
+template <typename T>
+py::object optional_float(const char* op, const char* name, const py::object& obj,
+                          const std::vector<std::int64_t>& shape, const char* formula, DType dt) {
+  if (obj.is_none()) return py::none();
+  py::array a = to_array(op, name, obj);
+  float_dtype(op, name, a);
+  check_dtype(op, name, a, dt);
+  check_shape(op, name, a, shape, formula);
+  return contiguous<T>(a);
+}
+
+template <typename T>
+py::tuple forward(DType dt, const py::array& x_in, const py::array& kernel_in,
+                  const py::array& rk_in, const py::object& bias_obj, const py::object& h0_obj,
+                  const py::object& c0_obj, const py::object& mask, const py::object& drop_obj,
+                  bool reverse, bool zero_output_for_mask) {
+  const std::int64_t B = x_in.shape(0), T_ = x_in.shape(1), I = x_in.shape(2), H = rk_in.shape(0);
+  py::object bias = optional_float<T>(kFwd, "bias", bias_obj, {4 * H}, "(4H,)", dt);
+  py::object h0 = optional_float<T>(kFwd, "h0", h0_obj, {B, H}, "(B, H)", dt);
+  py::object c0 = optional_float<T>(kFwd, "c0", c0_obj, {B, H}, "(B, H)", dt);
+  py::object drop = optional_float<T>(kFwd, "recurrent_dropout_mask", drop_obj, {B, H}, "(B, H)", dt);
+  py::array x = contiguous<T>(x_in), kernel = contiguous<T>(kernel_in), rk = contiguous<T>(rk_in);
+
+  py::array_t<T> y({B, T_, H}), h_last({B, H}), c_last({B, H});
+  py::array_t<T> gates({B, T_, 4 * H}), h_in({B, T_, H}), c_in({B, T_, H});
+  int unit_chunks = 1;
+  cpu::LstmForward<T> a{y.mutable_data(), h_last.mutable_data(), c_last.mutable_data(),
+                        gates.mutable_data(), h_in.mutable_data(), c_in.mutable_data(),
+                        &unit_chunks,
+                        static_cast<const T*>(x.data()), static_cast<const T*>(kernel.data()),
+                        static_cast<const T*>(rk.data()), ptr_or_null<T>(bias),
+                        ptr_or_null<T>(h0), ptr_or_null<T>(c0),
+                        mask.is_none() ? nullptr : static_cast<const std::uint8_t*>(mask.cast<py::array>().data()),
+                        ptr_or_null<T>(drop), B, T_, I, H, reverse, zero_output_for_mask};
+  {
+    py::gil_scoped_release release;
+    cpu::lstm_forward<T>(a);
+  }
+  auto saved = std::make_unique<LstmSaved>(LstmSaved{dt, B, T_, I, H, reverse, zero_output_for_mask,
+                                                     unit_chunks, gates, h_in, c_in, x, kernel, rk,
+                                                     mask, drop});
+  return py::make_tuple(y, h_last, c_last, py::cast(std::move(saved)));
+}
+
+py::tuple lstm_forward(const py::object& x_obj, const py::object& kernel_obj,
+                       const py::object& rk_obj, const py::object& bias_obj,
+                       const py::object& h0_obj, const py::object& c0_obj,
+                       const py::object& mask_obj, bool reverse, bool zero_output_for_mask,
+                       const py::object& drop_obj) {
+  py::array x = to_array(kFwd, "x", x_obj);
+  const DType dt = float_dtype(kFwd, "x", x);
+  check_ndim(kFwd, "x", x, 3, "(B, T, I)");
+  py::array kernel = to_array(kFwd, "kernel", kernel_obj);
+  float_dtype(kFwd, "kernel", kernel);
+  check_dtype(kFwd, "kernel", kernel, dt);
+  check_ndim(kFwd, "kernel", kernel, 2, "(I, 4H)");
+  py::array rk = to_array(kFwd, "recurrent_kernel", rk_obj);
+  float_dtype(kFwd, "recurrent_kernel", rk);
+  check_dtype(kFwd, "recurrent_kernel", rk, dt);
+  check_ndim(kFwd, "recurrent_kernel", rk, 2, "(H, 4H)");
+
+  const std::int64_t B = x.shape(0), T_ = x.shape(1), I = x.shape(2), H = rk.shape(0);
+  check_extent(kFwd, "batch size B (x.shape[0])", B);
+  check_extent(kFwd, "steps T (x.shape[1])", T_);
+  check_extent(kFwd, "input features I (x.shape[2])", I);
+  check_extent(kFwd, "hidden units H (recurrent_kernel.shape[0])", H);
+  check_extent(kFwd, "B*T", B * T_);
+  check_extent(kFwd, "T*4H", T_ * 4 * H);
+  check_shape(kFwd, "recurrent_kernel", rk, {H, 4 * H}, "(H, 4H)");
+  check_shape(kFwd, "kernel", kernel, {I, 4 * H}, "(I, 4H)");
+
+  py::object mask = py::none();
+  if (!mask_obj.is_none()) {
+    py::array m = to_array(kFwd, "mask", mask_obj);
+    if (!m.dtype().equal(py::dtype::of<bool>()))
+      type_error(kFwd, "mask must be a bool array (True = valid step), got dtype " + dtype_str(m));
+    check_shape(kFwd, "mask", m, {B, T_}, "(B, T)");
+    mask = contiguous<bool>(m);
+  }
+  if (dt == DType::f32)
+    return forward<float>(dt, x, kernel, rk, bias_obj, h0_obj, c0_obj, mask, drop_obj, reverse,
+                          zero_output_for_mask);
+  return forward<double>(dt, x, kernel, rk, bias_obj, h0_obj, c0_obj, mask, drop_obj, reverse,
+                         zero_output_for_mask);
+}
+
+template <typename T>
+py::tuple backward(const LstmSaved& s, const py::object& dy, const py::object& dh_last,
+                   const py::object& dc_last) {
+  const std::int64_t B = s.B, T_ = s.T, I = s.I, H = s.H;
+  py::array_t<T> dx({B, T_, I}), dkernel({I, 4 * H}), drk({H, 4 * H}), dbias({4 * H}),
+      dh0({B, H}), dc0({B, H});
+  cpu::LstmBackward<T> a{dx.mutable_data(), dkernel.mutable_data(), drk.mutable_data(),
+                         dbias.mutable_data(), dh0.mutable_data(), dc0.mutable_data(),
+                         ptr_or_null<T>(dy), ptr_or_null<T>(dh_last), ptr_or_null<T>(dc_last),
+                         static_cast<const T*>(s.gates.data()), static_cast<const T*>(s.h_in.data()),
+                         static_cast<const T*>(s.c_in.data()), s.unit_chunks,
+                         static_cast<const T*>(s.x.data()), static_cast<const T*>(s.kernel.data()),
+                         static_cast<const T*>(s.recurrent_kernel.data()),
+                         s.mask.is_none() ? nullptr : static_cast<const std::uint8_t*>(s.mask.cast<py::array>().data()),
+                         ptr_or_null<T>(s.dropout_mask), B, T_, I, H, s.reverse,
+                         s.zero_output_for_mask};
+  {
+    py::gil_scoped_release release;
+    cpu::lstm_backward<T>(a);
+  }
+  return py::make_tuple(dx, dkernel, drk, dbias, dh0, dc0);
+}
+
+py::tuple lstm_backward(const py::object& dy_obj, const py::object& dh_obj,
+                        const py::object& dc_obj, const py::object& saved_obj) {
+  if (!py::isinstance<LstmSaved>(saved_obj))
+    type_error(kBwd, "saved must be the object returned by lstm_forward, got " +
+                         py::str(py::type::of(saved_obj).attr("__name__")).cast<std::string>());
+  const LstmSaved& s = saved_obj.cast<const LstmSaved&>();
+  auto grad = [&](const py::object& obj, const char* name, std::vector<std::int64_t> shape,
+                  const char* formula) -> py::object {
+    if (s.dtype == DType::f32) return optional_float<float>(kBwd, name, obj, shape, formula, s.dtype);
+    return optional_float<double>(kBwd, name, obj, shape, formula, s.dtype);
+  };
+  py::object dy = grad(dy_obj, "dy", {s.B, s.T, s.H}, "(B, T, H)");
+  py::object dh = grad(dh_obj, "dh_T", {s.B, s.H}, "(B, H)");
+  py::object dc = grad(dc_obj, "dc_T", {s.B, s.H}, "(B, H)");
+  if (s.dtype == DType::f32) return backward<float>(s, dy, dh, dc);
+  return backward<double>(s, dy, dh, dc);
+}
+
+}  // namespace
+
+void register_lstm(py::module_& m) {
+  py::class_<LstmSaved>(m, "LSTMSaved",
+                        "What lstm_backward needs from lstm_forward (opaque).")
+      .def_property_readonly("nbytes", [](const LstmSaved& s) {
+        return s.gates.nbytes() + s.h_in.nbytes() + s.c_in.nbytes();
+      })
+      .def("__repr__", [](const LstmSaved& s) {
+        return "<LSTMSaved B=" + std::to_string(s.B) + " T=" + std::to_string(s.T) +
+               " I=" + std::to_string(s.I) + " H=" + std::to_string(s.H) + " " +
+               dtype_name(s.dtype) + ">";
+      });
+  m.def("lstm_forward", &lstm_forward, py::arg("x"), py::arg("kernel"),
+        py::arg("recurrent_kernel"), py::arg("bias"), py::arg("h0"), py::arg("c0"),
+        py::arg("mask"), py::arg("reverse"), py::arg("zero_output_for_mask"),
+        py::arg("recurrent_dropout_mask"));
+  m.def("lstm_backward", &lstm_backward, py::arg("dy"), py::arg("dh_T"), py::arg("dc_T"),
+        py::arg("saved"));
+}
+
+}  // namespace pyseq::bind

@@ -1,0 +1,83 @@
+// The pyseq._core extension module: one register_* per op family, plus build and thread controls.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "../cpu/blas.h"
+#include "../cpu/isa.h"
+#include "../cpu/lstm.h"
+#include "../cpu/threads.h"
+#include "../cuda/cuda.h"
+#include "checks.h"
+
+namespace py = pybind11;
+
+namespace pyseq::bind {
+void register_lstm(py::module_& m);
+}
+
+namespace {
+
+std::string compiler() {
+#if defined(__clang__)
+  return std::string("clang ") + __clang_version__;
+#elif defined(__GNUC__)
+  return std::string("gcc ") + __VERSION__;
+#else
+  return "unknown";
+#endif
+}
+
+py::dict build_info() {
+  py::dict d;
+  d["version"] = PYSEQ_VERSION;
+  d["compiler"] = compiler();
+#if defined(_OPENMP)
+  d["openmp"] = true;
+  d["openmp_version"] = _OPENMP;
+#else
+  d["openmp"] = false;
+  d["openmp_version"] = py::none();
+#endif
+  d["blas"] = pyseq::blas::name();
+  d["blas_version"] = pyseq::blas::version();
+  d["cuda"] = pyseq::cuda::built();
+  d["cuda_devices"] = pyseq::cuda::device_count();
+  d["cuda_info"] = pyseq::cuda::description();
+  d["simd"] = pyseq::cpu::isa_name(pyseq::cpu::active_isa());
+  d["simd_available"] = pyseq::cpu::available_isas();
+  d["num_threads"] = pyseq::get_num_threads();
+  return d;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "pyseq's compiled kernels. Call them through pyseq.ops, not directly.";
+  m.def("build_info", &build_info);
+  m.def("set_num_threads", [](int n) {
+    if (n < 1) pyseq::bind::value_error("set_num_threads", "n must be at least 1, got " + std::to_string(n));
+    pyseq::set_num_threads(n);
+  }, py::arg("n"));
+  m.def("get_num_threads", &pyseq::get_num_threads);
+  m.def("set_simd", [](const std::string& name) {
+    if (!pyseq::cpu::set_active_isa(name)) {
+      std::string avail;
+      for (auto& s : pyseq::cpu::available_isas()) avail += (avail.empty() ? "" : ", ") + s;
+      pyseq::bind::value_error("set_simd", "level must be one of " + avail + ", got '" + name + "'");
+    }
+  }, py::arg("level"));
+  m.def("get_simd", [] { return pyseq::cpu::isa_name(pyseq::cpu::active_isa()); });
+  m.def("set_rnn_split", [](const std::string& mode) {
+    if (mode != "auto" && mode != "batch" && mode != "units")
+      pyseq::bind::value_error("set_rnn_split", "mode must be 'auto', 'batch' or 'units', got '" + mode + "'");
+    pyseq::cpu::set_rnn_split(mode.c_str());
+  }, py::arg("mode"));
+  m.def("get_rnn_split", [] { return std::string(pyseq::cpu::get_rnn_split()); });
+  m.def("cuda_device_count", [] {
+    if (!pyseq::cuda::built())
+      throw std::runtime_error("[cuda] pyseq was built without CUDA: rebuild with PYSEQ_CUDA=ON "
+                            "(e.g. PYSEQ_CUDA=ON pip install .) on a machine with nvcc");
+    return pyseq::cuda::device_count();
+  });
+  pyseq::bind::register_lstm(m);
+}

@@ -1,0 +1,106 @@
+// Picks the ISA build of each kernel at run time (see isa.h). PYSEQ_HAVE_AVX2 / PYSEQ_HAVE_AVX512
+// say which builds CMake compiled in.
+#include <atomic>
+
+#include "isa.h"
+#include "lstm.h"
+
+namespace pyseq::cpu {
+
+namespace {
+
+bool cpu_supports(Isa isa) {
+#if defined(__x86_64__) || defined(_M_X64)
+  switch (isa) {
+    case Isa::avx512:
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+             __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case Isa::avx2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    default:
+      return true;
+  }
+#else
+  return isa == Isa::baseline;
+#endif
+}
+
+bool compiled(Isa isa) {
+  switch (isa) {
+#if defined(PYSEQ_HAVE_AVX512)
+    case Isa::avx512: return true;
+#endif
+#if defined(PYSEQ_HAVE_AVX2)
+    case Isa::avx2: return true;
+#endif
+    case Isa::baseline: return true;
+    default: return false;
+  }
+}
+
+Isa best_isa() {
+  for (Isa isa : {Isa::avx512, Isa::avx2})
+    if (compiled(isa) && cpu_supports(isa)) return isa;
+  return Isa::baseline;
+}
+
+std::atomic<Isa>& current() {
+  static std::atomic<Isa> isa{best_isa()};
+  return isa;
+}
+
+}  // namespace
+
+Isa active_isa() { return current(); }
+
+std::string isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::avx512: return "avx512";
+    case Isa::avx2: return "avx2";
+    default: return "baseline";
+  }
+}
+
+std::vector<std::string> available_isas() {
+  std::vector<std::string> names;
+  for (Isa isa : {Isa::baseline, Isa::avx2, Isa::avx512})
+    if (compiled(isa) && cpu_supports(isa)) names.push_back(isa_name(isa));
+  return names;
+}
+
+bool set_active_isa(const std::string& name) {
+  for (Isa isa : {Isa::baseline, Isa::avx2, Isa::avx512})
+    if (isa_name(isa) == name && compiled(isa) && cpu_supports(isa)) {
+      current() = isa;
+      return true;
+    }
+  return false;
+}
+
+#define PYSEQ_DISPATCH(fn, args)                            \
+  switch (active_isa()) {                                   \
+    PYSEQ_CASE_AVX512(fn, args)                             \
+    PYSEQ_CASE_AVX2(fn, args)                               \
+    default: return baseline::fn(args);                     \
+  }
+#if defined(PYSEQ_HAVE_AVX512)
+#define PYSEQ_CASE_AVX512(fn, args) case Isa::avx512: return avx512::fn(args);
+#else
+#define PYSEQ_CASE_AVX512(fn, args)
+#endif
+#if defined(PYSEQ_HAVE_AVX2)
+#define PYSEQ_CASE_AVX2(fn, args) case Isa::avx2: return avx2::fn(args);
+#else
+#define PYSEQ_CASE_AVX2(fn, args)
+#endif
+
+template <typename T> void lstm_forward(const LstmForward<T>& a) { PYSEQ_DISPATCH(lstm_forward<T>, a) }
+template <typename T> void lstm_backward(const LstmBackward<T>& a) { PYSEQ_DISPATCH(lstm_backward<T>, a) }
+
+template void lstm_forward<float>(const LstmForward<float>&);
+template void lstm_forward<double>(const LstmForward<double>&);
+template void lstm_backward<float>(const LstmBackward<float>&);
+template void lstm_backward<double>(const LstmBackward<double>&);
+
+}  // namespace pyseq::cpu

@@ -1,0 +1,278 @@
+// LSTM forward and backward over a whole sequence. Compiled once per ISA level (see isa.h).
+// Legend: B batch, T steps, I input features, H hidden units; gates i, f, c (written g), o.
+//
+// Forward, per step:  z = x_t·W + h_in·U + b;  i,f,o = σ(z), g = tanh(z)
+//                     c_t = f∘c_{t-1} + i∘g;  h_t = o∘tanh(c_t);  h_in = h_{t-1}∘dropout_mask
+// x·W for every row is one product before the loop; in the loop only h_in·U remains, then one
+// fused pass over the gates. Backward keeps only dh_{t-1} = dz_t·Uᵀ in the loop; dx, dW, dU and
+// db are products (and a column sum) over all steps afterwards.
+#include "lstm.h"
+
+#include <cassert>
+#include <cstring>
+
+#include "blas.h"
+#include "rnn_common.h"
+#include "vec_math.h"
+
+#ifndef PYSEQ_ISA
+#error "PYSEQ_ISA must name the ISA namespace this file is compiled for"
+#endif
+
+namespace pyseq::cpu::PYSEQ_ISA {
+
+namespace {
+
+constexpr int G = 4;  // gates per unit
+
+// Weights in the chunked column order the step loop wants (the originals when one chunk).
+template <typename T>
+struct PackedWeights {
+  const T* W;  // (I,4H)
+  const T* U;  // (H,4H)
+  std::unique_ptr<Buffer<T>> W_buf, U_buf;
+  PackedWeights(const T* kernel, const T* recurrent, std::int64_t I, std::int64_t H,
+                const UnitChunks& chunks)
+      : W(kernel), U(recurrent) {
+    if (chunks.n == 1) return;
+    W_buf = std::make_unique<Buffer<T>>(I * G * H);
+    U_buf = std::make_unique<Buffer<T>>(H * G * H);
+    pack_gate_columns(W_buf->get(), kernel, I, H, G, chunks);
+    pack_gate_columns(U_buf->get(), recurrent, H, H, G, chunks);
+    W = W_buf->get();
+    U = U_buf->get();
+  }
+};
+
+// One valid step for one row and one chunk of hs units. z holds the chunk's pre-activations
+// [i f g o] (without bias) and receives the activations.
+template <typename T, bool kDropout>
+inline void lstm_cell_forward(T* __restrict z, const T* __restrict bias, T* __restrict c_state,
+                              T* __restrict h_state, std::int64_t hs) {
+  using A = math::Act<T>;
+  T* __restrict zi = z;
+  T* __restrict zf = z + hs;
+  T* __restrict zg = z + 2 * hs;
+  T* __restrict zo = z + 3 * hs;
+  const T* __restrict bi = bias;
+  const T* __restrict bf = bias + hs;
+  const T* __restrict bg = bias + 2 * hs;
+  const T* __restrict bo = bias + 3 * hs;
+#pragma omp simd
+  for (std::int64_t j = 0; j < hs; ++j) {
+    T i = A::sigmoid(zi[j] + bi[j]);
+    T f = A::sigmoid(zf[j] + bf[j]);
+    T g = A::tanh(zg[j] + bg[j]);
+    T o = A::sigmoid(zo[j] + bo[j]);
+    T c = f * c_state[j] + i * g;
+    zi[j] = i;
+    zf[j] = f;
+    zg[j] = g;
+    zo[j] = o;
+    c_state[j] = c;
+    h_state[j] = o * A::tanh(c);
+  }
+}
+
+template <typename T, bool kDropout>
+void forward_impl(const LstmForward<T>& a) {
+  const std::int64_t B = a.B, T_ = a.T_, I = a.I, H = a.H, G4H = G * H;
+  const Split split = choose_split(B, H);
+  const UnitChunks& chunks = split.chunks;
+  *a.unit_chunks = chunks.n;
+  PackedWeights<T> w(a.kernel, a.recurrent_kernel, I, H, chunks);
+
+  Buffer<T> bias(G4H), c_state(B * H), h_state(B * H);
+  if (a.bias) {
+    pack_gate_columns(bias.get(), a.bias, 1, H, G, chunks);
+  } else {
+    std::fill(bias.get(), bias.get() + G4H, T(0));
+  }
+  for (std::int64_t k = 0; k < B * H; ++k) {
+    c_state.get()[k] = a.c0 ? a.c0[k] : T(0);
+    h_state.get()[k] = a.h0 ? a.h0[k] : T(0);
+  }
+  const std::vector<std::int64_t> first_valid = first_valid_steps(a.mask, B, T_, a.reverse);
+
+  // gates (B·T, 4H) = x (B·T, I) · W: every input projection at once, with the full BLAS team.
+  blas::gemm<T>(false, false, B * T_, G4H, I, T(1), a.x, I, w.W, G4H, T(0), a.gates, G4H);
+
+  // h_in of the first processed step.
+  const std::int64_t t_first = a.reverse ? T_ - 1 : 0;
+  for (std::int64_t b = 0; b < B; ++b)
+    for (std::int64_t j = 0; j < H; ++j)
+      a.h_in[(b * T_ + t_first) * H + j] =
+          h_state.get()[b * H + j] * (kDropout ? a.dropout_mask[b * H + j] : T(1));
+
+  auto step = [&](std::int64_t s, std::int64_t t, const Part& p) {
+    const std::int64_t t_next = a.reverse ? t - 1 : t + 1;
+    const bool has_next = s + 1 < T_;
+    for (int k = p.k0; k < chunks.n; k += p.dk) {
+      const std::int64_t u0 = chunks.begin(k), hs = chunks.size(k);
+      // z[rows, chunk] += h_in[rows, t] · U[:, chunk]
+      blas::gemm<T>(false, false, p.b1 - p.b0, G * hs, H, T(1),
+                    a.h_in + (p.b0 * T_ + t) * H, T_ * H, w.U + G * u0, G4H, T(1),
+                    a.gates + (p.b0 * T_ + t) * G4H + G * u0, T_ * G4H);
+      for (std::int64_t b = p.b0; b < p.b1; ++b) {
+        const bool valid = !a.mask || a.mask[b * T_ + t];
+        T* c = c_state.get() + b * H + u0;
+        T* h = h_state.get() + b * H + u0;
+        const std::int64_t row = b * T_ + t;
+        std::memcpy(a.c_in + row * H + u0, c, hs * sizeof(T));
+        if (valid) lstm_cell_forward<T, kDropout>(a.gates + row * G4H + G * u0, bias.get() + G * u0, c, h, hs);
+        T* y = a.y + row * H + u0;
+        if (valid || (!a.zero_output_for_mask && s > first_valid[b])) {
+          std::memcpy(y, h, hs * sizeof(T));
+        } else {
+          std::fill(y, y + hs, T(0));
+        }
+        if (has_next) {
+          T* h_next = a.h_in + (b * T_ + t_next) * H + u0;
+          if (kDropout) {
+            const T* m = a.dropout_mask + b * H + u0;
+            for (std::int64_t j = 0; j < hs; ++j) h_next[j] = h[j] * m[j];
+          } else {
+            std::memcpy(h_next, h, hs * sizeof(T));
+          }
+        }
+      }
+    }
+  };
+  run_time_loop(split, B, T_, a.reverse, /*backward=*/false, step,
+                [](std::int64_t, std::int64_t, const Part&) {});
+
+  std::memcpy(a.h_last, h_state.get(), B * H * sizeof(T));
+  std::memcpy(a.c_last, c_state.get(), B * H * sizeof(T));
+}
+
+// Backward of lstm_cell_forward for one row and chunk. dh: gradient reaching h_t (upstream plus
+// recurrent); dc: carried cell gradient, in: dc_t, out: dc_{t-1}. Writes dz = ∂L/∂z.
+template <typename T>
+inline void lstm_cell_backward(T* __restrict dz, T* __restrict dc, const T* __restrict gates,
+                               const T* __restrict c_prev, const T* __restrict dh,
+                               std::int64_t hs) {
+  using A = math::Act<T>;
+  const T* __restrict gi = gates;
+  const T* __restrict gf = gates + hs;
+  const T* __restrict gg = gates + 2 * hs;
+  const T* __restrict go = gates + 3 * hs;
+#pragma omp simd
+  for (std::int64_t j = 0; j < hs; ++j) {
+    const T i = gi[j], f = gf[j], g = gg[j], o = go[j];
+    const T c = f * c_prev[j] + i * g;            // c_t = f∘c_{t-1} + i∘g
+    const T tc = A::tanh(c);
+    const T dct = dc[j] + dh[j] * o * (T(1) - tc * tc);  // h_t = o∘tanh(c_t)
+    dz[j] = dct * g * i * (T(1) - i);             // i = σ(z_i)
+    dz[hs + j] = dct * c_prev[j] * f * (T(1) - f);
+    dz[2 * hs + j] = dct * i * (T(1) - g * g);    // g = tanh(z_g)
+    dz[3 * hs + j] = dh[j] * tc * o * (T(1) - o);
+    dc[j] = dct * f;
+  }
+}
+
+template <typename T, bool kDropout>
+void backward_impl(const LstmBackward<T>& a) {
+  const std::int64_t B = a.B, T_ = a.T_, I = a.I, H = a.H, G4H = G * H;
+  const Split split = split_for_chunks(B, H, a.unit_chunks);
+  const UnitChunks& chunks = split.chunks;
+  PackedWeights<T> w(a.kernel, a.recurrent_kernel, I, H, chunks);
+  const std::vector<std::int64_t> first_valid = first_valid_steps(a.mask, B, T_, a.reverse);
+
+  Buffer<T> dz(B * T_ * G4H), dh_total(B * H), dh_prev(B * H);
+  T* dh = a.dh0;  // the carried gradients live in the outputs and end as dh0, dc0
+  T* dc = a.dc0;
+  for (std::int64_t k = 0; k < B * H; ++k) {
+    dh[k] = a.dh_last ? a.dh_last[k] : T(0);
+    dc[k] = a.dc_last ? a.dc_last[k] : T(0);
+  }
+
+  // Phase A: the gate gradients of step t for what this thread owns.
+  auto gates_grad = [&](std::int64_t s, std::int64_t t, const Part& p) {
+    for (int k = p.k0; k < chunks.n; k += p.dk) {
+      const std::int64_t u0 = chunks.begin(k), hs = chunks.size(k);
+      for (std::int64_t b = p.b0; b < p.b1; ++b) {
+        const bool valid = !a.mask || a.mask[b * T_ + t];
+        const std::int64_t row = b * T_ + t;
+        T* dht = dh_total.get() + b * H + u0;
+        const T* dhc = dh + b * H + u0;
+        // y_t is h_t at valid steps, and the carried h_t at masked ones after the first valid.
+        const bool y_uses_h = valid || (!a.zero_output_for_mask && s > first_valid[b]);
+        if (a.dy && y_uses_h) {
+          const T* dyt = a.dy + row * H + u0;
+          for (std::int64_t j = 0; j < hs; ++j) dht[j] = dhc[j] + dyt[j];
+        } else {
+          std::memcpy(dht, dhc, hs * sizeof(T));
+        }
+        T* dzr = dz.get() + row * G4H + G * u0;
+        if (valid) {
+          lstm_cell_backward<T>(dzr, dc + b * H + u0, a.gates + row * G4H + G * u0,
+                                a.c_in + row * H + u0, dht, hs);
+        } else {
+          std::fill(dzr, dzr + G * hs, T(0));  // a masked step passes dh, dc through unchanged
+        }
+      }
+    }
+  };
+  // Phase B: dh_{t-1} = (dz_t · Uᵀ) ∘ dropout_mask for this thread's units (after the barrier:
+  // it reads every unit's dz_t).
+  auto carry = [&](std::int64_t, std::int64_t t, const Part& p) {
+    for (int k = p.k0; k < chunks.n; k += p.dk) {
+      const std::int64_t u0 = chunks.begin(k), hs = chunks.size(k);
+      blas::gemm<T>(false, true, p.b1 - p.b0, hs, G4H, T(1), dz.get() + (p.b0 * T_ + t) * G4H,
+                    T_ * G4H, w.U + u0 * G4H, G4H, T(0), dh_prev.get() + p.b0 * H + u0, H);
+      for (std::int64_t b = p.b0; b < p.b1; ++b) {
+        const bool valid = !a.mask || a.mask[b * T_ + t];
+        T* d = dh + b * H + u0;
+        const T* src = valid ? dh_prev.get() + b * H + u0 : dh_total.get() + b * H + u0;
+        if (kDropout && valid) {
+          const T* m = a.dropout_mask + b * H + u0;
+          for (std::int64_t j = 0; j < hs; ++j) d[j] = src[j] * m[j];
+        } else {
+          std::memcpy(d, src, hs * sizeof(T));
+        }
+      }
+    }
+  };
+  run_time_loop(split, B, T_, a.reverse, /*backward=*/true, gates_grad, carry);
+
+  // The time-independent products, over all B·T rows at once.
+  const std::int64_t R = B * T_;
+  const bool packed = chunks.n > 1;
+  Buffer<T> dW_packed(packed ? I * G4H : 1), dU_packed(packed ? H * G4H : 1),
+      db_packed(packed ? G4H : 1);
+  T* dW = packed ? dW_packed.get() : a.dkernel;
+  T* dU = packed ? dU_packed.get() : a.drecurrent_kernel;
+  T* db = packed ? db_packed.get() : a.dbias;
+  blas::gemm<T>(false, true, R, I, G4H, T(1), dz.get(), G4H, w.W, G4H, T(0), a.dx, I);
+  blas::gemm<T>(true, false, I, G4H, R, T(1), a.x, I, dz.get(), G4H, T(0), dW, G4H);
+  blas::gemm<T>(true, false, H, G4H, R, T(1), a.h_in, H, dz.get(), G4H, T(0), dU, G4H);
+  {
+    Buffer<T> ones(R);
+    std::fill(ones.get(), ones.get() + R, T(1));
+    blas::gemv<T>(true, R, G4H, T(1), dz.get(), G4H, ones.get(), T(0), db);
+  }
+  if (packed) {
+    unpack_gate_columns(a.dkernel, dW, I, H, G, chunks);
+    unpack_gate_columns(a.drecurrent_kernel, dU, H, H, G, chunks);
+    unpack_gate_columns(a.dbias, db, 1, H, G, chunks);
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void lstm_forward(const LstmForward<T>& a) {
+  if (a.dropout_mask) forward_impl<T, true>(a); else forward_impl<T, false>(a);
+}
+
+template <typename T>
+void lstm_backward(const LstmBackward<T>& a) {
+  if (a.dropout_mask) backward_impl<T, true>(a); else backward_impl<T, false>(a);
+}
+
+template void lstm_forward<float>(const LstmForward<float>&);
+template void lstm_forward<double>(const LstmForward<double>&);
+template void lstm_backward<float>(const LstmBackward<float>&);
+template void lstm_backward<double>(const LstmBackward<double>&);
+
+}  // namespace pyseq::cpu::PYSEQ_ISA

@@ -1,0 +1,80 @@
+// LSTM over a whole sequence, forward and backward (Keras layout, gate order i, f, c, o).
+// Legend: B batch, T steps, I input features, H hidden units.
+#pragma once
+
+#include <cstdint>
+
+#include "isa.h"
+
+namespace pyseq::cpu {
+
+// The gate columns of `gates` (and of the packed weights the kernel builds internally) are grouped
+// by unit chunk so that each thread's gates are contiguous: chunk k, holding units [u0, u1),
+// occupies columns [4*u0, 4*u1) as [i(u0..u1) f(..) c(..) o(..)]. One chunk = Keras's order.
+// Forward picks the chunk count; backward reads it from the saved state.
+
+template <typename T>
+struct LstmForward {
+  // outputs
+  T* y;          // (B,T,H) in input order
+  T* h_last;     // (B,H)
+  T* c_last;     // (B,H)
+  // saved for backward
+  T* gates;      // (B,T,4H) post-activation gates, chunked column order
+  T* h_in;       // (B,T,H)  recurrent input of each step: h_prev * recurrent_dropout_mask
+  T* c_in;       // (B,T,H)  cell state entering each step
+  int* unit_chunks;  // out: number of unit chunks used for the gate layout
+  // inputs (all C-contiguous; the nullable ones mean zeros / all valid / no dropout)
+  const T* x;                 // (B,T,I)
+  const T* kernel;            // (I,4H)
+  const T* recurrent_kernel;  // (H,4H)
+  const T* bias;              // (4H,) or null
+  const T* h0;                // (B,H) or null
+  const T* c0;                // (B,H) or null
+  const std::uint8_t* mask;   // (B,T) or null, nonzero = valid
+  const T* dropout_mask;      // (B,H) or null
+  // sizes and options
+  std::int64_t B, T_, I, H;
+  bool reverse, zero_output_for_mask;
+};
+
+template <typename T>
+struct LstmBackward {
+  // outputs (gradients of the forward inputs)
+  T* dx;                 // (B,T,I)
+  T* dkernel;            // (I,4H)
+  T* drecurrent_kernel;  // (H,4H)
+  T* dbias;              // (4H,)
+  T* dh0;                // (B,H)
+  T* dc0;                // (B,H)
+  // upstream gradients, nullable = zeros
+  const T* dy;      // (B,T,H)
+  const T* dh_last; // (B,H)
+  const T* dc_last; // (B,H)
+  // saved by forward
+  const T* gates; const T* h_in; const T* c_in; int unit_chunks;
+  const T* x; const T* kernel; const T* recurrent_kernel;
+  const std::uint8_t* mask; const T* dropout_mask;
+  std::int64_t B, T_, I, H;
+  bool reverse, zero_output_for_mask;
+};
+
+// How the step loop is split across threads: "auto", "batch" (each thread owns rows, no
+// synchronisation) or "units" (each thread owns hidden units, one barrier per step). For tuning.
+void set_rnn_split(const char* mode);
+const char* get_rnn_split();
+
+template <typename T> void lstm_forward(const LstmForward<T>& a);
+template <typename T> void lstm_backward(const LstmBackward<T>& a);
+
+#define PYSEQ_DECLARE_LSTM_ISA(ns)                                   \
+  namespace ns {                                                     \
+  template <typename T> void lstm_forward(const LstmForward<T>& a);  \
+  template <typename T> void lstm_backward(const LstmBackward<T>& a);\
+  }
+PYSEQ_DECLARE_LSTM_ISA(baseline)
+PYSEQ_DECLARE_LSTM_ISA(avx2)
+PYSEQ_DECLARE_LSTM_ISA(avx512)
+#undef PYSEQ_DECLARE_LSTM_ISA
+
+}  // namespace pyseq::cpu

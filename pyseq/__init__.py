@@ -1,0 +1,41 @@
+"""pyseq: fused C++ sequence-layer kernels with a NumPy API.
+
+The functional ops live in :mod:`pyseq.ops`; :mod:`pyseq.reference` holds the float64 NumPy
+oracle every kernel is tested against.
+"""
+
+# The BLAS the extension links: importing the wheel loads libscipy_openblas into the process
+# before _core needs it (the extension's RPATH points at the same file as a second way in).
+try:
+    import scipy_openblas32 as _blas_wheel  # noqa: F401
+except ImportError:  # an MKL build has no such dependency
+    _blas_wheel = None
+
+from . import _core
+from . import ops
+
+__version__ = _core.build_info()["version"]
+
+
+def build_info():
+    """How this pyseq was built and what it uses at run time, as a dict.
+
+    Keys: version, compiler, openmp, openmp_version, blas, blas_version, cuda, cuda_devices,
+    cuda_info, simd (the instruction set in use), simd_available, num_threads.
+    """
+    return _core.build_info()
+
+
+def set_num_threads(n):
+    """Set the number of threads used by pyseq's kernels: OpenMP and the BLAS together."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"[set_num_threads] n must be an int, got {type(n).__name__}")
+    _core.set_num_threads(n)
+
+
+def get_num_threads():
+    """The number of threads pyseq's kernels use (OpenMP and the BLAS)."""
+    return _core.get_num_threads()
+
+
+__all__ = ["ops", "build_info", "set_num_threads", "get_num_threads", "__version__"]

@@ -1,0 +1,61 @@
+"""Functional forward/backward pairs on NumPy arrays; the only caller of pyseq._core.
+
+Every family follows one convention::
+
+    outputs..., saved = ops.<op>_forward(inputs..., **options)
+    d_inputs...       = ops.<op>_backward(d_outputs..., saved)
+
+``saved`` is opaque; backward returns one gradient per positional input of forward, in order,
+and a ``None`` output gradient means zeros. float32 and float64 are chosen by the input's dtype
+(every other float input must match it); arrays of any strides are accepted; inputs are never
+modified. Bad input raises ValueError (shapes, values) or TypeError (dtypes, types) with a
+message that starts with ``[op]``.
+"""
+
+from . import _core
+
+__all__ = ["lstm_forward", "lstm_backward"]
+
+
+def _flag(op, name, value):
+    # numpy.bool_ is fine; anything else (0/1, strings) is a caller mistake worth naming.
+    if value is True or value is False:
+        return value
+    if type(value).__name__ == "bool_":
+        return bool(value)
+    raise TypeError(f"[{op}] {name} must be a bool, got {type(value).__name__}")
+
+
+def lstm_forward(x, kernel, recurrent_kernel, bias, h0=None, c0=None, *, mask=None,
+                 reverse=False, zero_output_for_mask=False, recurrent_dropout_mask=None):
+    """LSTM over a whole sequence (Keras layout and gate order i, f, c, o).
+
+    Shapes: x (B, T, I), kernel (I, 4H), recurrent_kernel (H, 4H), bias (4H,) or None,
+    h0 and c0 (B, H) or None (zeros).
+
+    Options:
+      mask: (B, T) bool, True = valid step. A masked step carries h and c over; its output
+        repeats the previous output (zeros until the row's first valid step), or is zeros with
+        ``zero_output_for_mask=True``.
+      reverse: process t = T-1 .. 0 (Keras go_backwards); y is still returned in input order.
+      recurrent_dropout_mask: (B, H), multiplied into h_{t-1} before the recurrent product.
+
+    Returns ``(y, h_T, c_T, saved)`` with y (B, T, H) and h_T, c_T (B, H), the states after the
+    last processed step. ``saved`` holds references to the (contiguous) inputs: modifying x or
+    the weights in place before ``lstm_backward`` changes the gradients.
+    """
+    op = "lstm_forward"
+    return _core.lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask,
+                              _flag(op, "reverse", reverse),
+                              _flag(op, "zero_output_for_mask", zero_output_for_mask),
+                              recurrent_dropout_mask)
+
+
+def lstm_backward(dy, dh_T, dc_T, saved):
+    """Gradients of :func:`lstm_forward`.
+
+    dy (B, T, H), dh_T and dc_T (B, H), each may be None (zeros). Returns
+    ``(dx, dkernel, drecurrent_kernel, dbias, dh0, dc0)``, always arrays: dbias is (4H,) even
+    when bias was None, and dh0, dc0 are (B, H) even when h0, c0 were None.
+    """
+    return _core.lstm_backward(dy, dh_T, dc_T, saved)
