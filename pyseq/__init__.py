@@ -11,7 +11,15 @@ try:
 except ImportError:  # an MKL build has no such dependency
     _blas_wheel = None
 
-from . import _core
+try:
+    from . import _core
+except ImportError as exc:  # pragma: no cover - depends on how pyseq was found
+    import os as _os
+    raise ImportError(
+        "pyseq's compiled extension (pyseq._core) could not be loaded from "
+        f"{_os.path.dirname(__file__)}: {exc}. If that folder is a source checkout, install "
+        "pyseq with `pip install .` and run Python from another directory (or `pytest tests`)."
+    ) from exc
 from . import ops
 
 __version__ = _core.build_info()["version"]

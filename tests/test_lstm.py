@@ -1,0 +1,233 @@
+"""pyseq.ops.lstm_forward / lstm_backward against the float64 oracle in pyseq.reference."""
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+import pyseq
+from pyseq import ops, reference
+
+from helpers import (LSTM_GRAD_NAMES, MASK_KINDS, assert_all_close, assert_close,
+                     assert_unchanged, call_lstm_forward, copy_inputs, make_lstm_inputs,
+                     make_lstm_upstream, make_noncontiguous)
+
+DTYPES = [np.float32, np.float64]
+SIZES = [1, 2, 3, 5, 7, 13, 17, 31]                 # 1 and primes
+UPSTREAM = {                                       # which upstream gradients are arrays (others None)
+    "all": ("dy", "dh_T", "dc_T"),
+    "none": (),
+    "dy": ("dy",),
+    "states": ("dh_T", "dc_T"),
+    "dh_T": ("dh_T",),
+    "dc_T": ("dc_T",),
+}
+OUT_NAMES = ("y", "h_T", "c_T")
+
+
+@dataclass(frozen=True)
+class Problem:
+    B: int
+    T: int
+    I: int  # noqa: E741
+    H: int
+    dtype: type
+    mask: str = "none"
+    reverse: bool = False
+    zero_output_for_mask: bool = False
+    with_bias: bool = True
+    with_h0: bool = True
+    with_c0: bool = True
+    dropout_p: Optional[float] = None
+    noncontiguous: bool = False
+    upstream: str = "all"
+    seed: int = 0
+
+
+@st.composite
+def problems(draw):
+    return Problem(
+        B=draw(st.sampled_from(SIZES)),
+        T=draw(st.integers(1, 12)),
+        I=draw(st.sampled_from(SIZES)),
+        H=draw(st.sampled_from(SIZES)),
+        dtype=draw(st.sampled_from(DTYPES)),
+        mask=draw(st.sampled_from(MASK_KINDS)),
+        reverse=draw(st.booleans()),
+        zero_output_for_mask=draw(st.booleans()),
+        with_bias=draw(st.booleans()),
+        with_h0=draw(st.booleans()),
+        with_c0=draw(st.booleans()),
+        dropout_p=draw(st.sampled_from([None, 0.25, 0.5])),
+        noncontiguous=draw(st.booleans()),
+        upstream=draw(st.sampled_from(list(UPSTREAM))),
+        seed=draw(st.integers(0, 2**32 - 1)),
+    )
+
+
+def build(p):
+    """(inputs dict, upstream gradients tuple) for a Problem, strided as the Problem asks."""
+    rng = np.random.default_rng(p.seed)
+    inputs = make_lstm_inputs(rng, p.B, p.T, p.I, p.H, p.dtype, mask=p.mask, with_bias=p.with_bias,
+                              with_h0=p.with_h0, with_c0=p.with_c0, dropout_p=p.dropout_p)
+    up = make_lstm_upstream(rng, p.B, p.T, p.H, p.dtype, which=UPSTREAM[p.upstream])
+    if p.noncontiguous:
+        inputs = {k: make_noncontiguous(v, rng) for k, v in inputs.items()}
+        up = tuple(make_noncontiguous(u, rng) for u in up)
+    return inputs, up
+
+
+def check_against_reference(p, *, factor=1.0):
+    """Run kernel and oracle on Problem p and compare everything; return the kernel's results."""
+    inputs, up = build(p)
+    before = copy_inputs(inputs)
+    up_before = copy_inputs(dict(zip(("dy", "dh_T", "dc_T"), up)))
+    opts = dict(reverse=p.reverse, zero_output_for_mask=p.zero_output_for_mask)
+
+    y, h_T, c_T, saved = call_lstm_forward(ops.lstm_forward, inputs, **opts)
+    grads = ops.lstm_backward(*up, saved)
+
+    B, T, I, H = p.B, p.T, p.I, p.H
+    dt = np.dtype(p.dtype)
+    expected_shapes = dict(y=(B, T, H), h_T=(B, H), c_T=(B, H), dx=(B, T, I), dkernel=(I, 4 * H),
+                           drecurrent_kernel=(H, 4 * H), dbias=(4 * H,), dh0=(B, H), dc0=(B, H))
+    assert len(grads) == 6
+    for name, a in zip(OUT_NAMES + LSTM_GRAD_NAMES, (y, h_T, c_T) + tuple(grads)):
+        assert isinstance(a, np.ndarray), f"{name} is {type(a).__name__}, not an ndarray"
+        assert a.dtype == dt, f"{name} has dtype {a.dtype}, inputs were {dt}"
+        assert a.shape == expected_shapes[name], f"{name} has shape {a.shape}, expected {expected_shapes[name]}"
+
+    y_r, h_r, c_r, cache = call_lstm_forward(reference.lstm_forward, inputs, **opts)
+    grads_r = reference.lstm_backward(*up, cache)
+    assert_all_close((y, h_T, c_T), (y_r, h_r, c_r), dt, OUT_NAMES, factor=factor, prefix=f"{p}\n  ")
+    assert_all_close(grads, grads_r, dt, LSTM_GRAD_NAMES, factor=factor, prefix=f"{p}\n  ")
+
+    assert_unchanged(before, inputs, "lstm_forward/backward")
+    assert_unchanged(up_before, dict(zip(("dy", "dh_T", "dc_T"), up)), "lstm_backward")
+    return (y, h_T, c_T), grads, saved, up
+
+
+# ------------------------------------------------------------------------------------------------
+# Property test: everything against the oracle
+# ------------------------------------------------------------------------------------------------
+
+
+@given(p=problems())
+@example(p=Problem(1, 1, 1, 1, np.float32))
+@example(p=Problem(1, 1, 1, 1, np.float64, with_bias=False, with_h0=False, with_c0=False, upstream="none"))
+@example(p=Problem(3, 12, 2, 5, np.float64, mask="fully_masked_rows", reverse=True, dropout_p=0.5))
+@example(p=Problem(5, 7, 3, 2, np.float32, mask="leading_masked", zero_output_for_mask=True, noncontiguous=True))
+@example(p=Problem(7, 9, 13, 17, np.float32, mask="right_padded", reverse=True, upstream="dy", noncontiguous=True))
+def test_lstm_matches_reference(p):
+    check_against_reference(p)
+
+
+# ------------------------------------------------------------------------------------------------
+# Awkward sizes, deterministic
+# ------------------------------------------------------------------------------------------------
+
+AWKWARD_SHAPES = [(1, 1, 1, 1), (1, 12, 1, 1), (31, 1, 17, 13), (2, 3, 64, 63), (3, 4, 8, 65),
+                  (4, 5, 7, 127), (1, 6, 129, 31), (64, 2, 3, 8), (65, 2, 5, 3)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("B,T,I,H", AWKWARD_SHAPES)
+def test_lstm_awkward_shapes(B, T, I, H, dtype):  # noqa: E741
+    check_against_reference(Problem(B, T, I, H, dtype, mask="random", reverse=(B % 2 == 0),
+                                    dropout_p=0.25, seed=B * 1000 + T))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("variant", ["plain", "masked_reverse_dropout", "zero_output_noncontiguous"])
+def test_lstm_large(dtype, variant):
+    cfg = dict(plain=dict(),
+               masked_reverse_dropout=dict(mask="right_padded", reverse=True, dropout_p=0.25),
+               zero_output_noncontiguous=dict(mask="random", zero_output_for_mask=True, noncontiguous=True))[variant]
+    check_against_reference(Problem(33, 50, 70, 129, dtype, seed=1234, **cfg))
+
+
+# ------------------------------------------------------------------------------------------------
+# saved, determinism, threads
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reverse", [False, True])
+def test_backward_twice_from_same_saved(dtype, reverse):
+    p = Problem(5, 8, 6, 7, dtype, mask="fully_masked_rows", reverse=reverse, dropout_p=0.5, seed=3)
+    inputs, up = build(p)
+    *_, saved = call_lstm_forward(ops.lstm_forward, inputs, reverse=reverse)
+    g1 = ops.lstm_backward(*up, saved)
+    g2 = ops.lstm_backward(*up, saved)
+    g_none = ops.lstm_backward(None, None, None, saved)
+    g3 = ops.lstm_backward(*up, saved)
+    for name, a, b, c in zip(LSTM_GRAD_NAMES, g1, g2, g3):
+        np.testing.assert_array_equal(a, b, err_msg=f"{name}: second backward differs")
+        np.testing.assert_array_equal(a, c, err_msg=f"{name}: backward after a None-upstream backward differs")
+    for name, z in zip(LSTM_GRAD_NAMES, g_none):
+        assert not np.any(z), f"{name} is not zero for None upstream gradients"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_forward_is_deterministic(dtype):
+    inputs, _ = build(Problem(9, 10, 11, 37, dtype, mask="random", seed=4))
+    a = call_lstm_forward(ops.lstm_forward, inputs)
+    b = call_lstm_forward(ops.lstm_forward, inputs)
+    for name, u, v in zip(OUT_NAMES, a[:3], b[:3]):
+        np.testing.assert_array_equal(u, v, err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("B", [1, 17])
+def test_thread_count_does_not_change_results(dtype, B):
+    p = Problem(B, 20, 31, 65, dtype, mask="random", reverse=True, dropout_p=0.25, seed=5)
+    inputs, up = build(p)
+    n0 = pyseq.get_num_threads()
+    results = {}
+    try:
+        for n in (1, 2):
+            pyseq.set_num_threads(n)
+            assert pyseq.get_num_threads() == n
+            y, h, c, saved = call_lstm_forward(ops.lstm_forward, inputs, reverse=True)
+            results[n] = (y, h, c) + tuple(ops.lstm_backward(*up, saved))
+    finally:
+        pyseq.set_num_threads(n0)
+    assert pyseq.get_num_threads() == n0
+    for name, a, b in zip(OUT_NAMES + LSTM_GRAD_NAMES, results[1], results[2]):
+        assert_close(b, a, dtype, f"{name}: 2 threads vs 1 thread")
+
+
+# ------------------------------------------------------------------------------------------------
+# Finite differences of the kernel itself (float64)
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_kernel_gradients_match_finite_differences(reverse):
+    eps = 1e-6
+    B, T, I, H = 3, 4, 3, 2
+    rng = np.random.default_rng(6)
+    inputs = make_lstm_inputs(rng, B, T, I, H, np.float64, dropout_p=0.5)
+    inputs["mask"] = np.array([[0, 0, 1, 1], [1, 0, 1, 1], [1, 1, 1, 1]], dtype=bool)
+    up = make_lstm_upstream(rng, B, T, H, np.float64)
+
+    def loss(inp):
+        y, h, c, _ = call_lstm_forward(ops.lstm_forward, inp, reverse=reverse)
+        return float(np.sum(y * up[0]) + np.sum(h * up[1]) + np.sum(c * up[2]))
+
+    *_, saved = call_lstm_forward(ops.lstm_forward, inputs, reverse=reverse)
+    grads = ops.lstm_backward(*up, saved)
+    for name, g in zip(LSTM_GRAD_NAMES, grads):
+        wrt = name[1:]
+        num = np.zeros_like(inputs[wrt])
+        for idx in np.ndindex(num.shape):
+            plus, minus = dict(inputs), dict(inputs)
+            plus[wrt] = inputs[wrt].copy()
+            minus[wrt] = inputs[wrt].copy()
+            plus[wrt][idx] += eps
+            minus[wrt][idx] -= eps
+            num[idx] = (loss(plus) - loss(minus)) / (2 * eps)
+        np.testing.assert_allclose(g, num, rtol=1e-6, atol=1e-8, err_msg=f"kernel {name} vs finite differences")
