@@ -46,7 +46,7 @@ struct PackedWeights {
 
 // One valid step for one row and one chunk of hs units. z holds the chunk's pre-activations
 // [i f g o] (without bias) and receives the activations.
-template <typename T, bool kDropout>
+template <typename T>
 inline void lstm_cell_forward(T* __restrict z, const T* __restrict bias, T* __restrict c_state,
                               T* __restrict h_state, std::int64_t hs) {
   using A = math::Act<T>;
@@ -77,7 +77,7 @@ inline void lstm_cell_forward(T* __restrict z, const T* __restrict bias, T* __re
 template <typename T, bool kDropout>
 void forward_impl(const LstmForward<T>& a) {
   const std::int64_t B = a.B, T_ = a.T_, I = a.I, H = a.H, G4H = G * H;
-  const Split split = choose_split(B, H);
+  const Split split = split_for_chunks(H, choose_unit_chunks(B, H));
   const UnitChunks& chunks = split.chunks;
   *a.unit_chunks = chunks.n;
   PackedWeights<T> w(a.kernel, a.recurrent_kernel, I, H, chunks);
@@ -94,9 +94,6 @@ void forward_impl(const LstmForward<T>& a) {
   }
   const std::vector<std::int64_t> first_valid = first_valid_steps(a.mask, B, T_, a.reverse);
 
-  // gates (B·T, 4H) = x (B·T, I) · W: every input projection at once, with the full BLAS team.
-  blas::gemm<T>(false, false, B * T_, G4H, I, T(1), a.x, I, w.W, G4H, T(0), a.gates, G4H);
-
   // h_in of the first processed step.
   const std::int64_t t_first = a.reverse ? T_ - 1 : 0;
   for (std::int64_t b = 0; b < B; ++b)
@@ -110,16 +107,15 @@ void forward_impl(const LstmForward<T>& a) {
     for (int k = p.k0; k < chunks.n; k += p.dk) {
       const std::int64_t u0 = chunks.begin(k), hs = chunks.size(k);
       // z[rows, chunk] += h_in[rows, t] · U[:, chunk]
-      blas::gemm<T>(false, false, p.b1 - p.b0, G * hs, H, T(1),
-                    a.h_in + (p.b0 * T_ + t) * H, T_ * H, w.U + G * u0, G4H, T(1),
-                    a.gates + (p.b0 * T_ + t) * G4H + G * u0, T_ * G4H);
+      step_gemm<T>(false, p.b1 - p.b0, G * hs, H, a.h_in + (p.b0 * T_ + t) * H, T_ * H,
+                   w.U + G * u0, G4H, T(1), a.gates + (p.b0 * T_ + t) * G4H + G * u0, T_ * G4H);
       for (std::int64_t b = p.b0; b < p.b1; ++b) {
         const bool valid = !a.mask || a.mask[b * T_ + t];
         T* c = c_state.get() + b * H + u0;
         T* h = h_state.get() + b * H + u0;
         const std::int64_t row = b * T_ + t;
         std::memcpy(a.c_in + row * H + u0, c, hs * sizeof(T));
-        if (valid) lstm_cell_forward<T, kDropout>(a.gates + row * G4H + G * u0, bias.get() + G * u0, c, h, hs);
+        if (valid) lstm_cell_forward<T>(a.gates + row * G4H + G * u0, bias.get() + G * u0, c, h, hs);
         T* y = a.y + row * H + u0;
         if (valid || (!a.zero_output_for_mask && s > first_valid[b])) {
           std::memcpy(y, h, hs * sizeof(T));
@@ -138,8 +134,13 @@ void forward_impl(const LstmForward<T>& a) {
       }
     }
   };
-  run_time_loop(split, B, T_, a.reverse, /*backward=*/false, step,
-                [](std::int64_t, std::int64_t, const Part&) {});
+  run_team([&](int tid, int nth) {
+    // gates (B·T, 4H) = x (B·T, I) · W: every input projection at once.
+    team_gemm<T>(tid, nth, false, false, B * T_, G4H, I, T(1), a.x, I, w.W, G4H, T(0), a.gates, G4H);
+    team_barrier();
+    time_loop(split, tid, nth, B, T_, a.reverse, /*backward=*/false, step,
+              [](std::int64_t, std::int64_t, const Part&) {});
+  });
 
   std::memcpy(a.h_last, h_state.get(), B * H * sizeof(T));
   std::memcpy(a.c_last, c_state.get(), B * H * sizeof(T));
@@ -173,7 +174,7 @@ inline void lstm_cell_backward(T* __restrict dz, T* __restrict dc, const T* __re
 template <typename T, bool kDropout>
 void backward_impl(const LstmBackward<T>& a) {
   const std::int64_t B = a.B, T_ = a.T_, I = a.I, H = a.H, G4H = G * H;
-  const Split split = split_for_chunks(B, H, a.unit_chunks);
+  const Split split = split_for_chunks(H, a.unit_chunks);
   const UnitChunks& chunks = split.chunks;
   PackedWeights<T> w(a.kernel, a.recurrent_kernel, I, H, chunks);
   const std::vector<std::int64_t> first_valid = first_valid_steps(a.mask, B, T_, a.reverse);
@@ -218,8 +219,8 @@ void backward_impl(const LstmBackward<T>& a) {
   auto carry = [&](std::int64_t, std::int64_t t, const Part& p) {
     for (int k = p.k0; k < chunks.n; k += p.dk) {
       const std::int64_t u0 = chunks.begin(k), hs = chunks.size(k);
-      blas::gemm<T>(false, true, p.b1 - p.b0, hs, G4H, T(1), dz.get() + (p.b0 * T_ + t) * G4H,
-                    T_ * G4H, w.U + u0 * G4H, G4H, T(0), dh_prev.get() + p.b0 * H + u0, H);
+      step_gemm<T>(true, p.b1 - p.b0, hs, G4H, dz.get() + (p.b0 * T_ + t) * G4H, T_ * G4H,
+                   w.U + u0 * G4H, G4H, T(0), dh_prev.get() + p.b0 * H + u0, H);
       for (std::int64_t b = p.b0; b < p.b1; ++b) {
         const bool valid = !a.mask || a.mask[b * T_ + t];
         T* d = dh + b * H + u0;
@@ -233,9 +234,7 @@ void backward_impl(const LstmBackward<T>& a) {
       }
     }
   };
-  run_time_loop(split, B, T_, a.reverse, /*backward=*/true, gates_grad, carry);
-
-  // The time-independent products, over all B·T rows at once.
+  // After the loop, the time-independent products over all B·T rows at once.
   const std::int64_t R = B * T_;
   const bool packed = chunks.n > 1;
   Buffer<T> dW_packed(packed ? I * G4H : 1), dU_packed(packed ? H * G4H : 1),
@@ -243,14 +242,14 @@ void backward_impl(const LstmBackward<T>& a) {
   T* dW = packed ? dW_packed.get() : a.dkernel;
   T* dU = packed ? dU_packed.get() : a.drecurrent_kernel;
   T* db = packed ? db_packed.get() : a.dbias;
-  blas::gemm<T>(false, true, R, I, G4H, T(1), dz.get(), G4H, w.W, G4H, T(0), a.dx, I);
-  blas::gemm<T>(true, false, I, G4H, R, T(1), a.x, I, dz.get(), G4H, T(0), dW, G4H);
-  blas::gemm<T>(true, false, H, G4H, R, T(1), a.h_in, H, dz.get(), G4H, T(0), dU, G4H);
-  {
-    Buffer<T> ones(R);
-    std::fill(ones.get(), ones.get() + R, T(1));
-    blas::gemv<T>(true, R, G4H, T(1), dz.get(), G4H, ones.get(), T(0), db);
-  }
+  run_team([&](int tid, int nth) {
+    time_loop(split, tid, nth, B, T_, a.reverse, /*backward=*/true, gates_grad, carry);
+    team_barrier();
+    team_gemm<T>(tid, nth, false, true, R, I, G4H, T(1), dz.get(), G4H, w.W, G4H, T(0), a.dx, I);
+    team_gemm<T>(tid, nth, true, false, I, G4H, R, T(1), a.x, I, dz.get(), G4H, T(0), dW, G4H);
+    team_gemm<T>(tid, nth, true, false, H, G4H, R, T(1), a.h_in, H, dz.get(), G4H, T(0), dU, G4H);
+    team_column_sum<T>(tid, nth, R, G4H, dz.get(), db);
+  });
   if (packed) {
     unpack_gate_columns(a.dkernel, dW, I, H, G, chunks);
     unpack_gate_columns(a.drecurrent_kernel, dU, H, H, G, chunks);

@@ -39,14 +39,7 @@ std::vector<std::int64_t> first_valid_steps(const std::uint8_t* mask, std::int64
   return first;
 }
 
-Split split_for_chunks(std::int64_t B, std::int64_t H, int unit_chunks) {
-  const int nth = get_num_threads();
-  if (unit_chunks > 1) return {true, std::min(nth, unit_chunks), UnitChunks{H, unit_chunks}};
-  return {false, static_cast<int>(std::max<std::int64_t>(1, std::min<std::int64_t>(nth, B))),
-          UnitChunks{H, 1}};
-}
-
-Split choose_split(std::int64_t B, std::int64_t H) {
+int choose_unit_chunks(std::int64_t B, std::int64_t H) {
   const int nth = get_num_threads();
   // Rows are independent through the whole sequence, so splitting the batch needs no barrier;
   // splitting units pays a barrier per step but keeps each thread's share of the recurrent
@@ -58,7 +51,7 @@ Split choose_split(std::int64_t B, std::int64_t H) {
     default: units = B < 8 * nth && H >= 16 * nth; break;
   }
   if (nth == 1 || H < 8 * nth) units = false;
-  return split_for_chunks(B, H, units ? nth : 1);
+  return units ? nth : 1;
 }
 
 }  // namespace pyseq::cpu

@@ -10,11 +10,25 @@
 #include <cstdlib>
 #include <memory>
 #include <new>
+#include <utility>
 #include <vector>
 
+#include "blas.h"
+#include "isa.h"
 #include "threads.h"
 
 namespace pyseq::cpu {
+
+// Defined once, in rnn_common.cpp.
+// Processing index of each row's first valid step (T when the row is fully masked): outputs at
+// masked steps repeat the previous output only once a valid step has produced one.
+std::vector<std::int64_t> first_valid_steps(const std::uint8_t* mask, std::int64_t B,
+                                            std::int64_t T, bool reverse);
+// Forward's choice of unit chunks for the step loop (1 = split the batch rows instead); backward
+// keeps forward's choice because the saved gates use its column layout.
+int choose_unit_chunks(std::int64_t B, std::int64_t H);
+
+PYSEQ_ISA_BEGIN
 
 // Scratch memory, 64-byte aligned, uninitialised.
 template <typename T>
@@ -77,21 +91,90 @@ void unpack_gate_columns(T* dst, const T* src, std::int64_t rows, std::int64_t H
   }
 }
 
-// Processing index of each row's first valid step (T when the row is fully masked): outputs at
-// masked steps repeat the previous output only once a valid step has produced one.
-std::vector<std::int64_t> first_valid_steps(const std::uint8_t* mask, std::int64_t B,
-                                            std::int64_t T, bool reverse);
-
 // How the step loop is shared by the team.
 struct Split {
   bool by_units;  // true: each thread owns unit chunks of every row; false: rows of all units
-  int threads;
   UnitChunks chunks;
 };
 
-// Forward chooses the split; backward must keep forward's chunk layout (saved gates use it).
-Split choose_split(std::int64_t B, std::int64_t H);
-Split split_for_chunks(std::int64_t B, std::int64_t H, int unit_chunks);
+inline Split split_for_chunks(std::int64_t H, int unit_chunks) {
+  return {unit_chunks > 1, UnitChunks{H, unit_chunks}};
+}
+
+// ---- one thread team per call ------------------------------------------------------------------
+
+// Runs body(tid, nth) on a team of get_num_threads() threads (the caller alone without OpenMP).
+template <class Body>
+void run_team(Body&& body) {
+#if defined(_OPENMP)
+#pragma omp parallel num_threads(get_num_threads())
+  body(omp_get_thread_num(), omp_get_num_threads());
+#else
+  body(0, 1);
+#endif
+}
+
+inline void team_barrier() {
+#if defined(_OPENMP)
+#pragma omp barrier
+#endif
+}
+
+// Thread tid's share [first, second) of n items cut into nth nearly equal, `align`-rounded parts.
+inline std::pair<std::int64_t, std::int64_t> team_share(std::int64_t n, int tid, int nth,
+                                                        std::int64_t align = 1) {
+  auto cut = [&](int k) {
+    if (k >= nth) return n;
+    std::int64_t c = n * k / nth;
+    return std::min(n, (c + align / 2) / align * align);
+  };
+  return {cut(tid), cut(tid + 1)};
+}
+
+// This thread's block of C (M,N) = alpha op(A) op(B) + beta C (row-major), split along the
+// longer of M and N; the BLAS runs single-threaded inside each block. Call from every member.
+template <typename T>
+void team_gemm(int tid, int nth, bool ta, bool tb, std::int64_t M, std::int64_t N,
+               std::int64_t K, T alpha, const T* A, std::int64_t lda, const T* B,
+               std::int64_t ldb, T beta, T* C, std::int64_t ldc) {
+  if (M >= N) {
+    auto [m0, m1] = team_share(M, tid, nth, 4);
+    if (m1 > m0)
+      blas::gemm<T>(ta, tb, m1 - m0, N, K, alpha, ta ? A + m0 : A + m0 * lda, lda, B, ldb, beta,
+                    C + m0 * ldc, ldc);
+  } else {
+    auto [n0, n1] = team_share(N, tid, nth, 16);
+    if (n1 > n0)
+      blas::gemm<T>(ta, tb, M, n1 - n0, K, alpha, A, lda, tb ? B + n0 * ldb : B + n0, ldb, beta,
+                    C + n0, ldc);
+  }
+}
+
+// C (M,N) = alpha op(A) op(B) + beta C for the step loop's small products: with one row (batch
+// 1, the common inference case) it is a matrix-vector product, which gemv does with less overhead.
+template <typename T>
+void step_gemm(bool tb, std::int64_t M, std::int64_t N, std::int64_t K, const T* A,
+               std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C, std::int64_t ldc) {
+  if (M == 1) {
+    // C row = op(B)ᵀ·a: B (K,N) read transposed, or B (N,K) read as is.
+    if (tb) blas::gemv<T>(false, N, K, T(1), B, ldb, A, beta, C);
+    else blas::gemv<T>(true, K, N, T(1), B, ldb, A, beta, C);
+  } else {
+    blas::gemm<T>(false, tb, M, N, K, T(1), A, lda, B, ldb, beta, C, ldc);
+  }
+}
+
+// This thread's columns of sum_r A[r, :] for A (R, N) row-major.
+template <typename T>
+void team_column_sum(int tid, int nth, std::int64_t R, std::int64_t N, const T* A, T* out) {
+  auto [n0, n1] = team_share(N, tid, nth, 16);
+  if (n1 <= n0) return;
+  std::fill(out + n0, out + n1, T(0));
+  for (std::int64_t r = 0; r < R; ++r) {
+    const T* a = A + r * N;
+    for (std::int64_t n = n0; n < n1; ++n) out[n] += a[n];
+  }
+}
 
 // What one thread owns in the step loop: rows [b0, b1) and the units of chunks k = k0, k0 + dk, ...
 struct Part {
@@ -99,38 +182,29 @@ struct Part {
   int k0, dk;
 };
 
-// Runs one thread team over the whole sequence. For each processing step s (time t, which is
-// T-1-s when `reverse`, and steps go from the last to the first when `backward`), every thread
-// calls phase_a(s, t, part) on what it owns, the team meets at a barrier (only when threads share
-// rows), then phase_b(s, t, part). BLAS calls inside the phases run serially on their thread.
+inline Part step_part(const Split& split, std::int64_t B, int tid, int nth) {
+  if (split.by_units) return {0, B, tid, nth};
+  auto [b0, b1] = team_share(B, tid, nth);
+  return {b0, b1, 0, 1};
+}
+
+// The time loop, run by every member of the team. For each processing step s (time t, which is
+// T-1-s when `reverse`; steps go from the last to the first when `backward`), each thread calls
+// phase_a(s, t, part) on what it owns, the team meets at a barrier (only when threads share rows),
+// then phase_b(s, t, part).
 template <class PhaseA, class PhaseB>
-void run_time_loop(const Split& split, std::int64_t B, std::int64_t T, bool reverse,
-                   bool backward, PhaseA&& phase_a, PhaseB&& phase_b) {
-  SerialBlas serial;
-#if defined(_OPENMP)
-#pragma omp parallel num_threads(split.threads)
-#endif
-  {
-    const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
-    Part part;
-    if (split.by_units) {
-      part = {0, B, tid, nth};
-    } else {
-      part = {B * tid / nth, B * (tid + 1) / nth, 0, 1};
-    }
-    const bool active = part.b1 > part.b0 && part.k0 < split.chunks.n;
-    for (std::int64_t i = 0; i < T; ++i) {
-      const std::int64_t s = backward ? T - 1 - i : i;
-      const std::int64_t t = reverse ? T - 1 - s : s;
-      if (active) phase_a(s, t, part);
-      if (split.by_units) {
-#if defined(_OPENMP)
-#pragma omp barrier
-#endif
-      }
-      if (active) phase_b(s, t, part);
-    }
+void time_loop(const Split& split, int tid, int nth, std::int64_t B, std::int64_t T,
+               bool reverse, bool backward, PhaseA&& phase_a, PhaseB&& phase_b) {
+  const Part part = step_part(split, B, tid, nth);
+  const bool active = part.b1 > part.b0 && part.k0 < split.chunks.n;
+  for (std::int64_t i = 0; i < T; ++i) {
+    const std::int64_t s = backward ? T - 1 - i : i;
+    const std::int64_t t = reverse ? T - 1 - s : s;
+    if (active) phase_a(s, t, part);
+    if (split.by_units) team_barrier();
+    if (active) phase_b(s, t, part);
   }
 }
 
+PYSEQ_ISA_END
 }  // namespace pyseq::cpu

@@ -14,17 +14,8 @@ namespace pyseq {
 void set_num_threads(int n);  // n >= 1, checked by the bindings
 int get_num_threads();
 
-// While alive, BLAS calls run on the calling thread only: for products issued from inside an
-// OpenMP team, where a multi-threaded BLAS would oversubscribe the cores.
-class SerialBlas {
- public:
-  SerialBlas();
-  ~SerialBlas();
-  SerialBlas(const SerialBlas&) = delete;
-  SerialBlas& operator=(const SerialBlas&) = delete;
-
- private:
-  int saved_;
-};
+// pyseq keeps its BLAS single-threaded and splits products across its own OpenMP team (see
+// rnn_common.h team_gemm): a second thread pool spinning beside the team costs whole scheduler
+// time slices on a machine with few cores. So the thread count governs OpenMP and BLAS together.
 
 }  // namespace pyseq

@@ -11,7 +11,10 @@
 #include <cstdint>
 #include <cstring>
 
+#include "isa.h"
+
 namespace pyseq::math {
+PYSEQ_ISA_BEGIN
 
 inline float bits_to_float(std::int32_t i) { float f; std::memcpy(&f, &i, 4); return f; }
 inline std::int32_t float_to_bits(float f) { std::int32_t i; std::memcpy(&i, &f, 4); return i; }
@@ -19,7 +22,9 @@ inline std::int32_t float_to_bits(float f) { std::int32_t i; std::memcpy(&i, &f,
 // exp(x) = 2^n * exp(r), n = round(x / ln2), |r| <= ln2 / 2, exp(r) by its Taylor polynomial
 // to degree 7 (truncation error < 2e-9 relative). Inputs are clamped to the finite range.
 inline float fast_exp(float x) {
-  x = std::fmin(std::fmax(x, -87.33654f), 88.72283f);
+  // Ternary clamps: they compile to vector min/max, where std::fmin may become a libm call.
+  x = x < -87.33654f ? -87.33654f : x;
+  x = x > 88.72283f ? 88.72283f : x;
   const float shifter = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer in the low bits
   float t = x * 1.44269504088896341f + shifter;
   float n = t - shifter;
@@ -71,4 +76,5 @@ template <> struct Act<double> {
   static double tanh(double x) { return std::tanh(x); }
 };
 
+PYSEQ_ISA_END
 }  // namespace pyseq::math
