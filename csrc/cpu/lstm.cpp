@@ -25,30 +25,30 @@ namespace {
 
 constexpr int G = 4;  // gates per unit
 
-// Weights in the chunked column order the step loop wants (the originals when one chunk).
+// The weights in the chunked column order (see lstm.h): the originals when there is one chunk,
+// otherwise buffers that the team fills, each thread its own share (pack_chunk / pack_rows).
 template <typename T>
-struct PackedWeights {
+struct ChunkedWeights {
+  std::unique_ptr<Buffer<T>> W_buf, U_buf;
   const T* W;  // (I,4H)
   const T* U;  // (H,4H)
-  std::unique_ptr<Buffer<T>> W_buf, U_buf;
-  PackedWeights(const T* kernel, const T* recurrent, std::int64_t I, std::int64_t H,
-                const UnitChunks& chunks)
-      : W(kernel), U(recurrent) {
-    if (chunks.n == 1) return;
-    W_buf = std::make_unique<Buffer<T>>(I * G * H);
-    U_buf = std::make_unique<Buffer<T>>(H * G * H);
-    pack_gate_columns(W_buf->get(), kernel, I, H, G, chunks);
-    pack_gate_columns(U_buf->get(), recurrent, H, H, G, chunks);
-    W = W_buf->get();
-    U = U_buf->get();
-  }
+  ChunkedWeights(const T* kernel, const T* recurrent, std::int64_t I, std::int64_t H, bool packed)
+      : W_buf(packed ? std::make_unique<Buffer<T>>(I * G * H) : nullptr),
+        U_buf(packed ? std::make_unique<Buffer<T>>(H * G * H) : nullptr),
+        W(packed ? W_buf->get() : kernel),
+        U(packed ? U_buf->get() : recurrent) {}
+  T* W_mut() { return W_buf->get(); }
+  T* U_mut() { return U_buf->get(); }
 };
 
-// One valid step for one row and one chunk of hs units. z holds the chunk's pre-activations
-// [i f g o] (without bias) and receives the activations.
-template <typename T>
+// One valid step for one row and one chunk of hs units, in one pass: z holds the chunk's
+// pre-activations [i f g o] (without bias) and receives the activations; the cell state entering
+// the step is saved to c_in; h goes to the state, to y, and (times the dropout mask) to h_next,
+// the next step's recurrent input.
+template <typename T, bool kDropout>
 inline void lstm_cell_forward(T* __restrict z, const T* __restrict bias, T* __restrict c_state,
-                              T* __restrict h_state, std::int64_t hs) {
+                              T* __restrict h_state, T* __restrict c_in, T* __restrict y,
+                              T* __restrict h_next, const T* __restrict dropout, std::int64_t hs) {
   using A = math::Act<T>;
   T* __restrict zi = z;
   T* __restrict zf = z + hs;
@@ -60,17 +60,22 @@ inline void lstm_cell_forward(T* __restrict z, const T* __restrict bias, T* __re
   const T* __restrict bo = bias + 3 * hs;
 #pragma omp simd
   for (std::int64_t j = 0; j < hs; ++j) {
-    T i = A::sigmoid(zi[j] + bi[j]);
-    T f = A::sigmoid(zf[j] + bf[j]);
-    T g = A::tanh(zg[j] + bg[j]);
-    T o = A::sigmoid(zo[j] + bo[j]);
-    T c = f * c_state[j] + i * g;
+    const T i = A::sigmoid(zi[j] + bi[j]);
+    const T f = A::sigmoid(zf[j] + bf[j]);
+    const T g = A::tanh(zg[j] + bg[j]);
+    const T o = A::sigmoid(zo[j] + bo[j]);
+    const T c_prev = c_state[j];
+    const T c = f * c_prev + i * g;
+    const T h = o * A::tanh(c);
     zi[j] = i;
     zf[j] = f;
     zg[j] = g;
     zo[j] = o;
+    c_in[j] = c_prev;
     c_state[j] = c;
-    h_state[j] = o * A::tanh(c);
+    h_state[j] = h;
+    y[j] = h;
+    h_next[j] = kDropout ? h * dropout[j] : h;
   }
 }
 
@@ -80,11 +85,12 @@ void forward_impl(const LstmForward<T>& a) {
   const Split split = split_for_chunks(H, choose_unit_chunks(B, H));
   const UnitChunks& chunks = split.chunks;
   *a.unit_chunks = chunks.n;
-  PackedWeights<T> w(a.kernel, a.recurrent_kernel, I, H, chunks);
+  const bool packed = chunks.n > 1;
+  ChunkedWeights<T> w(a.kernel, a.recurrent_kernel, I, H, packed);
 
-  Buffer<T> bias(G4H), c_state(B * H), h_state(B * H);
+  Buffer<T> bias(G4H), c_state(B * H), h_state(B * H), h_spill(B * H);
   if (a.bias) {
-    pack_gate_columns(bias.get(), a.bias, 1, H, G, chunks);
+    pack_rows(bias.get(), a.bias, 0, 1, H, G, chunks);
   } else {
     std::fill(bias.get(), bias.get() + G4H, T(0));
   }
@@ -110,35 +116,47 @@ void forward_impl(const LstmForward<T>& a) {
       step_gemm<T>(false, p.b1 - p.b0, G * hs, H, a.h_in + (p.b0 * T_ + t) * H, T_ * H,
                    w.U + G * u0, G4H, T(1), a.gates + (p.b0 * T_ + t) * G4H + G * u0, T_ * G4H);
       for (std::int64_t b = p.b0; b < p.b1; ++b) {
-        const bool valid = !a.mask || a.mask[b * T_ + t];
+        const std::int64_t row = b * T_ + t;
         T* c = c_state.get() + b * H + u0;
         T* h = h_state.get() + b * H + u0;
-        const std::int64_t row = b * T_ + t;
-        std::memcpy(a.c_in + row * H + u0, c, hs * sizeof(T));
-        if (valid) lstm_cell_forward<T>(a.gates + row * G4H + G * u0, bias.get() + G * u0, c, h, hs);
         T* y = a.y + row * H + u0;
-        if (valid || (!a.zero_output_for_mask && s > first_valid[b])) {
-          std::memcpy(y, h, hs * sizeof(T));
+        // After the last step there is no next input: h_next lands in scratch.
+        T* h_next = has_next ? a.h_in + (b * T_ + t_next) * H + u0 : h_spill.get() + b * H + u0;
+        const T* m = kDropout ? a.dropout_mask + b * H + u0 : nullptr;
+        if (!a.mask || a.mask[row]) {
+          lstm_cell_forward<T, kDropout>(a.gates + row * G4H + G * u0, bias.get() + G * u0, c, h,
+                                         a.c_in + row * H + u0, y, h_next, m, hs);
+          continue;
+        }
+        // A masked step: the state carries over; y repeats the last output or is zero.
+        std::copy(c, c + hs, a.c_in + row * H + u0);
+        if (!a.zero_output_for_mask && s > first_valid[b]) {
+          std::copy(h, h + hs, y);
         } else {
           std::fill(y, y + hs, T(0));
         }
-        if (has_next) {
-          T* h_next = a.h_in + (b * T_ + t_next) * H + u0;
-          if (kDropout) {
-            const T* m = a.dropout_mask + b * H + u0;
-            for (std::int64_t j = 0; j < hs; ++j) h_next[j] = h[j] * m[j];
-          } else {
-            std::memcpy(h_next, h, hs * sizeof(T));
-          }
-        }
+        for (std::int64_t j = 0; j < hs; ++j) h_next[j] = kDropout ? h[j] * m[j] : h[j];
       }
     }
   };
-  run_team([&](int tid, int nth) {
-    // gates (B·T, 4H) = x (B·T, I) · W: every input projection at once.
-    team_gemm<T>(tid, nth, false, false, B * T_, G4H, I, T(1), a.x, I, w.W, G4H, T(0), a.gates, G4H);
-    team_barrier();
-    time_loop(split, tid, nth, B, T_, a.reverse, /*backward=*/false, step,
+  run_team([&](const Team& team) {
+    const int tid = team.tid, nth = team.nth;
+    // gates = x · W: every input projection at once, each thread for the gates it will update
+    // (its chunks' columns, or its rows), so the step loop can start without a barrier.
+    const Part p = step_part(split, B, tid, nth);
+    if (packed) {
+      for (int k = p.k0; k < chunks.n; k += p.dk) {
+        pack_chunk(w.W_mut(), a.kernel, 0, I, H, G, chunks, k);
+        pack_chunk(w.U_mut(), a.recurrent_kernel, 0, H, H, G, chunks, k);
+        const std::int64_t c0 = G * chunks.begin(k);
+        blas::gemm<T>(false, false, B * T_, G * chunks.size(k), I, T(1), a.x, I, w.W + c0, G4H,
+                      T(0), a.gates + c0, G4H);
+      }
+    } else if (p.b1 > p.b0) {
+      blas::gemm<T>(false, false, (p.b1 - p.b0) * T_, G4H, I, T(1), a.x + p.b0 * T_ * I, I, w.W,
+                    G4H, T(0), a.gates + p.b0 * T_ * G4H, G4H);
+    }
+    time_loop(split, team, B, T_, a.reverse, /*backward=*/false, step,
               [](std::int64_t, std::int64_t, const Part&) {});
   });
 
@@ -176,7 +194,8 @@ void backward_impl(const LstmBackward<T>& a) {
   const std::int64_t B = a.B, T_ = a.T_, I = a.I, H = a.H, G4H = G * H;
   const Split split = split_for_chunks(H, a.unit_chunks);
   const UnitChunks& chunks = split.chunks;
-  PackedWeights<T> w(a.kernel, a.recurrent_kernel, I, H, chunks);
+  const bool packed = chunks.n > 1;
+  ChunkedWeights<T> w(a.kernel, a.recurrent_kernel, I, H, packed);
   const std::vector<std::int64_t> first_valid = first_valid_steps(a.mask, B, T_, a.reverse);
 
   Buffer<T> dz(B * T_ * G4H), dh_total(B * H), dh_prev(B * H);
@@ -236,25 +255,36 @@ void backward_impl(const LstmBackward<T>& a) {
   };
   // After the loop, the time-independent products over all B·T rows at once.
   const std::int64_t R = B * T_;
-  const bool packed = chunks.n > 1;
   Buffer<T> dW_packed(packed ? I * G4H : 1), dU_packed(packed ? H * G4H : 1),
       db_packed(packed ? G4H : 1);
   T* dW = packed ? dW_packed.get() : a.dkernel;
   T* dU = packed ? dU_packed.get() : a.drecurrent_kernel;
   T* db = packed ? db_packed.get() : a.dbias;
-  run_team([&](int tid, int nth) {
-    time_loop(split, tid, nth, B, T_, a.reverse, /*backward=*/true, gates_grad, carry);
-    team_barrier();
+  run_team([&](const Team& team) {
+    const int tid = team.tid, nth = team.nth;
+    if (packed) {
+      // The step loop reads U's rows of this thread's units; dx (after the loop) all of W.
+      const Part p = step_part(split, B, tid, nth);
+      for (int k = p.k0; k < chunks.n; k += p.dk)
+        pack_rows(w.U_mut(), a.recurrent_kernel, chunks.begin(k), chunks.end(k), H, G, chunks);
+      auto [r0, r1] = team_share(I, tid, nth);
+      pack_rows(w.W_mut(), a.kernel, r0, r1, H, G, chunks);
+    }
+    time_loop(split, team, B, T_, a.reverse, /*backward=*/true, gates_grad, carry);
+    team.barrier();
     team_gemm<T>(tid, nth, false, true, R, I, G4H, T(1), dz.get(), G4H, w.W, G4H, T(0), a.dx, I);
     team_gemm<T>(tid, nth, true, false, I, G4H, R, T(1), a.x, I, dz.get(), G4H, T(0), dW, G4H);
     team_gemm<T>(tid, nth, true, false, H, G4H, R, T(1), a.h_in, H, dz.get(), G4H, T(0), dU, G4H);
     team_column_sum<T>(tid, nth, R, G4H, dz.get(), db);
+    if (packed) {
+      team.barrier();
+      for (int k = tid; k < chunks.n; k += nth) {
+        unpack_chunk(a.dkernel, dW, 0, I, H, G, chunks, k);
+        unpack_chunk(a.drecurrent_kernel, dU, 0, H, H, G, chunks, k);
+        unpack_chunk(a.dbias, db, 0, 1, H, G, chunks, k);
+      }
+    }
   });
-  if (packed) {
-    unpack_gate_columns(a.dkernel, dW, I, H, G, chunks);
-    unpack_gate_columns(a.drecurrent_kernel, dU, H, H, G, chunks);
-    unpack_gate_columns(a.dbias, db, 1, H, G, chunks);
-  }
 }
 
 }  // namespace

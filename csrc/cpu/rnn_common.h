@@ -6,6 +6,8 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
+#include <thread>
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
@@ -62,33 +64,33 @@ struct UnitChunks {
 };
 
 // Column c of a (rows, G*H) matrix in Keras gate-major order (gate g, unit j at g*H + j) goes to
-// the chunked order (chunk k of units [u0,u1): 4*u0 + g*(u1-u0) + (j-u0), written with G for 4).
+// the chunked order (chunk k of units [u0,u1): G*u0 + g*(u1-u0) + (j-u0)). These move the
+// columns of one chunk k for rows [r0, r1), so that each thread can pack or unpack its own share.
 template <typename T>
-void pack_gate_columns(T* dst, const T* src, std::int64_t rows, std::int64_t H, int G,
-                       const UnitChunks& chunks) {
-  for (std::int64_t r = 0; r < rows; ++r) {
-    const T* s = src + r * G * H;
-    T* d = dst + r * G * H;
-    for (int k = 0; k < chunks.n; ++k) {
-      std::int64_t u0 = chunks.begin(k), hs = chunks.size(k);
-      for (int g = 0; g < G; ++g)
-        std::copy(s + g * H + u0, s + g * H + u0 + hs, d + G * u0 + g * hs);
-    }
-  }
+void pack_chunk(T* dst, const T* src, std::int64_t r0, std::int64_t r1, std::int64_t H, int G,
+                const UnitChunks& chunks, int k) {
+  const std::int64_t u0 = chunks.begin(k), hs = chunks.size(k);
+  for (std::int64_t r = r0; r < r1; ++r)
+    for (int g = 0; g < G; ++g)
+      std::copy(src + r * G * H + g * H + u0, src + r * G * H + g * H + u0 + hs,
+                dst + r * G * H + G * u0 + g * hs);
 }
 
 template <typename T>
-void unpack_gate_columns(T* dst, const T* src, std::int64_t rows, std::int64_t H, int G,
-                         const UnitChunks& chunks) {
-  for (std::int64_t r = 0; r < rows; ++r) {
-    const T* s = src + r * G * H;
-    T* d = dst + r * G * H;
-    for (int k = 0; k < chunks.n; ++k) {
-      std::int64_t u0 = chunks.begin(k), hs = chunks.size(k);
-      for (int g = 0; g < G; ++g)
-        std::copy(s + G * u0 + g * hs, s + G * u0 + (g + 1) * hs, d + g * H + u0);
-    }
-  }
+void unpack_chunk(T* dst, const T* src, std::int64_t r0, std::int64_t r1, std::int64_t H, int G,
+                  const UnitChunks& chunks, int k) {
+  const std::int64_t u0 = chunks.begin(k), hs = chunks.size(k);
+  for (std::int64_t r = r0; r < r1; ++r)
+    for (int g = 0; g < G; ++g)
+      std::copy(src + r * G * H + G * u0 + g * hs, src + r * G * H + G * u0 + (g + 1) * hs,
+                dst + r * G * H + g * H + u0);
+}
+
+// Every chunk of rows [r0, r1).
+template <typename T>
+void pack_rows(T* dst, const T* src, std::int64_t r0, std::int64_t r1, std::int64_t H, int G,
+               const UnitChunks& chunks) {
+  for (int k = 0; k < chunks.n; ++k) pack_chunk(dst, src, r0, r1, H, G, chunks, k);
 }
 
 // How the step loop is shared by the team.
@@ -103,20 +105,61 @@ inline Split split_for_chunks(std::int64_t H, int unit_chunks) {
 
 // ---- one thread team per call ------------------------------------------------------------------
 
-// Runs body(tid, nth) on a team of get_num_threads() threads (the caller alone without OpenMP).
+// A barrier for the step loop, where the team meets once per step: threads spin briefly (a step
+// takes microseconds, far less than waking a sleeping thread), then yield in case the cores are
+// oversubscribed.
+class SpinBarrier {
+ public:
+  explicit SpinBarrier(int n) : n_(n) {}
+  void wait() {
+    const int gen = generation_.load(std::memory_order_acquire);
+    if (arrived_.fetch_add(1, std::memory_order_acq_rel) == n_ - 1) {
+      arrived_.store(0, std::memory_order_relaxed);
+      generation_.fetch_add(1, std::memory_order_release);
+      return;
+    }
+    for (int spins = 0; generation_.load(std::memory_order_acquire) == gen; ++spins) {
+      if (spins < (1 << 14)) {
+        cpu_relax();
+      } else {
+        std::this_thread::yield();
+      }
+    }
+  }
+  void set_size(int n) { n_ = n; }
+
+ private:
+  static void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  }
+  std::atomic<int> arrived_{0}, generation_{0};
+  int n_;
+};
+
+// One member of the team: its id, the team's size, and the team's barrier.
+struct Team {
+  int tid, nth;
+  SpinBarrier* bar;
+  void barrier() const {
+    if (nth > 1) bar->wait();
+  }
+};
+
+// Runs body(team) on a team of get_num_threads() threads (the caller alone without OpenMP).
 template <class Body>
 void run_team(Body&& body) {
+  SpinBarrier bar(1);
 #if defined(_OPENMP)
 #pragma omp parallel num_threads(get_num_threads())
-  body(omp_get_thread_num(), omp_get_num_threads());
+  {
+#pragma omp single
+    bar.set_size(omp_get_num_threads());  // the team may be smaller than asked (nesting)
+    body(Team{omp_get_thread_num(), omp_get_num_threads(), &bar});
+  }
 #else
-  body(0, 1);
-#endif
-}
-
-inline void team_barrier() {
-#if defined(_OPENMP)
-#pragma omp barrier
+  body(Team{0, 1, &bar});
 #endif
 }
 
@@ -152,13 +195,46 @@ void team_gemm(int tid, int nth, bool ta, bool tb, std::int64_t M, std::int64_t 
 
 // C (M,N) = alpha op(A) op(B) + beta C for the step loop's small products: with one row (batch
 // 1, the common inference case) it is a matrix-vector product, which gemv does with less overhead.
+//
+// c (N) = beta c + a (K) · B (K,N): the one-row product of the forward step loop. Columns go in
+// blocks of NB held in registers across the whole k loop (B's rows stream through once), which
+// beats the BLAS's gemv at the sizes of a thread's share of a recurrent kernel (bench/).
+template <typename T, int NB>
+inline void row_block(const T* __restrict a, const T* __restrict B, std::int64_t ldb,
+                      T* __restrict c, std::int64_t K, bool accumulate) {
+  T acc[NB];
+  for (int j = 0; j < NB; ++j) acc[j] = accumulate ? c[j] : T(0);
+  for (std::int64_t k = 0; k < K; ++k) {
+    const T ak = a[k];
+    const T* __restrict b = B + k * ldb;
+#pragma omp simd
+    for (int j = 0; j < NB; ++j) acc[j] += ak * b[j];
+  }
+  for (int j = 0; j < NB; ++j) c[j] = acc[j];
+}
+
+template <typename T>
+void row_times_matrix(const T* a, const T* B, std::int64_t ldb, T* c, std::int64_t N,
+                      std::int64_t K, T beta) {
+  constexpr int NB = 128 / sizeof(T) * 4;  // 128 floats / 64 doubles: 8 zmm or 16 ymm registers
+  const bool accumulate = beta != T(0);
+  std::int64_t n = 0;
+  for (; n + NB <= N; n += NB) row_block<T, NB>(a, B + n, ldb, c + n, K, accumulate);
+  for (; n + 16 <= N; n += 16) row_block<T, 16>(a, B + n, ldb, c + n, K, accumulate);
+  for (; n < N; ++n) {
+    T acc = accumulate ? c[n] : T(0);
+    for (std::int64_t k = 0; k < K; ++k) acc += a[k] * B[k * ldb + n];
+    c[n] = acc;
+  }
+}
+
 template <typename T>
 void step_gemm(bool tb, std::int64_t M, std::int64_t N, std::int64_t K, const T* A,
                std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C, std::int64_t ldc) {
   if (M == 1) {
-    // C row = op(B)ᵀ·a: B (K,N) read transposed, or B (N,K) read as is.
+    // C row = op(B)ᵀ·a: B (K,N) read as rows, or B (N,K) read as is (a gemv).
     if (tb) blas::gemv<T>(false, N, K, T(1), B, ldb, A, beta, C);
-    else blas::gemv<T>(true, K, N, T(1), B, ldb, A, beta, C);
+    else row_times_matrix<T>(A, B, ldb, C, N, K, beta);
   } else {
     blas::gemm<T>(false, tb, M, N, K, T(1), A, lda, B, ldb, beta, C, ldc);
   }
@@ -193,15 +269,15 @@ inline Part step_part(const Split& split, std::int64_t B, int tid, int nth) {
 // phase_a(s, t, part) on what it owns, the team meets at a barrier (only when threads share rows),
 // then phase_b(s, t, part).
 template <class PhaseA, class PhaseB>
-void time_loop(const Split& split, int tid, int nth, std::int64_t B, std::int64_t T,
+void time_loop(const Split& split, const Team& team, std::int64_t B, std::int64_t T,
                bool reverse, bool backward, PhaseA&& phase_a, PhaseB&& phase_b) {
-  const Part part = step_part(split, B, tid, nth);
+  const Part part = step_part(split, B, team.tid, team.nth);
   const bool active = part.b1 > part.b0 && part.k0 < split.chunks.n;
   for (std::int64_t i = 0; i < T; ++i) {
     const std::int64_t s = backward ? T - 1 - i : i;
     const std::int64_t t = reverse ? T - 1 - s : s;
     if (active) phase_a(s, t, part);
-    if (split.by_units) team_barrier();
+    if (split.by_units) team.barrier();
     if (active) phase_b(s, t, part);
   }
 }
