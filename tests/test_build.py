@@ -68,6 +68,13 @@ def test_cuda_stub_names_the_option():
         _core.cuda_device_count()
 
 
+def test_unknown_tuning_modes_are_refused():
+    with pytest.raises(ValueError, match=r"^\[set_rnn_split\].*got 'rows'"):
+        _core.set_rnn_split("rows")
+    with pytest.raises(ValueError, match=r"^\[set_step_product\].*got 'mkl'"):
+        _core.set_step_product("mkl")
+
+
 def test_unknown_simd_level_is_refused():
     with pytest.raises(ValueError, match=r"^\[set_simd\].*got 'sse9'"):
         _core.set_simd("sse9")
@@ -98,18 +105,25 @@ def test_every_simd_level_matches_the_reference(level, dtype):
         _core.set_simd(previous)
 
 
+@pytest.mark.parametrize("product", ["packed", "blas"])
 @pytest.mark.parametrize("split", ["batch", "units"])
 @pytest.mark.parametrize("threads", [1, 2, 3])
-def test_every_thread_split_matches_the_reference(split, threads, restore_threads):
-    previous = _core.get_rnn_split()
+def test_every_thread_split_and_step_product_matches_the_reference(split, product, threads,
+                                                                   restore_threads):
+    previous = _core.get_rnn_split(), _core.get_step_product()
     try:
         _core.set_rnn_split(split)
+        _core.set_step_product(product)
         pyseq.set_num_threads(threads)
         rng = np.random.default_rng(threads)
-        for B, T, I, H in [(1, 6, 3, 64), (5, 7, 4, 50), (4, 3, 6, 24)]:
-            _lstm_against_reference(rng, B, T, I, H, np.float64)
+        # rows around the micro-kernel's row block (6 or 8) and columns around its panel width
+        for B, T, I, H in [(1, 6, 3, 64), (5, 7, 4, 50), (4, 3, 6, 24), (9, 4, 5, 33),
+                           (17, 3, 2, 70)]:
+            for dtype in (np.float32, np.float64):
+                _lstm_against_reference(rng, B, T, I, H, dtype)
     finally:
-        _core.set_rnn_split(previous)
+        _core.set_rnn_split(previous[0])
+        _core.set_step_product(previous[1])
 
 
 def test_backward_with_a_different_thread_count_than_forward(restore_threads):

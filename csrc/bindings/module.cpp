@@ -73,6 +73,12 @@ PYBIND11_MODULE(_core, m) {
     pyseq::cpu::set_rnn_split(mode.c_str());
   }, py::arg("mode"));
   m.def("get_rnn_split", [] { return std::string(pyseq::cpu::get_rnn_split()); });
+  m.def("set_step_product", [](const std::string& mode) {
+    if (mode != "packed" && mode != "blas")
+      pyseq::bind::value_error("set_step_product", "mode must be 'packed' or 'blas', got '" + mode + "'");
+    pyseq::cpu::set_step_product(mode.c_str());
+  }, py::arg("mode"));
+  m.def("get_step_product", [] { return std::string(pyseq::cpu::get_step_product()); });
   m.def("cuda_device_count", [] {
     if (!pyseq::cuda::built())
       throw std::runtime_error("[cuda] pyseq was built without CUDA: rebuild with PYSEQ_CUDA=ON "

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "blas.h"
+#include "packed_gemm.h"
 #include "rnn_common.h"
 #include "vec_math.h"
 
@@ -87,6 +88,8 @@ void forward_impl(const LstmForward<T>& a) {
   *a.unit_chunks = chunks.n;
   const bool packed = chunks.n > 1;
   ChunkedWeights<T> w(a.kernel, a.recurrent_kernel, I, H, packed);
+  const bool panels = use_packed_step();
+  StepWeights<T> u_panels(chunks, panels ? H : 0, [&](int k) { return G * chunks.size(k); });
 
   Buffer<T> bias(G4H), c_state(B * H), h_state(B * H), h_spill(B * H);
   if (a.bias) {
@@ -113,8 +116,15 @@ void forward_impl(const LstmForward<T>& a) {
     for (int k = p.k0; k < chunks.n; k += p.dk) {
       const std::int64_t u0 = chunks.begin(k), hs = chunks.size(k);
       // z[rows, chunk] += h_in[rows, t] · U[:, chunk]
-      step_gemm<T>(false, p.b1 - p.b0, G * hs, H, a.h_in + (p.b0 * T_ + t) * H, T_ * H,
-                   w.U + G * u0, G4H, T(1), a.gates + (p.b0 * T_ + t) * G4H + G * u0, T_ * G4H);
+      const T* h_rows = a.h_in + (p.b0 * T_ + t) * H;
+      T* z_rows = a.gates + (p.b0 * T_ + t) * G4H + G * u0;
+      if (panels && p.b1 - p.b0 > 1) {  // one row: step_gemm's row kernel keeps more accumulators
+        packed_gemm<T>(p.b1 - p.b0, G * hs, H, h_rows, T_ * H, u_panels.chunk(k), z_rows,
+                       T_ * G4H, true);
+      } else {
+        step_gemm<T>(false, p.b1 - p.b0, G * hs, H, h_rows, T_ * H, w.U + G * u0, G4H, T(1),
+                     z_rows, T_ * G4H);
+      }
       for (std::int64_t b = p.b0; b < p.b1; ++b) {
         const std::int64_t row = b * T_ + t;
         T* c = c_state.get() + b * H + u0;
@@ -151,10 +161,16 @@ void forward_impl(const LstmForward<T>& a) {
         const std::int64_t c0 = G * chunks.begin(k);
         blas::gemm<T>(false, false, B * T_, G * chunks.size(k), I, T(1), a.x, I, w.W + c0, G4H,
                       T(0), a.gates + c0, G4H);
+        if (panels) u_panels.pack(k, w.U + c0, G4H, false);
       }
-    } else if (p.b1 > p.b0) {
-      blas::gemm<T>(false, false, (p.b1 - p.b0) * T_, G4H, I, T(1), a.x + p.b0 * T_ * I, I, w.W,
-                    G4H, T(0), a.gates + p.b0 * T_ * G4H, G4H);
+    } else {
+      if (p.b1 > p.b0)
+        blas::gemm<T>(false, false, (p.b1 - p.b0) * T_, G4H, I, T(1), a.x + p.b0 * T_ * I, I,
+                      w.W, G4H, T(0), a.gates + p.b0 * T_ * G4H, G4H);
+      if (panels) {  // one chunk shared by every thread: pack it together
+        u_panels.pack_share(0, w.U, G4H, false, tid, nth);
+        team.barrier();
+      }
     }
     time_loop(split, team, B, T_, a.reverse, /*backward=*/false, step,
               [](std::int64_t, std::int64_t, const Part&) {});
@@ -196,6 +212,9 @@ void backward_impl(const LstmBackward<T>& a) {
   const UnitChunks& chunks = split.chunks;
   const bool packed = chunks.n > 1;
   ChunkedWeights<T> w(a.kernel, a.recurrent_kernel, I, H, packed);
+  const bool panels = use_packed_step();
+  // Uᵀ's columns of each chunk: dh[:, chunk] = dz · U[chunk, :]ᵀ.
+  StepWeights<T> ut_panels(chunks, panels ? G4H : 0, [&](int k) { return chunks.size(k); });
   const std::vector<std::int64_t> first_valid = first_valid_steps(a.mask, B, T_, a.reverse);
 
   Buffer<T> dz(B * T_ * G4H), dh_total(B * H), dh_prev(B * H);
@@ -238,8 +257,15 @@ void backward_impl(const LstmBackward<T>& a) {
   auto carry = [&](std::int64_t, std::int64_t t, const Part& p) {
     for (int k = p.k0; k < chunks.n; k += p.dk) {
       const std::int64_t u0 = chunks.begin(k), hs = chunks.size(k);
-      step_gemm<T>(true, p.b1 - p.b0, hs, G4H, dz.get() + (p.b0 * T_ + t) * G4H, T_ * G4H,
-                   w.U + u0 * G4H, G4H, T(0), dh_prev.get() + p.b0 * H + u0, H);
+      const T* dz_rows = dz.get() + (p.b0 * T_ + t) * G4H;
+      T* dh_rows = dh_prev.get() + p.b0 * H + u0;
+      if (panels && p.b1 - p.b0 > 1) {
+        packed_gemm<T>(p.b1 - p.b0, hs, G4H, dz_rows, T_ * G4H, ut_panels.chunk(k), dh_rows, H,
+                       false);
+      } else {
+        step_gemm<T>(true, p.b1 - p.b0, hs, G4H, dz_rows, T_ * G4H, w.U + u0 * G4H, G4H, T(0),
+                     dh_rows, H);
+      }
       for (std::int64_t b = p.b0; b < p.b1; ++b) {
         const bool valid = !a.mask || a.mask[b * T_ + t];
         T* d = dh + b * H + u0;
@@ -265,10 +291,15 @@ void backward_impl(const LstmBackward<T>& a) {
     if (packed) {
       // The step loop reads U's rows of this thread's units; dx (after the loop) all of W.
       const Part p = step_part(split, B, tid, nth);
-      for (int k = p.k0; k < chunks.n; k += p.dk)
+      for (int k = p.k0; k < chunks.n; k += p.dk) {
         pack_rows(w.U_mut(), a.recurrent_kernel, chunks.begin(k), chunks.end(k), H, G, chunks);
+        if (panels) ut_panels.pack(k, w.U + chunks.begin(k) * G4H, G4H, true);
+      }
       auto [r0, r1] = team_share(I, tid, nth);
       pack_rows(w.W_mut(), a.kernel, r0, r1, H, G, chunks);
+    } else if (panels) {  // one chunk shared by every thread: pack it together
+      ut_panels.pack_share(0, w.U, G4H, true, tid, nth);
+      team.barrier();
     }
     time_loop(split, team, B, T_, a.reverse, /*backward=*/true, gates_grad, carry);
     team.barrier();

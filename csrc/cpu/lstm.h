@@ -63,6 +63,10 @@ struct LstmBackward {
 // synchronisation) or "units" (each thread owns hidden units, one barrier per step). For tuning.
 void set_rnn_split(const char* mode);
 const char* get_rnn_split();
+// The step loop's product against the recurrent weights: "packed" (weights packed once per call,
+// packed_gemm.h) or "blas" (a BLAS call per step, which re-packs them each time). For comparison.
+void set_step_product(const char* mode);
+const char* get_step_product();
 
 template <typename T> void lstm_forward(const LstmForward<T>& a);
 template <typename T> void lstm_backward(const LstmBackward<T>& a);

@@ -10,7 +10,12 @@ namespace pyseq::cpu {
 namespace {
 enum class SplitMode { automatic, batch, units };
 SplitMode g_split_mode = SplitMode::automatic;
+bool g_packed_step = true;
 }  // namespace
+
+void set_step_product(const char* mode) { g_packed_step = std::string(mode) != "blas"; }
+const char* get_step_product() { return g_packed_step ? "packed" : "blas"; }
+bool use_packed_step() { return g_packed_step; }
 
 void set_rnn_split(const char* mode) {
   std::string m(mode);
@@ -48,6 +53,8 @@ int choose_unit_chunks(std::int64_t B, std::int64_t H) {
   switch (g_split_mode) {
     case SplitMode::batch: units = false; break;
     case SplitMode::units: units = true; break;
+    // Measured on 2 cores (bench/): with the packed step product rows win or tie from batch 16
+    // up; units win at small batch, where rows would leave threads idle.
     default: units = B < 8 * nth && H >= 16 * nth; break;
   }
   if (nth == 1 || H < 8 * nth) units = false;

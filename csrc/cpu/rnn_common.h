@@ -29,6 +29,8 @@ std::vector<std::int64_t> first_valid_steps(const std::uint8_t* mask, std::int64
 // Forward's choice of unit chunks for the step loop (1 = split the batch rows instead); backward
 // keeps forward's choice because the saved gates use its column layout.
 int choose_unit_chunks(std::int64_t B, std::int64_t H);
+// Whether the step loop multiplies by packed panels (packed_gemm.h) or calls the BLAS.
+bool use_packed_step();
 
 PYSEQ_ISA_BEGIN
 
