@@ -1,0 +1,157 @@
+"""Turn pytest-benchmark JSON from bench/ into the Markdown tables of bench/RESULTS.md.
+
+    pytest bench/test_lstm.py --benchmark-json=bench/lstm.json
+    python bench/report.py bench/lstm.json [more.json ...] [--stat mean|median|min]
+
+One table per op family; one row per shape and mode, with the time per implementation (pyseq,
+torch, reference), the speed-ups torch/pyseq and reference/pyseq (> 1: pyseq is faster), pyseq's
+GFLOP/s and that as a percentage of the sgemm 2048 peak measured in the same run with the BLAS
+pyseq links (the ``test_blas_sgemm_peak`` row). GFLOP/s are computed from the chosen statistic
+and the FLOP count each row recorded in extra_info (design.md, "Benchmarks").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+IMPLS = ("pyseq", "torch", "reference")
+
+
+def fmt_time(seconds):
+    if seconds is None:
+        return "—"
+    if seconds >= 1.0:
+        return f"{seconds:.2f} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds * 1e6:.0f} µs"
+
+
+def fmt_ratio(num, den):
+    if num is None or den is None or den <= 0:
+        return "—"
+    return f"{num / den:.2f}×"
+
+
+def fmt_num(v, spec=".1f"):
+    return "—" if v is None else format(v, spec)
+
+
+def load(paths):
+    benches, meta = [], []
+    for path in paths:
+        with open(path) as fh:
+            data = json.load(fh)
+        benches.extend(data.get("benchmarks", []))
+        meta.append(data)
+    return benches, meta
+
+
+def machine_line(meta):
+    mi = meta[0].get("machine_info", {}) if meta else {}
+    cpu = mi.get("cpu", {}) or {}
+    brand = cpu.get("brand_raw") or mi.get("processor") or "?"
+    count = cpu.get("count", "?")
+    return (f"{brand}, {count} logical CPUs visible; {mi.get('system', '?')} {mi.get('release', '')}; "
+            f"Python {mi.get('python_version', '?')}")
+
+
+def build(benches, stat="mean"):
+    """-> (peak dict or None, {family: {case: {"info": extra_info, impl: (seconds, flop)}}})"""
+    peak = None
+    families: dict = {}
+    for b in benches:
+        info = b.get("extra_info", {}) or {}
+        seconds = (b.get("stats") or {}).get(stat)
+        flop = info.get("flop")
+        if info.get("kind") == "blas_peak":
+            if seconds and flop:
+                g = flop / seconds / 1e9
+                if peak is None or g > peak["gflops"]:  # several family files: keep the best
+                    peak = {"gflops": g, "seconds": seconds, "n": info.get("n"), "library": info.get("library")}
+            continue
+        fam, case, impl = info.get("family"), info.get("case"), info.get("impl")
+        if not (fam and case and impl):
+            continue
+        row = families.setdefault(fam, {}).setdefault(case, {"info": info})
+        row[impl] = (seconds, flop)
+    return peak, families
+
+
+def shape_label(info):
+    if all(k in info for k in ("B", "T", "I", "H")):
+        s = f"({info['B']}, {info['T']}, {info['I']}, {info['H']})"
+        return s + (" bidirectional" if info.get("bidirectional") else "")
+    return info.get("case", "?")
+
+
+def gflops(entry):
+    if not entry:
+        return None
+    seconds, flop = entry
+    if not seconds or not flop:
+        return None
+    return flop / seconds / 1e9
+
+
+def render(peak, families, meta, stat="mean"):
+    out = []
+    versions = {}
+    for b in (x for m in meta for x in m.get("benchmarks", [])):
+        for k in ("torch", "numpy", "pyseq", "threads"):
+            if k in (b.get("extra_info") or {}):
+                versions.setdefault(k, b["extra_info"][k])
+    out.append(f"- Machine: {machine_line(meta)}")
+    out.append(f"- Threads: {versions.get('threads', '?')} on every side (pyseq OpenMP + BLAS, PyTorch, sgemm)")
+    out.append(f"- Versions: pyseq {versions.get('pyseq', '?')}, PyTorch {versions.get('torch', 'not installed')}, "
+               f"NumPy {versions.get('numpy', '?')}")
+    if meta and meta[0].get("datetime"):
+        out.append(f"- Run: {meta[0]['datetime']} (pytest-benchmark {meta[0].get('version', '?')})")
+    if peak:
+        out.append(f"- BLAS peak: sgemm {peak['n']}³ float32 with {peak['library']}: "
+                   f"{peak['gflops']:.1f} GFLOP/s ({fmt_time(peak['seconds'])} per product, {stat})")
+    else:
+        out.append("- BLAS peak: not in this JSON (run the file's test_blas_sgemm_peak row)")
+    out.append(f"- Times are the {stat} per call; speed-up = other / pyseq (> 1 means pyseq is faster).")
+    out.append("")
+    for fam, cases in families.items():
+        out.append(f"### {fam}")
+        out.append("")
+        out.append("| mode | shape (B, T, I, H) | pyseq | torch | reference (f64) | torch / pyseq "
+                   "| reference / pyseq | pyseq GFLOP/s | torch GFLOP/s | pyseq % of sgemm peak |")
+        out.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for case, row in cases.items():
+            info = row["info"]
+            t = {impl: (row.get(impl) or (None, None))[0] for impl in IMPLS}
+            g_py = gflops(row.get("pyseq"))
+            g_th = gflops(row.get("torch"))
+            pct = f"{100.0 * g_py / peak['gflops']:.1f} %" if (g_py and peak) else "—"
+            out.append(
+                f"| {info.get('mode', '?')} | {shape_label(info)} | {fmt_time(t['pyseq'])} | {fmt_time(t['torch'])} "
+                f"| {fmt_time(t['reference'])} | {fmt_ratio(t['torch'], t['pyseq'])} "
+                f"| {fmt_ratio(t['reference'], t['pyseq'])} | {fmt_num(g_py)} | {fmt_num(g_th)} | {pct} |"
+            )
+        out.append("")
+    out.append("— = row skipped (implementation not installed, or the reference slower than its per-call limit).")
+    return "\n".join(out)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("json", nargs="+", help="pytest-benchmark JSON file(s) (--benchmark-json=FILE)")
+    ap.add_argument("--stat", default="mean", choices=("mean", "median", "min"),
+                    help="statistic for times and GFLOP/s (default: mean)")
+    args = ap.parse_args(argv)
+    benches, meta = load(args.json)
+    peak, families = build(benches, args.stat)
+    if not families and not peak:
+        print("no pyseq benchmark rows found", file=sys.stderr)
+        return 1
+    print(render(peak, families, meta, args.stat))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
