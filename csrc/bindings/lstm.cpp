@@ -17,8 +17,8 @@ struct LstmSaved {
   std::int64_t B, T, I, H;
   bool reverse, zero_output_for_mask;
   int unit_chunks;
-  py::array gates, h_in, c_in;  // kernel buffers (see cpu/lstm.h)
-  py::array x, kernel, recurrent_kernel;  // contiguous inputs
+  py::array gates, xh, c_in;               // kernel buffers (see cpu/lstm.h)
+  py::array kernel, recurrent_kernel;      // contiguous inputs
   py::object mask, dropout_mask;          // contiguous arrays, or None
 };
 
@@ -54,10 +54,10 @@ py::tuple forward(DType dt, const py::array& x_in, const py::array& kernel_in,
   py::array x = contiguous<T>(x_in), kernel = contiguous<T>(kernel_in), rk = contiguous<T>(rk_in);
 
   py::array_t<T> y({B, T_, H}), h_last({B, H}), c_last({B, H});
-  py::array_t<T> gates({B, T_, 4 * H}), h_in({B, T_, H}), c_in({B, T_, H});
+  py::array_t<T> gates({B, T_, 4 * H}), xh({B, T_, I + 1 + H}), c_in({B, T_, H});
   int unit_chunks = 1;
   cpu::LstmForward<T> a{y.mutable_data(), h_last.mutable_data(), c_last.mutable_data(),
-                        gates.mutable_data(), h_in.mutable_data(), c_in.mutable_data(),
+                        gates.mutable_data(), xh.mutable_data(), c_in.mutable_data(),
                         &unit_chunks,
                         static_cast<const T*>(x.data()), static_cast<const T*>(kernel.data()),
                         static_cast<const T*>(rk.data()), ptr_or_null<T>(bias),
@@ -69,7 +69,7 @@ py::tuple forward(DType dt, const py::array& x_in, const py::array& kernel_in,
     cpu::lstm_forward<T>(a);
   }
   auto saved = std::make_unique<LstmSaved>(LstmSaved{dt, B, T_, I, H, reverse, zero_output_for_mask,
-                                                     unit_chunks, gates, h_in, c_in, x, kernel, rk,
+                                                     unit_chunks, gates, xh, c_in, kernel, rk,
                                                      mask, drop});
   return py::make_tuple(y, h_last, c_last, py::cast(std::move(saved)));
 }
@@ -125,9 +125,9 @@ py::tuple backward(const LstmSaved& s, const py::object& dy, const py::object& d
   cpu::LstmBackward<T> a{dx.mutable_data(), dkernel.mutable_data(), drk.mutable_data(),
                          dbias.mutable_data(), dh0.mutable_data(), dc0.mutable_data(),
                          ptr_or_null<T>(dy), ptr_or_null<T>(dh_last), ptr_or_null<T>(dc_last),
-                         static_cast<const T*>(s.gates.data()), static_cast<const T*>(s.h_in.data()),
+                         static_cast<const T*>(s.gates.data()), static_cast<const T*>(s.xh.data()),
                          static_cast<const T*>(s.c_in.data()), s.unit_chunks,
-                         static_cast<const T*>(s.x.data()), static_cast<const T*>(s.kernel.data()),
+                         static_cast<const T*>(s.kernel.data()),
                          static_cast<const T*>(s.recurrent_kernel.data()),
                          s.mask.is_none() ? nullptr : static_cast<const std::uint8_t*>(s.mask.cast<py::array>().data()),
                          ptr_or_null<T>(s.dropout_mask), B, T_, I, H, s.reverse,
@@ -163,7 +163,7 @@ void register_lstm(py::module_& m) {
   py::class_<LstmSaved>(m, "LSTMSaved",
                         "What lstm_backward needs from lstm_forward (opaque).")
       .def_property_readonly("nbytes", [](const LstmSaved& s) {
-        return s.gates.nbytes() + s.h_in.nbytes() + s.c_in.nbytes();
+        return s.gates.nbytes() + s.xh.nbytes() + s.c_in.nbytes();
       })
       .def("__repr__", [](const LstmSaved& s) {
         return "<LSTMSaved B=" + std::to_string(s.B) + " T=" + std::to_string(s.T) +

@@ -4,8 +4,8 @@
 // Forward, per step:  z = x_t·W + h_in·U + b;  i,f,o = σ(z), g = tanh(z)
 //                     c_t = f∘c_{t-1} + i∘g;  h_t = o∘tanh(c_t);  h_in = h_{t-1}∘dropout_mask
 // x·W for every row is one product before the loop; in the loop only h_in·U remains, then one
-// fused pass over the gates. Backward keeps only dh_{t-1} = dz_t·Uᵀ in the loop; dx, dW, dU and
-// db are products (and a column sum) over all steps afterwards.
+// fused pass over the gates. Backward keeps only dh_{t-1} = dz_t·Uᵀ in the loop; afterwards
+// dx = dz·Wᵀ, and [dW; db; dU] = [x | 1 | h_in]ᵀ·dz in one product over all steps.
 #include "lstm.h"
 
 #include <cassert>
@@ -82,7 +82,7 @@ inline void lstm_cell_forward(T* __restrict z, const T* __restrict bias, T* __re
 
 template <typename T, bool kDropout>
 void forward_impl(const LstmForward<T>& a) {
-  const std::int64_t B = a.B, T_ = a.T_, I = a.I, H = a.H, G4H = G * H;
+  const std::int64_t B = a.B, T_ = a.T_, I = a.I, H = a.H, G4H = G * H, XH = I + 1 + H;
   const Split split = split_for_chunks(H, choose_unit_chunks(B, H));
   const UnitChunks& chunks = split.chunks;
   *a.unit_chunks = chunks.n;
@@ -107,7 +107,7 @@ void forward_impl(const LstmForward<T>& a) {
   const std::int64_t t_first = a.reverse ? T_ - 1 : 0;
   for (std::int64_t b = 0; b < B; ++b)
     for (std::int64_t j = 0; j < H; ++j)
-      a.h_in[(b * T_ + t_first) * H + j] =
+      a.xh[(b * T_ + t_first) * XH + I + 1 + j] =
           h_state.get()[b * H + j] * (kDropout ? a.dropout_mask[b * H + j] : T(1));
 
   auto step = [&](std::int64_t s, std::int64_t t, const Part& p) {
@@ -116,13 +116,13 @@ void forward_impl(const LstmForward<T>& a) {
     for (int k = p.k0; k < chunks.n; k += p.dk) {
       const std::int64_t u0 = chunks.begin(k), hs = chunks.size(k);
       // z[rows, chunk] += h_in[rows, t] · U[:, chunk]
-      const T* h_rows = a.h_in + (p.b0 * T_ + t) * H;
+      const T* h_rows = a.xh + (p.b0 * T_ + t) * XH + I + 1;
       T* z_rows = a.gates + (p.b0 * T_ + t) * G4H + G * u0;
       if (panels && p.b1 - p.b0 > 1) {  // one row: step_gemm's row kernel keeps more accumulators
-        packed_gemm<T>(p.b1 - p.b0, G * hs, H, h_rows, T_ * H, u_panels.chunk(k), z_rows,
+        packed_gemm<T>(p.b1 - p.b0, G * hs, H, h_rows, T_ * XH, u_panels.chunk(k), z_rows,
                        T_ * G4H, true);
       } else {
-        step_gemm<T>(false, p.b1 - p.b0, G * hs, H, h_rows, T_ * H, w.U + G * u0, G4H, T(1),
+        step_gemm<T>(false, p.b1 - p.b0, G * hs, H, h_rows, T_ * XH, w.U + G * u0, G4H, T(1),
                      z_rows, T_ * G4H);
       }
       for (std::int64_t b = p.b0; b < p.b1; ++b) {
@@ -131,7 +131,7 @@ void forward_impl(const LstmForward<T>& a) {
         T* h = h_state.get() + b * H + u0;
         T* y = a.y + row * H + u0;
         // After the last step there is no next input: h_next lands in scratch.
-        T* h_next = has_next ? a.h_in + (b * T_ + t_next) * H + u0 : h_spill.get() + b * H + u0;
+        T* h_next = has_next ? a.xh + (b * T_ + t_next) * XH + I + 1 + u0 : h_spill.get() + b * H + u0;
         const T* m = kDropout ? a.dropout_mask + b * H + u0 : nullptr;
         if (!a.mask || a.mask[row]) {
           lstm_cell_forward<T, kDropout>(a.gates + row * G4H + G * u0, bias.get() + G * u0, c, h,
@@ -154,6 +154,13 @@ void forward_impl(const LstmForward<T>& a) {
     // gates = x · W: every input projection at once, each thread for the gates it will update
     // (its chunks' columns, or its rows), so the step loop can start without a barrier.
     const Part p = step_part(split, B, tid, nth);
+    {  // [x | 1] of xh for this thread's share of rows (read by backward only)
+      auto [r0, r1] = team_share(B * T_, tid, nth);
+      for (std::int64_t r = r0; r < r1; ++r) {
+        std::copy(a.x + r * I, a.x + (r + 1) * I, a.xh + r * XH);
+        a.xh[r * XH + I] = T(1);
+      }
+    }
     if (packed) {
       for (int k = p.k0; k < chunks.n; k += p.dk) {
         pack_chunk(w.W_mut(), a.kernel, 0, I, H, G, chunks, k);
@@ -280,12 +287,8 @@ void backward_impl(const LstmBackward<T>& a) {
     }
   };
   // After the loop, the time-independent products over all B·T rows at once.
-  const std::int64_t R = B * T_;
-  Buffer<T> dW_packed(packed ? I * G4H : 1), dU_packed(packed ? H * G4H : 1),
-      db_packed(packed ? G4H : 1);
-  T* dW = packed ? dW_packed.get() : a.dkernel;
-  T* dU = packed ? dU_packed.get() : a.drecurrent_kernel;
-  T* db = packed ? db_packed.get() : a.dbias;
+  const std::int64_t R = B * T_, XH = I + 1 + H;
+  Buffer<T> dWbU(XH * G4H);  // [dW; db; dU] in the chunked column order
   run_team([&](const Team& team) {
     const int tid = team.tid, nth = team.nth;
     if (packed) {
@@ -304,17 +307,19 @@ void backward_impl(const LstmBackward<T>& a) {
     time_loop(split, team, B, T_, a.reverse, /*backward=*/true, gates_grad, carry);
     team.barrier();
     team_gemm<T>(tid, nth, false, true, R, I, G4H, T(1), dz.get(), G4H, w.W, G4H, T(0), a.dx, I);
-    team_gemm<T>(tid, nth, true, false, I, G4H, R, T(1), a.x, I, dz.get(), G4H, T(0), dW, G4H);
-    team_gemm<T>(tid, nth, true, false, H, G4H, R, T(1), a.h_in, H, dz.get(), G4H, T(0), dU, G4H);
-    team_column_sum<T>(tid, nth, R, G4H, dz.get(), db);
-    if (packed) {
-      team.barrier();
-      for (int k = tid; k < chunks.n; k += nth) {
-        unpack_chunk(a.dkernel, dW, 0, I, H, G, chunks, k);
-        unpack_chunk(a.drecurrent_kernel, dU, 0, H, H, G, chunks, k);
-        unpack_chunk(a.dbias, db, 0, 1, H, G, chunks, k);
-      }
-    }
+    team_gemm<T>(tid, nth, true, false, XH, G4H, R, T(1), a.xh, XH, dz.get(), G4H, T(0), dWbU.get(),
+                 G4H);
+    team.barrier();
+    // Rows [r0, r1) of [dW; db; dU] back to Keras's column order, into the three outputs.
+    auto [r0, r1] = team_share(XH, tid, nth);
+    auto unpack_rows = [&](T* dst, std::int64_t first, std::int64_t count) {
+      const std::int64_t lo = std::max(r0, first), hi = std::min(r1, first + count);
+      for (int k = 0; k < chunks.n && lo < hi; ++k)
+        unpack_chunk(dst, dWbU.get() + first * G4H, lo - first, hi - first, H, G, chunks, k);
+    };
+    unpack_rows(a.dkernel, 0, I);
+    unpack_rows(a.dbias, I, 1);
+    unpack_rows(a.drecurrent_kernel, I + 1, H);
   });
 }
 

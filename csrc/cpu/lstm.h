@@ -21,7 +21,8 @@ struct LstmForward {
   T* c_last;     // (B,H)
   // saved for backward
   T* gates;      // (B,T,4H) post-activation gates, chunked column order
-  T* h_in;       // (B,T,H)  recurrent input of each step: h_prev * recurrent_dropout_mask
+  T* xh;         // (B,T,I+1+H) each row [x_t | 1 | h_in], h_in = h_prev * recurrent_dropout_mask
+                 // (the step's recurrent input): backward gets dW, db and dU from one product
   T* c_in;       // (B,T,H)  cell state entering each step
   int* unit_chunks;  // out: number of unit chunks used for the gate layout
   // inputs (all C-contiguous; the nullable ones mean zeros / all valid / no dropout)
@@ -52,8 +53,8 @@ struct LstmBackward {
   const T* dh_last; // (B,H)
   const T* dc_last; // (B,H)
   // saved by forward
-  const T* gates; const T* h_in; const T* c_in; int unit_chunks;
-  const T* x; const T* kernel; const T* recurrent_kernel;
+  const T* gates; const T* xh; const T* c_in; int unit_chunks;
+  const T* kernel; const T* recurrent_kernel;
   const std::uint8_t* mask; const T* dropout_mask;
   std::int64_t B, T_, I, H;
   bool reverse, zero_output_for_mask;

@@ -16,21 +16,25 @@
 namespace pyseq::cpu {
 PYSEQ_ISA_BEGIN
 
-// Register block: MR rows × NR columns of accumulators, NR two vectors wide.
+// Register block: MR rows × NR columns of accumulators.
+// AVX-512 has 32 vector registers: 8 × 3 accumulators; AVX2 and SSE2 have 16: 6 × 2.
 #if defined(PYSEQ_ISA_LEVEL) && PYSEQ_ISA_LEVEL >= 2
 constexpr int kVectorBytes = 64;
 constexpr int kRowBlock = 8;
+constexpr int kColumnVectors = 3;
 #elif defined(PYSEQ_ISA_LEVEL) && PYSEQ_ISA_LEVEL >= 1
 constexpr int kVectorBytes = 32;
 constexpr int kRowBlock = 6;
+constexpr int kColumnVectors = 2;
 #else
 constexpr int kVectorBytes = 16;
 constexpr int kRowBlock = 6;
+constexpr int kColumnVectors = 2;
 #endif
 
 template <typename T>
 struct PanelShape {
-  static constexpr int NR = 2 * kVectorBytes / static_cast<int>(sizeof(T));
+  static constexpr int NR = kColumnVectors * kVectorBytes / static_cast<int>(sizeof(T));
   static constexpr int MR = kRowBlock;
   // K is cut in blocks of KC; at the recurrent sizes measured (K <= 512 floats) no cut was fastest:
   // smaller blocks re-load the accumulators more often than they save in cache misses (bench/).
