@@ -311,6 +311,8 @@ def blas_sgemm_peak(measure, flops):
             lib, path = load_scipy_openblas32()
         except Exception as exc:
             pytest.skip(f"scipy-openblas32 cannot be loaded ({type(exc).__name__}: {exc})")
+        lib.scipy_openblas_get_num_threads.restype = ctypes.c_int
+        previous = lib.scipy_openblas_get_num_threads()
         lib.scipy_openblas_set_num_threads(BENCH_THREADS)
         rng = np.random.default_rng(0)
         a = rng.standard_normal((n, n), dtype=np.float32)
@@ -322,8 +324,13 @@ def blas_sgemm_peak(measure, flops):
         expect = a[rows].astype(np.float64) @ b.astype(np.float64)
         np.testing.assert_allclose(c[rows], expect, rtol=1e-4, atol=1e-3 * np.abs(expect).max())
         benchmark.group = "blas-peak"
-        measure(benchmark, lambda: sgemm(lib, a, b, c), flop=flops.gemm(n, n, n), impl="blas",
-                info={"family": "blas", "kind": "blas_peak", "case": f"sgemm-{n}", "n": n,
-                      "dtype": "float32", "library": os.path.basename(path)})
+        try:
+            measure(benchmark, lambda: sgemm(lib, a, b, c), flop=flops.gemm(n, n, n), impl="blas",
+                    info={"family": "blas", "kind": "blas_peak", "case": f"sgemm-{n}", "n": n,
+                          "dtype": "float32", "library": os.path.basename(path)})
+        finally:
+            # The same library instance is pyseq's, which keeps it single-threaded (its kernels
+            # split products across their own team): hand it back as it was.
+            lib.scipy_openblas_set_num_threads(previous)
 
     return run

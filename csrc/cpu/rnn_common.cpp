@@ -1,6 +1,8 @@
 #include "rnn_common.h"
 
+#include <cstdlib>
 #include <cstring>
+#include <new>
 #include <string>
 
 #include "lstm.h"
@@ -28,6 +30,58 @@ const char* get_rnn_split() {
     case SplitMode::batch: return "batch";
     case SplitMode::units: return "units";
     default: return "auto";
+  }
+}
+
+namespace {
+struct ScratchBlock {
+  void* p;
+  std::size_t bytes;
+};
+constexpr std::size_t kScratchMaxBlocks = 16;
+constexpr std::size_t kScratchMaxBytes = std::size_t(1) << 30;
+
+struct ScratchCache {
+  std::vector<ScratchBlock> blocks;
+  std::size_t bytes = 0;
+  ~ScratchCache() {
+    for (auto& b : blocks) std::free(b.p);
+  }
+};
+thread_local ScratchCache t_scratch;
+}  // namespace
+
+void* scratch_take(std::size_t bytes) {
+  auto& c = t_scratch;
+  // Best fit among blocks no more than twice the request.
+  std::size_t best = c.blocks.size();
+  for (std::size_t i = 0; i < c.blocks.size(); ++i)
+    if (c.blocks[i].bytes >= bytes && c.blocks[i].bytes <= 2 * bytes &&
+        (best == c.blocks.size() || c.blocks[i].bytes < c.blocks[best].bytes))
+      best = i;
+  if (best < c.blocks.size()) {
+    void* p = c.blocks[best].p;
+    c.bytes -= c.blocks[best].bytes;
+    c.blocks.erase(c.blocks.begin() + static_cast<std::ptrdiff_t>(best));
+    return p;  // may be larger than asked: it comes back recorded at the size asked for
+  }
+  void* p = std::aligned_alloc(64, bytes);
+  if (!p) throw std::bad_alloc();
+  return p;
+}
+
+void scratch_give(void* p, std::size_t bytes) {
+  auto& c = t_scratch;
+  if (bytes > kScratchMaxBytes) {
+    std::free(p);
+    return;
+  }
+  c.blocks.push_back({p, bytes});
+  c.bytes += bytes;
+  while (c.blocks.size() > kScratchMaxBlocks || c.bytes > kScratchMaxBytes) {
+    std::free(c.blocks.front().p);  // the oldest goes first
+    c.bytes -= c.blocks.front().bytes;
+    c.blocks.erase(c.blocks.begin());
   }
 }
 

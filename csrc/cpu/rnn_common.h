@@ -22,6 +22,12 @@
 namespace pyseq::cpu {
 
 // Defined once, in rnn_common.cpp.
+
+// Scratch blocks freed by a kernel stay with the calling thread for its next call: large blocks
+// would otherwise go back to the OS and come back as fresh pages that fault on first touch,
+// which costs a tenth of a small LSTM call. Bounded in count and bytes.
+void* scratch_take(std::size_t bytes);         // 64-byte aligned, uninitialised
+void scratch_give(void* p, std::size_t bytes);
 // Processing index of each row's first valid step (T when the row is fully masked): outputs at
 // masked steps repeat the previous output only once a valid step has produced one.
 std::vector<std::int64_t> first_valid_steps(const std::uint8_t* mask, std::int64_t B,
@@ -34,21 +40,20 @@ bool use_packed_step();
 
 PYSEQ_ISA_BEGIN
 
-// Scratch memory, 64-byte aligned, uninitialised.
+// Scratch memory for one kernel call, 64-byte aligned, uninitialised (see scratch_take).
 template <typename T>
 class Buffer {
  public:
   explicit Buffer(std::int64_t n)
-      : p_(static_cast<T*>(std::aligned_alloc(64, round_up(n * sizeof(T))))) {
-    if (!p_) throw std::bad_alloc();
-  }
-  ~Buffer() { std::free(p_); }
+      : bytes_(std::max<std::size_t>(64, (n * sizeof(T) + 63) / 64 * 64)),
+        p_(static_cast<T*>(scratch_take(bytes_))) {}
+  ~Buffer() { scratch_give(p_, bytes_); }
   Buffer(const Buffer&) = delete;
   Buffer& operator=(const Buffer&) = delete;
   T* get() { return p_; }
 
  private:
-  static std::size_t round_up(std::size_t b) { return std::max<std::size_t>(64, (b + 63) / 64 * 64); }
+  std::size_t bytes_;
   T* p_;
 };
 
@@ -152,6 +157,7 @@ struct Team {
 // Runs body(team) on a team of get_num_threads() threads (the caller alone without OpenMP).
 template <class Body>
 void run_team(Body&& body) {
+  ensure_serial_blas();
   SpinBarrier bar(1);
 #if defined(_OPENMP)
 #pragma omp parallel num_threads(get_num_threads())

@@ -24,4 +24,8 @@ void set_num_threads(int n) {
 
 int get_num_threads() { return thread_count(); }
 
+void ensure_serial_blas() {
+  if (blas::get_threads() != 1) blas::set_threads(1);
+}
+
 }  // namespace pyseq

@@ -13,6 +13,9 @@ namespace pyseq {
 
 void set_num_threads(int n);  // n >= 1, checked by the bindings
 int get_num_threads();
+// Puts the BLAS back to one thread if anything else in the process (another user of the same
+// scipy-openblas32 library) changed it; called before each team starts.
+void ensure_serial_blas();
 
 // pyseq keeps its BLAS single-threaded and splits products across its own OpenMP team (see
 // rnn_common.h team_gemm): a second thread pool spinning beside the team costs whole scheduler
