@@ -57,17 +57,6 @@ WRONG_NDIM = {
 NDIM_CASES = [(name, shape) for name, shapes in WRONG_NDIM.items() for shape in shapes]
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("name,shape", NDIM_CASES, ids=[f"{n}-{s}" for n, s in NDIM_CASES])
-def test_forward_wrong_ndim(name, shape, dtype):
-    inputs = valid_inputs(dtype)
-    if name == "mask":
-        inputs[name] = np.ones(shape, dtype=bool)
-    else:
-        inputs[name] = np.asarray(rng0.standard_normal(shape), dtype=dtype)
-    expect_forward_error(inputs, ValueError)
-
-
 # ------------------------------------------------------------------------------------------------
 # lstm_forward: shapes
 # ------------------------------------------------------------------------------------------------
@@ -83,11 +72,12 @@ WRONG_SHAPE = {
     "recurrent_dropout_mask": [(B, H + 1), (B + 1, H), (H, B), (1, H)],
 }
 SHAPE_CASES = [(name, shape) for name, shapes in WRONG_SHAPE.items() for shape in shapes]
+BAD_SHAPES = NDIM_CASES + SHAPE_CASES
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("name,shape", SHAPE_CASES, ids=[f"{n}-{s}" for n, s in SHAPE_CASES])
-def test_forward_wrong_shape(name, shape, dtype):
+@pytest.mark.parametrize("name,shape", BAD_SHAPES, ids=[f"{n}-{s}" for n, s in BAD_SHAPES])
+def test_forward_wrong_ndim_or_shape(name, shape, dtype):
     inputs = valid_inputs(dtype)
     if name == "mask":
         inputs[name] = np.ones(shape, dtype=bool)

@@ -8,7 +8,6 @@
 // dx = dz·Wᵀ, and [dW; db; dU] = [x | 1 | h_in]ᵀ·dz in one product over all steps.
 #include "lstm.h"
 
-#include <cassert>
 #include <cstring>
 
 #include "blas.h"

@@ -248,18 +248,6 @@ void step_gemm(bool tb, std::int64_t M, std::int64_t N, std::int64_t K, const T*
   }
 }
 
-// This thread's columns of sum_r A[r, :] for A (R, N) row-major.
-template <typename T>
-void team_column_sum(int tid, int nth, std::int64_t R, std::int64_t N, const T* A, T* out) {
-  auto [n0, n1] = team_share(N, tid, nth, 16);
-  if (n1 <= n0) return;
-  std::fill(out + n0, out + n1, T(0));
-  for (std::int64_t r = 0; r < R; ++r) {
-    const T* a = A + r * N;
-    for (std::int64_t n = n0; n < n1; ++n) out[n] += a[n];
-  }
-}
-
 // What one thread owns in the step loop: rows [b0, b1) and the units of chunks k = k0, k0 + dk, ...
 struct Part {
   std::int64_t b0, b1;
