@@ -76,6 +76,7 @@ inline void micro_kernel(const T* __restrict A, std::int64_t lda, const T* __res
   T acc[MR_][NR];
   for (int m = 0; m < MR_; ++m)
     for (int j = 0; j < NR; ++j) acc[m][j] = (accumulate && j < nr) ? C[m * ldc + j] : T(0);
+#pragma GCC unroll 4
   for (std::int64_t k = 0; k < kc; ++k) {
     const T* __restrict b = panel + k * NR;
 #pragma GCC unroll 8
