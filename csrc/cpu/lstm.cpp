@@ -87,7 +87,7 @@ void forward_impl(const LstmForward<T>& a) {
   *a.unit_chunks = chunks.n;
   const bool packed = chunks.n > 1;
   ChunkedWeights<T> w(a.kernel, a.recurrent_kernel, I, H, packed);
-  const bool panels = use_packed_step();
+  const bool panels = use_packed_step() && rows_per_part(split, B) > 1;  // else row kernel / gemv
   StepWeights<T> u_panels(chunks, panels ? H : 0, [&](int k) { return G * chunks.size(k); });
 
   Buffer<T> bias(G4H), c_state(B * H), h_state(B * H), h_spill(B * H);
@@ -117,7 +117,7 @@ void forward_impl(const LstmForward<T>& a) {
       // z[rows, chunk] += h_in[rows, t] · U[:, chunk]
       const T* h_rows = a.xh + (p.b0 * T_ + t) * XH + I + 1;
       T* z_rows = a.gates + (p.b0 * T_ + t) * G4H + G * u0;
-      if (panels && p.b1 - p.b0 > 1) {  // one row: step_gemm's row kernel keeps more accumulators
+      if (panels) {
         packed_gemm<T>(p.b1 - p.b0, G * hs, H, h_rows, T_ * XH, u_panels.chunk(k), z_rows,
                        T_ * G4H, true);
       } else {
@@ -218,7 +218,7 @@ void backward_impl(const LstmBackward<T>& a) {
   const UnitChunks& chunks = split.chunks;
   const bool packed = chunks.n > 1;
   ChunkedWeights<T> w(a.kernel, a.recurrent_kernel, I, H, packed);
-  const bool panels = use_packed_step();
+  const bool panels = use_packed_step() && rows_per_part(split, B) > 1;
   // Uᵀ's columns of each chunk: dh[:, chunk] = dz · U[chunk, :]ᵀ.
   StepWeights<T> ut_panels(chunks, panels ? G4H : 0, [&](int k) { return chunks.size(k); });
   const std::vector<std::int64_t> first_valid = first_valid_steps(a.mask, B, T_, a.reverse);
@@ -265,7 +265,7 @@ void backward_impl(const LstmBackward<T>& a) {
       const std::int64_t u0 = chunks.begin(k), hs = chunks.size(k);
       const T* dz_rows = dz.get() + (p.b0 * T_ + t) * G4H;
       T* dh_rows = dh_prev.get() + p.b0 * H + u0;
-      if (panels && p.b1 - p.b0 > 1) {
+      if (panels) {
         packed_gemm<T>(p.b1 - p.b0, hs, G4H, dz_rows, T_ * G4H, ut_panels.chunk(k), dh_rows, H,
                        false);
       } else {

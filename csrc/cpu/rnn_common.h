@@ -141,7 +141,9 @@ class SpinBarrier {
     __builtin_ia32_pause();
 #endif
   }
-  std::atomic<int> arrived_{0}, generation_{0};
+  // Separate cache lines: waiters spin on generation_ while arrivals write arrived_.
+  alignas(64) std::atomic<int> arrived_{0};
+  alignas(64) std::atomic<int> generation_{0};
   int n_;
 };
 
@@ -253,6 +255,14 @@ struct Part {
   std::int64_t b0, b1;
   int k0, dk;
 };
+
+// The most rows any thread multiplies per step: with one, the step products are matrix-vector
+// products, for which packing panels does not pay (step_gemm's row kernel and gemv take them).
+inline std::int64_t rows_per_part(const Split& split, std::int64_t B) {
+  if (split.by_units) return B;
+  const std::int64_t nth = std::max(1, get_num_threads());
+  return (B + nth - 1) / nth;
+}
 
 inline Part step_part(const Split& split, std::int64_t B, int tid, int nth) {
   if (split.by_units) return {0, B, tid, nth};
