@@ -53,7 +53,9 @@ CASES = [
     Case("infer", 1, 100, 64, 128),
     Case("infer", 64, 40, 256, 512),
 ]
-IMPLS = ["pyseq", "torch", "reference"]
+# "pyseq_blas_step": pyseq with its step-loop product done by a BLAS call per step instead of the
+# packed-panel micro-kernel (csrc/cpu/packed_gemm.h): the measurement that justifies that kernel.
+IMPLS = ["pyseq", "pyseq_blas_step", "torch", "reference"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -257,6 +259,16 @@ def test_lstm(benchmark, request, measure, flops, case, impl):
         if torch is not None:
             check_against_torch(torch, p, fn(), case.train)
         measure(benchmark, fn, flop=flop, impl=impl, info=info)
+    elif impl == "pyseq_blas_step":
+        ops = request.getfixturevalue("pyseq_ops")
+        from pyseq import _core
+
+        previous = _core.get_step_product()
+        _core.set_step_product("blas")
+        try:
+            measure(benchmark, numpy_step(ops, p, case.train), flop=flop, impl=impl, info=info)
+        finally:
+            _core.set_step_product(previous)
     elif impl == "torch":
         torch = request.getfixturevalue("torch_mod")
         measure(benchmark, torch_step(torch, p, case.train), flop=flop, impl=impl, info=info)

@@ -118,8 +118,7 @@ void forward_impl(const LstmForward<T>& a) {
       const T* h_rows = a.xh + (p.b0 * T_ + t) * XH + I + 1;
       T* z_rows = a.gates + (p.b0 * T_ + t) * G4H + G * u0;
       if (panels) {
-        packed_gemm<T>(p.b1 - p.b0, G * hs, H, h_rows, T_ * XH, u_panels.chunk(k), z_rows,
-                       T_ * G4H, true);
+        u_panels.multiply(k, p.b1 - p.b0, h_rows, T_ * XH, z_rows, T_ * G4H, true);
       } else {
         step_gemm<T>(false, p.b1 - p.b0, G * hs, H, h_rows, T_ * XH, w.U + G * u0, G4H, T(1),
                      z_rows, T_ * G4H);
@@ -266,8 +265,7 @@ void backward_impl(const LstmBackward<T>& a) {
       const T* dz_rows = dz.get() + (p.b0 * T_ + t) * G4H;
       T* dh_rows = dh_prev.get() + p.b0 * H + u0;
       if (panels) {
-        packed_gemm<T>(p.b1 - p.b0, hs, G4H, dz_rows, T_ * G4H, ut_panels.chunk(k), dh_rows, H,
-                       false);
+        ut_panels.multiply(k, p.b1 - p.b0, dz_rows, T_ * G4H, dh_rows, H, false);
       } else {
         step_gemm<T>(true, p.b1 - p.b0, hs, G4H, dz_rows, T_ * G4H, w.U + u0 * G4H, G4H, T(0),
                      dh_rows, H);
