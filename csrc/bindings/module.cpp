@@ -2,6 +2,9 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <pybind11/numpy.h>
+
+#include "../cpu/activations.h"
 #include "../cpu/blas.h"
 #include "../cpu/isa.h"
 #include "../cpu/lstm.h"
@@ -85,5 +88,22 @@ PYBIND11_MODULE(_core, m) {
                             "(e.g. PYSEQ_CUDA=ON pip install .) on a machine with nvcc");
     return pyseq::cuda::device_count();
   });
+  // The fused kernels' activations over an array, at the active SIMD level: for accuracy tests.
+  m.def("activation", [](const std::string& name, const py::array& x_in) -> py::array {
+    using pyseq::cpu::Activation;
+    const char* op = "activation";
+    if (name != "sigmoid" && name != "tanh")
+      pyseq::bind::value_error(op, "name must be 'sigmoid' or 'tanh', got '" + name + "'");
+    const Activation which = name == "sigmoid" ? Activation::sigmoid : Activation::tanh;
+    auto run = [&](auto tag) -> py::array {
+      using T = decltype(tag);
+      auto x = pyseq::bind::contiguous<T>(x_in);
+      py::array_t<T> y(x.request().shape);
+      pyseq::cpu::apply_activation<T>(which, x.data(), y.mutable_data(), x.size());
+      return y;
+    };
+    if (pyseq::bind::float_dtype(op, "x", x_in) == pyseq::bind::DType::f32) return run(float{});
+    return run(double{});
+  }, py::arg("name"), py::arg("x"));
   pyseq::bind::register_lstm(m);
 }

@@ -2,6 +2,7 @@
 // say which builds CMake compiled in.
 #include <atomic>
 
+#include "activations.h"
 #include "isa.h"
 #include "lstm.h"
 
@@ -78,6 +79,7 @@ bool set_active_isa(const std::string& name) {
   return false;
 }
 
+#define COMMA ,
 #define PYSEQ_DISPATCH(fn, args)                            \
   switch (active_isa()) {                                   \
     PYSEQ_CASE_AVX512(fn, args)                             \
@@ -97,6 +99,17 @@ bool set_active_isa(const std::string& name) {
 
 template <typename T> void lstm_forward(const LstmForward<T>& a) { PYSEQ_DISPATCH(lstm_forward<T>, a) }
 template <typename T> void lstm_backward(const LstmBackward<T>& a) { PYSEQ_DISPATCH(lstm_backward<T>, a) }
+
+template <typename T>
+void apply_activation(Activation which, const T* x, T* y, std::int64_t n) {
+  switch (active_isa()) {
+    PYSEQ_CASE_AVX512(apply_activation<T>, which COMMA x COMMA y COMMA n)
+    PYSEQ_CASE_AVX2(apply_activation<T>, which COMMA x COMMA y COMMA n)
+    default: return baseline::apply_activation<T>(which, x, y, n);
+  }
+}
+template void apply_activation<float>(Activation, const float*, float*, std::int64_t);
+template void apply_activation<double>(Activation, const double*, double*, std::int64_t);
 
 template void lstm_forward<float>(const LstmForward<float>&);
 template void lstm_forward<double>(const LstmForward<double>&);
