@@ -1,5 +1,6 @@
 #include "rnn_common.h"
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -11,8 +12,9 @@ namespace pyseq::cpu {
 
 namespace {
 enum class SplitMode { automatic, batch, units };
-SplitMode g_split_mode = SplitMode::automatic;
-bool g_packed_step = true;
+// Tuning switches, read by kernels that may run on several Python threads at once.
+std::atomic<SplitMode> g_split_mode{SplitMode::automatic};
+std::atomic<bool> g_packed_step{true};
 }  // namespace
 
 void set_step_product(const char* mode) { g_packed_step = std::string(mode) != "blas"; }
