@@ -167,3 +167,27 @@ def test_portable_path_has_no_avx_instructions():
             if "avx2::" not in name and "avx512::" not in name:
                 offenders[name] = offenders.get(name, 0) + 1
     assert not offenders, f"AVX instructions outside the ISA builds: {offenders}"
+
+
+def test_concurrent_calls_from_python_threads_match_serial_ones():
+    """The GIL is released for the whole kernel: several Python threads may be inside pyseq at
+    once, each with its own team and scratch memory; results equal the serial ones."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(11)
+    jobs = []
+    for B, T, I, H in [(1, 30, 5, 64), (9, 20, 7, 33), (33, 12, 4, 40), (4, 25, 6, 96)] * 2:
+        inputs = make_lstm_inputs(rng, B, T, I, H, np.float32, mask="random")
+        jobs.append((inputs, make_lstm_upstream(rng, B, T, H, np.float32)))
+
+    def run(job):
+        inputs, up = job
+        y, h, c, saved = call_lstm_forward(ops.lstm_forward, inputs)
+        return (y, h, c) + tuple(ops.lstm_backward(*up, saved))
+
+    serial = [run(job) for job in jobs]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        concurrent = list(pool.map(run, jobs))
+    for got, want in zip(concurrent, serial):
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g, w)
