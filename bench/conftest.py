@@ -73,30 +73,31 @@ def pytest_collection_modifyitems(config, items):
 # --------------------------------------------------------------------------------------------
 
 
-def _import_pyseq_ops():
-    """(pyseq.ops module or None, reason it could not be imported)."""
+def _import_pyseq(module):
+    """(pyseq.<module> or None, why it could not be imported); importing pyseq also pins its
+    threads to BENCH_THREADS."""
     try:
+        import importlib
+
         import pyseq
-        import pyseq.ops as ops
+        mod = importlib.import_module(f"pyseq.{module}")
     except Exception as exc:  # ImportError, or a missing _core / BLAS library
-        return None, f"pyseq.ops cannot be imported ({type(exc).__name__}: {exc})"
-    if hasattr(pyseq, "set_num_threads"):
-        pyseq.set_num_threads(BENCH_THREADS)
-    return ops, ""
+        return None, f"pyseq.{module} cannot be imported ({type(exc).__name__}: {exc})"
+    pyseq.set_num_threads(BENCH_THREADS)
+    return mod, ""
 
 
-def _import_pyseq_reference():
-    try:
-        import pyseq.reference as reference
-    except Exception as exc:
-        return None, f"pyseq.reference cannot be imported ({type(exc).__name__}: {exc})"
-    return reference, ""
+def _pyseq_or_skip(module):
+    mod, reason = _import_pyseq(module)
+    if mod is None:
+        pytest.skip(reason)
+    return mod
 
 
 @pytest.fixture(scope="session", autouse=True)
 def bench_threads():
     """Pin every side to BENCH_THREADS threads for the whole session; returns the count."""
-    _import_pyseq_ops()  # calls pyseq.set_num_threads when pyseq is importable
+    _import_pyseq("ops")  # pins pyseq's threads when pyseq is importable
     if _torch is not None:
         _torch.set_num_threads(BENCH_THREADS)
     return BENCH_THREADS
@@ -119,19 +120,13 @@ def torch_mod():
 @pytest.fixture(scope="session")
 def pyseq_ops():
     """pyseq.ops with pyseq.set_num_threads(BENCH_THREADS) applied, or skip the row."""
-    ops, reason = _import_pyseq_ops()
-    if ops is None:
-        pytest.skip(reason)
-    return ops
+    return _pyseq_or_skip("ops")
 
 
 @pytest.fixture(scope="session")
 def pyseq_reference():
     """pyseq.reference (the float64 NumPy oracle), or skip the row."""
-    ref, reason = _import_pyseq_reference()
-    if ref is None:
-        pytest.skip(reason)
-    return ref
+    return _pyseq_or_skip("reference")
 
 
 @pytest.fixture(scope="session")

@@ -52,6 +52,13 @@ void check_dtype(const char* op, const char* name, const py::array& a, DType wan
                        ", got dtype " + dtype_str(a));
 }
 
+py::array float_like(const char* op, const char* name, const py::handle& obj, DType want) {
+  py::array a = to_array(op, name, obj);
+  float_dtype(op, name, a);
+  check_dtype(op, name, a, want);
+  return a;
+}
+
 void check_ndim(const char* op, const char* name, const py::array& a, int ndim, const char* dims) {
   if (a.ndim() != ndim)
     value_error(op, std::string(name) + " must be " + std::to_string(ndim) + "-D " + dims +

@@ -33,6 +33,9 @@ DType float_dtype(const char* op, const char* name, const py::array& a);
 // `name` must have dtype `want` (the dtype x decided): no silent casts.
 void check_dtype(const char* op, const char* name, const py::array& a, DType want);
 
+// to_array, then float32/float64 and x's dtype `want`: the usual first check of a float input.
+py::array float_like(const char* op, const char* name, const py::handle& obj, DType want);
+
 // ndim, with `dims` naming the axes, e.g. "(B, T, I)".
 void check_ndim(const char* op, const char* name, const py::array& a, int ndim, const char* dims);
 

@@ -34,9 +34,7 @@ template <typename T>
 py::object optional_float(const char* op, const char* name, const py::object& obj,
                           const std::vector<std::int64_t>& shape, const char* formula, DType dt) {
   if (obj.is_none()) return py::none();
-  py::array a = to_array(op, name, obj);
-  float_dtype(op, name, a);
-  check_dtype(op, name, a, dt);
+  py::array a = float_like(op, name, obj, dt);
   check_shape(op, name, a, shape, formula);
   return contiguous<T>(a);
 }
@@ -82,13 +80,9 @@ py::tuple lstm_forward(const py::object& x_obj, const py::object& kernel_obj,
   py::array x = to_array(kFwd, "x", x_obj);
   const DType dt = float_dtype(kFwd, "x", x);
   check_ndim(kFwd, "x", x, 3, "(B, T, I)");
-  py::array kernel = to_array(kFwd, "kernel", kernel_obj);
-  float_dtype(kFwd, "kernel", kernel);
-  check_dtype(kFwd, "kernel", kernel, dt);
+  py::array kernel = float_like(kFwd, "kernel", kernel_obj, dt);
   check_ndim(kFwd, "kernel", kernel, 2, "(I, 4H)");
-  py::array rk = to_array(kFwd, "recurrent_kernel", rk_obj);
-  float_dtype(kFwd, "recurrent_kernel", rk);
-  check_dtype(kFwd, "recurrent_kernel", rk, dt);
+  py::array rk = float_like(kFwd, "recurrent_kernel", rk_obj, dt);
   check_ndim(kFwd, "recurrent_kernel", rk, 2, "(H, 4H)");
 
   const std::int64_t B = x.shape(0), T_ = x.shape(1), I = x.shape(2), H = rk.shape(0);

@@ -90,15 +90,17 @@ void forward_impl(const LstmForward<T>& a) {
   const bool panels = use_packed_step() && rows_per_part(split, B) > 1;  // else row kernel / gemv
   StepWeights<T> u_panels(chunks, panels ? H : 0, [&](int k) { return G * chunks.size(k); });
 
-  Buffer<T> bias(G4H), c_state(B * H), h_state(B * H), h_spill(B * H);
+  Buffer<T> bias(G4H), h_spill(B * H);
   if (a.bias) {
     pack_rows(bias.get(), a.bias, 0, 1, H, G, chunks);
   } else {
     std::fill(bias.get(), bias.get() + G4H, T(0));
   }
+  T* h_state = a.h_last;  // the running state lives in the outputs and ends as h_T, c_T
+  T* c_state = a.c_last;
   for (std::int64_t k = 0; k < B * H; ++k) {
-    c_state.get()[k] = a.c0 ? a.c0[k] : T(0);
-    h_state.get()[k] = a.h0 ? a.h0[k] : T(0);
+    c_state[k] = a.c0 ? a.c0[k] : T(0);
+    h_state[k] = a.h0 ? a.h0[k] : T(0);
   }
   const std::vector<std::int64_t> first_valid = first_valid_steps(a.mask, B, T_, a.reverse);
 
@@ -107,7 +109,7 @@ void forward_impl(const LstmForward<T>& a) {
   for (std::int64_t b = 0; b < B; ++b)
     for (std::int64_t j = 0; j < H; ++j)
       a.xh[(b * T_ + t_first) * XH + I + 1 + j] =
-          h_state.get()[b * H + j] * (kDropout ? a.dropout_mask[b * H + j] : T(1));
+          h_state[b * H + j] * (kDropout ? a.dropout_mask[b * H + j] : T(1));
 
   auto step = [&](std::int64_t s, std::int64_t t, const Part& p) {
     const std::int64_t t_next = a.reverse ? t - 1 : t + 1;
@@ -125,8 +127,8 @@ void forward_impl(const LstmForward<T>& a) {
       }
       for (std::int64_t b = p.b0; b < p.b1; ++b) {
         const std::int64_t row = b * T_ + t;
-        T* c = c_state.get() + b * H + u0;
-        T* h = h_state.get() + b * H + u0;
+        T* c = c_state + b * H + u0;
+        T* h = h_state + b * H + u0;
         T* y = a.y + row * H + u0;
         // After the last step there is no next input: h_next lands in scratch.
         T* h_next = has_next ? a.xh + (b * T_ + t_next) * XH + I + 1 + u0 : h_spill.get() + b * H + u0;
@@ -180,9 +182,6 @@ void forward_impl(const LstmForward<T>& a) {
     time_loop(split, team, B, T_, a.reverse, /*backward=*/false, step,
               [](std::int64_t, std::int64_t, const Part&) {});
   });
-
-  std::memcpy(a.h_last, h_state.get(), B * H * sizeof(T));
-  std::memcpy(a.c_last, c_state.get(), B * H * sizeof(T));
 }
 
 // Backward of lstm_cell_forward for one row and chunk. dh: gradient reaching h_t (upstream plus

@@ -203,9 +203,6 @@ void team_gemm(int tid, int nth, bool ta, bool tb, std::int64_t M, std::int64_t 
   }
 }
 
-// C (M,N) = alpha op(A) op(B) + beta C for the step loop's small products: with one row (batch
-// 1, the common inference case) it is a matrix-vector product, which gemv does with less overhead.
-//
 // c (N) = beta c + a (K) · B (K,N): the one-row product of the forward step loop. Columns go in
 // blocks of NB held in registers across the whole k loop (B's rows stream through once), which
 // beats the BLAS's gemv at the sizes of a thread's share of a recurrent kernel (bench/).
@@ -238,6 +235,8 @@ void row_times_matrix(const T* a, const T* B, std::int64_t ldb, T* c, std::int64
   }
 }
 
+// C (M,N) = op(A) op(B) + beta C for the step loop when it does not use packed panels: with one
+// row (batch 1, the common inference case) a matrix-vector product, else the BLAS.
 template <typename T>
 void step_gemm(bool tb, std::int64_t M, std::int64_t N, std::int64_t K, const T* A,
                std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C, std::int64_t ldc) {

@@ -7,20 +7,13 @@
 namespace pyseq {
 
 namespace {
-int initial_threads() {
-  blas::set_threads(1);           // products are split across pyseq's OpenMP team instead
-  return omp_get_max_threads();   // honours OMP_NUM_THREADS
-}
 std::atomic<int>& thread_count() {
-  static std::atomic<int> count{initial_threads()};
+  static std::atomic<int> count{omp_get_max_threads()};  // honours OMP_NUM_THREADS
   return count;
 }
 }  // namespace
 
-void set_num_threads(int n) {
-  thread_count() = n;
-  blas::set_threads(1);
-}
+void set_num_threads(int n) { thread_count() = n; }
 
 int get_num_threads() { return thread_count(); }
 

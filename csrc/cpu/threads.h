@@ -13,8 +13,9 @@ namespace pyseq {
 
 void set_num_threads(int n);  // n >= 1, checked by the bindings
 int get_num_threads();
-// Puts the BLAS back to one thread if anything else in the process (another user of the same
-// scipy-openblas32 library) changed it; called before each team starts.
+// Keeps the BLAS at one thread (its default is one per core, and another user of the same
+// scipy-openblas32 library may change it); called before each team starts, and every BLAS call
+// pyseq makes is made from inside a team.
 void ensure_serial_blas();
 
 // pyseq keeps its BLAS single-threaded and splits products across its own OpenMP team (see
