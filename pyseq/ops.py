@@ -12,16 +12,16 @@ modified. Bad input raises ValueError (shapes, values) or TypeError (dtypes, typ
 message that starts with ``[op]``.
 """
 
+import numpy as np
+
 from . import _core
 
 __all__ = ["lstm_forward", "lstm_backward"]
 
 
 def _flag(op, name, value):
-    # numpy.bool_ is fine; anything else (0/1, strings) is a caller mistake worth naming.
-    if value is True or value is False:
-        return value
-    if type(value).__name__ == "bool_":
+    # Python's and NumPy's bool scalars; anything else (0/1, strings) is a caller mistake.
+    if isinstance(value, (bool, np.bool_)):
         return bool(value)
     raise TypeError(f"[{op}] {name} must be a bool, got {type(value).__name__}")
 

@@ -169,6 +169,16 @@ def test_forward_x_junk(junk):
     expect_forward_error(inputs, TypeError)
 
 
+@pytest.mark.parametrize("flag", ["reverse", "zero_output_for_mask"])
+@pytest.mark.parametrize("bad", ["yes", 1, 0, None, np.array([True])], ids=repr)
+def test_forward_option_flags_must_be_bool(flag, bad):
+    inputs = valid_inputs()
+    with pytest.raises(TypeError, match=rf"^\[lstm_forward\] {flag} must be a bool, got"):
+        ops.lstm_forward(*(inputs[k] for k in LSTM_POSITIONAL), **{flag: bad})
+    # numpy's bool scalar is a bool
+    ops.lstm_forward(*(inputs[k] for k in LSTM_POSITIONAL), **{flag: np.bool_(True)})
+
+
 @pytest.mark.parametrize("junk", ["string", "None", "object_array"])
 @pytest.mark.parametrize("name", ["kernel", "recurrent_kernel"])
 def test_forward_weight_junk(name, junk):
