@@ -18,6 +18,11 @@ namespace pyseq::bind {
 void register_lstm(py::module_& m);
 }
 
+namespace pyseq::bind {  // conv1d and 1-D pooling (issue 4)
+void register_conv1d(py::module_& m);
+void register_pool1d(py::module_& m);
+}
+
 namespace {
 
 std::string compiler() {
@@ -106,4 +111,7 @@ PYBIND11_MODULE(_core, m) {
     return run(double{});
   }, py::arg("name"), py::arg("x"));
   pyseq::bind::register_lstm(m);
+  // conv1d and 1-D pooling (issue 4)
+  pyseq::bind::register_conv1d(m);
+  pyseq::bind::register_pool1d(m);
 }
