@@ -8,6 +8,7 @@
 
 #include "../cpu/conv1d.h"
 #include "checks.h"
+#include "out_array.h"
 #include "window_options.h"
 
 namespace pyseq::bind {
@@ -30,7 +31,7 @@ py::tuple forward(DType dt, const py::array& x_in, const py::array& k_in, const 
                   const cpu::Conv1dShape& s) {
   py::array x = contiguous<T>(x_in), kernel = contiguous<T>(k_in);
   py::object bias = bias_in.is_none() ? py::object(py::none()) : py::object(contiguous<T>(bias_in.cast<py::array>()));
-  py::array_t<T> y({s.B, s.T_out, s.F});
+  py::array_t<T> y = out_array<T>({s.B, s.T_out, s.F});
   cpu::Conv1dForward<T> a{y.mutable_data(), static_cast<const T*>(x.data()),
                           static_cast<const T*>(kernel.data()),
                           bias.is_none() ? nullptr : static_cast<const T*>(bias.cast<py::array>().data()), s};
@@ -103,7 +104,7 @@ py::tuple conv1d_forward(const py::object& x_obj, const py::object& kernel_obj,
 template <typename T>
 py::tuple backward(const Conv1dSaved& sv, const py::object& dy_obj) {
   const cpu::Conv1dShape& s = sv.s;
-  py::array_t<T> dx({s.B, s.T, s.C}), dkernel({s.K, s.C / s.groups, s.F});
+  py::array_t<T> dx = out_array<T>({s.B, s.T, s.C}), dkernel = out_array<T>({s.K, s.C / s.groups, s.F});
   py::object dbias = py::none();
   if (sv.has_bias) dbias = py::array_t<T>(s.F);
   if (dy_obj.is_none()) {  // zeros, no kernel call

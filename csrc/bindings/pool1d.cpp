@@ -5,6 +5,7 @@
 
 #include "../cpu/pool1d.h"
 #include "checks.h"
+#include "out_array.h"
 #include "window_options.h"
 
 namespace pyseq::bind {
@@ -49,11 +50,11 @@ py::array float_x(const char* op, const py::object& x_obj, DType* dt) {
 template <typename T>
 py::tuple pool_forward(Kind kind, DType dt, const py::array& x_in, const cpu::Pool1dShape& s) {
   py::array x = contiguous<T>(x_in);
-  py::array_t<T> y({s.B, s.T_out, s.C});
+  py::array_t<T> y = out_array<T>({s.B, s.T_out, s.C});
   py::object argmax = py::none();
   const T* xp = static_cast<const T*>(x.data());
   if (kind == Kind::max) {
-    py::array_t<std::int32_t> am({s.B, s.T_out, s.C});
+    py::array_t<std::int32_t> am = out_array<std::int32_t>({s.B, s.T_out, s.C});
     {
       py::gil_scoped_release release;
       cpu::max_pool1d_forward<T>(y.mutable_data(), am.mutable_data(), xp, s);
@@ -95,7 +96,7 @@ py::tuple pool1d_forward(Kind kind, const py::object& x_obj, const py::object& p
 template <typename T>
 py::tuple pool_backward(const Pool1dSaved& sv, const char* op, const py::object& dy_obj) {
   const cpu::Pool1dShape& s = sv.s;
-  py::array_t<T> dx({s.B, s.T, s.C});
+  py::array_t<T> dx = out_array<T>({s.B, s.T, s.C});
   if (dy_obj.is_none()) {
     std::fill(dx.mutable_data(), dx.mutable_data() + dx.size(), T(0));
     return py::make_tuple(dx);
@@ -132,13 +133,13 @@ template <typename T>
 py::tuple global_forward(Kind kind, DType dt, const py::array& x_in, const py::object& mask) {
   py::array x = contiguous<T>(x_in);
   const std::int64_t B = x.shape(0), T_ = x.shape(1), C = x.shape(2);
-  py::array_t<T> y({B, C});
+  py::array_t<T> y = out_array<T>({B, C});
   const T* xp = static_cast<const T*>(x.data());
   const std::uint8_t* m =
       mask.is_none() ? nullptr : static_cast<const std::uint8_t*>(mask.cast<py::array>().data());
   py::object argmax = py::none();
   if (kind == Kind::max) {
-    py::array_t<std::int32_t> am({B, C});
+    py::array_t<std::int32_t> am = out_array<std::int32_t>({B, C});
     {
       py::gil_scoped_release release;
       cpu::global_max_pool1d_forward<T>(y.mutable_data(), am.mutable_data(), xp, m, B, T_, C);
@@ -171,7 +172,7 @@ py::tuple global_pool1d_forward(Kind kind, const py::object& x_obj, const py::ob
 
 template <typename T>
 py::tuple global_backward(const GlobalPool1dSaved& sv, const char* op, const py::object& dy_obj) {
-  py::array_t<T> dx({sv.B, sv.T, sv.C});
+  py::array_t<T> dx = out_array<T>({sv.B, sv.T, sv.C});
   if (dy_obj.is_none()) {
     std::fill(dx.mutable_data(), dx.mutable_data() + dx.size(), T(0));
     return py::make_tuple(dx);
