@@ -305,6 +305,7 @@ void conv1d_forward(const Conv1dForward<T>& a) {
     for_my_rows(team, g.B, g.To, [&](i64 b, i64 ta, i64 te) {
       conv_rows(g, path, a.y, a.x, a.kernel, a.bias, panels, b, ta, te);
     });
+  });
 }
 
 template <typename T>
