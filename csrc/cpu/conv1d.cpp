@@ -357,8 +357,8 @@ void conv1d_backward(const Conv1dBackward<T>& a) {
       });
       team.barrier();
     }
-    // ---- dx, this thread's rows of (B, T)
-    for_my_rows(team, B, Ti, [&](i64 b, i64 ua, i64 ue) {
+    // ---- dx: rows [ua, ue) of batch row b
+    auto dx_rows = [&](i64 b, i64 ua, i64 ue) {
       if (gather) {
         conv_rows(gx, xpath, a.dx, a.dy, static_cast<const T*>(wt.get()), static_cast<const T*>(nullptr),
                   xpanels, b, ua, ue);
@@ -399,14 +399,14 @@ void conv1d_backward(const Conv1dBackward<T>& a) {
             }
         }
       }
-    });
-    // ---- dkernel and dbias: this thread's partial over its rows of (B, T')
+    };
+    // ---- dkernel and dbias: this thread's partial, rows [ta, te) of batch row b
     T* my = parts.get() + team.tid * part;
     std::fill(my, my + part, T(0));
     T* db = my + K * cg * F;
     // dy's panels for the merged product: at most one batch row's worth per call
     Buffer<T> dy_pack(fpath == Path::merged ? packed_size<T, 2>(std::min<i64>(To, (B * To + team.nth - 1) / team.nth + 8), F) : 1);
-    for_my_rows(team, B, To, [&](i64 b, i64 ta, i64 te) {
+    auto dk_rows = [&](i64 b, i64 ta, i64 te) {
       const T* xb = a.x + b * Ti * C;
       const T* dyb = a.dy + b * To * F;
       if (a.dbias)
@@ -468,7 +468,19 @@ void conv1d_backward(const Conv1dBackward<T>& a) {
             }
         }
       }
-    });
+    };
+    // Whole batch rows per thread when they share out evenly: dx then dkernel of one row while
+    // its dy is still in cache. Otherwise each part over its own even share of rows.
+    if (B % team.nth == 0) {
+      auto [b0, b1] = team_share(B, team.tid, team.nth);
+      for (i64 b = b0; b < b1; ++b) {
+        dx_rows(b, 0, Ti);
+        dk_rows(b, 0, To);
+      }
+    } else {
+      for_my_rows(team, B, Ti, dx_rows);
+      for_my_rows(team, B, To, dk_rows);
+    }
     team.barrier();
     auto [e0, e1] = team_share(part, team.tid, team.nth, 16);
     for (i64 e = e0; e < e1; ++e) {
