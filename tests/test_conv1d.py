@@ -317,3 +317,23 @@ def test_matches_torch(stride, padding, dilation, groups):
     assert_close(dx, xt.grad.numpy().transpose(0, 2, 1), np.float32, "dx vs torch", factor=10)
     assert_close(dk, wt.grad.numpy().transpose(2, 1, 0), np.float32, "dkernel vs torch", factor=10)
     assert_close(db, bt.grad.numpy(), np.float32, "dbias vs torch", factor=10)
+
+
+def test_large_outputs_are_never_shared_while_alive():
+    """Outputs of 4 MiB and more come from blocks pyseq keeps for reuse once their array dies:
+    an array still alive must keep its memory and its values."""
+    rng = np.random.default_rng(12)
+    x1, x2 = (rng.standard_normal((2, 4100, 16)).astype(np.float32) for _ in range(2))
+    kernel = rng.standard_normal((3, 16, 128)).astype(np.float32)
+    y1, s1 = ops.conv1d_forward(x1, kernel)
+    assert y1.nbytes >= 4 << 20
+    keep = y1.copy()
+    y2, s2 = ops.conv1d_forward(x2, kernel)
+    dx2, _, _ = ops.conv1d_backward(y2, s2)
+    assert not np.shares_memory(y1, y2) and not np.shares_memory(y1, dx2)
+    del y2, s2, dx2
+    y3, _ = ops.conv1d_forward(x1, kernel)   # may reuse y2's block, never y1's
+    assert not np.shares_memory(y1, y3)
+    np.testing.assert_array_equal(y1, keep)
+    np.testing.assert_array_equal(y3, keep)
+    assert y3.flags.writeable and y3.flags.c_contiguous
