@@ -309,8 +309,19 @@ template <typename T>
 void conv1d_forward(const Conv1dForward<T>& a) {
   const Geom g = forward_geom(a.s);
   const Path path = choose_path(g);
-  Panels<T> panels = make_panels<T>(g, path);
+  // Batch smaller than the team (batch 1): each thread packs the whole kernel for itself and
+  // starts without meeting the others.
+  const bool private_panels = g.B < get_num_threads();
+  Panels<T> panels = make_panels<T>(g, private_panels ? Path::direct : path);
   run_team([&](const Team& team) {
+    if (private_panels) {
+      Panels<T> mine = make_panels<T>(g, path);
+      if (path != Path::direct) pack_forward(Team{0, 1, team.bar}, g, path, a.kernel, mine);
+      for_my_rows(team, g.B, g.To, [&](i64 b, i64 ta, i64 te) {
+        conv_rows(g, path, a.y, a.x, a.kernel, a.bias, mine, b, ta, te);
+      });
+      return;
+    }
     pack_forward(team, g, path, a.kernel, panels);
     for_my_rows(team, g.B, g.To, [&](i64 b, i64 ta, i64 te) {
       conv_rows(g, path, a.y, a.x, a.kernel, a.bias, panels, b, ta, te);
