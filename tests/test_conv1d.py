@@ -337,3 +337,11 @@ def test_large_outputs_are_never_shared_while_alive():
     np.testing.assert_array_equal(y1, keep)
     np.testing.assert_array_equal(y3, keep)
     assert y3.flags.writeable and y3.flags.c_contiguous
+
+
+@pytest.mark.parametrize("padding", PADDINGS)
+def test_huge_stride_gives_one_step(padding):
+    """stride up to 2**31 - 1: one output step (stride*C would overflow the BLAS's integers)."""
+    p = Problem(2, 9, 24, 16, 3, np.float32, stride=2**31 - 1, padding=padding, seed=13)
+    y, _ = check_against_reference(p)
+    assert y.shape == (2, 1, 16)

@@ -96,7 +96,9 @@ py::tuple conv1d_forward(const py::object& x_obj, const py::object& kernel_obj,
     T_out = (T_ - 1) / stride + 1;
   }
   check_extent(kFwd, "B*T_out*F", B * T_out * F);
-  cpu::Conv1dShape s{B, T_, C, F, K, T_out, stride, dilation, groups, pad_left};
+  // With one output step the stride is never applied; 1 keeps every leading dimension the
+  // kernels hand to the BLAS (stride*C) within its 32-bit integers.
+  cpu::Conv1dShape s{B, T_, C, F, K, T_out, T_out == 1 ? 1 : stride, dilation, groups, pad_left};
   if (dt == DType::f32) return forward<float>(dt, x, kernel, bias, s);
   return forward<double>(dt, x, kernel, bias, s);
 }
