@@ -345,3 +345,41 @@ def test_huge_stride_gives_one_step(padding):
     p = Problem(2, 9, 24, 16, 3, np.float32, stride=2**31 - 1, padding=padding, seed=13)
     y, _ = check_against_reference(p)
     assert y.shape == (2, 1, 16)
+
+
+# ------------------------------------------------------------------------------------------------
+# Keras (torch backend) where installed: layer weights in, the same outputs out
+# ------------------------------------------------------------------------------------------------
+
+
+# Keras's torch backend converts NumPy inputs through an __array__ call that NumPy 2 flags.
+KERAS_WARNING = pytest.mark.filterwarnings(
+    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
+
+
+def _keras_torch_backend():
+    import os
+
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras")
+    if keras.backend.backend() != "torch":
+        pytest.skip(f"keras runs on {keras.backend.backend()}, these checks use its torch backend")
+    return keras
+
+
+@pytest.mark.parametrize("K,stride,dilation,padding,groups", [
+    (3, 1, 1, "same", 1), (4, 1, 1, "same", 1), (4, 2, 1, "same", 1), (3, 3, 1, "same", 1),
+    (3, 1, 2, "causal", 1), (2, 2, 1, "causal", 1), (3, 1, 1, "valid", 2), (5, 2, 1, "same", 4),
+    (4, 1, 3, "same", 1),
+])
+@KERAS_WARNING
+def test_matches_keras_conv1d_layer(K, stride, dilation, padding, groups):
+    keras = _keras_torch_backend()
+    x = np.random.default_rng(14).standard_normal((2, 11, 4)).astype(np.float32)
+    layer = keras.layers.Conv1D(8, K, strides=stride, padding=padding, dilation_rate=dilation,
+                                groups=groups)
+    y_keras = keras.ops.convert_to_numpy(layer(x))
+    kernel, bias = layer.get_weights()
+    y, _ = ops.conv1d_forward(x, kernel, bias, stride=stride, padding=padding, dilation=dilation,
+                              groups=groups)
+    assert_close(y, y_keras, np.float32, "y vs keras.layers.Conv1D", factor=10)

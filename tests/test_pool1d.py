@@ -219,3 +219,54 @@ def test_matches_torch(kind, pool, strides):
     yt.backward(torch.tensor(dy.transpose(0, 2, 1).copy()))
     assert_close(y, yt.detach().numpy().transpose(0, 2, 1), np.float32, "y vs torch")
     assert_close(dx, xt.grad.numpy().transpose(0, 2, 1), np.float32, "dx vs torch")
+
+
+# ------------------------------------------------------------------------------------------------
+# Keras (torch backend) where installed
+# ------------------------------------------------------------------------------------------------
+
+
+# Keras's torch backend converts NumPy inputs through an __array__ call that NumPy 2 flags.
+KERAS_WARNING = pytest.mark.filterwarnings(
+    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
+
+
+def _keras_torch_backend():
+    import os
+
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras")
+    if keras.backend.backend() != "torch":
+        pytest.skip(f"keras runs on {keras.backend.backend()}, these checks use its torch backend")
+    return keras
+
+
+# Keras 3.15's torch backend departs from TensorFlow's "same" for an even average pool with
+# stride 1 (docs/conv1d_contract.md); every other combination here agrees with it.
+@pytest.mark.parametrize("kind", ["Max", "Average"])
+@pytest.mark.parametrize("pool,strides,padding", [
+    (3, 2, "valid"), (3, 2, "same"), (2, None, "valid"), (2, None, "same"), (4, 1, "valid"),
+    (3, 3, "same"), (5, 2, "same"),
+])
+@KERAS_WARNING
+def test_matches_keras_pooling_layers(kind, pool, strides, padding):
+    keras = _keras_torch_backend()
+    x = np.random.default_rng(15).standard_normal((2, 7, 3)).astype(np.float32)
+    layer = getattr(keras.layers, f"{kind}Pooling1D")(pool_size=pool, strides=strides, padding=padding)
+    op = ops.max_pool1d_forward if kind == "Max" else ops.avg_pool1d_forward
+    assert_close(op(x, pool, strides=strides, padding=padding)[0], keras.ops.convert_to_numpy(layer(x)),
+                 np.float32, f"{kind}Pooling1D")
+
+
+@KERAS_WARNING
+def test_matches_keras_global_pooling_layers():
+    keras = _keras_torch_backend()
+    rng = np.random.default_rng(16)
+    x = rng.standard_normal((3, 6, 4)).astype(np.float32)
+    mask = np.array([[True] * 6, [True, False, True, True, False, False], [False] * 5 + [True]])
+    assert_close(ops.global_avg_pool1d_forward(x, mask)[0],
+                 keras.ops.convert_to_numpy(keras.layers.GlobalAveragePooling1D()(x, mask=mask)),
+                 np.float32, "GlobalAveragePooling1D with mask")
+    assert_close(ops.global_max_pool1d_forward(x)[0],
+                 keras.ops.convert_to_numpy(keras.layers.GlobalMaxPooling1D()(x)),
+                 np.float32, "GlobalMaxPooling1D")
