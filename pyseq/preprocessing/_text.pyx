@@ -11,7 +11,7 @@
 Callers in ``text.py`` / ``sequence.py`` validate arguments; these functions trust them.
 """
 
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.math cimport isfinite
 from libc.string cimport memcpy, memset
 from libcpp.vector cimport vector
@@ -21,9 +21,9 @@ cdef extern from "Python.h":
     Py_ssize_t PyUnicode_GET_LENGTH(object)
     int PyUnicode_KIND(object)
     void* PyUnicode_DATA(object)
-    uint32_t PyUnicode_READ(int kind, const void* data, Py_ssize_t index) nogil
     object PyUnicode_FromKindAndData(int kind, const void* buffer, Py_ssize_t size)
     bint PyUnicode_Check(object)
+    bint PyUnicode_IS_ASCII(object)
     bint PyList_CheckExact(object)
     bint PyTuple_CheckExact(object)
     object PyList_New(Py_ssize_t)
@@ -38,8 +38,16 @@ cdef extern from "Python.h":
     long long PyLong_AsLongLongAndOverflow(PyObject*, int*)
     double PyFloat_AS_DOUBLE(PyObject*)
 
+cimport cython
+
 cdef uint64_t FNV_OFFSET = 14695981039346656037ULL
 cdef uint64_t FNV_PRIME = 1099511628211ULL
+
+# the code units of a str's buffer, by PyUnicode kind (1, 2 or 4 bytes per character)
+ctypedef fused char_t:
+    uint8_t
+    uint16_t
+    uint32_t
 
 
 cdef inline uint64_t _slot_hash(uint64_t h) noexcept nogil:
@@ -50,21 +58,42 @@ cdef inline uint64_t _slot_hash(uint64_t h) noexcept nogil:
     return h
 
 
+cdef inline uint32_t _fold(uint32_t c, const uint32_t* lower) noexcept nogil:
+    # lower: NULL (no case folding) or Lexicon.lower_map, valid for the characters of the text
+    return lower[c] if lower != NULL else c
+
+
+cdef uint32_t LOWER_UNKNOWN = 0xFFFFFFFF   # lower_map: not looked up yet
+cdef uint32_t LOWER_COMPLEX = 0xFFFFFFFE   # lower() of it is not one character (or context-dependent)
+
+
+cdef struct Stat:
+    int64_t count      # occurrences
+    int64_t docs       # documents containing the token
+    int64_t last_doc   # stamp of the last document that counted it
+
+
+cdef struct Slot:
+    uint64_t hash
+    int64_t id         # -1: empty
+
+
+@cython.final
 cdef class Lexicon:
     """Tokens (by code points) -> dense ids in first-seen order, with counts and document counts.
 
-    Lexicon(filters, split): ``split`` is one character; every character of ``filters`` and
-    ``split`` separates tokens (Keras: filters are translated to ``split``, then the text is split
-    on it and empty pieces dropped, which is the same as taking maximal runs of other characters).
+    Lexicon(filters, split): ``split`` is one character (or empty); every character of
+    ``filters`` and ``split`` separates tokens (Keras: filters are translated to ``split``, then
+    the text is split on it and empty pieces dropped, which is the same as taking maximal runs
+    of the other characters).
     """
 
     cdef vector[uint32_t] chars        # every token's code points, back to back
     cdef vector[Py_ssize_t] start      # token k is chars[start[k]:start[k+1]]
     cdef vector[uint64_t] hashes       # per token
-    cdef vector[int64_t] slots         # hash table (power-of-two size): token id, or -1
-    cdef vector[int64_t] counts        # per token: occurrences
-    cdef vector[int64_t] docs          # per token: documents containing it
-    cdef vector[int64_t] last_doc      # per token: stamp of the last document that counted it
+    cdef vector[Slot] slots            # hash table (power-of-two size)
+    cdef vector[Stat] stats            # per token
+    cdef vector[uint32_t] lower_map    # code point < 65536 -> its str.lower(), filled lazily
     cdef vector[int64_t] values        # per token: the mapping's value (encode mode)
     cdef list words                    # per token: the str
     cdef list objects                  # per token: the mapping's value object (encode mode)
@@ -82,7 +111,10 @@ cdef class Lexicon:
             else:
                 self.delim_hi.push_back(c)
         self.start.push_back(0)
-        self.slots.assign(1024, -1)
+        cdef Slot empty
+        empty.hash = 0
+        empty.id = -1
+        self.slots.assign(1024, empty)
         self.words = []
         self.objects = []
         self.stamp = 0
@@ -90,7 +122,7 @@ cdef class Lexicon:
     def __len__(self):
         return len(self.words)
 
-    cdef inline bint _is_delim(self, uint32_t c) noexcept:
+    cdef inline bint _is_delim(self, uint32_t c) noexcept nogil:
         if c < 256:
             return self.delim_lo[c]
         for k in range(self.delim_hi.size()):
@@ -103,86 +135,59 @@ cdef class Lexicon:
         cdef uint64_t mask = cap - 1
         cdef size_t pos
         cdef int64_t k
-        self.slots.assign(cap, -1)
+        cdef Slot empty
+        empty.hash = 0
+        empty.id = -1
+        self.slots.assign(cap, empty)
         for k in range(<int64_t>self.hashes.size()):
             pos = _slot_hash(self.hashes[k]) & mask
-            while self.slots[pos] >= 0:
+            while self.slots[pos].id >= 0:
                 pos = (pos + 1) & mask
-            self.slots[pos] = k
+            self.slots[pos].hash = self.hashes[k]
+            self.slots[pos].id = k
 
-    cdef int64_t _lookup(self, int kind, const void* data, Py_ssize_t b, Py_ssize_t e,
-                         uint64_t h, bint add) except -2:
-        """Id of the token data[b:e] (hash h); a new id when ``add``, else -1 when absent."""
-        cdef uint64_t mask = self.slots.size() - 1
-        cdef size_t pos = _slot_hash(h) & mask
-        cdef int64_t k
-        cdef Py_ssize_t n = e - b, s, j
-        cdef bint same
-        while True:
-            k = self.slots[pos]
-            if k < 0:
-                break
-            if self.hashes[k] == h and self.start[k + 1] - self.start[k] == n:
-                s = self.start[k]
-                same = True
-                for j in range(n):
-                    if self.chars[s + j] != PyUnicode_READ(kind, data, b + j):
-                        same = False
-                        break
-                if same:
-                    return k
-            pos = (pos + 1) & mask
-        if not add:
-            return -1
-        k = <int64_t>self.hashes.size()
-        for j in range(b, e):
-            self.chars.push_back(PyUnicode_READ(kind, data, j))
-        self.start.push_back(<Py_ssize_t>self.chars.size())
-        self.hashes.push_back(h)
-        self.counts.push_back(0)
-        self.docs.push_back(0)
-        self.last_doc.push_back(0)
-        self.words.append(PyUnicode_FromKindAndData(kind, <const char*>data + b * kind, n))
-        self.slots[pos] = k
-        if 2 * self.hashes.size() > self.slots.size():
-            self._grow()
-        return k
+    cdef const uint32_t* _lower_table(self, object text, int kind, const void* data,
+                                      Py_ssize_t n) except? NULL:
+        """lower_map when it lower-cases every character of text as str.lower() would (one
+        character each, none context-dependent), else NULL: the caller lowers a copy."""
+        cdef Py_ssize_t i
+        cdef uint32_t c
+        if kind == 4:
+            return NULL
+        if self.lower_map.size() == 0:
+            self.lower_map.assign(65536, LOWER_UNKNOWN)
+            for i in range(128):
+                self.lower_map[i] = i + 32 if 65 <= i <= 90 else i
+        if PyUnicode_IS_ASCII(text):
+            return self.lower_map.data()
+        for i in range(n):
+            c = (<const uint8_t*>data)[i] if kind == 1 else (<const uint16_t*>data)[i]
+            if self.lower_map[c] == LOWER_UNKNOWN:
+                low = chr(c).lower()
+                # U+03A3 (capital sigma) lowers by its context (final sigma)
+                self.lower_map[c] = ord(low) if len(low) == 1 and c != 0x3A3 else LOWER_COMPLEX
+            if self.lower_map[c] == LOWER_COMPLEX:
+                return NULL
+        return self.lower_map.data()
 
-    cdef int _scan(self, object text, int mode, bint add, vector[int64_t]& out) except -1:
+    cdef int _scan(self, object text, int mode, bint lower, bint add, vector[int64_t]& out) except -1:
         """Append the ids of text's tokens to out. mode 0: words, 1: characters, 2: whole str."""
-        cdef Py_ssize_t n = PyUnicode_GET_LENGTH(text), i = 0, b
+        cdef const uint32_t* fold = NULL
         cdef int kind = PyUnicode_KIND(text)
         cdef const void* data = PyUnicode_DATA(text)
-        cdef uint32_t c
-        cdef uint64_t h
-        if mode == 2:
-            h = FNV_OFFSET
-            for i in range(n):
-                h = (h ^ PyUnicode_READ(kind, data, i)) * FNV_PRIME
-            out.push_back(self._lookup(kind, data, 0, n, h, add))
-            return 0
-        if mode == 1:
-            for i in range(n):
-                h = (FNV_OFFSET ^ PyUnicode_READ(kind, data, i)) * FNV_PRIME
-                out.push_back(self._lookup(kind, data, i, i + 1, h, add))
-            return 0
-        while i < n:
-            c = PyUnicode_READ(kind, data, i)
-            if self._is_delim(c):
-                i += 1
-                continue
-            b = i
-            h = FNV_OFFSET
-            while True:
-                h = (h ^ c) * FNV_PRIME
-                i += 1
-                if i >= n:
-                    break
-                c = PyUnicode_READ(kind, data, i)
-                if self._is_delim(c):
-                    break
-            out.push_back(self._lookup(kind, data, b, i, h, add))
-        return 0
+        cdef Py_ssize_t n = PyUnicode_GET_LENGTH(text)
+        if lower:
+            fold = self._lower_table(text, kind, data, n)
+            if fold == NULL:
+                text = text.lower()
+                kind = PyUnicode_KIND(text)
+                data = PyUnicode_DATA(text)
+                n = PyUnicode_GET_LENGTH(text)
+        if kind == 1:
+            return _scan_units(self, <const uint8_t*>data, n, mode, fold, add, out)
+        if kind == 2:
+            return _scan_units(self, <const uint16_t*>data, n, mode, fold, add, out)
+        return _scan_units(self, <const uint32_t*>data, n, mode, fold, add, out)
 
     cdef int _scan_text(self, object text, Py_ssize_t position, bint lower, bint char_level,
                         bint add, vector[int64_t]& out, str caller) except -1:
@@ -192,9 +197,9 @@ cdef class Lexicon:
                 if not PyUnicode_Check(tok):
                     raise TypeError(f"[{caller}] a text given as a list must hold str tokens, "
                                     f"got {type(tok).__name__} in text {position}")
-                self._scan(tok.lower() if lower else tok, 2, add, out)
+                self._scan(tok, 2, lower, add, out)
         elif PyUnicode_Check(text):
-            self._scan(text.lower() if lower else text, 1 if char_level else 0, add, out)
+            self._scan(text, 1 if char_level else 0, lower, add, out)
         else:
             raise TypeError(f"[{caller}] texts must be str (or lists of str tokens), "
                             f"got {type(text).__name__} at position {position}")
@@ -211,14 +216,15 @@ cdef class Lexicon:
             self.stamp += 1
             for j in range(<Py_ssize_t>ids.size()):
                 k = ids[j]
-                self.counts[k] += 1
-                if self.last_doc[k] != self.stamp:
-                    self.last_doc[k] = self.stamp
-                    self.docs[k] += 1
+                self.stats[k].count += 1
+                if self.stats[k].last_doc != self.stamp:
+                    self.stats[k].last_doc = self.stamp
+                    self.stats[k].docs += 1
 
     def counted(self):
         """(words, counts, document counts), in first-seen order."""
-        return self.words, list(self.counts), list(self.docs)
+        return (self.words, [self.stats[k].count for k in range(self.stats.size())],
+                [self.stats[k].docs for k in range(self.stats.size())])
 
     def set_values(self, dict mapping):
         """Load a word -> int mapping (Tokenizer.word_index) for ``encode``; non-str keys can
@@ -231,7 +237,7 @@ cdef class Lexicon:
                 raise TypeError(f"[Tokenizer.texts_to_sequences] word_index values must be ints, "
                                 f"got {type(value).__name__} for {word!r}")
             ids.clear()
-            self._scan(word, 2, True, ids)
+            self._scan(word, 2, False, True, ids)
             if <size_t>ids[0] >= self.values.size():
                 self.values.push_back(0)
                 self.objects.append(None)
@@ -244,33 +250,118 @@ cdef class Lexicon:
         or above num_words becomes oov_value when that is not None, else is dropped; an unknown
         word becomes oov_value when the tokenizer has an oov_token, else is dropped."""
         cdef vector[int64_t] ids
-        cdef vector[PyObject*] row
-        cdef Py_ssize_t i, j
+        cdef Py_ssize_t i, j, m, kept
         cdef int64_t k
         cdef PyObject* oov = <PyObject*>oov_value
+        cdef PyObject* item
         cdef bint oov_index = oov_value is not None
         cdef list result = [None] * len(texts)
         for i in range(len(texts)):
             ids.clear()
-            row.clear()
             self._scan_text(texts[i], i, lower, char_level, False, ids,
                             "Tokenizer.texts_to_sequences")
+            # code: k >= 0 keep objects[k]; -1 the oov value; -2 drop
+            kept = 0
             for j in range(<Py_ssize_t>ids.size()):
                 k = ids[j]
                 if k >= 0:
                     if num_words > 0 and self.values[k] >= num_words:
-                        if oov_index:
-                            row.push_back(oov)
-                    else:
-                        row.push_back(PyList_GET_ITEM(self.objects, k))
-                elif has_oov_token:
-                    row.push_back(oov)
-            out = PyList_New(<Py_ssize_t>row.size())
-            for j in range(<Py_ssize_t>row.size()):
-                Py_INCREF(row[j])
-                PyList_SET_ITEM(out, j, row[j])
+                        k = -1 if oov_index else -2
+                elif not has_oov_token:
+                    k = -2
+                ids[j] = k
+                kept += k != -2
+            out = PyList_New(kept)
+            m = 0
+            for j in range(<Py_ssize_t>ids.size()):
+                k = ids[j]
+                if k == -2:
+                    continue
+                item = PyList_GET_ITEM(self.objects, k) if k >= 0 else oov
+                Py_INCREF(item)
+                PyList_SET_ITEM(out, m, item)
+                m += 1
             result[i] = out
         return result
+
+
+cdef int64_t _lookup(Lexicon lex, const char_t* tok, Py_ssize_t n, uint64_t h,
+                     const uint32_t* fold, bint add) except -2:
+    """Id of the token tok[:n] (hash h of its folded code points); a new id when ``add``, else
+    -1 when absent."""
+    cdef uint64_t mask = lex.slots.size() - 1
+    cdef size_t pos = _slot_hash(h) & mask
+    cdef int64_t k
+    cdef Py_ssize_t s, j
+    cdef bint same
+    while True:
+        k = lex.slots[pos].id
+        if k < 0:
+            break
+        if lex.slots[pos].hash == h and lex.start[k + 1] - lex.start[k] == n:
+            s = lex.start[k]
+            same = True
+            for j in range(n):
+                if lex.chars[s + j] != _fold(tok[j], fold):
+                    same = False
+                    break
+            if same:
+                return k
+        pos = (pos + 1) & mask
+    if not add:
+        return -1
+    k = <int64_t>lex.hashes.size()
+    s = <Py_ssize_t>lex.chars.size()
+    for j in range(n):
+        lex.chars.push_back(_fold(tok[j], fold))
+    lex.start.push_back(<Py_ssize_t>lex.chars.size())
+    lex.hashes.push_back(h)
+    cdef Stat zero
+    zero.count = 0
+    zero.docs = 0
+    zero.last_doc = 0
+    lex.stats.push_back(zero)
+    lex.words.append(PyUnicode_FromKindAndData(4, lex.chars.data() + s, n))
+    lex.slots[pos].hash = h
+    lex.slots[pos].id = k
+    if 2 * lex.hashes.size() > lex.slots.size():
+        lex._grow()
+    return k
+
+
+cdef int _scan_units(Lexicon lex, const char_t* data, Py_ssize_t n, int mode, const uint32_t* fold,
+                     bint add, vector[int64_t]& out) except -1:
+    cdef Py_ssize_t i = 0, b
+    cdef uint32_t c
+    cdef uint64_t h
+    if mode == 2:
+        h = FNV_OFFSET
+        for i in range(n):
+            h = (h ^ _fold(data[i], fold)) * FNV_PRIME
+        out.push_back(_lookup(lex, data, n, h, fold, add))
+        return 0
+    if mode == 1:
+        for i in range(n):
+            h = (FNV_OFFSET ^ _fold(data[i], fold)) * FNV_PRIME
+            out.push_back(_lookup(lex, data + i, 1, h, fold, add))
+        return 0
+    while i < n:
+        c = data[i]
+        if lex._is_delim(_fold(c, fold)):
+            i += 1
+            continue
+        b = i
+        h = FNV_OFFSET
+        while True:
+            h = (h ^ _fold(c, fold)) * FNV_PRIME
+            i += 1
+            if i >= n:
+                break
+            c = data[i]
+            if lex._is_delim(_fold(c, fold)):
+                break
+        out.push_back(_lookup(lex, data + b, i - b, h, fold, add))
+    return 0
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ and counting run in the compiled ``pyseq.preprocessing._text``.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 from collections import OrderedDict, defaultdict
@@ -187,8 +188,17 @@ class Tokenizer:
         lex = self._lexicon()
         lex.set_values(self.word_index)
         oov_value = self.word_index.get(self.oov_token)
-        return lex.encode(texts, lower, self.char_level, self.num_words or 0, oov_value,
-                          self.oov_token is not None)
+        # Building millions of list items would trigger the cyclic GC over and over (it scans
+        # the young lists each time); lists of ints form no cycles, so pause it meanwhile.
+        paused = gc.isenabled()
+        if paused:
+            gc.disable()
+        try:
+            return lex.encode(texts, lower, self.char_level, self.num_words or 0, oov_value,
+                              self.oov_token is not None)
+        finally:
+            if paused:
+                gc.enable()
 
     def texts_to_sequences_generator(self, texts):
         """``texts_to_sequences`` one text at a time."""
