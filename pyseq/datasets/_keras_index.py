@@ -3,7 +3,10 @@ index shift, length filter, vocabulary cut. Shared by ``imdb`` and ``reuters``."
 
 from __future__ import annotations
 
+import io
 import json
+import pickle
+import zipfile
 
 import numpy as np
 
@@ -12,19 +15,55 @@ from ._files import user_file
 ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 
 
+class _ArraysOnly(pickle.Unpickler):
+    """Rebuilds NumPy arrays, dtypes and scalars and builtin containers, nothing else: an object
+    array in an .npz is a pickle, and a crafted pickle could otherwise run any code."""
+
+    ALLOWED = {
+        ("numpy", "ndarray"), ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+    }
+
+    def find_class(self, module, name):
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refuses to unpickle {module}.{name}")
+
+
+def _read_npy(raw):
+    fp = io.BytesIO(raw)
+    version = np.lib.format.read_magic(fp)
+    if version == (1, 0):
+        _, _, dtype = np.lib.format.read_array_header_1_0(fp)
+    else:
+        _, _, dtype = np.lib.format.read_array_header_2_0(fp)
+    if not dtype.hasobject:
+        fp.seek(0)
+        return np.lib.format.read_array(fp, allow_pickle=False)
+    array = _ArraysOnly(fp).load()
+    if not isinstance(array, np.ndarray):
+        raise pickle.UnpicklingError(f"expected an array, got {type(array).__name__}")
+    return array
+
+
 def load_npz(caller, path, default_name, keys):
     """The arrays ``keys`` of Keras's .npz. Keras stores the sequences as object arrays of
-    Python lists, which NumPy reads only with allow_pickle=True: only load files you trust."""
+    Python lists, which are pickles: they are read with an unpickler that rebuilds only NumPy
+    arrays and builtin containers (as Keras 3 does), never with np.load(allow_pickle=True)."""
     fname = user_file(caller, path, default_name, ORIGIN + default_name)
     try:
-        with np.load(fname, allow_pickle=True) as f:
-            missing = [k for k in keys if k not in f.files]
+        with zipfile.ZipFile(fname) as archive:
+            members = {m[:-4]: m for m in archive.namelist() if m.endswith(".npy")}
+            missing = [k for k in keys if k not in members]
             if missing:
-                raise ValueError(f"[{caller}] {fname!r} lacks the arrays {missing} (has {f.files}): "
-                                 f"expected Keras's {default_name}")
-            return [f[k] for k in keys]
-    except (OSError, EOFError) as exc:  # not an npz at all
+                raise ValueError(f"[{caller}] {fname!r} lacks the arrays {missing} (has "
+                                 f"{sorted(members)}): expected Keras's {default_name}")
+            return [_read_npy(archive.read(members[k])) for k in keys]
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:  # not an npz at all
         raise ValueError(f"[{caller}] {fname!r} is not a readable .npz file ({exc})") from exc
+    except pickle.UnpicklingError as exc:
+        raise ValueError(f"[{caller}] {fname!r}: {exc}") from exc
 
 
 def load_word_index(caller, path, default_name):

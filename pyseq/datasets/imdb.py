@@ -23,7 +23,8 @@ def load_data(path="imdb.npz", num_words=None, skip_top=0, maxlen=None, seed=113
     (None: dropped); num_words None means the largest index present. x_* are 1-D object arrays
     of lists of ints, y_* the label arrays.
 
-    The .npz holds object arrays, so it is read with ``allow_pickle=True``: use a trusted file.
+    The .npz holds object arrays (pickles): they are read by an unpickler that rebuilds only
+    NumPy arrays and builtin containers, so a crafted file cannot run code.
     """
     caller = "imdb.load_data"
     K.check_options(caller, num_words, skip_top, maxlen, start_char, oov_char, index_from)

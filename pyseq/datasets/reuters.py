@@ -29,7 +29,8 @@ def load_data(path="reuters.npz", num_words=None, skip_top=0, maxlen=None, test_
     ``maxlen`` when given, indices outside [skip_top, num_words) become ``oov_char`` (None:
     dropped), then the first int(N * (1 - test_split)) are the training split.
 
-    The .npz holds object arrays, so it is read with ``allow_pickle=True``: use a trusted file.
+    The .npz holds object arrays (pickles): they are read by an unpickler that rebuilds only
+    NumPy arrays and builtin containers, so a crafted file cannot run code.
     """
     caller = "reuters.load_data"
     K.check_options(caller, num_words, skip_top, maxlen, start_char, oov_char, index_from)
