@@ -6,7 +6,9 @@ Data: 25,000 documents cut from the bundled *The Mysterious Island* (word slices
 words, about 230 on average, at pseudo-random places), and the book as a series of character
 indices for the windows. Each operation is timed for pyseq and for a straightforward
 pure-Python version written below (the Keras algorithm: str.translate + split + dict counting,
-per-row NumPy padding, slicing windows); before timing, the two results are checked equal.
+a per-element padding loop, slicing windows); before timing, the results are checked equal.
+pad_sequences has a third row, "numpy_rows": Keras's own algorithm (one np.asarray and slice
+assignment per row), the faster pure-Python-level alternative.
 
 - fit_on_texts: Tokenizer().fit_on_texts(docs) (word counts, document counts, word index);
 - texts_to_sequences: the fitted tokenizer with num_words=10000 and an oov_token;
@@ -63,6 +65,18 @@ def py_texts_to_sequences(texts, word_index, num_words, oov_index):
 
 
 def py_pad_sequences(sequences, maxlen):
+    x = np.zeros((len(sequences), maxlen), dtype=np.int32)
+    for i, s in enumerate(sequences):
+        kept = s[-maxlen:]
+        start = maxlen - len(kept)
+        row = x[i]
+        for j, v in enumerate(kept):
+            row[start + j] = v
+    return x
+
+
+def numpy_rows_pad_sequences(sequences, maxlen):
+    """Keras's own algorithm: one NumPy conversion and slice assignment per row."""
     x = np.zeros((len(sequences), maxlen), dtype=np.int32)
     for i, s in enumerate(sequences):
         if s:
@@ -129,6 +143,14 @@ def _info(op, case, words=None):
 IMPLS = ["pyseq", "python"]
 
 
+def _rounds(impl, max_rounds):
+    """Timing options: the plain-Python rows take seconds per call, so at most 3 rounds and no
+    warm-up beyond the calibration call (never skipped for being slow)."""
+    if impl == "pyseq":
+        return dict(warmup_rounds=1, max_rounds=max_rounds)
+    return dict(slow=True, max_call_s=120.0)
+
+
 @pytest.mark.parametrize("impl", IMPLS)
 def test_fit_on_texts(benchmark, measure, docs, impl):
     from pyseq.preprocessing.text import Tokenizer
@@ -144,7 +166,7 @@ def test_fit_on_texts(benchmark, measure, docs, impl):
     assert tok.word_index == index
     benchmark.group = "text-fit_on_texts"
     fn = run_pyseq if impl == "pyseq" else (lambda: py_fit_on_texts(docs))
-    measure(benchmark, fn, flop=0, impl=impl, warmup_rounds=1, max_rounds=10,
+    measure(benchmark, fn, flop=0, impl=impl, **_rounds(impl, 10),
             info=_info("fit_on_texts", f"{N_DOCS} docs, ~230 words", sum(counts.values())))
 
 
@@ -159,18 +181,21 @@ def test_texts_to_sequences(benchmark, measure, docs, fitted, sequences, impl):
     else:
         def fn():
             return py_texts_to_sequences(docs, fitted.word_index, fitted.num_words, 1)
-    measure(benchmark, fn, flop=0, impl=impl, warmup_rounds=1, max_rounds=10,
+    measure(benchmark, fn, flop=0, impl=impl, **_rounds(impl, 10),
             info=_info("texts_to_sequences", f"{N_DOCS} docs, num_words=10000, oov"))
 
 
-@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("impl", IMPLS + ["numpy_rows"])
 def test_pad_sequences(benchmark, measure, sequences, impl):
     from pyseq.preprocessing.sequence import pad_sequences
-    np.testing.assert_array_equal(pad_sequences(sequences, maxlen=200), py_pad_sequences(sequences, 200))
+    got = pad_sequences(sequences, maxlen=200)
+    np.testing.assert_array_equal(got, py_pad_sequences(sequences, 200))
+    np.testing.assert_array_equal(got, numpy_rows_pad_sequences(sequences, 200))
     benchmark.group = "text-pad_sequences"
-    fn = (lambda: pad_sequences(sequences, maxlen=200)) if impl == "pyseq" else \
-        (lambda: py_pad_sequences(sequences, 200))
-    measure(benchmark, fn, flop=0, impl=impl, warmup_rounds=1, max_rounds=20,
+    fn = {"pyseq": lambda: pad_sequences(sequences, maxlen=200),
+          "python": lambda: py_pad_sequences(sequences, 200),
+          "numpy_rows": lambda: numpy_rows_pad_sequences(sequences, 200)}[impl]
+    measure(benchmark, fn, flop=0, impl=impl, **_rounds(impl, 20),
             info=_info("pad_sequences", f"{N_DOCS} sequences -> (25000, 200) int32, pre/pre"))
 
 
@@ -184,6 +209,6 @@ def test_make_windows(benchmark, measure, char_series, impl):
     benchmark.group = "text-make_windows"
     fn = (lambda: make_windows(char_series, 40, stride=3)) if impl == "pyseq" else \
         (lambda: py_make_windows(char_series, 40, 3))
-    measure(benchmark, fn, flop=0, impl=impl, warmup_rounds=1, max_rounds=20,
+    measure(benchmark, fn, flop=0, impl=impl, **_rounds(impl, 20),
             info=_info("make_windows", f"{len(char_series)} char indices, window 40, stride 3 "
                                        f"-> {len(x)} windows"))
