@@ -203,6 +203,18 @@ def test_texts_as_token_lists():
     assert tok.texts_to_sequences([["WORLD", "x, y"]]) == [[2]]
 
 
+def test_analyzer_replaces_lower_filters_split():
+    tok = Tokenizer(analyzer=lambda t: t.split("|"))
+    tok.fit_on_texts(["A|b|A", ["C", "c"]])
+    assert list(tok.word_counts.items()) == [("A", 2), ("b", 1), ("c", 2)]  # analyzer tokens kept as they are
+    assert tok.texts_to_sequences(["b|A|zz"]) == [[3, 1]]
+    assert list(tok.texts_to_sequences_generator(["b|A", "c"])) == [[3, 1], [2]]
+    with pytest.raises(TypeError, match=r"\[Tokenizer.fit_on_texts\] analyzer must return a list of str"):
+        Tokenizer(analyzer=len).fit_on_texts(["abc"])
+    with pytest.raises(TypeError, match=r"\[Tokenizer\] analyzer"):
+        Tokenizer(analyzer="split")
+
+
 def test_fits_accumulate():
     tok = Tokenizer()
     tok.fit_on_texts(["a b"])

@@ -81,6 +81,9 @@ class Tokenizer:
         oov_token: if given, it takes index 1 and stands for every word outside the vocabulary
             (unknown, or index >= num_words) in ``texts_to_sequences``.
 
+        analyzer: a callable str -> list of str tokens used instead of lower/filters/split
+            (its tokens are not lower-cased); lists of tokens still are.
+
     A text is a str, or a list of str tokens (taken as they are, lower-cased if ``lower``).
 
     Attributes (as Keras): ``word_counts`` (OrderedDict word -> count, first-seen order),
@@ -90,7 +93,7 @@ class Tokenizer:
     """
 
     def __init__(self, num_words=None, filters=DEFAULT_FILTERS, lower=True, split=" ",
-                 char_level=False, oov_token=None, document_count=0, **kwargs):
+                 char_level=False, oov_token=None, analyzer=None, document_count=0, **kwargs):
         if kwargs:
             raise TypeError(f"[Tokenizer] unexpected keyword arguments: {sorted(kwargs)}")
         if num_words is not None and (isinstance(num_words, bool)
@@ -101,6 +104,9 @@ class Tokenizer:
         _check_str("Tokenizer", "split", split)
         if not split:
             raise ValueError("[Tokenizer] split must be a non-empty str, got ''")
+        if analyzer is not None and not callable(analyzer):
+            raise TypeError(f"[Tokenizer] analyzer must be None or callable, got {type(analyzer).__name__}")
+        self.analyzer = analyzer
         self.num_words = None if num_words is None else int(num_words)
         self.filters = filters
         self.lower = bool(lower)
@@ -130,13 +136,23 @@ class Tokenizer:
         """(texts for the Lexicon, lower flag): with a multi-character split the words are found
         here in Python (the compiled tokeniser splits on one character)."""
         texts = self._as_list(texts, caller)
-        if len(self.split) == 1 or self.char_level:
+        if self.char_level or (len(self.split) == 1 and self.analyzer is None):
             return texts, self.lower
         out = []
         for i, t in enumerate(texts):
             if isinstance(t, str):
-                out.append(text_to_word_sequence(t, self.filters, self.lower, self.split))
+                if self.analyzer is not None:
+                    words = self.analyzer(t)
+                    if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+                        raise TypeError(f"[Tokenizer.{caller}] analyzer must return a list of str, "
+                                        f"got {type(words).__name__} for text {i}")
+                    out.append(words)
+                else:
+                    out.append(text_to_word_sequence(t, self.filters, self.lower, self.split))
             elif isinstance(t, list):
+                if not all(isinstance(w, str) for w in t):
+                    raise TypeError(f"[Tokenizer.{caller}] a text given as a list must hold str "
+                                    f"tokens, got {t!r:.60} in text {i}")
                 out.append([w.lower() if self.lower else w for w in t])
             else:
                 raise TypeError(f"[Tokenizer.{caller}] texts must be str (or lists of str "
@@ -181,29 +197,39 @@ class Tokenizer:
 
     # -- texts -> sequences ---------------------------------------------------------------------
 
+    def _encoder(self):
+        """texts -> sequences with the current word_index, loaded once (O(vocabulary))."""
+        lex = self._lexicon()
+        lex.set_values(self.word_index)
+        oov_value = self.word_index.get(self.oov_token)
+
+        def encode(texts, lower):
+            return lex.encode(texts, lower, self.char_level, self.num_words or 0, oov_value,
+                              self.oov_token is not None)
+        return encode
+
     def texts_to_sequences(self, texts):
         """Each text as a list of word indices (unknown words dropped, or ``oov_token``'s index;
         with ``num_words``, indices >= num_words likewise)."""
         texts, lower = self._prepared(texts, "texts_to_sequences")
-        lex = self._lexicon()
-        lex.set_values(self.word_index)
-        oov_value = self.word_index.get(self.oov_token)
+        encode = self._encoder()
         # Building millions of list items would trigger the cyclic GC over and over (it scans
         # the young lists each time); lists of ints form no cycles, so pause it meanwhile.
         paused = gc.isenabled()
         if paused:
             gc.disable()
         try:
-            return lex.encode(texts, lower, self.char_level, self.num_words or 0, oov_value,
-                              self.oov_token is not None)
+            return encode(texts, lower)
         finally:
             if paused:
                 gc.enable()
 
     def texts_to_sequences_generator(self, texts):
         """``texts_to_sequences`` one text at a time."""
+        encode = self._encoder()
         for t in self._as_list(texts, "texts_to_sequences_generator"):
-            yield self.texts_to_sequences([t])[0]
+            one, lower = self._prepared([t], "texts_to_sequences_generator")
+            yield encode(one, lower)[0]
 
     def sequences_to_texts(self, sequences):
         """Each sequence of indices back to a str of words joined by spaces."""
