@@ -40,6 +40,29 @@ cdef extern from "Python.h":
 
 cimport cython
 
+cdef extern from *:
+    """
+    /* The value of an int that fits one digit, read in place (no call): CPython's layout before
+       3.12, its PyUnstable_Long_* API from 3.12. Returns 0 for other ints. */
+    static inline int pyseq_compact_int(PyObject* o, long long* v) {
+    #if PY_VERSION_HEX >= 0x030C0000
+        if (PyUnstable_Long_IsCompact((PyLongObject*)o)) {
+            *v = (long long)PyUnstable_Long_CompactValue((PyLongObject*)o);
+            return 1;
+        }
+        return 0;
+    #else
+        Py_ssize_t size = Py_SIZE(o);
+        if (size == 0) { *v = 0; return 1; }
+        if (size == 1) { *v = (long long)((PyLongObject*)o)->ob_digit[0]; return 1; }
+        if (size == -1) { *v = -(long long)((PyLongObject*)o)->ob_digit[0]; return 1; }
+        return 0;
+    #endif
+    }
+    """
+    bint pyseq_compact_int(PyObject* o, long long* v) noexcept nogil
+
+
 cdef uint64_t FNV_OFFSET = 14695981039346656037ULL
 cdef uint64_t FNV_PRIME = 1099511628211ULL
 
@@ -381,9 +404,10 @@ cdef inline bint _convert(PyObject* item, out_t* dst) noexcept:
     cdef long long v
     cdef double d
     if PyLong_CheckExact(item):
-        v = PyLong_AsLongLongAndOverflow(item, &overflow)
-        if overflow:
-            return False
+        if not pyseq_compact_int(item, &v):
+            v = PyLong_AsLongLongAndOverflow(item, &overflow)
+            if overflow:
+                return False
         if out_t is int32_t:
             if v < -2147483648LL or v > 2147483647LL:
                 return False
