@@ -96,9 +96,9 @@ cdef struct Stat:
     int64_t last_doc   # stamp of the last document that counted it
 
 
-cdef struct Slot:
-    uint64_t hash
-    int64_t id         # -1: empty
+cdef struct Slot:     # 8 bytes: the table stays small enough for the cache
+    uint32_t tag       # the token hash's high half (the low bits chose the slot)
+    int32_t id         # -1: empty
 
 
 @cython.final
@@ -135,7 +135,7 @@ cdef class Lexicon:
                 self.delim_hi.push_back(c)
         self.start.push_back(0)
         cdef Slot empty
-        empty.hash = 0
+        empty.tag = 0
         empty.id = -1
         self.slots.assign(1024, empty)
         self.words = []
@@ -159,15 +159,15 @@ cdef class Lexicon:
         cdef size_t pos
         cdef int64_t k
         cdef Slot empty
-        empty.hash = 0
+        empty.tag = 0
         empty.id = -1
         self.slots.assign(cap, empty)
         for k in range(<int64_t>self.hashes.size()):
             pos = _slot_hash(self.hashes[k]) & mask
             while self.slots[pos].id >= 0:
                 pos = (pos + 1) & mask
-            self.slots[pos].hash = self.hashes[k]
-            self.slots[pos].id = k
+            self.slots[pos].tag = <uint32_t>(self.hashes[k] >> 32)
+            self.slots[pos].id = <int32_t>k
 
     cdef const uint32_t* _lower_table(self, object text, int kind, const void* data,
                                       Py_ssize_t n) except? NULL:
@@ -321,7 +321,7 @@ cdef int64_t _lookup(Lexicon lex, const char_t* tok, Py_ssize_t n, uint64_t h,
         k = lex.slots[pos].id
         if k < 0:
             break
-        if lex.slots[pos].hash == h and lex.start[k + 1] - lex.start[k] == n:
+        if lex.slots[pos].tag == <uint32_t>(h >> 32) and lex.start[k + 1] - lex.start[k] == n:
             s = lex.start[k]
             same = True
             for j in range(n):
@@ -345,8 +345,10 @@ cdef int64_t _lookup(Lexicon lex, const char_t* tok, Py_ssize_t n, uint64_t h,
     zero.last_doc = 0
     lex.stats.push_back(zero)
     lex.words.append(PyUnicode_FromKindAndData(4, lex.chars.data() + s, n))
-    lex.slots[pos].hash = h
-    lex.slots[pos].id = k
+    if k >= 2147483647:
+        raise OverflowError("[Tokenizer] more than 2**31 - 1 distinct tokens")
+    lex.slots[pos].tag = <uint32_t>(h >> 32)
+    lex.slots[pos].id = <int32_t>k
     if 2 * lex.hashes.size() > lex.slots.size():
         lex._grow()
     return k
