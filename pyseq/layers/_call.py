@@ -245,6 +245,9 @@ class TracedArray(np.ndarray):
     _pyseq_index = 0
     _keras_mask = None
 
+    def __repr__(self):
+        return repr(self.view(np.ndarray))
+
 
 class _EagerCall:
     def __init__(self, layer, inputs, kwargs):
