@@ -3,3 +3,10 @@
 from .base import Layer, Variable
 
 __all__ = ["Layer", "Variable"]
+
+# -- sequence layers (recurrent, convolutional, pooling, attention) ---------------------------
+from .recurrent import GRU, LSTM, SimpleRNN  # noqa: E402
+from .bidirectional import Bidirectional  # noqa: E402
+
+__all__ += ["SimpleRNN", "LSTM", "GRU", "Bidirectional"]
+# -- end of sequence layers --------------------------------------------------------------------
