@@ -5,6 +5,7 @@
 #include "activations.h"
 #include "isa.h"
 #include "lstm.h"
+#include "simple_rnn.h"
 
 namespace pyseq::cpu {
 
@@ -115,5 +116,13 @@ template void lstm_forward<float>(const LstmForward<float>&);
 template void lstm_forward<double>(const LstmForward<double>&);
 template void lstm_backward<float>(const LstmBackward<float>&);
 template void lstm_backward<double>(const LstmBackward<double>&);
+
+// ---- SimpleRNN ----------------------------------------------------------------------------------
+template <typename T> void rnn_forward(const RnnForward<T>& a) { PYSEQ_DISPATCH(rnn_forward<T>, a) }
+template <typename T> void rnn_backward(const RnnBackward<T>& a) { PYSEQ_DISPATCH(rnn_backward<T>, a) }
+template void rnn_forward<float>(const RnnForward<float>&);
+template void rnn_forward<double>(const RnnForward<double>&);
+template void rnn_backward<float>(const RnnBackward<float>&);
+template void rnn_backward<double>(const RnnBackward<double>&);
 
 }  // namespace pyseq::cpu
