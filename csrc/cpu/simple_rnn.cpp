@@ -45,16 +45,21 @@ inline T activation_grad(T a) {
 }
 
 // The step loop's split. A SimpleRNN step is a quarter of an LSTM step (one H-wide product), so
-// splitting units (one barrier per step) pays only where a step's product is large enough to
-// hide the barrier; rows need no barrier at all. Forward and backward choose independently
-// (the saved layout is Keras's whatever the split).
+// splitting units (one barrier per step, and h_in's rows shared between cores) pays only where a
+// thread would otherwise stream too much of U per step: rows need no barrier at all. Measured on
+// 2 cores (bench/RESULTS.md): units win from H = 256 at batch 1, from H = 512 below 8 rows per
+// thread, and at any batch once U (H·H) outgrows a core's L2; rows win everywhere else (at
+// (8, 128) units are 2-3× slower). Forward and backward choose independently (the saved layout
+// is Keras's whatever the split).
+template <typename T>
 Split rnn_split(std::int64_t B, std::int64_t H) {
   const int nth = get_num_threads();
   const char* mode = get_rnn_split();
   bool units;
   if (std::strcmp(mode, "batch") == 0) units = false;
   else if (std::strcmp(mode, "units") == 0) units = true;
-  else units = B < 8 * nth && H >= 64 * nth;
+  else units = (B < 2 * nth && H >= 256) || (B < 8 * nth && H >= 512) ||
+               H * H * static_cast<std::int64_t>(sizeof(T)) > (std::int64_t(2) << 20);
   if (nth == 1 || H < 8 * nth) units = false;
   return split_for_chunks(H, units ? nth : 1);
 }
@@ -79,7 +84,7 @@ template <typename T, Act A, bool kDropout>
 void forward_impl(const RnnForward<T>& a) {
   // (B,T,I) x, (I,H) W, (H,H) U -> (B,T,H) y, (B,H) h_T; saves act, h_in (B,T,H)
   const std::int64_t B = a.B, T_ = a.T_, I = a.I, H = a.H;
-  const Split split = rnn_split(B, H);
+  const Split split = rnn_split<T>(B, H);
   const UnitChunks& chunks = split.chunks;
   const bool panels = use_packed_step() && rows_per_part(split, B) > 1;  // else row kernel / gemv
   StepWeights<T> u_panels(chunks, panels ? H : 0, [&](int k) { return chunks.size(k); });
@@ -163,7 +168,7 @@ template <typename T, Act A, bool kDropout>
 void backward_impl(const RnnBackward<T>& a) {
   // (B,T,H) dy, (B,H) dh_T -> (B,T,I) dx, (I,H) dW, (H,H) dU, (H,) db, (B,H) dh0
   const std::int64_t B = a.B, T_ = a.T_, I = a.I, H = a.H;
-  const Split split = rnn_split(B, H);
+  const Split split = rnn_split<T>(B, H);
   const UnitChunks& chunks = split.chunks;
   const bool panels = use_packed_step() && rows_per_part(split, B) > 1;
   // Uᵀ's columns of each chunk: dh[:, chunk] = dz · U[chunk, :]ᵀ.
