@@ -109,3 +109,47 @@ def gru_backward(dy, dh_T, saved):
     None.
     """
     return _core.gru_backward(dy, dh_T, saved)
+
+
+# ------------------------------------------------------------------------------------------------
+# SimpleRNN
+# ------------------------------------------------------------------------------------------------
+
+__all__ += ["rnn_forward", "rnn_backward"]
+
+
+def rnn_forward(x, kernel, recurrent_kernel, bias, h0=None, *, activation="tanh", mask=None,
+                reverse=False, zero_output_for_mask=False, recurrent_dropout_mask=None):
+    """SimpleRNN over a whole sequence (Keras layout): h_t = act(x_t·W + b + h_in·U).
+
+    Shapes: x (B, T, I), kernel (I, H), recurrent_kernel (H, H), bias (H,) or None,
+    h0 (B, H) or None (zeros).
+
+    Options:
+      activation: "tanh" (default), "relu", "sigmoid", "linear" or None (= "linear").
+      mask: (B, T) bool, True = valid step. A masked step carries h over; its output repeats
+        the previous output (zeros until the row's first valid step), or is zeros with
+        ``zero_output_for_mask=True``.
+      reverse: process t = T-1 .. 0 (Keras go_backwards); y is still returned in input order.
+      recurrent_dropout_mask: (B, H), multiplied into h_{t-1} before the recurrent product
+        (h_in = h_{t-1} * recurrent_dropout_mask).
+
+    Returns ``(y, h_T, saved)`` with y (B, T, H) and h_T (B, H), the state after the last
+    processed step. ``saved`` holds references to the (contiguous) inputs: modifying x or the
+    weights in place before ``rnn_backward`` changes the gradients.
+    """
+    op = "rnn_forward"
+    return _core.rnn_forward(x, kernel, recurrent_kernel, bias, h0, activation, mask,
+                             _flag(op, "reverse", reverse),
+                             _flag(op, "zero_output_for_mask", zero_output_for_mask),
+                             recurrent_dropout_mask)
+
+
+def rnn_backward(dy, dh_T, saved):
+    """Gradients of :func:`rnn_forward`.
+
+    dy (B, T, H) and dh_T (B, H), each may be None (zeros). Returns
+    ``(dx, dkernel, drecurrent_kernel, dbias, dh0)``, always arrays: dbias is (H,) even when bias
+    was None, and dh0 is (B, H) even when h0 was None.
+    """
+    return _core.rnn_backward(dy, dh_T, saved)

@@ -379,3 +379,130 @@ def gru_backward(dy, dh_T, cache):
         dh = dh_prev + dhm * dropout
 
     return dx, dW, dU, db, dh
+
+
+# ================================================================================================
+# SimpleRNN
+#
+# For one valid step t (processed after step t_prev):
+#     hm   = h_prev * recurrent_dropout_mask
+#     z    = x_t @ kernel + hm @ recurrent_kernel + bias          (B, H)
+#     h_t  = act(z),  act in {tanh, relu, sigmoid, linear}; None means linear
+# Masked steps: as for the LSTM (the state carries over; y repeats the previous output, zeros
+# before the first valid step, or zeros everywhere masked with zero_output_for_mask).
+# ================================================================================================
+
+__all__ += ["rnn_forward", "rnn_backward"]
+
+# activation name -> (function of z, derivative d act / d z as a function of z)
+_RNN_ACTIVATIONS = {
+    "tanh": (np.tanh, lambda z: 1.0 - np.tanh(z) ** 2),
+    "relu": (lambda z: np.maximum(z, 0.0), lambda z: (z > 0).astype(np.float64)),
+    "sigmoid": (_sigmoid, lambda z: _sigmoid(z) * (1.0 - _sigmoid(z))),
+    "linear": (lambda z: z, lambda z: np.ones_like(z)),
+}
+
+
+def rnn_forward(x, kernel, recurrent_kernel, bias, h0=None, *, activation="tanh", mask=None,
+                reverse=False, zero_output_for_mask=False, recurrent_dropout_mask=None):
+    """SimpleRNN over a whole sequence. Returns ``(y, h_T, cache)``, all float64.
+
+    x (B, T, I), kernel (I, H), recurrent_kernel (H, H), bias (H,) or None, h0 (B, H) or None,
+    activation "tanh" / "relu" / "sigmoid" / "linear" / None, mask (B, T) bool or None,
+    recurrent_dropout_mask (B, H) or None. y (B, T, H) is in input order.
+    """
+    name = "linear" if activation is None else activation
+    if name not in _RNN_ACTIVATIONS:
+        raise ValueError(f"reference rnn_forward: unknown activation {activation!r}")
+    act, _ = _RNN_ACTIVATIONS[name]
+    x = _f64(x)
+    W = _f64(kernel)
+    U = _f64(recurrent_kernel)
+    B, T, I = x.shape
+    H = U.shape[0]
+    assert W.shape == (I, H) and U.shape == (H, H), (W.shape, U.shape)
+    b = _f64_or_zeros(bias, (H,))
+    assert b.shape == (H,), b.shape
+    h0 = _f64_or_zeros(h0, (B, H))
+    assert h0.shape == (B, H), h0.shape
+    valid = _step_mask(mask, B, T)
+    assert valid.shape == (B, T), valid.shape
+    dropout = np.ones((B, H)) if recurrent_dropout_mask is None else _f64(recurrent_dropout_mask)
+    assert dropout.shape == (B, H), dropout.shape
+
+    y = np.zeros((B, T, H))
+    h = h0.copy()
+    last_y = np.zeros((B, H))
+    steps = []
+    for t in _step_order(T, reverse):
+        m = valid[:, t][:, None]
+        x_t = x[:, t, :]
+        h_prev = h
+        hm = h_prev * dropout
+        z = x_t @ W + hm @ U + b
+        h_new = act(z)
+        h = np.where(m, h_new, h_prev)
+        if zero_output_for_mask:
+            y[:, t, :] = np.where(m, h_new, 0.0)
+        else:
+            last_y = np.where(m, h_new, last_y)
+            y[:, t, :] = last_y
+        steps.append(dict(t=t, m=m, x_t=x_t, hm=hm, z=z))
+
+    cache = dict(op="rnn", B=B, T=T, I=I, H=H, W=W, U=U, dropout=dropout, activation=name,
+                 zero_output_for_mask=bool(zero_output_for_mask), steps=steps)
+    return y, h.copy(), cache
+
+
+def rnn_backward(dy, dh_T, cache):
+    """Backprop through time for :func:`rnn_forward`.
+
+    Returns ``(dx, dkernel, drecurrent_kernel, dbias, dh0)``, all float64, where the loss is
+    ``sum(y * dy) + sum(h_T * dh_T)``. ``None`` upstream gradients are zeros.
+    """
+    if not (isinstance(cache, dict) and cache.get("op") == "rnn"):
+        raise TypeError(f"reference rnn_backward: cache must come from rnn_forward, got {type(cache)}")
+    B, T, I, H = cache["B"], cache["T"], cache["I"], cache["H"]
+    W, U, dropout = cache["W"], cache["U"], cache["dropout"]
+    _, act_grad = _RNN_ACTIVATIONS[cache["activation"]]
+    zero_output_for_mask = cache["zero_output_for_mask"]
+
+    dy = _f64_or_zeros(dy, (B, T, H))
+    dh = _f64_or_zeros(dh_T, (B, H))
+    assert dy.shape == (B, T, H) and dh.shape == (B, H)
+    dlast_y = np.zeros((B, H))
+
+    dx = np.zeros((B, T, I))
+    dW = np.zeros_like(W)
+    dU = np.zeros_like(U)
+    db = np.zeros(H)
+    for s in reversed(cache["steps"]):
+        t, m = s["t"], s["m"]
+        mf = m.astype(np.float64)
+
+        # y_t = where(m, h_new, 0)  or  y_t = last_y = where(m, h_new, last_y_prev)
+        dh_new = np.zeros((B, H))
+        if zero_output_for_mask:
+            dh_new += mf * dy[:, t, :]
+        else:
+            dlast_y = dlast_y + dy[:, t, :]
+            dh_new += mf * dlast_y
+            dlast_y = (1.0 - mf) * dlast_y
+
+        # h = where(m, h_new, h_prev)
+        dh_new += mf * dh
+        dh_prev = (1.0 - mf) * dh
+
+        # h_new = act(z)
+        dz = dh_new * act_grad(s["z"])
+
+        # z = x_t @ W + hm @ U + b
+        dx[:, t, :] = dz @ W.T
+        dW += s["x_t"].T @ dz
+        dU += s["hm"].T @ dz
+        db += dz.sum(axis=0)
+
+        # hm = h_prev * dropout
+        dh = dh_prev + (dz @ U.T) * dropout
+
+    return dx, dW, dU, db, dh

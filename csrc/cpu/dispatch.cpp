@@ -6,6 +6,7 @@
 #include "isa.h"
 #include "lstm.h"
 #include "gru.h"
+#include "simple_rnn.h"
 
 namespace pyseq::cpu {
 
@@ -125,5 +126,12 @@ template void gru_forward<float>(const GruForward<float>&);
 template void gru_forward<double>(const GruForward<double>&);
 template void gru_backward<float>(const GruBackward<float>&);
 template void gru_backward<double>(const GruBackward<double>&);
+// ---- SimpleRNN ----------------------------------------------------------------------------------
+template <typename T> void rnn_forward(const RnnForward<T>& a) { PYSEQ_DISPATCH(rnn_forward<T>, a) }
+template <typename T> void rnn_backward(const RnnBackward<T>& a) { PYSEQ_DISPATCH(rnn_backward<T>, a) }
+template void rnn_forward<float>(const RnnForward<float>&);
+template void rnn_forward<double>(const RnnForward<double>&);
+template void rnn_backward<float>(const RnnBackward<float>&);
+template void rnn_backward<double>(const RnnBackward<double>&);
 
 }  // namespace pyseq::cpu
