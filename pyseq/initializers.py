@@ -190,7 +190,8 @@ _ALIASES = {
     "variance_scaling": VarianceScaling, "glorot_uniform": GlorotUniform,
     "glorot_normal": GlorotNormal, "he_uniform": HeUniform, "he_normal": HeNormal,
     "lecun_uniform": LecunUniform, "lecun_normal": LecunNormal, "orthogonal": Orthogonal,
-    "identity": Identity,
+    "identity": Identity, "uniform": RandomUniform, "normal": RandomNormal, "one": Ones,
+    "zero": Zeros,
 }
 for _cls in list(_ALIASES.values()):
     _ALIASES[_cls.__name__] = _cls

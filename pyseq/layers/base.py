@@ -1,5 +1,18 @@
 """The Layer protocol every pyseq layer follows, and the Variable that holds a weight.
 
+Additions since the first version (the old forms keep working):
+- Masks of keyword tensors: besides ``mask`` (the mask of ``inputs``), the engine passes the
+  Keras mask of a tensor given as keyword ``name`` as ``name_mask=`` when ``forward`` names that
+  parameter explicitly (``value`` -> ``value_mask``, ``key`` -> ``key_mask``, as Keras does) and
+  the caller did not give it. Layers whose forward does not name it never see it.
+- ``build`` may take the shapes of tensor keywords: when ``build``'s signature names
+  ``<keyword>_shape`` (``value_shape``, ``key_shape``), the engine passes them (None when absent).
+- ``training`` is always a Python bool in ``forward``.
+- ``backward`` receives a :class:`PreActivationGrad` as ``d_outputs`` only in a layer that
+  declares ``accepts_preactivation_grad = True`` (Dense and Activation do: the model hands a
+  softmax/sigmoid output the stable gradient with respect to its logits when a non-logits
+  cross-entropy follows).
+
 A layer is a pair of NumPy functions over a static graph, never a tape:
 
     outputs, cache  = layer.forward(inputs, training=False, mask=None, **call_kwargs)
@@ -192,10 +205,19 @@ class Layer:
         """The output's mask given the input mask: passed on if the layer supports masking."""
         return mask if self.supports_masking else None
 
-    def _maybe_build(self, input_shape):
-        if not self.built:
-            self.build(input_shape)
-            self.built = True
+    def _maybe_build(self, input_shape, call_shapes=None):
+        """Build once; ``call_shapes`` maps tensor keywords to shapes, passed on as
+        ``<keyword>_shape`` to a ``build`` that names such parameters."""
+        if self.built:
+            return
+        extra = {}
+        if call_shapes:
+            names = _build_parameters(type(self))
+            for key, shape in call_shapes.items():
+                if f"{key}_shape" in names:
+                    extra[f"{key}_shape"] = shape
+        self.build(input_shape, **extra)
+        self.built = True
 
     # -- the numeric protocol ----------------------------------------------------------------
     def forward(self, inputs, *, training=False, mask=None, **call_kwargs):
@@ -213,6 +235,28 @@ class Layer:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+_BUILD_PARAMS = {}
+
+
+def _build_parameters(cls):
+    names = _BUILD_PARAMS.get(cls)
+    if names is None:
+        import inspect
+        names = frozenset(inspect.signature(cls.build).parameters)
+        _BUILD_PARAMS[cls] = names
+    return names
+
+
+class PreActivationGrad:
+    """dL/dz for a layer whose output is activation(z): the stable gradient a sigmoid/softmax
+    output receives from a non-logits cross-entropy (``value`` has the output's shape)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
 
 
 def shape_of(x):
