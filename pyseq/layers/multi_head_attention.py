@@ -18,6 +18,9 @@ __all__ = ["MultiHeadAttention"]
 
 
 def _shape_of(t):
+    """A shape from a tensor, an array, or a shape (the engine passes shapes for tensors)."""
+    if isinstance(t, tuple) and all(d is None or isinstance(d, (int, np.integer)) for d in t):
+        return t
     return tuple(t.shape) if hasattr(t, "shape") else tuple(np.shape(t))
 
 
@@ -66,18 +69,14 @@ class MultiHeadAttention(Layer):
 
     # -- calling and building with three inputs --------------------------------------------
     def __call__(self, query, value=None, key=None, **kwargs):
+        # Keras's signature mha(query, value, key=None, ...): value and key travel by keyword
+        # (the engine builds with value_shape/key_shape and fills value_mask/key_mask).
         if value is None:
             raise TypeError("[MultiHeadAttention] needs value: call it as mha(query, value) or "
                             "mha(query, value, key)")
-        if not self.built:
-            self.build(_shape_of(query), _shape_of(value),
-                       None if key is None else _shape_of(key))
-        return super().__call__(query, value=value, key=key, **kwargs)
-
-    def _maybe_build(self, input_shape):
-        if not self.built:
-            raise ValueError("[MultiHeadAttention] is built from the query, value and key "
-                             "shapes: call build(query_shape, value_shape) or the layer itself")
+        if key is not None:
+            kwargs["key"] = key
+        return super().__call__(query, value=value, **kwargs)
 
     def _check_shapes(self, query_shape, value_shape, key_shape):
         n = "MultiHeadAttention"
@@ -93,8 +92,10 @@ class MultiHeadAttention(Layer):
         return tuple(query_shape), tuple(value_shape), tuple(key_shape)
 
     def build(self, query_shape, value_shape=None, key_shape=None):
-        q, v, k = self._check_shapes(query_shape, value_shape if value_shape is not None
-                                     else query_shape, key_shape)
+        if value_shape is None:
+            raise ValueError("[MultiHeadAttention] build needs the value's shape: call the "
+                             "layer as mha(query, value) or build(query_shape, value_shape)")
+        q, v, k = self._check_shapes(query_shape, value_shape, key_shape)
         N, Dk, Dv = self.num_heads, self.key_dim, self.value_dim
         out = self._output_shape or (q[-1],)
         self._dims = (q[-1], k[-1], v[-1])
