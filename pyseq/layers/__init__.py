@@ -20,3 +20,18 @@ __all__ += ["SymbolicTensor", "Activation", "Dense", "Dropout", "Input", "InputL
             "BatchNormalization", "LayerNormalization", "Flatten", "RepeatVector", "Reshape",
             "TimeDistributed"]
 # --- end of wip-layers block ----------------------------------------------------------------
+
+# --- sequence layers: recurrent, convolutional, pooling, attention (branch wip-seqlayers) ---
+from .recurrent import GRU, LSTM, SimpleRNN  # noqa: E402
+from .bidirectional import Bidirectional  # noqa: E402
+from .convolutional import Conv1D  # noqa: E402
+from .pooling import (AveragePooling1D, AvgPool1D, GlobalAveragePooling1D,  # noqa: E402
+                      GlobalAvgPool1D, GlobalMaxPool1D, GlobalMaxPooling1D, MaxPool1D,
+                      MaxPooling1D)
+from .attention import Attention  # noqa: E402
+from .multi_head_attention import MultiHeadAttention  # noqa: E402
+
+__all__ += ["SimpleRNN", "LSTM", "GRU", "Bidirectional", "Conv1D", "MaxPooling1D",
+            "AveragePooling1D", "GlobalMaxPooling1D", "GlobalAveragePooling1D", "MaxPool1D",
+            "AvgPool1D", "GlobalMaxPool1D", "GlobalAvgPool1D", "Attention", "MultiHeadAttention"]
+# --- end of wip-seqlayers block -------------------------------------------------------------
