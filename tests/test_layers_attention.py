@@ -87,6 +87,13 @@ def test_attention_semantics():
     assert not np.allclose(a, base) and not np.allclose(a, b)
     again = layers.Attention(dropout=0.5, seed=3)
     np.testing.assert_array_equal(again([q, v, k], training=True), a)
+    cdrop = layers.Attention(score_mode="concat", dropout=0.5, seed=3)
+    base = cdrop([q, v, k])
+    a = cdrop([q, v, k], training=True)
+    assert not np.allclose(a, base)
+    o, cache = cdrop.forward([q.astype("float32"), v, k], training=True)
+    d, _ = cdrop.backward(cache, np.ones_like(o))
+    assert np.isfinite(d["inputs"][0]).all()
 
 
 def test_attention_errors():
@@ -152,6 +159,10 @@ def test_mha_weights_and_shapes():
     assert [w.shape for w in other.get_weights()] == [(32, 2, 4), (8, 2, 4), (8, 2, 5),
                                                       (2, 5, 6)]
     assert other.compute_output_shape((None, 7, 32), value=(None, 3, 8)) == (None, 7, 6)
+    init = layers.MultiHeadAttention(2, 4, kernel_initializer="zeros", bias_initializer="ones")
+    y = init(x, x)
+    np.testing.assert_array_equal(y, np.ones_like(y))  # zero kernels: the output bias alone
+    assert all((w == 1).all() for w in init.get_weights()[1::2])
     np.testing.assert_allclose(scores.sum(-1), 1, rtol=1e-5)
 
 

@@ -130,6 +130,12 @@ def test_pooling_arguments():
     assert layers.GlobalAveragePooling1D().compute_mask(x, mask) is None
     assert layers.GlobalMaxPooling1D(keepdims=True).compute_output_shape((None, 9, 4)) == \
         (None, 1, 4)
+    # Keras's default names
+    for cls, name in [(layers.Conv1D(1, 1), "conv1d"), (layers.MaxPooling1D(), "max_pooling1d"),
+                      (layers.AvgPool1D(), "average_pooling1d"),
+                      (layers.GlobalMaxPooling1D(), "global_max_pooling1d"),
+                      (layers.GlobalAveragePooling1D(), "global_average_pooling1d")]:
+        assert cls.name.split("_")[:-1] == name.split("_") or cls.name == name, cls.name
 
 
 def test_bad_arguments():
