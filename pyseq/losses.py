@@ -32,8 +32,13 @@ def _log_softmax(x):
 
 
 def _float(x, like=None):
+    """A float array: in ``like``'s dtype when given, else x's own float dtype (float32 for
+    integer input); never a silent up- or down-cast of the predictions."""
     x = np.asarray(x)
-    dtype = like.dtype if like is not None and like.dtype.kind == "f" else np.float32
+    if like is not None and like.dtype.kind == "f":
+        dtype = like.dtype
+    else:
+        dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)
     return x if x.dtype == dtype else x.astype(dtype)
 
 

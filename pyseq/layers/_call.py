@@ -81,7 +81,9 @@ class SymbolicTensor:
 
     def _merge(self, cls_name, a, b):
         from . import merging
-        return getattr(merging, cls_name)()([a, b])
+        # the merge computes in the tensor's float dtype (float64 graphs stay float64)
+        dtype = self.dtype if self.dtype in ("float32", "float64") else None
+        return getattr(merging, cls_name)(dtype=dtype)([a, b])
 
     def __add__(self, other):
         return self._merge("Add", self, other)
@@ -244,6 +246,9 @@ class TracedArray(np.ndarray):
     _pyseq_call = None
     _pyseq_index = 0
     _keras_mask = None
+
+    def __repr__(self):
+        return repr(self.view(np.ndarray))
 
 
 class _EagerCall:

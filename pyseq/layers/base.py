@@ -133,6 +133,7 @@ class Layer:
         if input_dim is not None and input_shape is None:
             input_shape = (input_dim,)
         self._declared_input_shape = tuple(input_shape) if input_shape is not None else None
+        self._inbound_nodes = []  # the graph nodes of this layer's symbolic calls
 
     # -- weights ----------------------------------------------------------------------------
     def add_weight(self, name, shape, initializer="zeros", trainable=True, dtype=None):
@@ -160,7 +161,9 @@ class Layer:
 
     @property
     def weights(self):
-        out = list(self._own_weights)
+        # Keras lists a layer's own trainable variables before its non-trainable ones.
+        out = [v for v in self._own_weights if v.trainable]
+        out += [v for v in self._own_weights if not v.trainable]
         for layer in self._sublayers:
             out.extend(layer.weights)
         return out

@@ -325,7 +325,7 @@ class Trainer:
         num_batches = math.ceil(n / batch_size)
         steps = num_batches if steps_per_epoch is None else int(steps_per_epoch)
         history = History()
-        cbs = [history] + list(callbacks or [])
+        cbs = list(callbacks or []) + [history]  # History last, as Keras: it sees all logs
         for cb in cbs:
             if not isinstance(cb, Callback):
                 raise TypeError(f"[fit] callbacks must be Callback objects, got {type(cb)}")
