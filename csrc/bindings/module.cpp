@@ -16,6 +16,7 @@ namespace py = pybind11;
 
 namespace pyseq::bind {
 void register_lstm(py::module_& m);
+void register_attention(py::module_& m);  // attention (issue 5)
 }
 
 namespace {
@@ -106,4 +107,5 @@ PYBIND11_MODULE(_core, m) {
     return run(double{});
   }, py::arg("name"), py::arg("x"));
   pyseq::bind::register_lstm(m);
+  pyseq::bind::register_attention(m);  // attention (issue 5)
 }

@@ -3,6 +3,7 @@
 #include <atomic>
 
 #include "activations.h"
+#include "attention.h"
 #include "isa.h"
 #include "lstm.h"
 
@@ -115,5 +116,13 @@ template void lstm_forward<float>(const LstmForward<float>&);
 template void lstm_forward<double>(const LstmForward<double>&);
 template void lstm_backward<float>(const LstmBackward<float>&);
 template void lstm_backward<double>(const LstmBackward<double>&);
+
+// ---- attention ----
+template <typename T> void attention_forward(const AttentionForward<T>& a) { PYSEQ_DISPATCH(attention_forward<T>, a) }
+template <typename T> void attention_backward(const AttentionBackward<T>& a) { PYSEQ_DISPATCH(attention_backward<T>, a) }
+template void attention_forward<float>(const AttentionForward<float>&);
+template void attention_forward<double>(const AttentionForward<double>&);
+template void attention_backward<float>(const AttentionBackward<float>&);
+template void attention_backward<double>(const AttentionBackward<double>&);
 
 }  // namespace pyseq::cpu
