@@ -19,6 +19,7 @@
 #include <limits>
 
 #include "blas.h"
+#include "packed_gemm.h"
 #include "rnn_common.h"
 #include "vec_math.h"
 
@@ -30,9 +31,31 @@ namespace pyseq::cpu::PYSEQ_ISA {
 
 namespace {
 
-template <typename T> inline T exp_(T x);
-template <> inline float exp_<float>(float x) { return math::fast_exp(x); }
-template <> inline double exp_<double>(double x) { return std::exp(x); }
+// exp(x) for the softmax, where x = score - (running max or lse) <= 0 up to rounding, and masked
+// scores are -inf: exactly 0 below -87 (so masked entries need no separate select).
+// float: vec_math.h's fast_exp without its upper clamp and split scaling (n <= 0 here).
+template <typename T> inline T softmax_exp(T x);
+template <> inline float softmax_exp<float>(float x) {
+  const bool tiny = x < -87.0f;
+  x = tiny ? -87.0f : x;
+  const float shifter = 12582912.0f;  // 1.5 * 2^23
+  const float t = x * 1.44269504088896341f + shifter;
+  const float n = t - shifter;
+  const std::int32_t ni = math::float_to_bits(t) - math::float_to_bits(shifter);
+  float r = x - n * 0.693145751953125f;
+  r = r - n * 1.428606765330187045e-06f;
+  float p = 1.0f / 5040.0f;
+  p = p * r + 1.0f / 720.0f;
+  p = p * r + 1.0f / 120.0f;
+  p = p * r + 1.0f / 24.0f;
+  p = p * r + 1.0f / 6.0f;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  const float e = p * math::bits_to_float((ni + 127) << 23);
+  return tiny ? 0.0f : e;
+}
+template <> inline double softmax_exp<double>(double x) { return std::exp(x); }  // exp(-inf) = 0
 
 template <typename T> constexpr T kNegInf = -std::numeric_limits<T>::infinity();
 
@@ -49,15 +72,15 @@ Tiles choose_tiles(const AttentionOptions& o) {
   return {std::min<std::int64_t>(bq, o.Lq), std::min<std::int64_t>(bk, o.Lk)};
 }
 
-// The scaled scores of rows [i0, i0+mq) against keys [j0, j0+nk) for head (b, n), masked to -inf
-// in place. S holds q·kᵀ on entry.
+// Sets the masked entries of the score tile S (rows [i0, i0+mq) × keys [j0, j0+nk) of batch b)
+// to -inf; a tile no mask reaches is left alone.
 template <typename T>
 void mask_scores(T* S, std::int64_t ldS, const AttentionOptions& o, std::int64_t b,
                  std::int64_t i0, std::int64_t mq, std::int64_t j0, std::int64_t nk) {
-  const T scale = static_cast<T>(o.scale);
   const std::uint8_t* km = o.key_mask ? o.key_mask + b * o.Lk + j0 : nullptr;
   // The causal mask only bites where the tile reaches above the diagonal.
   const bool causal = o.causal && j0 + nk - 1 > i0;
+  if (!km && !o.attn_mask && !causal) return;
   for (std::int64_t r = 0; r < mq; ++r) {
     T* __restrict s = S + r * ldS;
     const std::int64_t i = i0 + r;
@@ -68,9 +91,29 @@ void mask_scores(T* S, std::int64_t ldS, const AttentionOptions& o, std::int64_t
       if (km) keep = keep && km[j];
       if (am) keep = keep && am[j];
       if (causal) keep = keep && (j0 + j <= i);
-      s[j] = keep ? s[j] * scale : kNegInf<T>;
+      s[j] = keep ? s[j] : kNegInf<T>;
     }
   }
+}
+
+// Lanes of the row-wise partial sums and maxima: one vector register.
+template <typename T> constexpr int kLanes = 64 / sizeof(T);
+
+// max of s[0..n): lane-wise partial maxima, which vectorise where a float max reduction does not
+// (it must honour NaN ordering, so GCC keeps it scalar).
+template <typename T>
+inline T row_max(const T* __restrict s, std::int64_t n) {
+  constexpr int W = kLanes<T>;
+  T lanes[W];
+  for (int w = 0; w < W; ++w) lanes[w] = kNegInf<T>;
+  std::int64_t j = 0;
+  for (; j + W <= n; j += W)
+#pragma omp simd
+    for (int w = 0; w < W; ++w) lanes[w] = s[j + w] > lanes[w] ? s[j + w] : lanes[w];
+  T mx = kNegInf<T>;
+  for (; j < n; ++j) mx = s[j] > mx ? s[j] : mx;
+  for (int w = 0; w < W; ++w) mx = lanes[w] > mx ? lanes[w] : mx;
+  return mx;
 }
 
 // Multiplies row r of P (keys [j0, j0+nk) of query i) by the dropout factor: 1/(1-p) kept, 0 dropped.
@@ -94,74 +137,102 @@ void for_tasks(std::atomic<std::int64_t>& next, std::int64_t n, Body&& body) {
   for (std::int64_t t; (t = next.fetch_add(1, std::memory_order_relaxed)) < n;) body(t);
 }
 
+// ---- packed key and value tiles ----------------------------------------------------------------
+// The tile products run on packed_gemm.h's panels (packed once, read by every tile that pairs
+// with them) instead of the BLAS, which would re-pack both operands on every small call.
+constexpr int kNV = 2;  // vectors per panel row
+template <typename T> constexpr std::int64_t kNR = PanelShape<T, kNV>::NR;
+
+inline std::int64_t round_up(std::int64_t x, std::int64_t m) { return (x + m - 1) / m * m; }
+
+// Rows [j0, j0+nk) of one head of x (rows ld apart, cols wide), as packed panels of
+// B = c·x_tileᵀ (cols × nk) when `transposed`, else of B = c·x_tile (nk × cols).
+template <typename T>
+void pack_tile(T* dst, const T* x, std::int64_t ld, std::int64_t nk, std::int64_t cols,
+               bool transposed, T c) {
+  const std::int64_t size = transposed ? packed_size<T, kNV>(cols, nk) : packed_size<T, kNV>(nk, cols);
+  if (transposed) pack_panels<T, kNV>(dst, x, ld, cols, nk, true, 0, nk);
+  else pack_panels<T, kNV>(dst, x, ld, nk, cols, false, 0, cols);
+  if (c != T(1))
+#pragma omp simd
+    for (std::int64_t e = 0; e < size; ++e) dst[e] *= c;
+}
+
 // ---- forward -----------------------------------------------------------------------------------
 
 // One query tile of one head against every key tile it can see.
 // o rows [i0, i0+mq) of head (b, n) (B,Lq,N,Dv), lse (B,N,Lq), scores (B,N,Lq,Lk) or null.
 template <typename T, bool kDropout>
 void forward_tile(const AttentionForward<T>& a, const Tiles& t, std::int64_t b, std::int64_t n,
-                  std::int64_t i0, T* S, T* acc, T* m, T* l, std::uint32_t threshold) {
+                  std::int64_t i0, const T* Kp, const T* Vp, T* S, T* acc, T* m, T* l,
+                  std::uint32_t threshold) {
   const AttentionOptions& o = a.opt;
   const std::int64_t N = o.N, D = o.D, Dv = o.Dv, Lq = o.Lq, Lk = o.Lk, BK = t.bk;
   const std::int64_t mq = std::min(t.bq, Lq - i0);
+  constexpr int W = kLanes<T>;  // l holds W partial row sums per row
   const T* Q = a.q + ((b * Lq + i0) * N + n) * D;
   // Keys past the tile's last query are all masked under causal masking.
   const std::int64_t kend = o.causal ? std::min(Lk, i0 + mq) : Lk;
   std::fill(acc, acc + mq * Dv, T(0));
   std::fill(m, m + mq, kNegInf<T>);
-  std::fill(l, l + mq, T(0));
+  std::fill(l, l + mq * W, T(0));
   for (std::int64_t j0 = 0; j0 < kend; j0 += BK) {
     const std::int64_t nk = std::min(BK, kend - j0);
-    const T* K = a.k + ((b * Lk + j0) * N + n) * D;
-    const T* V = a.v + ((b * Lk + j0) * N + n) * Dv;
-    // S = Q Kᵀ (mq × nk)
-    blas::gemm<T>(false, true, mq, nk, D, T(1), Q, N * D, K, N * D, T(0), S, BK);
+    const std::int64_t kb = j0 / BK;
+    // S = Q (scale·K)ᵀ (mq × nk)
+    packed_gemm<T, kNV>(mq, nk, D, Q, N * D, Kp + kb * round_up(BK, kNR<T>) * D, S, BK, false);
     mask_scores(S, BK, o, b, i0, mq, j0, nk);
     for (std::int64_t r = 0; r < mq; ++r) {
       T* __restrict s = S + r * BK;
       if (a.scores) std::copy(s, s + nk, a.scores + ((b * N + n) * Lq + i0 + r) * Lk + j0);
-      T mx = kNegInf<T>;
-#pragma omp simd reduction(max : mx)
-      for (std::int64_t j = 0; j < nk; ++j) mx = std::max(mx, s[j]);
+      const T mx = row_max(s, nk);
       const T m_new = std::max(m[r], mx);
       if (m_new == kNegInf<T>) {  // every key so far masked: nothing to add
         std::fill(s, s + nk, T(0));
         continue;
       }
-      T sum = 0;
-#pragma omp simd reduction(+ : sum)
-      for (std::int64_t j = 0; j < nk; ++j) {
-        const T p = s[j] == kNegInf<T> ? T(0) : exp_<T>(s[j] - m_new);
-        s[j] = p;
-        sum += p;
-      }
+      T* __restrict lr = l + r * W;
       if (m[r] != m_new) {
-        const T alpha = m[r] == kNegInf<T> ? T(0) : exp_<T>(m[r] - m_new);
-        l[r] *= alpha;
+        const T alpha = softmax_exp<T>(m[r] - m_new);  // 0 when m[r] = -inf
         T* __restrict ar = acc + r * Dv;
 #pragma omp simd
         for (std::int64_t d = 0; d < Dv; ++d) ar[d] *= alpha;
+        for (int w = 0; w < W; ++w) lr[w] *= alpha;
         m[r] = m_new;
       }
-      l[r] += sum;
+      std::int64_t j = 0;
+      for (; j + W <= nk; j += W)
+#pragma omp simd
+        for (int w = 0; w < W; ++w) {
+          const T p = softmax_exp<T>(s[j + w] - m_new);
+          s[j + w] = p;
+          lr[w] += p;
+        }
+      for (; j < nk; ++j) {
+        s[j] = softmax_exp<T>(s[j] - m_new);
+        lr[0] += s[j];
+      }
       if (kDropout) apply_dropout(s, o, threshold, b, n, i0 + r, j0, nk);
     }
     // acc += P V (mq × Dv)
-    blas::gemm<T>(false, false, mq, Dv, nk, T(1), S, BK, V, N * Dv, T(1), acc, Dv);
+    packed_gemm<T, kNV>(mq, Dv, nk, S, BK, Vp + kb * BK * round_up(Dv, kNR<T>), acc, Dv, true);
   }
   for (std::int64_t r = 0; r < mq; ++r) {
     T* __restrict out = a.o + ((b * Lq + i0 + r) * N + n) * Dv;
     const T* __restrict ar = acc + r * Dv;
-    const T inv = l[r] > T(0) ? T(1) / l[r] : T(0);
+    T lsum = 0;
+    for (int w = 0; w < W; ++w) lsum += l[r * W + w];
+    const T inv = lsum > T(0) ? T(1) / lsum : T(0);
 #pragma omp simd
     for (std::int64_t d = 0; d < Dv; ++d) out[d] = ar[d] * inv;
-    const T lse = l[r] > T(0) ? m[r] + std::log(l[r]) : kNegInf<T>;
+    // +inf for a fully masked row: exp(s - lse) is then 0 for every key, here and in backward
+    const T lse = lsum > T(0) ? m[r] + std::log(lsum) : std::numeric_limits<T>::infinity();
     a.lse[(b * N + n) * Lq + i0 + r] = lse;
     if (a.scores) {  // the raw masked scores written above become the normalised weights
       T* __restrict w = a.scores + ((b * N + n) * Lq + i0 + r) * Lk;
 #pragma omp simd
       for (std::int64_t j = 0; j < kend; ++j)
-        w[j] = w[j] == kNegInf<T> ? T(0) : exp_<T>(w[j] - lse);
+        w[j] = softmax_exp<T>(w[j] - lse);
       std::fill(w + kend, w + Lk, T(0));
     }
   }
@@ -171,28 +242,59 @@ template <typename T, bool kDropout>
 void forward_impl(const AttentionForward<T>& a) {
   const AttentionOptions& o = a.opt;
   const Tiles t = choose_tiles(o);
-  const std::int64_t BN = o.B * o.N, nqb = (o.Lq + t.bq - 1) / t.bq;
+  const std::int64_t N = o.N, D = o.D, Dv = o.Dv, Lk = o.Lk, BN = o.B * N;
+  const std::int64_t nqb = (o.Lq + t.bq - 1) / t.bq, nkb = (Lk + t.bk - 1) / t.bk;
   const std::uint32_t threshold = kDropout ? attention_dropout_threshold(o.dropout) : 0;
+  // Every head's key and value tiles, packed: scale·K as (D × BK) panels, V as (BK × Dv) panels.
+  const std::int64_t k_tile = round_up(t.bk, kNR<T>) * D, v_tile = t.bk * round_up(Dv, kNR<T>);
+  Buffer<T> Kp(BN * nkb * k_tile), Vp(BN * nkb * v_tile);
   std::atomic<std::int64_t> next{0};
-  run_team([&](const Team&) {
-    Buffer<T> S(t.bq * t.bk), acc(t.bq * o.Dv), m(t.bq), l(t.bq);
+  run_team([&](const Team& team) {
+    {
+      auto [p0, p1] = team_share(BN * nkb, team.tid, team.nth);
+      for (std::int64_t p = p0; p < p1; ++p) {
+        const std::int64_t bn = p / nkb, b = bn / N, n = bn % N, j0 = p % nkb * t.bk;
+        const std::int64_t nk = std::min(t.bk, Lk - j0);
+        pack_tile<T>(Kp.get() + p * k_tile, a.k + ((b * Lk + j0) * N + n) * D, N * D, nk, D,
+                     true, static_cast<T>(o.scale));
+        pack_tile<T>(Vp.get() + p * v_tile, a.v + ((b * Lk + j0) * N + n) * Dv, N * Dv, nk, Dv,
+                     false, T(1));
+      }
+    }
+    team.barrier();
+    Buffer<T> S(t.bq * t.bk), acc(t.bq * Dv), m(t.bq), l(t.bq * (64 / sizeof(T)));
     // Causal: the last query tiles see the most keys, so they go first.
     for_tasks(next, BN * nqb, [&](std::int64_t task) {
       const std::int64_t qb = nqb - 1 - task / BN, bn = task % BN;
-      forward_tile<T, kDropout>(a, t, bn / o.N, bn % o.N, qb * t.bq, S.get(), acc.get(),
-                                m.get(), l.get(), threshold);
+      forward_tile<T, kDropout>(a, t, bn / N, bn % N, qb * t.bq, Kp.get() + bn * nkb * k_tile,
+                                Vp.get() + bn * nkb * v_tile, S.get(), acc.get(), m.get(),
+                                l.get(), threshold);
     });
   });
 }
 
 // ---- backward ----------------------------------------------------------------------------------
 
+// One thread's scratch for backward_tile.
+template <typename T>
+struct BackwardScratch {
+  Buffer<T> P, dP, dK, dV, KTp, VTp, Kp;
+  BackwardScratch(const Tiles& t, std::int64_t D, std::int64_t Dv)
+      : P(t.bq * t.bk), dP(t.bq * t.bk), dK(t.bk * D), dV(t.bk * Dv),
+        KTp(packed_size<T, kNV>(D, t.bk)), VTp(packed_size<T, kNV>(Dv, t.bk)),
+        Kp(packed_size<T, kNV>(t.bk, D)) {}
+};
+
 // One key tile [j0, j0+nk) of head (b, n) against every query tile that can see it: writes its
 // rows of dk and dv and adds this tile's share of dq into dq_acc (same layout as dq).
 template <typename T, bool kDropout>
 void backward_tile(const AttentionBackward<T>& a, const Tiles& t, std::int64_t b, std::int64_t n,
-                   std::int64_t j0, const T* drow, T* dq_acc, T* P, T* dP, T* dK, T* dV,
+                   std::int64_t j0, const T* drow, T* dq_acc, BackwardScratch<T>& w,
                    std::uint32_t threshold) {
+  T* P = w.P.get();
+  T* dP = w.dP.get();
+  T* dK = w.dK.get();
+  T* dV = w.dV.get();
   const AttentionOptions& o = a.opt;
   const std::int64_t N = o.N, D = o.D, Dv = o.Dv, Lq = o.Lq, Lk = o.Lk, BK = t.bk;
   const std::int64_t nk = std::min(BK, Lk - j0);
@@ -204,6 +306,10 @@ void backward_tile(const AttentionBackward<T>& a, const Tiles& t, std::int64_t b
   const T* Dr = drow + (b * N + n) * Lq;
   std::fill(dK, dK + nk * D, T(0));
   std::fill(dV, dV + nk * Dv, T(0));
+  // This key tile's operands, packed once for every query tile: (scale·K)ᵀ, Vᵀ and scale·K.
+  pack_tile<T>(w.KTp.get(), K, N * D, nk, D, true, scale);
+  pack_tile<T>(w.VTp.get(), V, N * Dv, nk, Dv, true, T(1));
+  pack_tile<T>(w.Kp.get(), K, N * D, nk, D, false, scale);
   // Under causal masking query i sees key j0 only from i = j0 on.
   const std::int64_t i_first = o.causal ? j0 / t.bq * t.bq : 0;
   for (std::int64_t i0 = i_first; i0 < Lq; i0 += t.bq) {
@@ -211,16 +317,16 @@ void backward_tile(const AttentionBackward<T>& a, const Tiles& t, std::int64_t b
     const T* Q = a.q + ((b * Lq + i0) * N + n) * D;
     const T* dO = a.dout + ((b * Lq + i0) * N + n) * Dv;
     // forward: S = scale · Q Kᵀ, P = exp(S - lse)
-    blas::gemm<T>(false, true, mq, nk, D, T(1), Q, N * D, K, N * D, T(0), P, BK);
+    packed_gemm<T, kNV>(mq, nk, D, Q, N * D, w.KTp.get(), P, BK, false);
     mask_scores(P, BK, o, b, i0, mq, j0, nk);
     for (std::int64_t r = 0; r < mq; ++r) {
       T* __restrict p = P + r * BK;
       const T L = lse[i0 + r];
 #pragma omp simd
-      for (std::int64_t j = 0; j < nk; ++j) p[j] = p[j] == kNegInf<T> ? T(0) : exp_<T>(p[j] - L);
+      for (std::int64_t j = 0; j < nk; ++j) p[j] = softmax_exp<T>(p[j] - L);
     }
     // dP = dO Vᵀ, the gradient reaching P∘Z
-    blas::gemm<T>(false, true, mq, nk, Dv, T(1), dO, N * Dv, V, N * Dv, T(0), dP, BK);
+    packed_gemm<T, kNV>(mq, nk, Dv, dO, N * Dv, w.VTp.get(), dP, BK, false);
     // dS = P ∘ (dP∘Z - Drow) into dP; P becomes P∘Z for dV
     for (std::int64_t r = 0; r < mq; ++r) {
       T* __restrict p = P + r * BK;
@@ -245,8 +351,8 @@ void backward_tile(const AttentionBackward<T>& a, const Tiles& t, std::int64_t b
     blas::gemm<T>(true, false, nk, Dv, mq, T(1), P, BK, dO, N * Dv, T(1), dV, Dv);
     // forward: S = scale · Q Kᵀ  ->  dK += scale · dSᵀ Q,  dQ += scale · dS K
     blas::gemm<T>(true, false, nk, D, mq, scale, dP, BK, Q, N * D, T(1), dK, D);
-    blas::gemm<T>(false, false, mq, D, nk, scale, dP, BK, K, N * D, T(1),
-                  dq_acc + ((b * Lq + i0) * N + n) * D, N * D);
+    packed_gemm<T, kNV>(mq, D, nk, dP, BK, w.Kp.get(), dq_acc + ((b * Lq + i0) * N + n) * D,
+                        N * D, true);
   }
   for (std::int64_t r = 0; r < nk; ++r) {
     std::copy(dK + r * D, dK + (r + 1) * D, a.dk + ((b * Lk + j0 + r) * N + n) * D);
@@ -283,7 +389,7 @@ void backward_impl(const AttentionBackward<T>& a) {
         drow.get()[(b * N + n) * Lq + i] = sum;
       }
     }
-    Buffer<T> P(t.bq * t.bk), dP(t.bq * t.bk), dK(t.bk * D), dV(t.bk * Dv);
+    BackwardScratch<T> scratch(t, D, Dv);
     const bool private_dq = !by_heads && tid > 0;
     std::unique_ptr<Buffer<T>> dq_own(private_dq ? new Buffer<T>(B * Lq * N * D) : nullptr);
     T* dq_acc = private_dq ? dq_own->get() : a.dq;
@@ -298,16 +404,15 @@ void backward_impl(const AttentionBackward<T>& a) {
           std::fill(row, row + D, T(0));
         }
         for (std::int64_t kb = 0; kb < nkb; ++kb)
-          backward_tile<T, kDropout>(a, t, b, n, kb * t.bk, drow.get(), a.dq, P.get(), dP.get(),
-                                     dK.get(), dV.get(), threshold);
+          backward_tile<T, kDropout>(a, t, b, n, kb * t.bk, drow.get(), a.dq, scratch, threshold);
       });
       return;
     }
     // Causal: the first key tiles are seen by the most queries, so they go first.
     for_tasks(next, BN * nkb, [&](std::int64_t task) {
       const std::int64_t kb = task / BN, bn = task % BN;
-      backward_tile<T, kDropout>(a, t, bn / N, bn % N, kb * t.bk, drow.get(), dq_acc, P.get(),
-                                 dP.get(), dK.get(), dV.get(), threshold);
+      backward_tile<T, kDropout>(a, t, bn / N, bn % N, kb * t.bk, drow.get(), dq_acc, scratch,
+                                 threshold);
     });
     shares[tid] = dq_acc;
     team.barrier();

@@ -26,7 +26,7 @@ template <typename T>
 struct AttentionForward {
   // outputs
   T* o;       // (B,Lq,N,Dv)
-  T* lse;     // (B,N,Lq) log-sum-exp of the scaled, masked scores; -inf for fully masked rows
+  T* lse;     // (B,N,Lq) log-sum-exp of the scaled, masked scores; +inf for fully masked rows
   T* scores;  // (B,N,Lq,Lk) softmax weights before dropout, or null (not wanted)
   // inputs, C-contiguous
   const T* q;  // (B,Lq,N,D)
