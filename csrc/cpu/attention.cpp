@@ -63,12 +63,15 @@ struct Tiles {
   std::int64_t bq, bk;
 };
 
-Tiles choose_tiles(const AttentionOptions& o) {
+// Tile sizes: set_attention_tiles, else the defaults measured best at the design.md shapes
+// (bench/test_attention.py): an S tile of BQ × BK floats and the q, k, v (dO) rows of a tile pair
+// stay in L2, and BK is a multiple of the wide panel (48 floats on AVX-512). Backward prefers
+// fewer query rows per tile (its tile pair touches five operands).
+Tiles choose_tiles(const AttentionOptions& o, bool backward) {
   int bq = 0, bk = 0;
   get_attention_tiles(&bq, &bk);
-  // A tile of S (BQ×BK) plus the q, k, v, dO rows of one tile pair stay within L2 (1-2 MiB).
-  if (bq <= 0) bq = 64;
-  if (bk <= 0) bk = 128;
+  if (bq <= 0) bq = backward ? 32 : 64;
+  if (bk <= 0) bk = backward ? 96 : 192;
   return {std::min<std::int64_t>(bq, o.Lq), std::min<std::int64_t>(bk, o.Lk)};
 }
 
@@ -140,22 +143,41 @@ void for_tasks(std::atomic<std::int64_t>& next, std::int64_t n, Body&& body) {
 // ---- packed key and value tiles ----------------------------------------------------------------
 // The tile products run on packed_gemm.h's panels (packed once, read by every tile that pairs
 // with them) instead of the BLAS, which would re-pack both operands on every small call.
-constexpr int kNV = 2;  // vectors per panel row
-template <typename T> constexpr std::int64_t kNR = PanelShape<T, kNV>::NR;
+// Panels for products whose columns are keys (S, dP: wide panels where the ISA has the registers)
+// and for those whose columns are the head size (P·V, dS·K: D = 64 fills 2 vectors exactly).
+constexpr int kNVs = kWideVectors;
+constexpr int kNVd = 2;
+template <typename T> constexpr std::int64_t kNRs = PanelShape<T, kNVs>::NR;
+template <typename T> constexpr std::int64_t kNRd = PanelShape<T, kNVd>::NR;
 
 inline std::int64_t round_up(std::int64_t x, std::int64_t m) { return (x + m - 1) / m * m; }
 
-// Rows [j0, j0+nk) of one head of x (rows ld apart, cols wide), as packed panels of
-// B = c·x_tileᵀ (cols × nk) when `transposed`, else of B = c·x_tile (nk × cols).
+// B = c·xᵀ (cols × nk) as kNVs panels, for x = rows [j0, j0+nk) of one head (rows ld apart).
+// Reads x row by row (contiguous) and scatters into the panels.
 template <typename T>
-void pack_tile(T* dst, const T* x, std::int64_t ld, std::int64_t nk, std::int64_t cols,
-               bool transposed, T c) {
-  const std::int64_t size = transposed ? packed_size<T, kNV>(cols, nk) : packed_size<T, kNV>(nk, cols);
-  if (transposed) pack_panels<T, kNV>(dst, x, ld, cols, nk, true, 0, nk);
-  else pack_panels<T, kNV>(dst, x, ld, nk, cols, false, 0, cols);
-  if (c != T(1))
+void pack_keys_transposed(T* dst, const T* x, std::int64_t ld, std::int64_t nk, std::int64_t cols,
+                          T c) {
+  constexpr std::int64_t NR = kNRs<T>;
+  for (std::int64_t j = 0; j < round_up(nk, NR); ++j) {
+    T* __restrict out = dst + j / NR * cols * NR + j % NR;
+    if (j < nk) {
+      const T* __restrict in = x + j * ld;
+      for (std::int64_t k = 0; k < cols; ++k) out[k * NR] = c * in[k];
+    } else {
+      for (std::int64_t k = 0; k < cols; ++k) out[k * NR] = T(0);
+    }
+  }
+}
+
+// B = c·x (nk × cols) as kNVd panels.
+template <typename T>
+void pack_rows_plain(T* dst, const T* x, std::int64_t ld, std::int64_t nk, std::int64_t cols, T c) {
+  pack_panels<T, kNVd>(dst, x, ld, nk, cols, false, 0, cols);
+  if (c != T(1)) {
+    const std::int64_t size = packed_size<T, kNVd>(nk, cols);
 #pragma omp simd
     for (std::int64_t e = 0; e < size; ++e) dst[e] *= c;
+  }
 }
 
 // ---- forward -----------------------------------------------------------------------------------
@@ -180,7 +202,7 @@ void forward_tile(const AttentionForward<T>& a, const Tiles& t, std::int64_t b, 
     const std::int64_t nk = std::min(BK, kend - j0);
     const std::int64_t kb = j0 / BK;
     // S = Q (scale·K)ᵀ (mq × nk)
-    packed_gemm<T, kNV>(mq, nk, D, Q, N * D, Kp + kb * round_up(BK, kNR<T>) * D, S, BK, false);
+    packed_gemm<T, kNVs>(mq, nk, D, Q, N * D, Kp + kb * round_up(BK, kNRs<T>) * D, S, BK, false);
     mask_scores(S, BK, o, b, i0, mq, j0, nk);
     for (std::int64_t r = 0; r < mq; ++r) {
       T* __restrict s = S + r * BK;
@@ -215,7 +237,13 @@ void forward_tile(const AttentionForward<T>& a, const Tiles& t, std::int64_t b, 
       if (kDropout) apply_dropout(s, o, threshold, b, n, i0 + r, j0, nk);
     }
     // acc += P V (mq × Dv)
-    packed_gemm<T, kNV>(mq, Dv, nk, S, BK, Vp + kb * BK * round_up(Dv, kNR<T>), acc, Dv, true);
+    // One panel of V's columns at a time: the tile was packed with all its min(BK, Lk - j0) rows,
+    // of which causal masking may use fewer (nk), so panels lie `rows` apart, not nk.
+    const std::int64_t rows = std::min(BK, Lk - j0);
+    const T* Vt = Vp + kb * BK * round_up(Dv, kNRd<T>);
+    for (std::int64_t c0 = 0; c0 < Dv; c0 += kNRd<T>)
+      packed_gemm<T, kNVd>(mq, std::min(kNRd<T>, Dv - c0), nk, S, BK, Vt + c0 * rows, acc + c0,
+                           Dv, true);
   }
   for (std::int64_t r = 0; r < mq; ++r) {
     T* __restrict out = a.o + ((b * Lq + i0 + r) * N + n) * Dv;
@@ -241,12 +269,12 @@ void forward_tile(const AttentionForward<T>& a, const Tiles& t, std::int64_t b, 
 template <typename T, bool kDropout>
 void forward_impl(const AttentionForward<T>& a) {
   const AttentionOptions& o = a.opt;
-  const Tiles t = choose_tiles(o);
+  const Tiles t = choose_tiles(o, false);
   const std::int64_t N = o.N, D = o.D, Dv = o.Dv, Lk = o.Lk, BN = o.B * N;
   const std::int64_t nqb = (o.Lq + t.bq - 1) / t.bq, nkb = (Lk + t.bk - 1) / t.bk;
   const std::uint32_t threshold = kDropout ? attention_dropout_threshold(o.dropout) : 0;
   // Every head's key and value tiles, packed: scale·K as (D × BK) panels, V as (BK × Dv) panels.
-  const std::int64_t k_tile = round_up(t.bk, kNR<T>) * D, v_tile = t.bk * round_up(Dv, kNR<T>);
+  const std::int64_t k_tile = round_up(t.bk, kNRs<T>) * D, v_tile = t.bk * round_up(Dv, kNRd<T>);
   Buffer<T> Kp(BN * nkb * k_tile), Vp(BN * nkb * v_tile);
   std::atomic<std::int64_t> next{0};
   run_team([&](const Team& team) {
@@ -255,10 +283,10 @@ void forward_impl(const AttentionForward<T>& a) {
       for (std::int64_t p = p0; p < p1; ++p) {
         const std::int64_t bn = p / nkb, b = bn / N, n = bn % N, j0 = p % nkb * t.bk;
         const std::int64_t nk = std::min(t.bk, Lk - j0);
-        pack_tile<T>(Kp.get() + p * k_tile, a.k + ((b * Lk + j0) * N + n) * D, N * D, nk, D,
-                     true, static_cast<T>(o.scale));
-        pack_tile<T>(Vp.get() + p * v_tile, a.v + ((b * Lk + j0) * N + n) * Dv, N * Dv, nk, Dv,
-                     false, T(1));
+        pack_keys_transposed<T>(Kp.get() + p * k_tile, a.k + ((b * Lk + j0) * N + n) * D, N * D,
+                                nk, D, static_cast<T>(o.scale));
+        pack_rows_plain<T>(Vp.get() + p * v_tile, a.v + ((b * Lk + j0) * N + n) * Dv, N * Dv, nk,
+                           Dv, T(1));
       }
     }
     team.barrier();
@@ -281,8 +309,8 @@ struct BackwardScratch {
   Buffer<T> P, dP, dK, dV, KTp, VTp, Kp;
   BackwardScratch(const Tiles& t, std::int64_t D, std::int64_t Dv)
       : P(t.bq * t.bk), dP(t.bq * t.bk), dK(t.bk * D), dV(t.bk * Dv),
-        KTp(packed_size<T, kNV>(D, t.bk)), VTp(packed_size<T, kNV>(Dv, t.bk)),
-        Kp(packed_size<T, kNV>(t.bk, D)) {}
+        KTp(packed_size<T, kNVs>(D, t.bk)), VTp(packed_size<T, kNVs>(Dv, t.bk)),
+        Kp(packed_size<T, kNVd>(t.bk, D)) {}
 };
 
 // One key tile [j0, j0+nk) of head (b, n) against every query tile that can see it: writes its
@@ -307,9 +335,9 @@ void backward_tile(const AttentionBackward<T>& a, const Tiles& t, std::int64_t b
   std::fill(dK, dK + nk * D, T(0));
   std::fill(dV, dV + nk * Dv, T(0));
   // This key tile's operands, packed once for every query tile: (scale·K)ᵀ, Vᵀ and scale·K.
-  pack_tile<T>(w.KTp.get(), K, N * D, nk, D, true, scale);
-  pack_tile<T>(w.VTp.get(), V, N * Dv, nk, Dv, true, T(1));
-  pack_tile<T>(w.Kp.get(), K, N * D, nk, D, false, scale);
+  pack_keys_transposed<T>(w.KTp.get(), K, N * D, nk, D, scale);
+  pack_keys_transposed<T>(w.VTp.get(), V, N * Dv, nk, Dv, T(1));
+  pack_rows_plain<T>(w.Kp.get(), K, N * D, nk, D, scale);
   // Under causal masking query i sees key j0 only from i = j0 on.
   const std::int64_t i_first = o.causal ? j0 / t.bq * t.bq : 0;
   for (std::int64_t i0 = i_first; i0 < Lq; i0 += t.bq) {
@@ -317,7 +345,7 @@ void backward_tile(const AttentionBackward<T>& a, const Tiles& t, std::int64_t b
     const T* Q = a.q + ((b * Lq + i0) * N + n) * D;
     const T* dO = a.dout + ((b * Lq + i0) * N + n) * Dv;
     // forward: S = scale · Q Kᵀ, P = exp(S - lse)
-    packed_gemm<T, kNV>(mq, nk, D, Q, N * D, w.KTp.get(), P, BK, false);
+    packed_gemm<T, kNVs>(mq, nk, D, Q, N * D, w.KTp.get(), P, BK, false);
     mask_scores(P, BK, o, b, i0, mq, j0, nk);
     for (std::int64_t r = 0; r < mq; ++r) {
       T* __restrict p = P + r * BK;
@@ -326,7 +354,7 @@ void backward_tile(const AttentionBackward<T>& a, const Tiles& t, std::int64_t b
       for (std::int64_t j = 0; j < nk; ++j) p[j] = softmax_exp<T>(p[j] - L);
     }
     // dP = dO Vᵀ, the gradient reaching P∘Z
-    packed_gemm<T, kNV>(mq, nk, Dv, dO, N * Dv, w.VTp.get(), dP, BK, false);
+    packed_gemm<T, kNVs>(mq, nk, Dv, dO, N * Dv, w.VTp.get(), dP, BK, false);
     // dS = P ∘ (dP∘Z - Drow) into dP; P becomes P∘Z for dV
     for (std::int64_t r = 0; r < mq; ++r) {
       T* __restrict p = P + r * BK;
@@ -351,7 +379,7 @@ void backward_tile(const AttentionBackward<T>& a, const Tiles& t, std::int64_t b
     blas::gemm<T>(true, false, nk, Dv, mq, T(1), P, BK, dO, N * Dv, T(1), dV, Dv);
     // forward: S = scale · Q Kᵀ  ->  dK += scale · dSᵀ Q,  dQ += scale · dS K
     blas::gemm<T>(true, false, nk, D, mq, scale, dP, BK, Q, N * D, T(1), dK, D);
-    packed_gemm<T, kNV>(mq, D, nk, dP, BK, w.Kp.get(), dq_acc + ((b * Lq + i0) * N + n) * D,
+    packed_gemm<T, kNVd>(mq, D, nk, dP, BK, w.Kp.get(), dq_acc + ((b * Lq + i0) * N + n) * D,
                         N * D, true);
   }
   for (std::int64_t r = 0; r < nk; ++r) {
@@ -363,7 +391,7 @@ void backward_tile(const AttentionBackward<T>& a, const Tiles& t, std::int64_t b
 template <typename T, bool kDropout>
 void backward_impl(const AttentionBackward<T>& a) {
   const AttentionOptions& o = a.opt;
-  const Tiles t = choose_tiles(o);
+  const Tiles t = choose_tiles(o, true);
   const std::int64_t B = o.B, N = o.N, Lq = o.Lq, D = o.D, Dv = o.Dv, BN = B * N;
   const std::int64_t nkb = (o.Lk + t.bk - 1) / t.bk;
   const std::uint32_t threshold = kDropout ? attention_dropout_threshold(o.dropout) : 0;
