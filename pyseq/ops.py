@@ -153,3 +153,70 @@ def rnn_backward(dy, dh_T, saved):
     was None, and dh0 is (B, H) even when h0 was None.
     """
     return _core.rnn_backward(dy, dh_T, saved)
+
+
+# ================================================================================================
+# attention (issue 5)
+# ================================================================================================
+
+__all__ += ["attention_forward", "attention_backward"]
+
+
+def _real(op, name, value):
+    # Python and NumPy reals; bools are flags, not numbers.
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"[{op}] {name} must be a real number, got {type(value).__name__}")
+    return float(value)
+
+
+def attention_forward(q, k, v, *, scale=None, causal=False, key_mask=None, attn_mask=None,
+                      dropout=0.0, seed=None, return_scores=False):
+    """Softmax attention o = softmax(scale · q kᵀ, masked) v, fused, flash-style.
+
+    Shapes (the layout of a multi-head layer's projections): q (B, Lq, N, D), k (B, Lk, N, D),
+    v (B, Lk, N, Dv); o is (B, Lq, N, Dv). Lq may differ from Lk and Dv from D.
+
+    Options:
+      scale: multiplies q·k; default 1/sqrt(D) (Keras ``Attention`` uses 1). Any finite real,
+        zero and negative included.
+      causal: query i sees keys 0..i only (lower-triangular, aligned top-left, as Keras
+        ``use_causal_mask``).
+      key_mask: (B, Lk) bool, True = keep the key (padding masks).
+      attn_mask: (B, Lq, Lk) bool, True = attend. All masks combine by AND; a query row with every
+        key masked gives zeros in o and zero gradients (never NaN).
+      dropout: probability in [0, 1) of dropping each attention weight after the softmax, the kept
+        ones scaled by 1/(1-p). The mask comes from a counter-based generator keyed on
+        (seed, b, n, i, j): the same seed gives the same output, and backward regenerates it.
+      seed: int in [0, 2**64); None with dropout > 0 draws one from ``numpy.random.default_rng()``
+        (available afterwards as ``saved.seed``).
+      return_scores: also return the (B, N, Lq, Lk) softmax weights, before dropout (what Keras
+        ``MultiHeadAttention`` returns with ``return_attention_scores=True``); fully masked rows
+        are zeros. Only then does an Lq × Lk array exist.
+
+    Returns ``(o, saved)``, or ``(o, scores, saved)`` with ``return_scores``. ``saved`` keeps
+    references to the (contiguous) q, k, v and to o, plus the log-sum-exp (B, N, Lq).
+    """
+    op = "attention_forward"
+    causal = _flag(op, "causal", causal)
+    return_scores = _flag(op, "return_scores", return_scores)
+    if scale is None:
+        d = np.shape(q)[-1] if np.ndim(q) >= 1 else 1
+        scale = 1.0 / np.sqrt(d) if d > 0 else 1.0
+    scale = _real(op, "scale", scale)
+    dropout = _real(op, "dropout", dropout)
+    if not 0.0 <= dropout < 1.0:  # also refuses NaN
+        raise ValueError(f"[{op}] dropout must be in [0, 1), got {dropout!r}")
+    if seed is None:
+        seed = int(np.random.default_rng().integers(0, 2**63)) if dropout > 0 else 0
+    elif isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"[{op}] seed must be an int or None, got {type(seed).__name__}")
+    elif not 0 <= int(seed) < 2**64:
+        raise ValueError(f"[{op}] seed must be in [0, 2**64), got {int(seed)}")
+    return _core.attention_forward(q, k, v, scale, causal, key_mask, attn_mask, dropout,
+                                   int(seed), return_scores)
+
+
+def attention_backward(do, saved):
+    """Gradients of :func:`attention_forward`: ``(dq, dk, dv)`` for an upstream gradient ``do``
+    (B, Lq, N, Dv), or None (zeros). Dropout is regenerated from the seed forward used."""
+    return _core.attention_backward(do, saved)

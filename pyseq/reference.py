@@ -506,3 +506,108 @@ def rnn_backward(dy, dh_T, cache):
         dh = dh_prev + (dz @ U.T) * dropout
 
     return dx, dW, dU, db, dh
+
+
+# ================================================================================================
+# attention (issue 5)
+#
+# o = (P ∘ Z) v with P = softmax(scale · q kᵀ) over the keys a query may see (masks AND-ed), and Z
+# the inverted-dropout factors (1/(1-p) kept, 0 dropped). The whole (B, N, Lq, Lk) matrix is
+# materialised, in float64. Legend: B batch, N heads, Lq/Lk query/key length, D head size,
+# Dv value size; q, k, v are (B, L, N, D) as in pyseq.ops.
+# ================================================================================================
+
+__all__ += ["attention_forward", "attention_backward", "attention_dropout_keep"]
+
+_M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+def _splitmix64(x):
+    """Vigna's splitmix64 on a uint64 array (wrapping arithmetic)."""
+    x = (x + np.uint64(0x9E3779B97F4A7C15)) & _M64
+    x = ((x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)) & _M64
+    x = ((x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)) & _M64
+    return x ^ (x >> np.uint64(31))
+
+
+def attention_dropout_keep(seed, B, N, Lq, Lk, p):
+    """The (B, N, Lq, Lk) bool keep-mask of pyseq's attention dropout (see csrc/cpu/attention.h):
+
+    row  = splitmix64(seed ^ splitmix64((b·N + n)·Lq + i))
+    bits = fmix32(low32(row) ^ high32(row) ^ (j · 0x9E3779B9 mod 2^32));  keep iff bits >= floor(p·2^32)
+    """
+    with np.errstate(over="ignore"):
+        rows = np.arange(B * N * Lq, dtype=np.uint64)
+        key = _splitmix64(np.uint64(seed) ^ _splitmix64(rows))
+        lo = (key & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+        hi = (key >> np.uint64(32)).astype(np.uint32)
+        j = (np.arange(Lk, dtype=np.uint64) * np.uint64(0x9E3779B9)) & np.uint64(0xFFFFFFFF)
+        x = (lo ^ hi)[:, None] ^ j.astype(np.uint32)[None, :]
+        x = x ^ (x >> np.uint32(16))
+        x = x * np.uint32(0x85EBCA6B)
+        x = x ^ (x >> np.uint32(13))
+        x = x * np.uint32(0xC2B2AE35)
+        x = x ^ (x >> np.uint32(16))
+    threshold = np.uint32(int(np.floor(p * 2.0**32)))
+    return (x >= threshold).reshape(B, N, Lq, Lk)
+
+
+def _attention_allowed(B, Lq, Lk, causal, key_mask, attn_mask):
+    """(B, 1, Lq, Lk) bool: which query/key pairs may attend (every mask AND-ed)."""
+    allowed = np.ones((B, 1, Lq, Lk), dtype=bool)
+    if causal:
+        allowed &= np.tril(np.ones((Lq, Lk), dtype=bool))[None, None]
+    if key_mask is not None:
+        allowed &= np.asarray(key_mask, dtype=bool)[:, None, None, :]
+    if attn_mask is not None:
+        allowed &= np.asarray(attn_mask, dtype=bool)[:, None, :, :]
+    return allowed
+
+
+def attention_forward(q, k, v, *, scale=None, causal=False, key_mask=None, attn_mask=None,
+                      dropout=0.0, seed=None, return_scores=False):
+    """Same contract as ``pyseq.ops.attention_forward`` (seed must be given when dropout > 0)."""
+    q, k, v = _f64(q), _f64(k), _f64(v)
+    B, Lq, N, D = q.shape
+    Lk = k.shape[1]
+    if scale is None:
+        scale = 1.0 / np.sqrt(D)
+    qh, kh, vh = (np.transpose(a, (0, 2, 1, 3)) for a in (q, k, v))  # (B, N, L, ·)
+    s = scale * (qh @ np.swapaxes(kh, -1, -2))                       # (B, N, Lq, Lk)
+    allowed = _attention_allowed(B, Lq, Lk, causal, key_mask, attn_mask)
+    s = np.where(allowed, s, -np.inf)
+    m = np.max(s, axis=-1, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)          # fully masked rows: every entry -inf
+    e = np.where(allowed, np.exp(s - m), 0.0)
+    total = e.sum(axis=-1, keepdims=True)
+    p = np.divide(e, total, out=np.zeros_like(e), where=total > 0)
+    if dropout > 0:
+        z = attention_dropout_keep(seed, B, N, Lq, Lk, dropout) / (1.0 - dropout)
+    else:
+        z = np.ones_like(p)
+    o = np.transpose((p * z) @ vh, (0, 2, 1, 3))  # (B, Lq, N, Dv)
+    cache = dict(qh=qh, kh=kh, vh=vh, p=p, z=z, scale=scale)
+    if return_scores:
+        return o, p.copy(), cache
+    return o, cache
+
+
+def attention_backward(do, cache):
+    """(dq, dk, dv) of ``attention_forward`` for upstream ``do`` (B, Lq, N, Dv) or None."""
+    qh, kh, vh, p, z, scale = (cache[x] for x in ("qh", "kh", "vh", "p", "z", "scale"))
+    B, N, Lq, D = qh.shape
+    Lk, Dv = kh.shape[2], vh.shape[3]
+    if do is None:
+        return (np.zeros((B, Lq, N, D)), np.zeros((B, Lk, N, D)), np.zeros((B, Lk, N, Dv)))
+    doh = np.transpose(_f64(do), (0, 2, 1, 3))          # (B, N, Lq, Dv)
+    # o = (p∘z) v
+    dvh = np.swapaxes(p * z, -1, -2) @ doh
+    dpz = doh @ np.swapaxes(vh, -1, -2)
+    dp = dpz * z
+    # p = softmax(s) row-wise: ds = p ∘ (dp - rowsum(p ∘ dp)); masked entries have p = 0
+    ds = p * (dp - np.sum(p * dp, axis=-1, keepdims=True))
+    # s = scale · q kᵀ
+    dqh = scale * (ds @ kh)
+    dkh = scale * (np.swapaxes(ds, -1, -2) @ qh)
+    t = lambda a: np.transpose(a, (0, 2, 1, 3))  # noqa: E731
+    return t(dqh), t(dkh), t(dvh)

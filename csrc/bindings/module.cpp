@@ -18,6 +18,7 @@ namespace pyseq::bind {
 void register_lstm(py::module_& m);
 void register_gru(py::module_& m);  // GRU
 void register_simple_rnn(py::module_& m);  // SimpleRNN
+void register_attention(py::module_& m);  // attention (issue 5)
 }
 
 namespace {
@@ -110,4 +111,5 @@ PYBIND11_MODULE(_core, m) {
   pyseq::bind::register_lstm(m);
   pyseq::bind::register_gru(m);  // GRU
   pyseq::bind::register_simple_rnn(m);  // SimpleRNN
+  pyseq::bind::register_attention(m);  // attention (issue 5)
 }

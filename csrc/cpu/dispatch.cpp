@@ -3,6 +3,7 @@
 #include <atomic>
 
 #include "activations.h"
+#include "attention.h"
 #include "isa.h"
 #include "lstm.h"
 #include "gru.h"
@@ -133,5 +134,12 @@ template void rnn_forward<float>(const RnnForward<float>&);
 template void rnn_forward<double>(const RnnForward<double>&);
 template void rnn_backward<float>(const RnnBackward<float>&);
 template void rnn_backward<double>(const RnnBackward<double>&);
+// ---- attention ----
+template <typename T> void attention_forward(const AttentionForward<T>& a) { PYSEQ_DISPATCH(attention_forward<T>, a) }
+template <typename T> void attention_backward(const AttentionBackward<T>& a) { PYSEQ_DISPATCH(attention_backward<T>, a) }
+template void attention_forward<float>(const AttentionForward<float>&);
+template void attention_forward<double>(const AttentionForward<double>&);
+template void attention_backward<float>(const AttentionBackward<float>&);
+template void attention_backward<double>(const AttentionBackward<double>&);
 
 }  // namespace pyseq::cpu
