@@ -78,6 +78,7 @@ def test_masks_reach_the_rnn():
 
 
 @needs["gru"]
+@needs["conv1d"]
 def test_masked_gru_sequence_into_pooling():
     inp = layers.Input(shape=(None,), dtype="int32")
     h = layers.Embedding(20, 4, mask_zero=True)(inp)
@@ -105,6 +106,7 @@ def test_conv_pool_model_trains():
 
 
 @needs["attention"]
+@needs["conv1d"]
 def test_self_attention_model_with_masks():
     inp = layers.Input(shape=(None,), dtype="int32")
     h = layers.Embedding(30, 8, mask_zero=True)(inp)
