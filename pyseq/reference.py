@@ -611,3 +611,178 @@ def attention_backward(do, cache):
     dkh = scale * (np.swapaxes(ds, -1, -2) @ qh)
     t = lambda a: np.transpose(a, (0, 2, 1, 3))  # noqa: E731
     return t(dqh), t(dkh), t(dvh)
+
+
+# ================================================================================================
+# Conv1D and 1-D pooling (issue 4)
+#
+# Channels-last, direct loops. Padding is written out as explicit zero steps (conv) or as
+# windows clipped to the real steps (pooling); "same" follows TensorFlow: T' = ceil(T / stride),
+# total padding max((T'-1)*stride + span - T, 0) with the odd step on the right.
+# ================================================================================================
+
+__all__ += ["conv1d_forward", "conv1d_backward",
+            "max_pool1d_forward", "max_pool1d_backward", "avg_pool1d_forward", "avg_pool1d_backward",
+            "global_max_pool1d_forward", "global_max_pool1d_backward",
+            "global_avg_pool1d_forward", "global_avg_pool1d_backward"]
+
+
+def _window_padding(T, span, stride, padding):
+    """(T_out, pad_left) of a sliding window of ``span`` steps."""
+    if padding == "valid":
+        return (T - span) // stride + 1, 0
+    if padding == "same":
+        T_out = -(-T // stride)
+        return T_out, max((T_out - 1) * stride + span - T, 0) // 2
+    if padding == "causal":
+        return (T - 1) // stride + 1, span - 1
+    raise ValueError(f"reference: unknown padding {padding!r}")
+
+
+def conv1d_forward(x, kernel, bias=None, *, stride=1, padding="valid", dilation=1, groups=1):
+    """y[b, t', g*fg + j] = bias + sum_k sum_i xp[b, t'*stride + k*dilation, g*cg + i] * kernel[k, i, g*fg + j]
+    where xp is x with pad_left zero steps in front (and enough behind). Returns ``(y, cache)``."""
+    x = _f64(x)
+    W = _f64(kernel)
+    B, T, C = x.shape
+    K, cg, F = W.shape
+    G = groups
+    assert C == cg * G and F % G == 0, (C, cg, F, G)
+    fg = F // G
+    span = dilation * (K - 1) + 1
+    T_out, pl = _window_padding(T, span, stride, padding)
+    assert T_out >= 1
+    need = (T_out - 1) * stride + span                    # padded steps read
+    xp = np.zeros((B, max(need, pl + T), C))
+    xp[:, pl:pl + T] = x
+    y = np.zeros((B, T_out, F)) + (0.0 if bias is None else _f64(bias))
+    for t in range(T_out):
+        for k in range(K):
+            row = xp[:, t * stride + k * dilation]        # (B, C)
+            for g in range(G):
+                y[:, t, g * fg:(g + 1) * fg] += row[:, g * cg:(g + 1) * cg] @ W[k, :, g * fg:(g + 1) * fg]
+    cache = dict(op="conv1d", xp=xp, W=W, T=T, pl=pl, stride=stride, dilation=dilation, G=G,
+                 has_bias=bias is not None, T_out=T_out)
+    return y, cache
+
+
+def conv1d_backward(dy, cache):
+    """Returns ``(dx, dkernel, dbias)`` (dbias None without bias) for loss sum(y * dy)."""
+    if not (isinstance(cache, dict) and cache.get("op") == "conv1d"):
+        raise TypeError("reference conv1d_backward: cache must come from conv1d_forward")
+    xp, W, G = cache["xp"], cache["W"], cache["G"]
+    s, d, pl, T, T_out = cache["stride"], cache["dilation"], cache["pl"], cache["T"], cache["T_out"]
+    B, _, C = xp.shape
+    K, cg, F = W.shape
+    fg = F // G
+    dy = _f64_or_zeros(dy, (B, T_out, F))
+    dxp = np.zeros_like(xp)
+    dW = np.zeros_like(W)
+    for t in range(T_out):
+        for k in range(K):
+            u = t * s + k * d
+            for g in range(G):
+                cols, chans = slice(g * fg, (g + 1) * fg), slice(g * cg, (g + 1) * cg)
+                # y[:, t, cols] += xp[:, u, chans] @ W[k, :, cols]
+                dxp[:, u, chans] += dy[:, t, cols] @ W[k, :, cols].T
+                dW[k, :, cols] += xp[:, u, chans].T @ dy[:, t, cols]
+    db = dy.sum(axis=(0, 1)) if cache["has_bias"] else None
+    return dxp[:, pl:pl + T].copy(), dW, db
+
+
+def _pool_windows(T, pool_size, strides, padding):
+    """For each output step, the real input steps of its window (padding never counts)."""
+    strides = pool_size if strides is None else strides
+    T_out, pl = _window_padding(T, pool_size, strides, padding)
+    return [list(range(max(t * strides - pl, 0), min(t * strides - pl + pool_size, T))) for t in range(T_out)]
+
+
+def max_pool1d_forward(x, pool_size, *, strides=None, padding="valid"):
+    """y[b, t', c] = max over the window's real steps; backward credits the first maximum."""
+    x = _f64(x)
+    B, T, C = x.shape
+    wins = _pool_windows(T, pool_size, strides, padding)
+    y = np.zeros((B, len(wins), C))
+    arg = np.zeros((B, len(wins), C), dtype=np.int64)
+    for t, w in enumerate(wins):
+        seg = x[:, w, :]                                  # (B, len(w), C)
+        first = np.argmax(seg, axis=1)                    # argmax returns the first maximum
+        arg[:, t, :] = np.asarray(w)[first]
+        y[:, t, :] = np.max(seg, axis=1)
+    return y, dict(op="max_pool1d", arg=arg, shape=x.shape)
+
+
+def max_pool1d_backward(dy, cache):
+    B, T, C = cache["shape"]
+    arg = cache["arg"]
+    dy = _f64_or_zeros(dy, arg.shape)
+    dx = np.zeros((B, T, C))
+    for b in range(B):
+        for t in range(arg.shape[1]):
+            for c in range(C):
+                dx[b, arg[b, t, c], c] += dy[b, t, c]
+    return (dx,)
+
+
+def avg_pool1d_forward(x, pool_size, *, strides=None, padding="valid"):
+    """y[b, t', c] = mean over the window's real steps."""
+    x = _f64(x)
+    B, T, C = x.shape
+    wins = _pool_windows(T, pool_size, strides, padding)
+    y = np.stack([x[:, w, :].mean(axis=1) for w in wins], axis=1)
+    return y, dict(op="avg_pool1d", wins=wins, shape=x.shape)
+
+
+def avg_pool1d_backward(dy, cache):
+    B, T, C = cache["shape"]
+    wins = cache["wins"]
+    dy = _f64_or_zeros(dy, (B, len(wins), C))
+    dx = np.zeros((B, T, C))
+    for t, w in enumerate(wins):
+        for u in w:
+            dx[:, u, :] += dy[:, t, :] / len(w)
+    return (dx,)
+
+
+def global_max_pool1d_forward(x, mask=None):
+    """y[b, c] = max over the valid steps of row b (0 for a row with none)."""
+    x = _f64(x)
+    B, T, C = x.shape
+    valid = _step_mask(mask, B, T)
+    y = np.zeros((B, C))
+    arg = np.full((B, C), -1)
+    for b in range(B):
+        steps = np.flatnonzero(valid[b])
+        if steps.size:
+            first = np.argmax(x[b, steps, :], axis=0)
+            arg[b] = steps[first]
+            y[b] = x[b, arg[b], np.arange(C)]
+    return y, dict(op="global_max_pool1d", arg=arg, shape=x.shape)
+
+
+def global_max_pool1d_backward(dy, cache):
+    B, T, C = cache["shape"]
+    dy = _f64_or_zeros(dy, (B, C))
+    dx = np.zeros((B, T, C))
+    for b in range(B):
+        for c in range(C):
+            if cache["arg"][b, c] >= 0:
+                dx[b, cache["arg"][b, c], c] = dy[b, c]
+    return (dx,)
+
+
+def global_avg_pool1d_forward(x, mask=None):
+    """y[b, c] = mean over the valid steps of row b (0 for a row with none)."""
+    x = _f64(x)
+    B, T, C = x.shape
+    valid = _step_mask(mask, B, T).astype(np.float64)
+    n = valid.sum(axis=1)                                 # (B,)
+    inv = np.where(n > 0, 1.0 / np.maximum(n, 1.0), 0.0)
+    y = np.einsum("btc,bt->bc", x, valid) * inv[:, None]
+    return y, dict(op="global_avg_pool1d", w=valid * inv[:, None], shape=x.shape)
+
+
+def global_avg_pool1d_backward(dy, cache):
+    B, T, C = cache["shape"]
+    dy = _f64_or_zeros(dy, (B, C))
+    return (cache["w"][:, :, None] * dy[:, None, :],)

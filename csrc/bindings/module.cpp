@@ -21,6 +21,11 @@ void register_simple_rnn(py::module_& m);  // SimpleRNN
 void register_attention(py::module_& m);  // attention (issue 5)
 }
 
+namespace pyseq::bind {  // conv1d and 1-D pooling (issue 4)
+void register_conv1d(py::module_& m);
+void register_pool1d(py::module_& m);
+}
+
 namespace {
 
 std::string compiler() {
@@ -112,4 +117,7 @@ PYBIND11_MODULE(_core, m) {
   pyseq::bind::register_gru(m);  // GRU
   pyseq::bind::register_simple_rnn(m);  // SimpleRNN
   pyseq::bind::register_attention(m);  // attention (issue 5)
+  // conv1d and 1-D pooling (issue 4)
+  pyseq::bind::register_conv1d(m);
+  pyseq::bind::register_pool1d(m);
 }
