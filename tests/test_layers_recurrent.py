@@ -318,6 +318,11 @@ def test_bidirectional_structure():
     concat.set_weights(sums.get_weights())
     c = concat(x)
     np.testing.assert_allclose(sums(x), c[..., :4] + c[..., 4:], rtol=1e-6)
+    given = layers.Bidirectional(layers.LSTM(4), weights=sums.get_weights())
+    np.testing.assert_array_equal(given(x), layers.Bidirectional(layers.LSTM(4), weights=[
+        w for w in sums.get_weights()])(x))
+    for a, b in zip(given.get_weights(), sums.get_weights()):
+        np.testing.assert_array_equal(a, b)
     stateful = layers.Bidirectional(layers.LSTM(4, stateful=True))
     stateful(x)
     assert len(stateful.states) == 4

@@ -27,16 +27,42 @@ namespace {
 
 constexpr int G = 3;  // gates per unit
 
-// The z and r columns of U (H,3H) in the chunked order of two gates, rows [r0, r1): chunk k's
-// columns [2*u0, 2*u1) hold [z(u0..u1) r(..)] (backward's dh_in product without reset_after).
+// Backward's column orders. "zr2": the z and r columns of every unit chunk, chunk k's at 2*u0 as
+// [z(u0..u1) r(..)] (one chunk: Keras's [z r]). These move Keras's z, r columns (at 0 and H of a
+// row) of rows [r0, r1) to that order and back; leading dimensions in elements.
 template <typename T>
-void pack_zr_chunk(T* dst, const T* U, std::int64_t r0, std::int64_t r1, std::int64_t H,
-                   const UnitChunks& chunks, int k) {
-  const std::int64_t u0 = chunks.begin(k), hs = chunks.size(k);
+void zr_to_chunked(T* dst, std::int64_t ldd, const T* src, std::int64_t lds, std::int64_t r0,
+                   std::int64_t r1, std::int64_t H, const UnitChunks& chunks) {
   for (std::int64_t r = r0; r < r1; ++r)
-    for (int g = 0; g < 2; ++g)
-      std::copy(U + r * G * H + g * H + u0, U + r * G * H + g * H + u0 + hs,
-                dst + r * 2 * H + 2 * u0 + g * hs);
+    for (int k = 0; k < chunks.n; ++k) {
+      const std::int64_t u0 = chunks.begin(k), hs = chunks.size(k);
+      for (int g = 0; g < 2; ++g)
+        std::copy(src + r * lds + g * H + u0, src + r * lds + g * H + u0 + hs,
+                  dst + r * ldd + 2 * u0 + g * hs);
+    }
+}
+
+template <typename T>
+void zr_from_chunked(T* dst, std::int64_t ldd, const T* src, std::int64_t lds, std::int64_t r0,
+                     std::int64_t r1, std::int64_t H, const UnitChunks& chunks) {
+  for (std::int64_t r = r0; r < r1; ++r)
+    for (int k = 0; k < chunks.n; ++k) {
+      const std::int64_t u0 = chunks.begin(k), hs = chunks.size(k);
+      for (int g = 0; g < 2; ++g)
+        std::copy(src + r * lds + 2 * u0 + g * hs, src + r * lds + 2 * u0 + (g + 1) * hs,
+                  dst + r * ldd + g * H + u0);
+    }
+}
+
+// The step loop's packed weights, per_unit columns per hidden unit of each chunk. Built out of
+// line with every call inside inlined (flatten): left to itself GCC outlines and clones parts of
+// std::vector here under std:: names, which tests/test_build.py cannot tell from AVX code leaking
+// out of the ISA builds.
+template <typename T>
+[[gnu::flatten, gnu::noinline]] std::unique_ptr<StepWeights<T>> make_step_weights(
+    const UnitChunks& chunks, std::int64_t K, int per_unit) {
+  return std::make_unique<StepWeights<T>>(chunks, K,
+                                          [&](int k) { return per_unit * chunks.size(k); });
 }
 
 // A masked step for one row and chunk: the state carries over; y repeats the last output or is
@@ -130,10 +156,8 @@ void forward_impl(const GruForward<T>& a) {
   const T* U = packed ? U_buf.get() : a.recurrent_kernel;
   const bool panels = use_packed_step() && rows_per_part(split, B) > 1;  // else row kernel / gemv
   // reset_after: each chunk's 3·hs columns in one product; otherwise z, r (2·hs) then n (hs).
-  StepWeights<T> u_panels(chunks, panels ? H : 0,
-                          [&](int k) { return (kResetAfter ? 3 : 2) * chunks.size(k); });
-  StepWeights<T> un_panels(chunks, panels && !kResetAfter ? H : 0,
-                           [&](int k) { return chunks.size(k); });
+  const auto u_panels = make_step_weights<T>(chunks, panels ? H : 0, kResetAfter ? 3 : 2);
+  const auto un_panels = make_step_weights<T>(chunks, panels && !kResetAfter ? H : 0, 1);
 
   // bias: chunked [b_z, b_r, b_n] of the input side, with the recurrent side's b_z, b_r added
   // (only their sum ever matters); b_hn apart, since r multiplies it.
@@ -181,7 +205,7 @@ void forward_impl(const GruForward<T>& a) {
       const T* h_rows = a.xh + (p.b0 * T_ + t) * XH + h_col;
       T* a_rows = a_step.get() + p.b0 * G3H + G * u0;
       if (panels) {
-        u_panels.multiply(k, p.b1 - p.b0, h_rows, T_ * XH, a_rows, G3H, false);
+        u_panels->multiply(k, p.b1 - p.b0, h_rows, T_ * XH, a_rows, G3H, false);
       } else {
         step_gemm<T>(false, p.b1 - p.b0, G * hs, H, h_rows, T_ * XH, U + G * u0, G3H, T(0),
                      a_rows, G3H);
@@ -211,7 +235,7 @@ void forward_impl(const GruForward<T>& a) {
       const T* h_rows = a.xh + (p.b0 * T_ + t) * XH + h_col;
       T* g_rows = a.gates + (p.b0 * T_ + t) * G3H + G * u0;
       if (panels) {
-        u_panels.multiply(k, p.b1 - p.b0, h_rows, T_ * XH, g_rows, T_ * G3H, true);
+        u_panels->multiply(k, p.b1 - p.b0, h_rows, T_ * XH, g_rows, T_ * G3H, true);
       } else {
         step_gemm<T>(false, p.b1 - p.b0, 2 * hs, H, h_rows, T_ * XH, U + G * u0, G3H, T(1),
                      g_rows, T_ * G3H);
@@ -235,7 +259,7 @@ void forward_impl(const GruForward<T>& a) {
       const T* rh_rows = a.xh + (p.b0 * T_ + t) * XH + rh_col;
       T* g_rows = a.gates + (p.b0 * T_ + t) * G3H + G * u0 + 2 * hs;
       if (panels) {
-        un_panels.multiply(k, p.b1 - p.b0, rh_rows, T_ * XH, g_rows, T_ * G3H, true);
+        un_panels->multiply(k, p.b1 - p.b0, rh_rows, T_ * XH, g_rows, T_ * G3H, true);
       } else {
         step_gemm<T>(false, p.b1 - p.b0, hs, H, rh_rows, T_ * XH, U + G * u0 + 2 * hs, G3H,
                      T(1), g_rows, T_ * G3H);
@@ -278,8 +302,8 @@ void forward_impl(const GruForward<T>& a) {
         blas::gemm<T>(false, false, B * T_, G * chunks.size(k), I, T(1), a.x, I, W + c0, G3H,
                       T(0), a.gates + c0, G3H);
         if (panels) {
-          u_panels.pack(k, U + c0, G3H, false);
-          if (!kResetAfter) un_panels.pack(k, U + c0 + 2 * chunks.size(k), G3H, false);
+          u_panels->pack(k, U + c0, G3H, false);
+          if (!kResetAfter) un_panels->pack(k, U + c0 + 2 * chunks.size(k), G3H, false);
         }
       }
     } else {
@@ -287,8 +311,8 @@ void forward_impl(const GruForward<T>& a) {
         blas::gemm<T>(false, false, (p.b1 - p.b0) * T_, G3H, I, T(1), a.x + p.b0 * T_ * I, I,
                       W, G3H, T(0), a.gates + p.b0 * T_ * G3H, G3H);
       if (panels) {  // one chunk shared by every thread: pack it together
-        u_panels.pack_share(0, U, G3H, false, tid, nth);
-        if (!kResetAfter) un_panels.pack_share(0, U + 2 * H, G3H, false, tid, nth);
+        u_panels->pack_share(0, U, G3H, false, tid, nth);
+        if (!kResetAfter) un_panels->pack_share(0, U + 2 * H, G3H, false, tid, nth);
         team.barrier();
       }
     }
@@ -303,11 +327,12 @@ void forward_impl(const GruForward<T>& a) {
 }
 
 // Backward of cell_forward_ra for one row and chunk. dh: in, the gradient reaching h_t (upstream
-// plus recurrent); out, its direct part of dh_{t-1} (through z∘h_{t-1}). Writes the gradients of
-// the input side's pre-activations (dgx) and of a = h_in·U + b_h (dga).
+// plus recurrent); out, its direct part of dh_{t-1} (through z∘h_{t-1}). Writes the chunk's
+// gradients of the pre-activations: dzr (z and r, the same on both sides), dn_x (input side's n)
+// and dn_a (of a_n = h_in·U_n + b_hn).
 template <typename T>
-inline void cell_backward_ra(T* __restrict dgx, T* __restrict dga, T* __restrict dh,
-                             const T* __restrict g, const T* __restrict hn,
+inline void cell_backward_ra(T* __restrict dzr, T* __restrict dn_x, T* __restrict dn_a,
+                             T* __restrict dh, const T* __restrict g, const T* __restrict hn,
                              const T* __restrict hp, std::int64_t hs) {
 #pragma omp simd
   for (std::int64_t j = 0; j < hs; ++j) {
@@ -315,12 +340,10 @@ inline void cell_backward_ra(T* __restrict dgx, T* __restrict dga, T* __restrict
     const T dn = d * (T(1) - z) * (T(1) - n * n);         // h = z∘h_{t-1} + (1-z)∘n, n = tanh(.)
     const T dz = d * (hp[j] - n) * z * (T(1) - z);        // z = σ(.)
     const T dr = dn * hn[j] * r * (T(1) - r);             // n = tanh(g_n + r∘a_n), r = σ(.)
-    dgx[j] = dz;
-    dgx[hs + j] = dr;
-    dgx[2 * hs + j] = dn;
-    dga[j] = dz;
-    dga[hs + j] = dr;
-    dga[2 * hs + j] = dn * r;
+    dzr[j] = dz;
+    dzr[hs + j] = dr;
+    dn_x[j] = dn;
+    dn_a[j] = dn * r;
     dh[j] = d * z;
   }
 }
@@ -343,6 +366,11 @@ inline void cell_backward_zn(T* __restrict dg, T* __restrict dzr, T* __restrict 
   }
 }
 
+// Backward. The gate gradients of all steps are kept for the products after the loop:
+//   reset_after: rows of 4H, [dn_x (H) | dz dr (2H, zr2 order) | dn_a (H)], so that the input
+//     side's gradient [dn_x | dz dr] and the recurrent side's [dz dr | dn_a] are both contiguous
+//     3H-column matrices (one copy of dz, dr); W and U are read in the matching column orders.
+//   otherwise: rows of 3H in forward's chunked gate order (one gradient for both sides).
 template <typename T, bool kResetAfter, bool kDropout>
 void backward_impl(const GruBackward<T>& a) {
   const std::int64_t B = a.B, T_ = a.T_, I = a.I, H = a.H, G3H = G * H;
@@ -350,23 +378,27 @@ void backward_impl(const GruBackward<T>& a) {
   const Split split = split_for_chunks(H, a.unit_chunks);
   const UnitChunks& chunks = split.chunks;
   const bool packed = chunks.n > 1;
-  Buffer<T> W_buf(packed ? I * G3H : 1), U_buf(packed ? H * (kResetAfter ? G3H : 2 * H) : 1);
-  const T* W = packed ? W_buf.get() : a.kernel;
-  // reset_after: U chunked (H,3H); otherwise U's z, r columns chunked (H,2H) (see pack_zr_chunk).
+  const std::int64_t DG = kResetAfter ? 4 * H : G3H;  // columns of a dg row
+  // W in dg's input-side column order: [n | zr2] (reset_after, always a copy), else chunked.
+  const bool copy_W = kResetAfter || packed;
+  Buffer<T> W_buf(copy_W ? I * G3H : 1);
+  const T* W = copy_W ? W_buf.get() : a.kernel;
+  // The step loop's U: reset_after, [zr2 | n] (H,3H); otherwise U's zr2 columns (H,2H). With one
+  // chunk both are U itself (read with leading dimension 3H).
+  Buffer<T> U_buf(packed ? H * (kResetAfter ? G3H : 2 * H) : 1);
   const T* U = packed ? U_buf.get() : a.recurrent_kernel;
   const std::int64_t ldu = packed && !kResetAfter ? 2 * H : G3H;
   const bool panels = use_packed_step() && rows_per_part(split, B) > 1;
-  // dh[:, chunk] = dga · U[chunk, :]ᵀ (K = 3H), or dgzr · U_zr[chunk, :]ᵀ (K = 2H); and without
+  // dh[:, chunk] = dga · U[chunk, :]ᵀ (K = 3H), or dzr · U_zr[chunk, :]ᵀ (K = 2H); and without
   // reset_after q[:, chunk] = dn · U_n[chunk, :]ᵀ (K = H).
-  StepWeights<T> ut_panels(chunks, panels ? (kResetAfter ? G3H : 2 * H) : 0,
-                           [&](int k) { return chunks.size(k); });
-  StepWeights<T> unt_panels(chunks, panels && !kResetAfter ? H : 0,
-                            [&](int k) { return chunks.size(k); });
+  const auto ut_panels = make_step_weights<T>(chunks, panels ? (kResetAfter ? G3H : 2 * H) : 0, 1);
+  const auto unt_panels = make_step_weights<T>(chunks, panels && !kResetAfter ? H : 0, 1);
   const std::vector<std::int64_t> first_valid = first_valid_steps(a.mask, B, T_, a.reverse);
 
   const std::int64_t R = B * T_;
-  Buffer<T> dga(R * G3H), dgx_buf(kResetAfter ? R * G3H : 1), dh_total(B * H), dh_prev(B * H);
-  T* dgx = kResetAfter ? dgx_buf.get() : dga.get();  // one gradient for both sides without
+  Buffer<T> dg(R * DG), dh_total(B * H), dh_prev(B * H);
+  // The step product's rows of dg: reset_after [dz dr | dn_a] at column H; else the whole row.
+  T* dg_rec = dg.get() + (kResetAfter ? H : 0);
   // Without reset_after: dn in unit order, q = dn·U_nᵀ, and [dz dr] per step (two, alternating:
   // a thread may write step t-1's while another still reads step t's).
   Buffer<T> dn(kResetAfter ? 1 : B * H), q(kResetAfter ? 1 : B * H),
@@ -418,14 +450,17 @@ void backward_impl(const GruBackward<T>& a) {
         const std::int64_t row = b * T_ + t;
         const bool v = valid(b, t);
         T* dht = total_dh(s, row, b, u0, hs, v);
-        T* dgxr = dgx + row * G3H + G * u0;
-        T* dgar = dga.get() + row * G3H + G * u0;
+        T* dgr = dg.get() + row * DG;
+        T* dzr_r = dgr + H + 2 * u0;
+        T* dn_x = dgr + u0;
+        T* dn_a = dgr + 3 * H + u0;
         if (v) {
-          cell_backward_ra<T>(dgxr, dgar, dht, a.gates + row * G3H + G * u0, a.hn + row * H + u0,
-                              h_prev_of(row, u0), hs);
+          cell_backward_ra<T>(dzr_r, dn_x, dn_a, dht, a.gates + row * G3H + G * u0,
+                              a.hn + row * H + u0, h_prev_of(row, u0), hs);
         } else {
-          std::fill(dgxr, dgxr + G * hs, T(0));
-          std::fill(dgar, dgar + G * hs, T(0));
+          std::fill(dzr_r, dzr_r + 2 * hs, T(0));
+          std::fill(dn_x, dn_x + hs, T(0));
+          std::fill(dn_a, dn_a + hs, T(0));
         }
       }
     }
@@ -433,12 +468,12 @@ void backward_impl(const GruBackward<T>& a) {
   auto carry_ra = [&](std::int64_t, std::int64_t t, const Part& p) {
     for (int k = p.k0; k < chunks.n; k += p.dk) {
       const std::int64_t u0 = chunks.begin(k), hs = chunks.size(k);
-      const T* dga_rows = dga.get() + (p.b0 * T_ + t) * G3H;
+      const T* dga_rows = dg_rec + (p.b0 * T_ + t) * DG;
       T* out = dh_prev.get() + p.b0 * H + u0;
       if (panels) {
-        ut_panels.multiply(k, p.b1 - p.b0, dga_rows, T_ * G3H, out, H, false);
+        ut_panels->multiply(k, p.b1 - p.b0, dga_rows, T_ * DG, out, H, false);
       } else {
-        step_gemm<T>(true, p.b1 - p.b0, hs, G3H, dga_rows, T_ * G3H, U + u0 * G3H, G3H, T(0),
+        step_gemm<T>(true, p.b1 - p.b0, hs, G3H, dga_rows, T_ * DG, U + u0 * G3H, G3H, T(0),
                      out, H);
       }
       for (std::int64_t b = p.b0; b < p.b1; ++b)
@@ -454,7 +489,7 @@ void backward_impl(const GruBackward<T>& a) {
         const std::int64_t row = b * T_ + t;
         const bool v = valid(b, t);
         T* dht = total_dh(s, row, b, u0, hs, v);
-        T* dgr = dga.get() + row * G3H + G * u0;
+        T* dgr = dg.get() + row * G3H + G * u0;
         T* dzr_r = dzr_s + b * 2 * H + 2 * u0;
         if (v) {
           cell_backward_zn<T>(dgr, dzr_r, dn.get() + b * H + u0, dht, a.gates + row * G3H + G * u0,
@@ -473,7 +508,7 @@ void backward_impl(const GruBackward<T>& a) {
       const std::int64_t u0 = chunks.begin(k), hs = chunks.size(k);
       T* q_rows = q.get() + p.b0 * H + u0;
       if (panels) {
-        unt_panels.multiply(k, p.b1 - p.b0, dn.get() + p.b0 * H, H, q_rows, H, false);
+        unt_panels->multiply(k, p.b1 - p.b0, dn.get() + p.b0 * H, H, q_rows, H, false);
       } else {
         step_gemm<T>(true, p.b1 - p.b0, hs, H, dn.get() + p.b0 * H, H,
                      a.recurrent_kernel + u0 * G3H + 2 * H, G3H, T(0), q_rows, H);
@@ -484,7 +519,7 @@ void backward_impl(const GruBackward<T>& a) {
         const T* r = a.gates + row * G3H + G * u0 + hs;
         const T* h_in = a.xh + row * XH + h_col + u0;
         const T* qb = q.get() + b * H + u0;
-        T* dgr = dga.get() + row * G3H + G * u0 + hs;
+        T* dgr = dg.get() + row * G3H + G * u0 + hs;
         T* dzr_r = dzr_s + b * 2 * H + 2 * u0 + hs;
 #pragma omp simd
         for (std::int64_t j = 0; j < hs; ++j) {
@@ -501,7 +536,7 @@ void backward_impl(const GruBackward<T>& a) {
       const std::int64_t u0 = chunks.begin(k), hs = chunks.size(k);
       T* out = dh_prev.get() + p.b0 * H + u0;
       if (panels) {
-        ut_panels.multiply(k, p.b1 - p.b0, dzr_s + p.b0 * 2 * H, 2 * H, out, H, false);
+        ut_panels->multiply(k, p.b1 - p.b0, dzr_s + p.b0 * 2 * H, 2 * H, out, H, false);
       } else {
         step_gemm<T>(true, p.b1 - p.b0, hs, 2 * H, dzr_s + p.b0 * 2 * H, 2 * H, U + u0 * ldu, ldu,
                      T(0), out, H);
@@ -520,69 +555,87 @@ void backward_impl(const GruBackward<T>& a) {
   };
 
   // After the loop, the time-independent products over all B·T rows at once, into
-  // [dW; db_x; dU; db_h] (reset_after) or [dW; db; dU], chunked column order.
+  // [dW; db_x | dU; db_h] (reset_after: in dg's input-side / recurrent-side column orders) or
+  // [dW; db; dU] (chunked gate order).
   const std::int64_t out_rows = kResetAfter ? I + H + 2 : I + 1 + H;
   Buffer<T> dWbU(out_rows * G3H);
   run_team([&](const Team& team) {
     const int tid = team.tid, nth = team.nth;
-    if (packed) {
-      // The step loop reads U's rows of this thread's units; dx (after the loop) all of W.
+    const Part p = step_part(split, B, tid, nth);
+    if (packed) {  // the step loop reads U's rows of this thread's units
       T* Um = U_buf.get();
-      const Part p = step_part(split, B, tid, nth);
       for (int k = p.k0; k < chunks.n; k += p.dk) {
         const std::int64_t u0 = chunks.begin(k), u1 = chunks.end(k);
-        if (kResetAfter) {
-          pack_rows(Um, a.recurrent_kernel, u0, u1, H, G, chunks);
-        } else {
-          for (int kk = 0; kk < chunks.n; ++kk) pack_zr_chunk(Um, a.recurrent_kernel, u0, u1, H, chunks, kk);
-        }
+        zr_to_chunked(Um, kResetAfter ? G3H : 2 * H, a.recurrent_kernel, G3H, u0, u1, H, chunks);
+        if (kResetAfter)
+          for (std::int64_t r = u0; r < u1; ++r)
+            std::copy(a.recurrent_kernel + r * G3H + 2 * H, a.recurrent_kernel + (r + 1) * G3H,
+                      Um + r * G3H + 2 * H);
         if (panels) {
-          ut_panels.pack(k, U + u0 * ldu, ldu, true);
-          if (!kResetAfter) unt_panels.pack(k, a.recurrent_kernel + u0 * G3H + 2 * H, G3H, true);
+          ut_panels->pack(k, U + u0 * ldu, ldu, true);
+          if (!kResetAfter) unt_panels->pack(k, a.recurrent_kernel + u0 * G3H + 2 * H, G3H, true);
         }
       }
-      auto [r0, r1] = team_share(I, tid, nth);
-      pack_rows(W_buf.get(), a.kernel, r0, r1, H, G, chunks);
     } else if (panels) {  // one chunk shared by every thread: pack it together
-      ut_panels.pack_share(0, U, G3H, true, tid, nth);
-      if (!kResetAfter) unt_panels.pack_share(0, a.recurrent_kernel + 2 * H, G3H, true, tid, nth);
-      team.barrier();
+      ut_panels->pack_share(0, U, G3H, true, tid, nth);
+      if (!kResetAfter) unt_panels->pack_share(0, a.recurrent_kernel + 2 * H, G3H, true, tid, nth);
     }
+    if (copy_W) {  // dx (after the loop) reads all of W
+      auto [r0, r1] = team_share(I, tid, nth);
+      T* Wm = W_buf.get();
+      if (kResetAfter) {
+        for (std::int64_t r = r0; r < r1; ++r)
+          std::copy(a.kernel + r * G3H + 2 * H, a.kernel + (r + 1) * G3H, Wm + r * G3H);
+        zr_to_chunked(Wm + H, G3H, a.kernel, G3H, r0, r1, H, chunks);
+      } else {
+        pack_rows(Wm, a.kernel, r0, r1, H, G, chunks);
+      }
+    }
+    if (!packed && panels) team.barrier();
     if constexpr (kResetAfter) {
       time_loop(split, team, B, T_, a.reverse, /*backward=*/true, grad_ra, carry_ra);
     } else {
       time_loop(split, team, B, T_, a.reverse, /*backward=*/true, grad_zn, grad_r, carry_zr);
     }
     team.barrier();
-    team_gemm<T>(tid, nth, false, true, R, I, G3H, T(1), dgx, G3H, W, G3H, T(0), a.dx, I);
-    // [dW; db_x] = [x | 1]ᵀ · dgx
-    team_gemm<T>(tid, nth, true, false, I + 1, G3H, R, T(1), a.xh, XH, dgx, G3H, T(0),
+    // dx = dg_x · Wᵀ;  [dW; db_x] = [x | 1]ᵀ · dg_x
+    team_gemm<T>(tid, nth, false, true, R, I, G3H, T(1), dg.get(), DG, W, G3H, T(0), a.dx, I);
+    team_gemm<T>(tid, nth, true, false, I + 1, G3H, R, T(1), a.xh, XH, dg.get(), DG, T(0),
                  dWbU.get(), G3H);
     T* dU = dWbU.get() + (I + 1) * G3H;
     if (kResetAfter) {  // [dU; db_h] = [h_in | 1]ᵀ · dga
-      team_gemm<T>(tid, nth, true, false, H + 1, G3H, R, T(1), a.xh + h_col, XH, dga.get(), G3H,
+      team_gemm<T>(tid, nth, true, false, H + 1, G3H, R, T(1), a.xh + h_col, XH, dg_rec, DG,
                    T(0), dU, G3H);
     } else {  // dU_zr = h_inᵀ · dg_zr, dU_n = (r∘h_in)ᵀ · dg_n, chunk by chunk
       for (int k = 0; k < chunks.n; ++k) {
         const std::int64_t c0 = G * chunks.begin(k), hs = chunks.size(k);
-        team_gemm<T>(tid, nth, true, false, H, 2 * hs, R, T(1), a.xh + h_col, XH, dga.get() + c0,
+        team_gemm<T>(tid, nth, true, false, H, 2 * hs, R, T(1), a.xh + h_col, XH, dg.get() + c0,
                      G3H, T(0), dU + c0, G3H);
         team_gemm<T>(tid, nth, true, false, H, hs, R, T(1), a.xh + h_col + H, XH,
-                     dga.get() + c0 + 2 * hs, G3H, T(0), dU + c0 + 2 * hs, G3H);
+                     dg.get() + c0 + 2 * hs, G3H, T(0), dU + c0 + 2 * hs, G3H);
       }
     }
     team.barrier();
     // Rows [r0, r1) of the products back to Keras's column order, into the outputs.
     auto [r0, r1] = team_share(out_rows, tid, nth);
-    auto unpack_rows = [&](T* dst, std::int64_t first, std::int64_t count) {
-      const std::int64_t lo = std::max(r0, first), hi = std::min(r1, first + count);
-      for (int k = 0; k < chunks.n && lo < hi; ++k)
-        unpack_chunk(dst, dWbU.get() + first * G3H, lo - first, hi - first, H, G, chunks, k);
+    auto unpack_rows = [&](T* dst, std::int64_t first, std::int64_t count, bool input_side) {
+      const std::int64_t lo = std::max(r0, first) - first, hi = std::min(r1, first + count) - first;
+      if (lo >= hi) return;
+      const T* src = dWbU.get() + first * G3H;
+      if (!kResetAfter) {
+        for (int k = 0; k < chunks.n; ++k) unpack_chunk(dst, src, lo, hi, H, G, chunks, k);
+        return;
+      }
+      // input side [n | zr2], recurrent side [zr2 | n]
+      const std::int64_t zr_at = input_side ? H : 0, n_at = input_side ? 0 : 2 * H;
+      zr_from_chunked(dst, G3H, src + zr_at, G3H, lo, hi, H, chunks);
+      for (std::int64_t r = lo; r < hi; ++r)
+        std::copy(src + r * G3H + n_at, src + r * G3H + n_at + H, dst + r * G3H + 2 * H);
     };
-    unpack_rows(a.dkernel, 0, I);
-    unpack_rows(a.dbias, I, 1);
-    unpack_rows(a.drecurrent_kernel, I + 1, H);
-    if (kResetAfter) unpack_rows(a.dbias + G3H, I + 1 + H, 1);
+    unpack_rows(a.dkernel, 0, I, true);
+    unpack_rows(a.dbias, I, 1, true);
+    unpack_rows(a.drecurrent_kernel, I + 1, H, false);
+    if (kResetAfter) unpack_rows(a.dbias + G3H, I + 1 + H, 1, false);
   });
 }
 

@@ -80,10 +80,16 @@ class Attention(Layer):
     def build(self, input_shape):
         self._validate(input_shape)
         if self.use_scale:
-            self.scale = self.add_weight("scale", (), "ones")
+            self.scale = self._scalar_weight("scale")
         if self.score_mode == "concat":
-            self.concat_score_weight = self.add_weight("concat_score_weight", (), "ones")
+            self.concat_score_weight = self._scalar_weight("concat_score_weight")
         self.built = True
+
+    def _scalar_weight(self, name):
+        var = self.add_weight(name, (), "ones")
+        # Keras's weights here are 0-d; add_weight's ascontiguousarray makes them (1,).
+        var.value = var.value.reshape(())
+        return var
 
     def compute_output_shape(self, input_shape, return_attention_scores=False, **call_kwargs):
         q, v, k = self._validate(input_shape)

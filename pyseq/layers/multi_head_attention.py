@@ -152,8 +152,8 @@ class MultiHeadAttention(Layer):
         key_given = key is not None
         key = np.asarray(key, dtype=self.dtype) if key_given else value
         self._check_shapes(query.shape, value.shape, key.shape)
-        for name, x, dim in (("query", query, self._dims[0]), ("key", key, self._dims[1]),
-                             ("value", value, self._dims[2])):
+        for name, x, dim in (("query", query, self._dims[0]), ("value", value, self._dims[2]),
+                             ("key", key, self._dims[1])):
             if x.shape[-1] != dim:
                 raise ValueError(f"[{n}] was built for {name} features {dim}, got {name} of "
                                  f"shape {x.shape}")
@@ -192,6 +192,8 @@ class MultiHeadAttention(Layer):
         if q_mask is not None:
             # A masked query row attends to nothing (zeros), as Keras's masked softmax gives.
             O = O * q_mask[:, :, None, None]
+            if scores is not None:
+                scores = scores * q_mask[:, None, :, None]
         Wo = self.output_kernel.value
         out_dims = Wo.shape[2:]
         O2 = O.reshape(B * Lq, -1)
