@@ -246,6 +246,14 @@ def test_summary_matches_keras_counts(capsys):
     text = capsys.readouterr().out
     assert 'Model: "seq"' in text and "Connected to" not in text and "(None, 3)" in text
     assert "Total params: 15 (60.00 B)" in text
+    unbuilt = Sequential([layers.Embedding(100, 6), layers.Dense(2)])
+    unbuilt.summary()
+    text = capsys.readouterr().out
+    assert text.count("0 (unbuilt)") == 2 and "Total params: 0 (0.00 B)" in text
+    a = Input((3,))
+    Model(a, layers.Add()([layers.Dense(4, name="d1")(a), layers.Dense(4, name="d2")(a)])).summary()
+    text = capsys.readouterr().out
+    assert "d1[0][0]," in text and "d2[0][0] " in text
 
 
 # ------------------------------------------------------------------------------------------
