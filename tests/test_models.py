@@ -261,7 +261,6 @@ def test_summary_matches_keras_counts(capsys):
 # ------------------------------------------------------------------------------------------
 
 def test_issue_program_bidirectional_imdb(capsys):
-    from pyseq.layers import Bidirectional, Dense, Embedding, LSTM  # noqa: F401
     x = RNG.integers(1, 10000, (80, 12))
     y = (x[:, 0] > 5000).astype("float32")
     model = Sequential([layers.Embedding(10000, 32), layers.Bidirectional(layers.LSTM(64)),
@@ -343,7 +342,6 @@ def test_save_load_round_trip(tmp_path):
     m.fit(x, randn(8, 4), epochs=1, verbose=0)
     path = tmp_path / "w.npz"
     m.save_weights(path)
-    m2 = Model.__new__(Model)
     inp2 = Input((3,))
     m2 = Model(inp2, layers.BatchNormalization()(layers.Dense(4)(inp2)))
     m2.load_weights(path)
