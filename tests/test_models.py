@@ -393,3 +393,15 @@ def test_masks_reach_attention_and_pooling_like_keras():
     mha = layers.MultiHeadAttention(num_heads=3, key_dim=32)
     Model(inp := Input((4, 32)), mha(inp, inp))
     assert mha.count_params() == 12608
+
+
+def test_input_arguments():
+    t = Input(shape=(3,), batch_size=4, name="features")
+    assert t.shape == (4, 3) and t.node.layer.name == "features" and t.dtype == "float32"
+    assert Input(batch_shape=(None, 5, 2)).shape == (None, 5, 2)
+    assert Input((7,), dtype="int32").dtype == "int32"
+    assert pyseq.Input is layers.Input is Input
+    with pytest.raises(ValueError, match="sparse"):
+        Input((3,), sparse=True)
+    with pytest.raises(ValueError, match="shape"):
+        Input()
