@@ -1,0 +1,478 @@
+// Conv1D forward and backward, channels-last. Compiled once per ISA level (see isa.h).
+// Legend: B batch, T steps in, T' steps out, C channels, F filters, K kernel width, G groups,
+// s stride, d dilation, pl left padding; cg = C/G, fg = F/G.
+//
+// Forward:  y[t'] = bias + Σ_k x[t'·s + k·d − pl] · kernel[k]   (per group, x zero outside [0,T))
+// No im2col: with G = 1 and d = 1 the K taps of output row t' read K·C consecutive numbers of x,
+// x[(t'·s − pl)·C ...], so the whole layer is ONE product of a matrix whose rows overlap in
+// memory (leading dimension s·C, row length K·C) by the kernel seen as (K·C, F). The BLAS refuses
+// such a leading dimension, so this product runs on the packed-panel micro-kernel (packed_gemm.h),
+// which reads A in place. Output rows near the padding (whose taps fall outside x) take one
+// clipped product per tap. Other cases: one packed product per (tap, group) over the rows where
+// that tap is inside x, or a direct loop when a group has few channels (depthwise).
+//
+// Backward: dbias = Σ dy;  dkernel[k] = Σ_t' x[t'·s + k·d − pl]ᵀ · dy[t'] (one product per tap
+// and group, x read in place with leading dimension s·C);  dx: with s = 1, the "full" convolution
+// dx[u] = Σ_j dy[u + j·d − ((K−1)·d − pl)] · kernelᵀ[K−1−j], i.e. the forward kernel run on dy
+// with the kernel flipped and transposed; with s > 1 each tap scatters dy[t'] · kernel[k]ᵀ into
+// dx[t'·s + k·d − pl] (rows s apart, the output's leading dimension s·C).
+#include "conv1d.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "blas.h"
+#include "packed_gemm.h"
+#include "rnn_common.h"
+
+#ifndef PYSEQ_ISA
+#error "PYSEQ_ISA must name the ISA namespace this file is compiled for"
+#endif
+
+namespace pyseq::cpu::PYSEQ_ISA {
+
+namespace {
+
+using i64 = std::int64_t;
+
+i64 floor_div(i64 a, i64 b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+i64 ceil_div(i64 a, i64 b) { return -floor_div(-a, b); }
+
+// One convolution y (B, To, Co) = conv(x (B, Ti, Ci), w (K, Ci/G, Co)); forward's, or backward's
+// dx = conv(dy, flipped kernel) with s = 1.
+struct Geom {
+  i64 B, Ti, Ci, Co, K, To, s, d, G, pl;
+  i64 cg() const { return Ci / G; }
+  i64 fg() const { return Co / G; }
+  // Output rows [first, second) whose tap k reads inside x: 0 <= t'·s + k·d − pl < Ti.
+  std::pair<i64, i64> tap_rows(i64 k) const {
+    const i64 off = k * d - pl;
+    return {std::clamp<i64>(ceil_div(-off, s), 0, To),
+            std::clamp<i64>(floor_div(Ti - 1 - off, s) + 1, 0, To)};
+  }
+};
+
+enum class Path { merged, panels, direct };
+
+// merged: one product with the K taps side by side (G = 1, d = 1); panels: a packed product per
+// (tap, group); direct: loops, when a group's product would be too thin for the micro-kernel.
+Path choose_path(const Geom& g) {
+  if (g.fg() < 8 || (g.cg() < 8 && !(g.G == 1 && g.d == 1))) return Path::direct;
+  return g.G == 1 && g.d == 1 ? Path::merged : Path::panels;
+}
+
+// `sets` weight matrices of (R, N) each, packed into column panels for packed_gemm; wide panels
+// where they waste under 5 % of the columns in padding (as StepWeights chooses).
+template <typename T>
+class Panels {
+ public:
+  Panels(i64 sets, i64 R, i64 N)
+      : sets_(sets), R_(R), N_(N),
+        wide_(((N + kNRw - 1) / kNRw * kNRw - N) * 20 < N),
+        nr_(wide_ ? kNRw : kNRn),
+        per_set_(wide_ ? packed_size<T, kWideVectors>(R, N) : packed_size<T, 2>(R, N)),
+        buf_(sets > 0 ? sets * per_set_ : 1) {}
+  // This thread's share of every set's panels; src(set, &ptr, &ld, &transposed) names set's
+  // source: (R, N) row-major, or its transpose stored (N, R). Call from every member, then meet.
+  template <class Src>
+  void pack_share(const Team& team, Src&& src) {
+    const i64 per = (N_ + nr_ - 1) / nr_;
+    auto [p0, p1] = team_share(sets_ * per, team.tid, team.nth);
+    for (i64 p = p0; p < p1; ++p) {
+      const i64 set = p / per, n0 = (p % per) * nr_;
+      const T* m;
+      i64 ld;
+      bool tr;
+      src(set, &m, &ld, &tr);
+      T* dst = buf_.get() + set * per_set_;
+      if (wide_) pack_panels<T, kWideVectors>(dst, m, ld, R_, N_, tr, n0, n0 + nr_);
+      else pack_panels<T, 2>(dst, m, ld, R_, N_, tr, n0, n0 + nr_);
+    }
+  }
+  // C (M, N) (+)= A (M, R) · set; A's rows may overlap (lda < R).
+  void multiply(i64 set, i64 M, const T* A, i64 lda, T* C, i64 ldc, bool accumulate) {
+    if (M <= 0) return;
+    const T* p = buf_.get() + set * per_set_;
+    if (wide_) packed_gemm<T, kWideVectors>(M, N_, R_, A, lda, p, C, ldc, accumulate);
+    else packed_gemm<T, 2>(M, N_, R_, A, lda, p, C, ldc, accumulate);
+  }
+
+ private:
+  static constexpr int kNRw = PanelShape<T, kWideVectors>::NR;
+  static constexpr int kNRn = PanelShape<T, 2>::NR;
+  i64 sets_, R_, N_;
+  bool wide_;
+  i64 nr_, per_set_;
+  Buffer<T> buf_;
+};
+
+// Rows [ta, te) of y = bias (or zeros).
+template <typename T>
+void init_rows(T* y, const T* bias, i64 ta, i64 te, i64 Co) {
+  for (i64 r = ta; r < te; ++r) {
+    T* out = y + r * Co;
+    if (bias) std::memcpy(out, bias, Co * sizeof(T));
+    else std::fill(out, out + Co, T(0));
+  }
+}
+
+// Rows [ta, te) of batch row b of y = conv(x, w) + bias. `panels` holds w as set 0 = (K·Ci, Co)
+// (merged) or set k·G + g = w[k, :, group g] (panels); unused by the direct path.
+template <typename T>
+void conv_rows(const Geom& g, Path path, T* y, const T* x, const T* w, const T* bias,
+               Panels<T>& panels, i64 b, i64 ta, i64 te) {
+  T* yb = y + b * g.To * g.Co;
+  const T* xb = x + b * g.Ti * g.Ci;
+  const i64 Ci = g.Ci, Co = g.Co, cg = g.cg(), fg = g.fg(), lda = g.s * Ci;
+  if (path == Path::merged) {
+    // Interior rows: every tap inside x; one product over K·Ci.
+    const i64 lo = std::max(ta, g.tap_rows(0).first);
+    const i64 hi = std::min(te, g.tap_rows(g.K - 1).second);
+    i64 e0 = te, e1 = te;  // edge rows after the interior
+    i64 edge_end = ta;     // edge rows before it: [ta, edge_end)
+    if (lo < hi) {
+      if (bias) init_rows(yb, bias, lo, hi, Co);
+      panels.multiply(0, hi - lo, xb + (lo * g.s - g.pl) * Ci, lda, yb + lo * Co, Co, bias != nullptr);
+      edge_end = lo;
+      e0 = hi;
+    } else {
+      edge_end = te;
+    }
+    for (auto [ra, rb] : {std::pair<i64, i64>{ta, edge_end}, std::pair<i64, i64>{e0, e1}}) {
+      if (ra >= rb) continue;
+      init_rows(yb, bias, ra, rb, Co);
+      for (i64 k = 0; k < g.K; ++k) {
+        auto [t0, t1] = g.tap_rows(k);
+        t0 = std::max(t0, ra);
+        t1 = std::min(t1, rb);
+        if (t0 < t1)
+          blas::gemm<T>(false, false, t1 - t0, Co, Ci, T(1), xb + (t0 * g.s + k * g.d - g.pl) * Ci,
+                        lda, w + k * Ci * Co, Co, T(1), yb + t0 * Co, Co);
+      }
+    }
+    return;
+  }
+  init_rows(yb, bias, ta, te, Co);
+  if (path == Path::panels) {
+    for (i64 k = 0; k < g.K; ++k) {
+      auto [t0, t1] = g.tap_rows(k);
+      t0 = std::max(t0, ta);
+      t1 = std::min(t1, te);
+      if (t0 >= t1) continue;
+      for (i64 gr = 0; gr < g.G; ++gr)
+        panels.multiply(k * g.G + gr, t1 - t0, xb + (t0 * g.s + k * g.d - g.pl) * Ci + gr * cg, lda,
+                        yb + t0 * Co + gr * fg, Co, true);
+    }
+    return;
+  }
+  // direct
+  for (i64 r = ta; r < te; ++r) {
+    T* __restrict out = yb + r * Co;
+    for (i64 k = 0; k < g.K; ++k) {
+      const i64 u = r * g.s + k * g.d - g.pl;
+      if (u < 0 || u >= g.Ti) continue;
+      const T* __restrict xr = xb + u * Ci;
+      const T* __restrict wk = w + k * cg * Co;
+      if (cg == 1 && fg == 1) {  // depthwise, one filter per channel
+#pragma omp simd
+        for (i64 c = 0; c < Co; ++c) out[c] += xr[c] * wk[c];
+        continue;
+      }
+      for (i64 gr = 0; gr < g.G; ++gr)
+        for (i64 i = 0; i < cg; ++i) {
+          const T xv = xr[gr * cg + i];
+          const T* __restrict wr = wk + i * Co + gr * fg;
+          T* __restrict o = out + gr * fg;
+#pragma omp simd
+          for (i64 j = 0; j < fg; ++j) o[j] += xv * wr[j];
+        }
+    }
+  }
+}
+
+// Calls rows(b, ta, te) for this thread's share of the B·n rows of a (B, n, ...) output.
+template <class Rows>
+void for_my_rows(const Team& team, i64 B, i64 n, Rows&& rows) {
+  auto [r0, r1] = team_share(B * n, team.tid, team.nth, 8);
+  for (i64 r = r0; r < r1;) {
+    const i64 b = r / n, ta = r % n, te = std::min(n, ta + (r1 - r));
+    rows(b, ta, te);
+    r += te - ta;
+  }
+}
+
+// The team packs w for `path` (forward layout, w (K, Ci/G, Co)) and meets.
+template <typename T>
+void pack_forward(const Team& team, const Geom& g, Path path, const T* w, Panels<T>& panels) {
+  if (path == Path::direct) return;
+  const i64 cg = g.cg(), fg = g.fg(), Co = g.Co;
+  panels.pack_share(team, [&](i64 set, const T** m, i64* ld, bool* tr) {
+    if (path == Path::merged) {
+      *m = w;
+    } else {
+      const i64 k = set / g.G, gr = set % g.G;
+      *m = w + k * cg * Co + gr * fg;
+    }
+    *ld = Co;
+    *tr = false;
+  });
+  team.barrier();
+}
+
+template <typename T>
+Panels<T> make_panels(const Geom& g, Path path) {
+  switch (path) {
+    case Path::merged: return Panels<T>(1, g.K * g.Ci, g.Co);
+    case Path::panels: return Panels<T>(g.K * g.G, g.cg(), g.fg());
+    default: return Panels<T>(0, 1, 1);
+  }
+}
+
+// Rows of micro_kernel_at: 12 × 2 vectors of accumulators fill 24 of AVX-512's 32 registers
+// (fewer loads per FMA than packed_gemm's 8 rows; measured faster for dkernel).
+#if defined(PYSEQ_ISA_LEVEL) && PYSEQ_ISA_LEVEL >= 2
+constexpr int kRowBlockAt = 12;
+#else
+constexpr int kRowBlockAt = kRowBlock;
+#endif
+
+// C (mr, nr) += Σ_p A[p·lda + (0..mr)] ⊗ panel[p, 0..nr): the rows of C are columns of A, read
+// in place (A's rows may overlap), the reduction runs down A's rows. MR_ rows at a time, all
+// accumulators in registers across the p loop (the transposed twin of packed_gemm's kernel).
+template <typename T, int NV, int MR_>
+inline void micro_kernel_at(int mr, const T* __restrict A, i64 lda, const T* __restrict panel,
+                            i64 kc, T* __restrict C, i64 ldc, i64 nr) {
+  if constexpr (MR_ > 1) {
+    if (mr < MR_) {
+      micro_kernel_at<T, NV, MR_ - 1>(mr, A, lda, panel, kc, C, ldc, nr);
+      return;
+    }
+  }
+  constexpr int NR = PanelShape<T, NV>::NR;
+  T acc[MR_][NR];
+  for (int m = 0; m < MR_; ++m)
+    for (int j = 0; j < NR; ++j) acc[m][j] = j < nr ? C[m * ldc + j] : T(0);
+#pragma GCC unroll 4
+  for (i64 p = 0; p < kc; ++p) {
+    const T* __restrict b = panel + p * NR;
+    const T* __restrict ap = A + p * lda;
+#pragma GCC unroll 16
+    for (int m = 0; m < MR_; ++m) {
+      const T a = ap[m];
+#pragma omp simd
+      for (int j = 0; j < NR; ++j) acc[m][j] += a * b[j];
+    }
+  }
+  for (int m = 0; m < MR_; ++m)
+    for (i64 j = 0; j < nr; ++j) C[m * ldc + j] = acc[m][j];
+}
+
+// dW (R, F) += Aᵀ · dy for A (M, R) read in place with leading dimension lda (the merged taps:
+// row t' of A = K·C numbers of x from step t'·s − pl) and dy (M, F); `pack` holds
+// packed_size<T, 2>(M, F) numbers for dy's panels.
+template <typename T>
+void dkernel_merged(T* dW, const T* A, i64 lda, i64 R, const T* dy, i64 M, i64 F, T* pack) {
+  using S = PanelShape<T, 2>;
+  constexpr i64 KC = 256;  // reduction block: a panel block of KC × NR stays in L1
+  constexpr int MR = kRowBlockAt;
+  pack_panels<T, 2>(pack, dy, F, M, F, false, 0, F);
+  for (i64 k0 = 0; k0 < M; k0 += KC) {
+    const i64 kc = std::min(KC, M - k0);
+    for (i64 n0 = 0; n0 < F; n0 += S::NR) {
+      const T* panel = pack + n0 * M + k0 * S::NR;
+      const i64 nr = std::min<i64>(S::NR, F - n0);
+      for (i64 r0 = 0; r0 < R; r0 += MR) {
+        const int mr = static_cast<int>(std::min<i64>(MR, R - r0));
+        micro_kernel_at<T, 2, MR>(mr, A + k0 * lda + r0, lda, panel, kc, dW + r0 * F + n0, F, nr);
+      }
+    }
+  }
+}
+
+Geom forward_geom(const Conv1dShape& s) {
+  return {s.B, s.T, s.C, s.F, s.K, s.T_out, s.stride, s.dilation, s.groups, s.pad_left};
+}
+
+}  // namespace
+
+template <typename T>
+void conv1d_forward(const Conv1dForward<T>& a) {
+  const Geom g = forward_geom(a.s);
+  const Path path = choose_path(g);
+  Panels<T> panels = make_panels<T>(g, path);
+  run_team([&](const Team& team) {
+    pack_forward(team, g, path, a.kernel, panels);
+    for_my_rows(team, g.B, g.To, [&](i64 b, i64 ta, i64 te) {
+      conv_rows(g, path, a.y, a.x, a.kernel, a.bias, panels, b, ta, te);
+    });
+  });
+}
+
+template <typename T>
+void conv1d_backward(const Conv1dBackward<T>& a) {
+  const Geom g = forward_geom(a.s);
+  const i64 B = g.B, C = g.Ci, F = g.Co, K = g.K, cg = g.cg(), fg = g.fg(), To = g.To, Ti = g.Ti;
+  const Path fpath = choose_path(g);
+  // dx = conv(dy, kernel flipped in time and transposed per group) when s = 1:
+  // wt[j, f', gr·cg + i] = kernel[K−1−j, i, gr·fg + f'], wt (K, fg, C).
+  const bool gather = g.s == 1;
+  const Geom gx{B, To, F, C, K, Ti, 1, g.d, g.G, (K - 1) * g.d - g.pl};
+  const Path xpath = gather ? choose_path(gx) : fpath;
+  Buffer<T> wt(gather ? K * fg * C : 1);
+  // s > 1: set k·G + gr = kernel[k, :, group gr]ᵀ (fg, cg) for the scatter products.
+  Panels<T> xpanels = gather ? make_panels<T>(gx, xpath)
+                             : (xpath == Path::direct ? Panels<T>(0, 1, 1) : Panels<T>(K * g.G, fg, cg));
+  const int nth_max = std::max(1, get_num_threads());
+  const i64 part = K * cg * F + F;  // per-thread partial [dkernel | dbias]
+  Buffer<T> parts(nth_max * part);
+
+  run_team([&](const Team& team) {
+    // ---- weights for dx
+    if (gather) {
+      auto [j0, j1] = team_share(K * fg, team.tid, team.nth);
+      for (i64 jf = j0; jf < j1; ++jf) {
+        const i64 j = jf / fg, f = jf % fg;
+        T* row = wt.get() + jf * C;
+        for (i64 gr = 0; gr < g.G; ++gr)
+          for (i64 i = 0; i < cg; ++i) row[gr * cg + i] = a.kernel[((K - 1 - j) * cg + i) * F + gr * fg + f];
+      }
+      team.barrier();
+      pack_forward(team, gx, xpath, static_cast<const T*>(wt.get()), xpanels);
+    } else if (xpath != Path::direct) {
+      xpanels.pack_share(team, [&](i64 set, const T** m, i64* ld, bool* tr) {
+        const i64 k = set / g.G, gr = set % g.G;
+        *m = a.kernel + k * cg * F + gr * fg;  // (cg, fg) with ld F: packed transposed
+        *ld = F;
+        *tr = true;
+      });
+      team.barrier();
+    }
+    // ---- dx, this thread's rows of (B, T)
+    for_my_rows(team, B, Ti, [&](i64 b, i64 ua, i64 ue) {
+      if (gather) {
+        conv_rows(gx, xpath, a.dx, a.dy, static_cast<const T*>(wt.get()), static_cast<const T*>(nullptr),
+                  xpanels, b, ua, ue);
+        return;
+      }
+      T* dxb = a.dx + b * Ti * C;
+      const T* dyb = a.dy + b * To * F;
+      std::fill(dxb + ua * C, dxb + ue * C, T(0));
+      for (i64 k = 0; k < K; ++k) {
+        // rows t' with u = t'·s + k·d − pl in [ua, ue)
+        const i64 off = k * g.d - g.pl;
+        const i64 t0 = std::max<i64>(0, ceil_div(ua - off, g.s));
+        const i64 t1 = std::min<i64>(To, ceil_div(ue - off, g.s));
+        if (t0 >= t1) continue;
+        if (xpath != Path::direct) {
+          for (i64 gr = 0; gr < g.G; ++gr)
+            xpanels.multiply(k * g.G + gr, t1 - t0, dyb + t0 * F + gr * fg, F,
+                             dxb + (t0 * g.s + off) * C + gr * cg, g.s * C, true);
+          continue;
+        }
+        for (i64 t = t0; t < t1; ++t) {
+          const T* __restrict dyr = dyb + t * F;
+          T* __restrict dxr = dxb + (t * g.s + off) * C;
+          const T* __restrict wk = a.kernel + k * cg * F;
+          if (cg == 1 && fg == 1) {  // depthwise, one filter per channel
+#pragma omp simd
+            for (i64 c = 0; c < C; ++c) dxr[c] += dyr[c] * wk[c];
+            continue;
+          }
+          for (i64 gr = 0; gr < g.G; ++gr)
+            for (i64 i = 0; i < cg; ++i) {
+              const T* __restrict wr = wk + i * F + gr * fg;
+              const T* __restrict d = dyr + gr * fg;
+              T acc = 0;
+#pragma omp simd reduction(+ : acc)
+              for (i64 j = 0; j < fg; ++j) acc += d[j] * wr[j];
+              dxr[gr * cg + i] += acc;
+            }
+        }
+      }
+    });
+    // ---- dkernel and dbias: this thread's partial over its rows of (B, T')
+    T* my = parts.get() + team.tid * part;
+    std::fill(my, my + part, T(0));
+    T* db = my + K * cg * F;
+    // dy's panels for the merged product: at most one batch row's worth per call
+    Buffer<T> dy_pack(fpath == Path::merged ? packed_size<T, 2>(std::min<i64>(To, (B * To + team.nth - 1) / team.nth + 8), F) : 1);
+    for_my_rows(team, B, To, [&](i64 b, i64 ta, i64 te) {
+      const T* xb = a.x + b * Ti * C;
+      const T* dyb = a.dy + b * To * F;
+      if (a.dbias)
+        for (i64 t = ta; t < te; ++t) {
+          const T* __restrict dyr = dyb + t * F;
+#pragma omp simd
+          for (i64 f = 0; f < F; ++f) db[f] += dyr[f];
+        }
+      // merged: interior rows [lo, hi) in one product over the K taps side by side, the edge
+      // rows (taps partly in the padding) per tap below.
+      i64 lo = te, hi = te;
+      if (fpath == Path::merged) {
+        lo = std::max(ta, g.tap_rows(0).first);
+        hi = std::min(te, g.tap_rows(K - 1).second);
+        if (lo < hi)
+          dkernel_merged(my, xb + (lo * g.s - g.pl) * C, g.s * C, K * C, dyb + lo * F, hi - lo, F,
+                         dy_pack.get());
+        else
+          lo = hi = te;
+      }
+      for (i64 k = 0; k < K; ++k) {
+        auto [t0, t1] = g.tap_rows(k);
+        t0 = std::max(t0, ta);
+        t1 = std::min(t1, te);
+        if (t0 >= t1) continue;
+        const i64 off = k * g.d - g.pl;
+        if (fpath == Path::merged) {  // the rows outside [lo, hi): before, then after
+          const i64 e0 = std::min(t1, lo), e1 = std::max(t0, hi);
+          if (t0 < e0)
+            blas::gemm<T>(true, false, C, F, e0 - t0, T(1), xb + (t0 * g.s + off) * C, g.s * C,
+                          dyb + t0 * F, F, T(1), my + k * C * F, F);
+          if (e1 < t1)
+            blas::gemm<T>(true, false, C, F, t1 - e1, T(1), xb + (e1 * g.s + off) * C, g.s * C,
+                          dyb + e1 * F, F, T(1), my + k * C * F, F);
+          continue;
+        }
+        if (fpath != Path::direct) {
+          for (i64 gr = 0; gr < g.G; ++gr)
+            blas::gemm<T>(true, false, cg, fg, t1 - t0, T(1), xb + (t0 * g.s + off) * C + gr * cg,
+                          g.s * C, dyb + t0 * F + gr * fg, F, T(1), my + k * cg * F + gr * fg, F);
+          continue;
+        }
+        T* dk = my + k * cg * F;
+        for (i64 t = t0; t < t1; ++t) {
+          const T* __restrict xr = xb + (t * g.s + off) * C;
+          const T* __restrict dyr = dyb + t * F;
+          if (cg == 1 && fg == 1) {
+#pragma omp simd
+            for (i64 c = 0; c < F; ++c) dk[c] += xr[c] * dyr[c];
+            continue;
+          }
+          for (i64 gr = 0; gr < g.G; ++gr)
+            for (i64 i = 0; i < cg; ++i) {
+              const T xv = xr[gr * cg + i];
+              T* __restrict o = dk + i * F + gr * fg;
+              const T* __restrict d = dyr + gr * fg;
+#pragma omp simd
+              for (i64 j = 0; j < fg; ++j) o[j] += xv * d[j];
+            }
+        }
+      }
+    });
+    team.barrier();
+    auto [e0, e1] = team_share(part, team.tid, team.nth, 16);
+    for (i64 e = e0; e < e1; ++e) {
+      T sum = 0;
+      for (int p = 0; p < team.nth; ++p) sum += parts.get()[p * part + e];
+      if (e < K * cg * F) a.dkernel[e] = sum;
+      else if (a.dbias) a.dbias[e - K * cg * F] = sum;
+    }
+  });
+}
+
+template void conv1d_forward<float>(const Conv1dForward<float>&);
+template void conv1d_forward<double>(const Conv1dForward<double>&);
+template void conv1d_backward<float>(const Conv1dBackward<float>&);
+template void conv1d_backward<double>(const Conv1dBackward<double>&);
+
+}  // namespace pyseq::cpu::PYSEQ_ISA
