@@ -58,6 +58,8 @@ def _states(layer_id, B=3, H=5, seed=2):
     dict(go_backwards=True, masked=True, return_state=True, initial=True),
     dict(return_sequences=True, zero_output_for_mask=True, masked=True, return_state=True),
     dict(use_bias=False, initial=True),
+    dict(initial=True, masked="empty_row"),
+    dict(initial=True, masked="empty_row", go_backwards=True, return_state=True),
 ], ids=lambda o: "-".join(sorted(o)) or "plain")
 def test_gradients(make, opts):
     opts = dict(opts)
@@ -69,6 +71,8 @@ def test_gradients(make, opts):
     kwargs = {}
     if initial:
         kwargs["initial_state"] = _states("lstm" if isinstance(layer, layers.LSTM) else "")
+    if masked == "empty_row":
+        mask[0] = False  # a row with no valid step: the output stays zero, the state carries
     d_args, _ = check_layer_gradients(layer, x, mask=mask if masked else None, **kwargs)
     assert ("initial_state" in d_args) == initial
 
@@ -348,6 +352,11 @@ def test_bad_arguments():
         layers.Bidirectional(layers.LSTM(3), backward_layer=layers.LSTM(3))
     with pytest.raises(ValueError, match=r"\[LSTM\] stateful=True needs a fixed batch size"):
         layers.LSTM(3, stateful=True).build((None, 4, 2))
+    with pytest.raises(ValueError, match=r"\[GRU\] kernel_regularizer is not supported"):
+        layers.GRU(3, kernel_regularizer="l2")
+    with pytest.raises(TypeError, match=r"\[LSTM\] unexpected argument\(s\): colour"):
+        layers.LSTM(3, colour="red")
+    layers.LSTM(3, kernel_regularizer=None, use_cudnn="auto")  # Keras's spelled-out defaults
     lstm = layers.LSTM(3)
     lstm(np.zeros((2, 4, 5), "float32"))
     with pytest.raises(ValueError, match=r"\[LSTM\] was built for 5 input features"):
@@ -396,7 +405,9 @@ def test_keras_parity_rnn(name, extra, go_backwards, return_sequences):
     n_states = 2 if name == "LSTM" else 1
     init = [np.random.default_rng(4).standard_normal((3, 5)).astype("float32")
             for _ in range(n_states)]
-    for m, st in [(None, None), (mask, None), (mask, init)]:
+    empty = mask.copy()
+    empty[0] = False
+    for m, st in [(None, None), (mask, None), (mask, init), (empty, init)]:
         ko = to_numpy(k(x, mask=m, initial_state=st))
         po = p(x, mask=m, initial_state=st)
         for a, b in zip(ko, po):
