@@ -429,8 +429,11 @@ def test_keras_parity_bidirectional(merge_mode, name):
                                  merge_mode=merge_mode)
         k(x)
         _copy(k, p, x)
-        for m in (None, mask):
-            ko, po = to_numpy(k(x, mask=m)), p(x, mask=m)
+        n = 4 if name == "LSTM" else 2
+        init = [np.random.default_rng(i).standard_normal((3, 5)).astype("float32")
+                for i in range(n)]
+        for m, st in ((None, None), (mask, None), (mask, init)):
+            ko, po = to_numpy(k(x, mask=m, initial_state=st)), p(x, mask=m, initial_state=st)
             assert len(ko) == len(po)
             for a, b in zip(ko, po):
                 np.testing.assert_allclose(b, a, rtol=2e-5, atol=2e-6)
