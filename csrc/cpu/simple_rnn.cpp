@@ -5,8 +5,9 @@
 // x·W for every row is one product before the loop; in the loop only h_in·U remains, then one
 // fused pass adds the bias and applies the activation. Backward keeps only dh_{t-1} = dz_t·Uᵀ in
 // the loop; afterwards dx = dz·Wᵀ, dW = xᵀ·dz and dU = h_inᵀ·dz are single products over all
-// steps and db is dz's column sum. The activation is a template parameter; its derivative is
-// taken from its output (saved in `act`), so forward saves no pre-activations.
+// steps and db is dz's column sum. The activation is a template parameter of the per-row cells
+// (one instantiation per activation, picked once per call); its derivative is taken from its
+// output (saved in `act`), so forward saves no pre-activations.
 
 #include "simple_rnn.h"
 
@@ -48,9 +49,9 @@ inline T activation_grad(T a) {
 // The step loop's split. A SimpleRNN step is a quarter of an LSTM step (one H-wide product), so
 // splitting units (one barrier per step, and h_in's rows shared between cores) pays only where a
 // thread would otherwise stream too much of U per step: rows need no barrier at all. Measured on
-// 2 cores (bench/RESULTS.md): units win from H = 256 at batch 1, from H = 512 below 8 rows per
-// thread, and at any batch once U (H·H) outgrows a core's L2; rows win everywhere else (at
-// (8, 128) units are 2-3× slower). Forward and backward choose independently (the saved layout
+// 2 cores (bench/RESULTS.md): units win from H = 256 below 2 rows per thread, from H = 512 below
+// 8 rows per thread, and at any batch once U (H·H) outgrows a core's 2 MiB L2; rows win
+// everywhere else (at batch 8, H = 128 units are 2-3× slower). Forward and backward choose independently (the saved layout
 // is Keras's whatever the split).
 template <typename T>
 Split rnn_split(std::int64_t B, std::int64_t H) {
