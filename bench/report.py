@@ -175,7 +175,23 @@ def main(argv=None):
     memory = render_memory(benches)  # attention (issue 5)
     if memory:
         print(memory)
+    overhead = render_outside_kernels(benches)
+    if overhead:
+        print(overhead)
     return 0
+
+
+# --- models (issue 6): the share of a training step outside pyseq's kernels -----------------
+def render_outside_kernels(benches):
+    lines = []
+    for b in benches:
+        info = b.get("extra_info") or {}
+        if "outside_kernels_share" in info:
+            lines.append(f"- {info.get('case')}: {100 * info['outside_kernels_share']:.1f} % of a "
+                         f"training step outside pyseq.ops kernels ({info.get('step_ms')} ms per "
+                         f"step, {info.get('ops_ms')} ms in ops.* calls)")
+    return "\n".join([""] + lines) if lines else ""
+# --- end of models block --------------------------------------------------------------------
 
 
 if __name__ == "__main__":

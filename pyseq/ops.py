@@ -312,3 +312,56 @@ def global_avg_pool1d_forward(x, mask=None):
 def global_avg_pool1d_backward(dy, saved):
     """Gradient of :func:`global_avg_pool1d_forward`: ``(dx,)``; dy (B, C) or None (zeros)."""
     return _core.global_avg_pool1d_backward(dy, saved)
+# --- layers and models (issue 6): embedding lookup and gradient, fused Adam step -------------
+__all__ += ["embedding_forward", "embedding_backward", "adam_update"]
+
+
+def embedding_forward(table, indices):
+    """Rows of ``table`` (V, D) at integer ``indices`` (any shape, values in [0, V)).
+
+    Returns ``(out, saved)`` with out of shape ``indices.shape + (D,)`` in the table's dtype.
+    """
+    return _core.embedding_forward(table, indices)
+
+
+def embedding_backward(d_out, saved):
+    """Gradient of :func:`embedding_forward`: ``(d_table, None)``, d_table (V, D) the sum of the
+    rows of ``d_out`` at each index (None means zeros); indices get no gradient."""
+    return _core.embedding_backward(d_out, saved)
+
+
+def adam_update(var, m, v, grad, *, alpha, beta_1, beta_2, epsilon, v_hat=None):
+    """One Adam step, **in place** on ``var``, ``m``, ``v`` (and ``v_hat`` with amsgrad), with
+    Keras 3's arithmetic::
+
+        m += (grad - m) * (1 - beta_1);  v += (grad**2 - v) * (1 - beta_2)
+        v_hat = maximum(v_hat, v)        # amsgrad only; then used for v below
+        var -= alpha * m / (sqrt(v) + epsilon)
+
+    ``alpha`` = learning_rate * sqrt(1 - beta_2**t) / (1 - beta_1**t) for step t. var, m, v and
+    v_hat must be writeable C-contiguous arrays of one float dtype and shape; grad is converted
+    to that dtype only if it already has it (no silent casts: TypeError otherwise).
+    """
+    _core.adam_update(var, m, v, grad, float(alpha), float(beta_1), float(beta_2),
+                      float(epsilon), v_hat)
+# --- end of layers and models block ---------------------------------------------------------
+
+
+# --- layers and models (issue 6): Dense's affine map on pyseq's BLAS ------------------------
+__all__ += ["dense_forward", "dense_backward"]
+
+
+def dense_forward(x, kernel, bias=None):
+    """``y = x @ kernel + bias`` for x (M, K), kernel (K, U), bias (U,) or None.
+
+    The product runs on pyseq's BLAS inside pyseq's thread team (rows split across threads), so
+    that no second BLAS thread pool spins beside the sequence kernels. Returns ``(y, saved)``.
+    """
+    return _core.dense_forward(x, kernel, bias)
+
+
+def dense_backward(dz, saved):
+    """Gradients of :func:`dense_forward`: ``(dx, dkernel, dbias)`` (dbias None without bias);
+    dz (M, U) may be None (zeros)."""
+    return _core.dense_backward(dz, saved)
+# --- end of Dense block ---------------------------------------------------------------------

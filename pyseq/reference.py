@@ -786,3 +786,55 @@ def global_avg_pool1d_backward(dy, cache):
     B, T, C = cache["shape"]
     dy = _f64_or_zeros(dy, (B, C))
     return (cache["w"][:, :, None] * dy[:, None, :],)
+# --- layers and models (issue 6): embedding lookup and gradient, Adam step -------------------
+__all__ += ["embedding_forward", "embedding_backward", "adam_update"]
+
+
+def embedding_forward(table, indices):
+    """out[..., :] = table[indices[...], :]; saved = (indices, V)."""
+    table = np.asarray(table, dtype=np.float64)
+    indices = np.asarray(indices)
+    return table[indices], (indices, table.shape[0])
+
+
+def embedding_backward(d_out, saved):
+    """d_table[v] = sum of d_out rows whose index is v."""
+    indices, V = saved
+    d_out = np.asarray(d_out, dtype=np.float64)
+    d_table = np.zeros((V, d_out.shape[-1]))
+    for r, i in enumerate(indices.reshape(-1)):
+        d_table[i] += d_out.reshape(-1, d_out.shape[-1])[r]
+    return d_table, None
+
+
+def adam_update(var, m, v, grad, *, alpha, beta_1, beta_2, epsilon, v_hat=None):
+    """The Keras 3 Adam step in float64, returning new (var, m, v, v_hat) instead of updating."""
+    g = np.asarray(grad, dtype=np.float64)
+    m = m + (g - m) * (1 - beta_1)
+    v = v + (g * g - v) * (1 - beta_2)
+    denom_v = v
+    if v_hat is not None:
+        v_hat = np.maximum(v_hat, v)
+        denom_v = v_hat
+    var = var - alpha * m / (np.sqrt(denom_v) + epsilon)
+    return var, m, v, v_hat
+# --- end of layers and models block ---------------------------------------------------------
+
+
+# --- layers and models (issue 6): Dense's affine map -----------------------------------------
+__all__ += ["dense_forward", "dense_backward"]
+
+
+def dense_forward(x, kernel, bias=None):
+    x, kernel = np.asarray(x, dtype=np.float64), np.asarray(kernel, dtype=np.float64)
+    y = x @ kernel
+    if bias is not None:
+        y = y + np.asarray(bias, dtype=np.float64)
+    return y, (x, kernel, bias is not None)
+
+
+def dense_backward(dz, saved):
+    x, kernel, has_bias = saved
+    dz = np.zeros((x.shape[0], kernel.shape[1])) if dz is None else np.asarray(dz, np.float64)
+    return dz @ kernel.T, x.T @ dz, (dz.sum(axis=0) if has_bias else None)
+# --- end of Dense block ---------------------------------------------------------------------

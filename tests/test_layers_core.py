@@ -281,3 +281,11 @@ def test_bad_arguments():
         layers.TimeDistributed(layers.Dense(2))(layers.Input((4,)))
     with pytest.raises(TypeError, match="float32 or float64"):
         layers.Dense(2, dtype="int32")
+
+
+def test_gelu_erf_paths_agree():
+    from pyseq import activations
+    x = np.linspace(-6, 6, 2001)
+    exact = activations._erf_exact(x)
+    np.testing.assert_allclose(activations._erf_as(x.astype(np.float32)), exact, atol=2e-7)
+    np.testing.assert_allclose(activations._erf(x), exact, atol=1e-15)

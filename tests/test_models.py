@@ -362,3 +362,28 @@ def test_weights_properties_and_trainable():
     m.fit(randn(4, 3), randn(4, 2), verbose=0)
     for a, b in zip(before, d.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_masks_reach_attention_and_pooling_like_keras():
+    """Keyword tensors carry their masks too: MultiHeadAttention(query, value) gets value_mask
+    from the value's Embedding(mask_zero=True), pooling the query's mask, as in Keras."""
+    keras = import_keras()
+
+    def build(L, I, M):
+        q_in, v_in = I((5,)), I((7,))
+        q = L.Embedding(30, 8, mask_zero=True)(q_in)
+        v = L.Embedding(30, 8, mask_zero=True)(v_in)
+        h = L.MultiHeadAttention(num_heads=2, key_dim=4)(q, v)
+        return M([q_in, v_in], L.Dense(2)(L.GlobalAveragePooling1D()(h)))
+
+    k = build(keras.layers, keras.Input, keras.Model)
+    p = build(layers, Input, Model)
+    assert p.count_params() == k.count_params()
+    p.set_weights(keras_weights(k))
+    xq = np.array([[1, 2, 0, 0, 0], [3, 4, 5, 6, 7]])
+    xv = np.array([[1, 2, 3, 0, 0, 0, 0], [9, 8, 0, 0, 0, 0, 0]])
+    np.testing.assert_allclose(p.predict([xq, xv], verbose=0), to_numpy(k([xq, xv])),
+                               rtol=1e-4, atol=1e-5)
+    mha = layers.MultiHeadAttention(num_heads=3, key_dim=32)
+    Model(inp := Input((4, 32)), mha(inp, inp))
+    assert mha.count_params() == 12608

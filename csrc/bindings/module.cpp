@@ -26,6 +26,10 @@ void register_conv1d(py::module_& m);
 void register_pool1d(py::module_& m);
 }
 
+namespace pyseq::bind {  // layers/models: embedding, Dense, Adam (issue 6)
+void register_train_ops(py::module_& m);
+}
+
 namespace {
 
 std::string compiler() {
@@ -120,4 +124,5 @@ PYBIND11_MODULE(_core, m) {
   // conv1d and 1-D pooling (issue 4)
   pyseq::bind::register_conv1d(m);
   pyseq::bind::register_pool1d(m);
+  pyseq::bind::register_train_ops(m);  // layers/models: embedding, Adam
 }

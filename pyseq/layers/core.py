@@ -1,11 +1,10 @@
 """Core layers: InputLayer / Input, Dense, Activation, Dropout, SpatialDropout1D."""
 
-import math
-
 import numpy as np
 
 from .. import activations as _activations
 from .. import initializers as _initializers
+from .. import ops
 from ._call import Node, SymbolicTensor
 from .base import Layer, PreActivationGrad, _unique_name
 
@@ -131,15 +130,14 @@ class Dense(Layer):
         if x.shape[-1] != n_in:
             raise ValueError(f"[{self.name}] (Dense) expects inputs with last axis {n_in}, got "
                              f"shape {x.shape}")
-        x2 = x.reshape(-1, n_in)
-        z = x2 @ self.kernel.value
-        if self.use_bias:
-            z += self.bias.value
+        # the product on pyseq's BLAS inside its thread team (ops.dense_forward)
+        z, saved = ops.dense_forward(x.reshape(-1, n_in), self.kernel.value,
+                                     self.bias.value if self.use_bias else None)
         y = self.activation(z) if self.activation.name != "linear" else z
-        return y.reshape(x.shape[:-1] + (self.units,)), (x2, z, y, x.shape)
+        return y.reshape(x.shape[:-1] + (self.units,)), (saved, z, y, x.shape)
 
     def backward(self, cache, d_outputs):
-        x2, z, y, in_shape = cache
+        saved, z, y, in_shape = cache
         if d_outputs is None:
             d_outputs = np.zeros_like(y)
         if isinstance(d_outputs, PreActivationGrad):
@@ -147,12 +145,11 @@ class Dense(Layer):
         else:
             dy = d_outputs.reshape(-1, self.units)
             dz = dy if self.activation.name == "linear" else self.activation.backward(z, y, dy)
-        dz = cast_float(dz, self.dtype)
-        grads = [(self.kernel, x2.T @ dz)]
+        dx, dkernel, dbias = ops.dense_backward(cast_float(dz, self.dtype), saved)
+        grads = [(self.kernel, dkernel)]
         if self.use_bias:
-            grads.append((self.bias, dz.sum(axis=0)))
-        dx = (dz @ self.kernel.value.T).reshape(in_shape)
-        return {"inputs": dx}, grads
+            grads.append((self.bias, dbias))
+        return {"inputs": dx.reshape(in_shape)}, grads
 
 
 class Activation(Layer):
@@ -234,7 +231,3 @@ class SpatialDropout1D(Dropout):
             raise ValueError(f"[{self.name}] (SpatialDropout1D) expects inputs of rank 3, got "
                              f"shape {x.shape}")
         return (x.shape[0], 1, x.shape[2])
-
-
-def _prod(shape):
-    return None if any(d is None for d in shape) else math.prod(shape)

@@ -3,6 +3,7 @@
 import numpy as np
 
 from .. import initializers as _initializers
+from .. import ops
 from .base import Layer
 
 
@@ -46,29 +47,19 @@ class Embedding(Layer):
 
     def _indices(self, inputs):
         idx = np.asarray(inputs)
-        if idx.dtype.kind not in "iu":
+        if idx.dtype.kind in "fb":  # Keras casts float (and bool) indices to integers
             if idx.dtype.kind == "f" and idx.size and not np.all(idx == np.floor(idx)):
                 raise ValueError(f"[{self.name}] (Embedding) expects integer indices, got "
                                  f"non-integer values of dtype {idx.dtype}")
-            if idx.dtype.kind not in "fb":
-                raise TypeError(f"[{self.name}] (Embedding) expects integer indices, got dtype "
-                                f"{idx.dtype}")
-            idx = idx.astype(np.intp)
-        if idx.size:
-            lo, hi = idx.min(), idx.max()
-            if lo < 0 or hi >= self.input_dim:
-                raise ValueError(f"[{self.name}] (Embedding) indices must be in [0, "
-                                 f"{self.input_dim}), got values in [{lo}, {hi}]")
+            idx = idx.astype(np.int64)
         return idx
 
     def forward(self, inputs, *, training=False, mask=None):
-        idx = self._indices(inputs)
-        return self.embeddings.value[idx], idx
+        # one native gather; the op checks the index range ([0, input_dim)) and dtype
+        return ops.embedding_forward(self.embeddings.value, self._indices(inputs))
 
     def backward(self, cache, d_outputs):
         if d_outputs is None or not self.trainable:
             return {}, []
-        idx = cache
-        table = np.zeros_like(self.embeddings.value)
-        np.add.at(table, idx.ravel(), d_outputs.reshape(-1, self.output_dim))
-        return {}, [(self.embeddings, table)]
+        d_table, _ = ops.embedding_backward(d_outputs, cache)
+        return {}, [(self.embeddings, d_table)]

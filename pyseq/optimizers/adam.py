@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 
+from .. import ops
 from .base_optimizer import Optimizer
 
 
@@ -22,6 +23,13 @@ class Adam(Optimizer):
         alpha = t(learning_rate * math.sqrt(1 - self.beta_2 ** step) / (1 - self.beta_1 ** step))
         m = self.slot(variable, "momentum")
         v = self.slot(variable, "velocity")
+        v_hat = self.slot(variable, "velocity_hat") if self.amsgrad else None
+        var = variable.value
+        if var.flags.c_contiguous and var.flags.writeable and gradient.dtype == var.dtype:
+            # one fused pass over var, m, v (and v_hat): the same arithmetic as below
+            ops.adam_update(var, m, v, gradient, alpha=alpha, beta_1=self.beta_1,
+                            beta_2=self.beta_2, epsilon=self.epsilon, v_hat=v_hat)
+            return
         tmp = np.subtract(gradient, m)
         tmp *= t(1 - self.beta_1)
         m += tmp                                   # m += (g - m) * (1 - beta_1)
@@ -29,15 +37,14 @@ class Adam(Optimizer):
         tmp -= v
         tmp *= t(1 - self.beta_2)
         v += tmp                                   # v += (g^2 - v) * (1 - beta_2)
-        if self.amsgrad:
-            v_hat = self.slot(variable, "velocity_hat")
+        if v_hat is not None:
             np.maximum(v_hat, v, out=v_hat)
             v = v_hat
         np.sqrt(v, out=tmp)
         tmp += t(self.epsilon)
         np.divide(m, tmp, out=tmp)
         tmp *= alpha
-        variable.value -= tmp
+        var -= tmp
 
 
 class AdamW(Adam):
