@@ -385,7 +385,9 @@ def _copy(keras_layer, pyseq_layer, x):
 
 RNN_CASES = [
     ("LSTM", {}), ("GRU", {}), ("GRU", dict(reset_after=False)), ("SimpleRNN", {}),
-    ("SimpleRNN", dict(activation="relu")), ("LSTM", dict(activation="softsign")),
+    ("SimpleRNN", dict(activation="relu")), ("SimpleRNN", dict(activation=None)),
+    ("SimpleRNN", dict(activation="sigmoid", use_bias=False)), ("LSTM", dict(activation="softsign")),
+    ("GRU", dict(recurrent_activation="hard_sigmoid")),
 ]
 
 
