@@ -77,7 +77,7 @@ class _RNN(Layer):
         self.unroll = bool(unroll)  # accepted for Keras compatibility; the kernel never unrolls
         self.zero_output_for_mask = bool(zero_output_for_mask)
         self.states = None
-        self.input_spec_features = None
+        self._input_features = None
 
     # -- weights and shapes ----------------------------------------------------------------
     def _bias_shape(self):
@@ -98,7 +98,7 @@ class _RNN(Layer):
         if features is None:
             raise ValueError(f"[{cls}] the feature axis of the input must be known, "
                              f"got shape {input_shape}")
-        self.input_spec_features = int(features)
+        self._input_features = int(features)
         G, H = self._gates, self.units
         self.kernel = self.add_weight("kernel", (features, G * H), self.kernel_initializer)
         self.recurrent_kernel = self.add_weight("recurrent_kernel", (H, G * H),
@@ -160,8 +160,8 @@ class _RNN(Layer):
         if x.ndim != 3:
             raise ValueError(f"[{cls}] expects inputs of rank 3 (batch, timesteps, features), "
                              f"got shape {x.shape}")
-        if x.shape[2] != self.input_spec_features:
-            raise ValueError(f"[{cls}] was built for {self.input_spec_features} input features, "
+        if x.shape[2] != self._input_features:
+            raise ValueError(f"[{cls}] was built for {self._input_features} input features, "
                              f"got inputs of shape {x.shape}")
         B = x.shape[0]
         mask = _as_mask(mask)
