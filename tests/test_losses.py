@@ -161,3 +161,15 @@ def test_loss_metrics_in_compile():
     assert logs["mae"] == pytest.approx(logs["mean_absolute_error"], rel=1e-6)
     pred = m.predict(x, verbose=0)
     assert logs["mae"] == pytest.approx(np.abs(pred - y).mean(), rel=1e-5)
+
+
+def test_reductions():
+    y, p = RNG.standard_normal((4, 3)), RNG.standard_normal((4, 3))
+    per_sample = np.mean((p - y) ** 2, axis=-1)
+    assert losses.MeanSquaredError(reduction="sum")(y, p) == pytest.approx(per_sample.sum())
+    np.testing.assert_allclose(losses.MeanSquaredError(reduction=None)(y, p), per_sample)
+    value, grad = losses.MeanSquaredError(reduction="sum").value_and_grad(y, p)
+    np.testing.assert_allclose(grad, 2 * (p - y) / 3)
+    sw = np.array([1.0, 0.0, 2.0, 1.0])
+    assert losses.MeanSquaredError()(y, p, sample_weight=sw) == \
+        pytest.approx((per_sample * sw).sum() / 4)

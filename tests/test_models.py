@@ -246,6 +246,14 @@ def test_summary_matches_keras_counts(capsys):
     text = capsys.readouterr().out
     assert 'Model: "seq"' in text and "Connected to" not in text and "(None, 3)" in text
     assert "Total params: 15 (60.00 B)" in text
+    unbuilt = Sequential([layers.Embedding(100, 6), layers.Dense(2)])
+    unbuilt.summary()
+    text = capsys.readouterr().out
+    assert text.count("0 (unbuilt)") == 2 and "Total params: 0 (0.00 B)" in text
+    a = Input((3,))
+    Model(a, layers.Add()([layers.Dense(4, name="d1")(a), layers.Dense(4, name="d2")(a)])).summary()
+    text = capsys.readouterr().out
+    assert "d1[0][0]," in text and "d2[0][0] " in text
 
 
 # ------------------------------------------------------------------------------------------
@@ -253,7 +261,6 @@ def test_summary_matches_keras_counts(capsys):
 # ------------------------------------------------------------------------------------------
 
 def test_issue_program_bidirectional_imdb(capsys):
-    from pyseq.layers import Bidirectional, Dense, Embedding, LSTM  # noqa: F401
     x = RNG.integers(1, 10000, (80, 12))
     y = (x[:, 0] > 5000).astype("float32")
     model = Sequential([layers.Embedding(10000, 32), layers.Bidirectional(layers.LSTM(64)),
@@ -335,7 +342,6 @@ def test_save_load_round_trip(tmp_path):
     m.fit(x, randn(8, 4), epochs=1, verbose=0)
     path = tmp_path / "w.npz"
     m.save_weights(path)
-    m2 = Model.__new__(Model)
     inp2 = Input((3,))
     m2 = Model(inp2, layers.BatchNormalization()(layers.Dense(4)(inp2)))
     m2.load_weights(path)
@@ -387,3 +393,15 @@ def test_masks_reach_attention_and_pooling_like_keras():
     mha = layers.MultiHeadAttention(num_heads=3, key_dim=32)
     Model(inp := Input((4, 32)), mha(inp, inp))
     assert mha.count_params() == 12608
+
+
+def test_input_arguments():
+    t = Input(shape=(3,), batch_size=4, name="features")
+    assert t.shape == (4, 3) and t.node.layer.name == "features" and t.dtype == "float32"
+    assert Input(batch_shape=(None, 5, 2)).shape == (None, 5, 2)
+    assert Input((7,), dtype="int32").dtype == "int32"
+    assert pyseq.Input is layers.Input is Input
+    with pytest.raises(ValueError, match="sparse"):
+        Input((3,), sparse=True)
+    with pytest.raises(ValueError, match="shape"):
+        Input()

@@ -158,3 +158,33 @@ def test_multi_output_logs_and_dict_data():
     assert {"loss", "reg_loss", "cls_loss", "cls_accuracy"} <= set(h.history)
     assert h.history["loss"][0] == pytest.approx(h.history["reg_loss"][0] +
                                                  h.history["cls_loss"][0], rel=1e-6)
+
+
+def test_fit_follows_keras_loss_curve():
+    """Same weights, same batches (shuffle=False), same optimizer: the same per-epoch losses and
+    metrics as Keras's fit, and the same final weights."""
+    from layers_helpers import import_keras, keras_weights, to_numpy
+    keras = import_keras()
+
+    def build(L, I, S):
+        return S([I((6,)), L.Dense(8, activation="tanh"), L.BatchNormalization(),
+                  L.Dense(3, activation="softmax")])
+
+    k = build(keras.layers, keras.Input, keras.Sequential)
+    p = build(layers, Input, Sequential)
+    p.set_weights(keras_weights(k))
+    x = RNG.standard_normal((50, 6)).astype(np.float32)
+    y = RNG.integers(0, 3, 50)
+    k.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy",
+              metrics=["accuracy"])
+    p.compile(pyseq.optimizers.Adam(0.01), "sparse_categorical_crossentropy",
+              metrics=["accuracy"])
+    kh = k.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0,
+               validation_split=0.2).history
+    ph = p.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0,
+               validation_split=0.2).history
+    assert set(ph) == set(kh)
+    for key in kh:
+        np.testing.assert_allclose(ph[key], kh[key], rtol=1e-4, atol=1e-6, err_msg=key)
+    for a, b in zip(p.get_weights(), [to_numpy(v.value) for v in k.weights]):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

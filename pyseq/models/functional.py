@@ -80,8 +80,8 @@ class Model(Trainer, Layer):
     @trainable.setter
     def trainable(self, value):
         self._trainable = bool(value)
-        for layer in getattr(self, "_graph", None).layers if getattr(self, "_graph", None) \
-                else []:
+        graph = getattr(self, "_graph", None)
+        for layer in graph.layers if graph is not None else []:
             layer.trainable = value
 
     def save_weights(self, filepath, overwrite=True):

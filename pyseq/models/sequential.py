@@ -23,7 +23,7 @@ class Sequential(Model):
         for layer in layers or []:
             self.add(layer)
 
-    def add(self, layer, rebuild=True):
+    def add(self, layer):
         if isinstance(layer, SymbolicTensor):
             if layer.node is None or not isinstance(layer.node.layer, InputLayer):
                 raise ValueError(f"[{self.name}.add] a tensor given to Sequential must come "
@@ -40,7 +40,7 @@ class Sequential(Model):
                 getattr(layer, "_declared_input_shape", None) is not None:
             self._input_layer = InputLayer(shape=layer._declared_input_shape)
         self._stack.append(layer)
-        if self._input_layer is not None and rebuild:
+        if self._input_layer is not None:  # build now: shape errors surface at add()
             try:
                 self._build_graph()
             except Exception:

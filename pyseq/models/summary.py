@@ -30,7 +30,8 @@ def _connected(layer, model_layers):
                 node_index = src._inbound_nodes.index(t.node) if t.node in src._inbound_nodes \
                     else 0
                 out.append(f"{src.name}[{node_index}][{t.index}]")
-    return out or ["-"]
+    # Keras separates several inbound tensors with commas
+    return [c + "," for c in out[:-1]] + out[-1:] if out else ["-"]
 
 
 def _count(variables):
@@ -44,8 +45,8 @@ def summary_lines(model, line_length=None, print_fn=None):
                                                              else [])
     rows = []
     for layer in layers:
-        cells = [f"{layer.name} ({type(layer).__name__})", _shape_str(layer),
-                 f"{layer.count_params():,}"]
+        params = f"{layer.count_params():,}" if layer.built else "0 (unbuilt)"
+        cells = [f"{layer.name} ({type(layer).__name__})", _shape_str(layer), params]
         if functional:
             conn = _connected(layer, layers)
             rows.append(cells + [conn[0]])
@@ -76,8 +77,9 @@ def summary_lines(model, line_length=None, print_fn=None):
         if i + 1 < len(rows) and (rows[i + 1][0] != ""):
             lines.append(border("\u251c", "\u253c", "\u2524", "\u2500"))
     lines.append(border("\u2514", "\u2534", "\u2518", "\u2500"))
-    total, total_b = _count(model.weights)
-    train, train_b = _count(model.trainable_weights)
+    built = model._graph_ready()
+    total, total_b = _count(model.weights) if built else (0, 0)
+    train, train_b = _count(model.trainable_weights) if built else (0, 0)
     lines.append(f" Total params: {total:,} ({_fmt_bytes(total_b)})")
     lines.append(f" Trainable params: {train:,} ({_fmt_bytes(train_b)})")
     lines.append(f" Non-trainable params: {total - train:,} ({_fmt_bytes(total_b - train_b)})")

@@ -470,10 +470,7 @@ class Trainer:
 
     def summary(self, line_length=None, positions=None, print_fn=None, **kwargs):
         from .summary import summary_lines
-        if not self._graph_ready():
-            raise ValueError(f"[{self.name}.summary] the model is not built yet: give it an "
-                             "Input, a first layer with input_shape=, or call it on data")
-        lines = summary_lines(self)
+        lines = summary_lines(self)  # an unbuilt Sequential shows "?" and "0 (unbuilt)" rows
         text = "\n".join(lines)
         if print_fn is not None:
             for line in lines:
