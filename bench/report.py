@@ -160,6 +160,8 @@ def render_memory(benches):
                    f"| {fmt_num(r.get('extra_mib'))} MiB | {fmt_num(r.get('scores_matrix_mib'), '.0f')} MiB "
                    f"| {r.get('method', '?')} |")
     return "\n".join(out)
+
+
 # ---- text preprocessing (bench/test_text.py) -----------------------------------------------------
 
 
