@@ -361,6 +361,10 @@ def test_bad_arguments():
     lstm(np.zeros((2, 4, 5), "float32"))
     with pytest.raises(ValueError, match=r"\[LSTM\] was built for 5 input features"):
         lstm(np.zeros((2, 4, 6), "float32"))
+    with pytest.raises(ValueError, match=r"\[Bidirectional\] initial_state must be a list of the "
+                                         r"forward states followed by the backward states, got 3"):
+        layers.Bidirectional(layers.LSTM(3))(np.zeros((2, 4, 5), "float32"),
+                                             initial_state=[np.zeros((2, 3))] * 3)
     with pytest.raises(ValueError, match=r"\[LSTM\] initial_state must hold 2"):
         lstm(np.zeros((2, 4, 5), "float32"), initial_state=[np.zeros((2, 3))])
 
@@ -386,7 +390,8 @@ def _copy(keras_layer, pyseq_layer, x):
 RNN_CASES = [
     ("LSTM", {}), ("GRU", {}), ("GRU", dict(reset_after=False)), ("SimpleRNN", {}),
     ("SimpleRNN", dict(activation="relu")), ("SimpleRNN", dict(activation=None)),
-    ("SimpleRNN", dict(activation="sigmoid", use_bias=False)), ("LSTM", dict(activation="softsign")),
+    ("SimpleRNN", dict(activation="sigmoid", use_bias=False)),
+    ("LSTM", dict(activation="softsign")),
     ("GRU", dict(recurrent_activation="hard_sigmoid")),
 ]
 
