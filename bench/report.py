@@ -143,6 +143,25 @@ def render(peak, families, meta, stat="mean"):
     return "\n".join(out)
 
 
+# ---- attention (issue 5): peak-memory rows ------------------------------------------------------
+
+
+def render_memory(benches):
+    """Rows with extra_info kind == "memory" (bench/test_attention.py) as a small table; empty
+    when there are none."""
+    rows = [b.get("extra_info") or {} for b in benches]
+    rows = [r for r in rows if r.get("kind") == "memory"]
+    if not rows:
+        return ""
+    out = ["", "| family | case | implementation | peak extra memory | an L×L float32 matrix | method |",
+           "| --- | --- | --- | ---: | ---: | --- |"]
+    for r in rows:
+        out.append(f"| {r.get('memory_family', '?')} | {r.get('case', '?')} | {r.get('impl', '?')} "
+                   f"| {fmt_num(r.get('extra_mib'))} MiB | {fmt_num(r.get('scores_matrix_mib'), '.0f')} MiB "
+                   f"| {r.get('method', '?')} |")
+    return "\n".join(out)
+
+
 # ---- text preprocessing (bench/test_text.py) -----------------------------------------------------
 
 
@@ -175,6 +194,9 @@ def main(argv=None):
         print("no pyseq benchmark rows found", file=sys.stderr)
         return 1
     print(render(peak, families, meta, args.stat))
+    memory = render_memory(benches)  # attention (issue 5)
+    if memory:
+        print(memory)
     overhead = render_outside_kernels(benches)
     if overhead:
         print(overhead)

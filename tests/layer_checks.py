@@ -5,6 +5,8 @@ import os
 import numpy as np
 import pytest
 
+import pyseq
+
 
 # Keras 3.15's Variable.numpy() calls np.array on an object whose __array__ lacks NumPy 2's copy
 # keyword; NumPy warns, and the suite runs with warnings as errors.
@@ -54,6 +56,17 @@ def check_layer_gradients(layer, inputs, *, mask=None, training=False, seed=0, l
     tensor call arguments that backward returns), and of every weight, on up to ``limit``
     entries each. Returns the analytic (d_args, grads) for further checks.
     """
+    # Tiny shapes gain nothing from a thread team, and on a busy machine each of the many calls
+    # below would wait on a spinning partner.
+    threads = pyseq.get_num_threads()
+    pyseq.set_num_threads(1)
+    try:
+        return _check(layer, inputs, mask, training, seed, limit, eps, tol, call_kwargs)
+    finally:
+        pyseq.set_num_threads(threads)
+
+
+def _check(layer, inputs, mask, training, seed, limit, eps, tol, call_kwargs):
     rng = np.random.default_rng(seed)
 
     def run():

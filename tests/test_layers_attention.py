@@ -203,7 +203,7 @@ def test_mha_errors():
     mha(x, x)
     with pytest.raises(ValueError, match=r"was built for value features 4"):
         mha(x, np.zeros((2, 5, 3), "float32"))
-    with pytest.raises(ValueError, match=r"attention_mask must be \(batch, 5, 5\)"):
+    with pytest.raises(ValueError, match=r"attention_mask must be \(batch, 5, 5\) or broadcast"):
         mha(x, x, attention_mask=np.ones((2, 5, 4), bool))
 
 

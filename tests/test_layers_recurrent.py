@@ -58,6 +58,8 @@ def _states(layer_id, B=3, H=5, seed=2):
     dict(go_backwards=True, masked=True, return_state=True, initial=True),
     dict(return_sequences=True, zero_output_for_mask=True, masked=True, return_state=True),
     dict(use_bias=False, initial=True),
+    dict(initial=True, masked="empty_row"),
+    dict(initial=True, masked="empty_row", go_backwards=True, return_state=True),
 ], ids=lambda o: "-".join(sorted(o)) or "plain")
 def test_gradients(make, opts):
     opts = dict(opts)
@@ -69,6 +71,8 @@ def test_gradients(make, opts):
     kwargs = {}
     if initial:
         kwargs["initial_state"] = _states("lstm" if isinstance(layer, layers.LSTM) else "")
+    if masked == "empty_row":
+        mask[0] = False  # a row with no valid step: the output stays zero, the state carries
     d_args, _ = check_layer_gradients(layer, x, mask=mask if masked else None, **kwargs)
     assert ("initial_state" in d_args) == initial
 
@@ -348,10 +352,19 @@ def test_bad_arguments():
         layers.Bidirectional(layers.LSTM(3), backward_layer=layers.LSTM(3))
     with pytest.raises(ValueError, match=r"\[LSTM\] stateful=True needs a fixed batch size"):
         layers.LSTM(3, stateful=True).build((None, 4, 2))
+    with pytest.raises(ValueError, match=r"\[GRU\] kernel_regularizer is not supported"):
+        layers.GRU(3, kernel_regularizer="l2")
+    with pytest.raises(TypeError, match=r"\[LSTM\] unexpected argument\(s\): colour"):
+        layers.LSTM(3, colour="red")
+    layers.LSTM(3, kernel_regularizer=None, use_cudnn="auto")  # Keras's spelled-out defaults
     lstm = layers.LSTM(3)
     lstm(np.zeros((2, 4, 5), "float32"))
     with pytest.raises(ValueError, match=r"\[LSTM\] was built for 5 input features"):
         lstm(np.zeros((2, 4, 6), "float32"))
+    with pytest.raises(ValueError, match=r"\[Bidirectional\] initial_state must be a list of the "
+                                         r"forward states followed by the backward states, got 3"):
+        layers.Bidirectional(layers.LSTM(3))(np.zeros((2, 4, 5), "float32"),
+                                             initial_state=[np.zeros((2, 3))] * 3)
     with pytest.raises(ValueError, match=r"\[LSTM\] initial_state must hold 2"):
         lstm(np.zeros((2, 4, 5), "float32"), initial_state=[np.zeros((2, 3))])
 
@@ -376,7 +389,10 @@ def _copy(keras_layer, pyseq_layer, x):
 
 RNN_CASES = [
     ("LSTM", {}), ("GRU", {}), ("GRU", dict(reset_after=False)), ("SimpleRNN", {}),
-    ("SimpleRNN", dict(activation="relu")), ("LSTM", dict(activation="softsign")),
+    ("SimpleRNN", dict(activation="relu")), ("SimpleRNN", dict(activation=None)),
+    ("SimpleRNN", dict(activation="sigmoid", use_bias=False)),
+    ("LSTM", dict(activation="softsign")),
+    ("GRU", dict(recurrent_activation="hard_sigmoid")),
 ]
 
 
@@ -396,7 +412,9 @@ def test_keras_parity_rnn(name, extra, go_backwards, return_sequences):
     n_states = 2 if name == "LSTM" else 1
     init = [np.random.default_rng(4).standard_normal((3, 5)).astype("float32")
             for _ in range(n_states)]
-    for m, st in [(None, None), (mask, None), (mask, init)]:
+    empty = mask.copy()
+    empty[0] = False
+    for m, st in [(None, None), (mask, None), (mask, init), (empty, init)]:
         ko = to_numpy(k(x, mask=m, initial_state=st))
         po = p(x, mask=m, initial_state=st)
         for a, b in zip(ko, po):
@@ -418,8 +436,11 @@ def test_keras_parity_bidirectional(merge_mode, name):
                                  merge_mode=merge_mode)
         k(x)
         _copy(k, p, x)
-        for m in (None, mask):
-            ko, po = to_numpy(k(x, mask=m)), p(x, mask=m)
+        n = 4 if name == "LSTM" else 2
+        init = [np.random.default_rng(i).standard_normal((3, 5)).astype("float32")
+                for i in range(n)]
+        for m, st in ((None, None), (mask, None), (mask, init)):
+            ko, po = to_numpy(k(x, mask=m, initial_state=st)), p(x, mask=m, initial_state=st)
             assert len(ko) == len(po)
             for a, b in zip(ko, po):
                 np.testing.assert_allclose(b, a, rtol=2e-5, atol=2e-6)
@@ -445,3 +466,43 @@ def test_keras_parity_parameter_counts():
     kb = keras.layers.Bidirectional(keras.layers.LSTM(64))
     kb(x)
     assert bi.count_params() == kb.count_params() == 2 * 4 * 64 * (32 + 64 + 1)
+
+
+# -- property test: the kernel path against the layer's own NumPy path ------------------------
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=100)
+@given(cell=st.sampled_from(["lstm", "gru", "gru_v1", "simple_rnn"]),
+       B=st.sampled_from([1, 2, 5]), T=st.sampled_from([1, 2, 7]), I=st.sampled_from([1, 3, 8]),
+       H=st.sampled_from([1, 4, 9]), go_backwards=st.booleans(), return_sequences=st.booleans(),
+       use_bias=st.booleans(), masked=st.booleans(), initial=st.booleans(),
+       zero_output=st.booleans(), seed=st.integers(0, 2**16))
+def test_kernel_path_matches_numpy_path(cell, B, T, I, H, go_backwards, return_sequences,
+                                        use_bias, masked, initial, zero_output, seed):
+    make = {"lstm": layers.LSTM, "gru": layers.GRU,
+            "gru_v1": lambda *a, **k: layers.GRU(*a, reset_after=False, **k),
+            "simple_rnn": layers.SimpleRNN}[cell]
+    kw = dict(go_backwards=go_backwards, return_sequences=return_sequences, use_bias=use_bias,
+              return_state=True, zero_output_for_mask=zero_output, dtype="float64")
+    fused, numpy_path = make(H, **kw), make(H, **kw)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((B, T, I))
+    fused(x)
+    numpy_path(x)
+    _randomize(fused, seed)
+    numpy_path.set_weights(fused.get_weights())
+    numpy_path._fused = lambda: False  # the same layer, routed through _rnn_numpy
+    mask = rng.random((B, T)) > 0.3 if masked else None
+    n_states = 2 if cell == "lstm" else 1
+    init = [rng.standard_normal((B, H)) for _ in range(n_states)] if initial else None
+    outs = []
+    for layer in (fused, numpy_path):
+        out, cache = layer.forward(x, mask=mask, initial_state=init)
+        d_out = [np.random.default_rng(seed + 1).standard_normal(o.shape) for o in out]
+        d_args, grads = layer.backward(cache, d_out)
+        outs.append(list(out) + [d_args["inputs"]] + list(d_args.get("initial_state", []))
+                    + [g for _, g in grads])
+    assert len(outs[0]) == len(outs[1])
+    for a, b in zip(*outs):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-10)

@@ -64,6 +64,11 @@ def test_bidirectional_lstm_classifier_learns():
     assert "val_accuracy" in history.history
 
 
+def test_input_shape_through_bidirectional():
+    model = Sequential([layers.Bidirectional(layers.LSTM(3, input_shape=(5, 2))), layers.Dense(1)])
+    assert model.count_params() == 2 * 4 * 3 * (2 + 3 + 1) + 7
+
+
 def test_masks_reach_the_rnn():
     # Embedding(mask_zero=True): trailing zeros are padding, so a padded sequence gives the same
     # output as the unpadded one.
@@ -135,7 +140,8 @@ def test_keras_parity_model():
                           keras.layers.Embedding(50, 6, mask_zero=True),
                           keras.layers.Bidirectional(keras.layers.LSTM(5, return_sequences=True)),
                           keras.layers.LSTM(4), keras.layers.Dense(2)])
-    p = Sequential([layers.Input(shape=(9,), dtype="int32"), layers.Embedding(50, 6, mask_zero=True),
+    p = Sequential([layers.Input(shape=(9,), dtype="int32"),
+                    layers.Embedding(50, 6, mask_zero=True),
                     layers.Bidirectional(layers.LSTM(5, return_sequences=True)), layers.LSTM(4),
                     layers.Dense(2)])
     assert k.count_params() == p.count_params()

@@ -272,6 +272,29 @@ def test_backward_with_a_different_thread_count_than_forward(restore_tuning):
     assert_all_close(grads, reference.rnn_backward(*up, cache), np.float64, RNN_GRAD_NAMES)
 
 
+def test_concurrent_calls_from_python_threads_match_serial_ones():
+    """The GIL is released for the whole kernel: several Python threads may be inside pyseq at
+    once, each with its own team and scratch memory; results equal the serial ones."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs = []
+    for k, (B, T, I, H) in enumerate([(1, 30, 5, 300), (9, 20, 7, 33), (33, 12, 4, 40), (4, 25, 6, 96)] * 2):
+        jobs.append((build(Problem(B, T, I, H, np.float32, mask="random", dropout_p=0.25, seed=k)),
+                     RNN_ACTIVATIONS[k % 4]))
+
+    def run(job):
+        (inputs, up), activation = job
+        y, h, saved = call_rnn_forward(ops.rnn_forward, inputs, activation=activation)
+        return (y, h) + tuple(ops.rnn_backward(*up, saved))
+
+    serial = [run(job) for job in jobs]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        concurrent = list(pool.map(run, jobs))
+    for got, want in zip(concurrent, serial):
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g, w)
+
+
 def test_saved_is_opaque():
     inputs, _ = build(Problem(2, 3, 4, 5, np.float32))
     *_, saved = call_rnn_forward(ops.rnn_forward, inputs, activation="relu")
@@ -394,3 +417,33 @@ def test_matches_torch_rnn(activation, bidirectional, dtype):
                          dtype, ("y", "h_T", "dkernel", "drecurrent_kernel", "dbias (ih)", "dbias (hh)", "dh0"),
                          factor=10.0 if dtype == np.float32 else 1.0, prefix=f"direction {k}: ")
     assert_close(dx_sum, tgrads[0], dtype, "dx", factor=10.0 if dtype == np.float32 else 1.0)
+
+
+# ------------------------------------------------------------------------------------------------
+# Keras's SimpleRNN (mask semantics, go_backwards), when installed
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu", "sigmoid", None])
+@pytest.mark.parametrize("mask", ["none", "random", "fully_masked_rows", "leading_masked"])
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_forward_matches_keras_simple_rnn(activation, mask, go_backwards, monkeypatch):
+    monkeypatch.setenv("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras")
+    if keras.backend.backend() != "torch":
+        pytest.skip(f"keras was imported earlier with the {keras.backend.backend()} backend")
+    B, T, I, H = 4, 6, 3, 5
+    rng = np.random.default_rng(14)
+    inputs = make_rnn_inputs(rng, B, T, I, H, np.float32, mask=mask)
+    layer = keras.layers.SimpleRNN(H, activation=activation, return_sequences=True,
+                                   return_state=True, go_backwards=go_backwards)
+    layer.build((B, T, I))
+    layer.set_weights([inputs["kernel"], inputs["recurrent_kernel"], inputs["bias"]])
+    kmask = None if inputs["mask"] is None else keras.ops.convert_to_tensor(inputs["mask"])
+    ky, kh = layer(keras.ops.convert_to_tensor(inputs["x"]), mask=kmask,
+                   initial_state=[keras.ops.convert_to_tensor(inputs["h0"])])
+    ky, kh = ky.detach().cpu().numpy(), kh.detach().cpu().numpy()  # torch tensors
+    if go_backwards:
+        ky = ky[:, ::-1]  # Keras returns the sequence in processing order, pyseq in input order
+    y, h, _ = call_rnn_forward(ops.rnn_forward, inputs, activation=activation, reverse=go_backwards)
+    assert_all_close((y, h), (ky, kh), np.float32, OUT_NAMES, factor=10.0)

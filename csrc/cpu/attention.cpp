@@ -71,7 +71,7 @@ Tiles choose_tiles(const AttentionOptions& o, bool backward) {
   int bq = 0, bk = 0;
   get_attention_tiles(&bq, &bk);
   if (bq <= 0) bq = backward ? 32 : 64;
-  if (bk <= 0) bk = backward ? 96 : 192;
+  if (bk <= 0) bk = backward ? 144 : 192;
   return {std::min<std::int64_t>(bq, o.Lq), std::min<std::int64_t>(bk, o.Lk)};
 }
 
@@ -180,6 +180,79 @@ void pack_rows_plain(T* dst, const T* x, std::int64_t ld, std::int64_t nk, std::
   }
 }
 
+// Tile products that skip what causal masking discards. Row m of a tile is query i0 + m, column
+// (or inner index) n is key j0 + n, and query i sees key j iff j <= i, i.e. n <= m + diag with
+// diag = i0 - j0. Without `causal` they are plain packed products.
+
+// C (M,N) = A (M,K) · B, B packed in panels of K rows (packed_gemm.h); register blocks that lie
+// wholly above the diagonal are not computed (their C entries are left as they were: the
+// caller masks them).
+template <typename T, int NV>
+void scores_gemm(std::int64_t M, std::int64_t N, std::int64_t K, const T* A, std::int64_t lda,
+                 const T* packed_B, T* C, std::int64_t ldc, bool causal, std::int64_t diag) {
+  using S = PanelShape<T, NV>;
+  if (!causal || K > S::KC) {
+    packed_gemm<T, NV>(M, N, K, A, lda, packed_B, C, ldc, false);
+    return;
+  }
+  for (std::int64_t n0 = 0; n0 < N; n0 += S::NR) {
+    const std::int64_t nr = std::min<std::int64_t>(S::NR, N - n0);
+    for (std::int64_t m0 = 0; m0 < M; m0 += S::MR) {
+      const int mr = static_cast<int>(std::min<std::int64_t>(S::MR, M - m0));
+      if (n0 > m0 + mr - 1 + diag) continue;  // every entry of the block is masked
+      micro_kernel_rows<T, NV, S::MR>(mr, A + m0 * lda, lda, packed_B + n0 * K, K,
+                                      C + m0 * ldc + n0, ldc, nr, false);
+    }
+  }
+}
+
+// C (M,N) += A (M,K) · B, B packed in panels that lie panel_stride apart (they may hold more than
+// K rows); the inner dimension is keys, so rows of A are zero beyond the diagonal and each block
+// of rows stops at its last visible key.
+template <typename T, int NV>
+void keys_gemm(std::int64_t M, std::int64_t N, std::int64_t K, const T* A, std::int64_t lda,
+               const T* packed_B, std::int64_t panel_stride, T* C, std::int64_t ldc, bool causal,
+               std::int64_t diag) {
+  using S = PanelShape<T, NV>;
+  for (std::int64_t n0 = 0; n0 < N; n0 += S::NR) {
+    const std::int64_t nr = std::min<std::int64_t>(S::NR, N - n0);
+    const T* panel = packed_B + n0 / S::NR * panel_stride;
+    if (!causal || K > S::KC) {
+      packed_gemm<T, NV>(M, nr, K, A, lda, panel, C + n0, ldc, true);
+      continue;
+    }
+    for (std::int64_t m0 = 0; m0 < M; m0 += S::MR) {
+      const int mr = static_cast<int>(std::min<std::int64_t>(S::MR, M - m0));
+      const std::int64_t kc = std::min(K, m0 + mr + diag);  // keys 0 .. m0+mr-1+diag
+      if (kc <= 0) continue;
+      micro_kernel_rows<T, NV, S::MR>(mr, A + m0 * lda, lda, panel, kc, C + m0 * ldc + n0, ldc,
+                                      nr, true);
+    }
+  }
+}
+
+// C (M,N) += alpha · Aᵀ B for A (K,M) (rows: queries, columns: keys, the layout of P and dS) and
+// B (K,N) rows of queries: the key-side gradients dV and dK, by the BLAS. Key m only receives
+// from queries m + diag' on (diag' = j0 - i0 = -diag): where the tile straddles the diagonal,
+// blocks of keys start at their first visible query.
+template <typename T>
+void transposed_keys_gemm(std::int64_t M, std::int64_t N, std::int64_t K, T alpha, const T* A,
+                          std::int64_t lda, const T* B, std::int64_t ldb, T* C, std::int64_t ldc,
+                          bool causal, std::int64_t diag) {
+  if (!causal || diag >= M - 1) {  // no key of the tile is hidden from any of its queries
+    blas::gemm<T>(true, false, M, N, K, alpha, A, lda, B, ldb, T(1), C, ldc);
+    return;
+  }
+  constexpr std::int64_t kBlock = 16;
+  for (std::int64_t m0 = 0; m0 < M; m0 += kBlock) {
+    const std::int64_t mb = std::min(kBlock, M - m0);
+    const std::int64_t k0 = std::max<std::int64_t>(0, m0 - diag);  // first query seeing key m0
+    if (k0 >= K) break;
+    blas::gemm<T>(true, false, mb, N, K - k0, alpha, A + k0 * lda + m0, lda, B + k0 * ldb, ldb,
+                  T(1), C + m0 * ldc, ldc);
+  }
+}
+
 // ---- forward -----------------------------------------------------------------------------------
 
 // One query tile of one head against every key tile it can see.
@@ -202,7 +275,8 @@ void forward_tile(const AttentionForward<T>& a, const Tiles& t, std::int64_t b, 
     const std::int64_t nk = std::min(BK, kend - j0);
     const std::int64_t kb = j0 / BK;
     // S = Q (scale·K)ᵀ (mq × nk)
-    packed_gemm<T, kNVs>(mq, nk, D, Q, N * D, Kp + kb * round_up(BK, kNRs<T>) * D, S, BK, false);
+    scores_gemm<T, kNVs>(mq, nk, D, Q, N * D, Kp + kb * round_up(BK, kNRs<T>) * D, S, BK,
+                         o.causal, i0 - j0);
     mask_scores(S, BK, o, b, i0, mq, j0, nk);
     for (std::int64_t r = 0; r < mq; ++r) {
       T* __restrict s = S + r * BK;
@@ -237,13 +311,11 @@ void forward_tile(const AttentionForward<T>& a, const Tiles& t, std::int64_t b, 
       if (kDropout) apply_dropout(s, o, threshold, b, n, i0 + r, j0, nk);
     }
     // acc += P V (mq × Dv)
-    // One panel of V's columns at a time: the tile was packed with all its min(BK, Lk - j0) rows,
-    // of which causal masking may use fewer (nk), so panels lie `rows` apart, not nk.
+    // The tile was packed with all its min(BK, Lk - j0) rows, of which causal masking may use
+    // fewer (nk): its panels lie `rows` · NR apart.
     const std::int64_t rows = std::min(BK, Lk - j0);
-    const T* Vt = Vp + kb * BK * round_up(Dv, kNRd<T>);
-    for (std::int64_t c0 = 0; c0 < Dv; c0 += kNRd<T>)
-      packed_gemm<T, kNVd>(mq, std::min(kNRd<T>, Dv - c0), nk, S, BK, Vt + c0 * rows, acc + c0,
-                           Dv, true);
+    keys_gemm<T, kNVd>(mq, Dv, nk, S, BK, Vp + kb * BK * round_up(Dv, kNRd<T>), rows * kNRd<T>,
+                       acc, Dv, o.causal, i0 - j0);
   }
   for (std::int64_t r = 0; r < mq; ++r) {
     T* __restrict out = a.o + ((b * Lq + i0 + r) * N + n) * Dv;
@@ -345,7 +417,7 @@ void backward_tile(const AttentionBackward<T>& a, const Tiles& t, std::int64_t b
     const T* Q = a.q + ((b * Lq + i0) * N + n) * D;
     const T* dO = a.dout + ((b * Lq + i0) * N + n) * Dv;
     // forward: S = scale · Q Kᵀ, P = exp(S - lse)
-    packed_gemm<T, kNVs>(mq, nk, D, Q, N * D, w.KTp.get(), P, BK, false);
+    scores_gemm<T, kNVs>(mq, nk, D, Q, N * D, w.KTp.get(), P, BK, o.causal, i0 - j0);
     mask_scores(P, BK, o, b, i0, mq, j0, nk);
     for (std::int64_t r = 0; r < mq; ++r) {
       T* __restrict p = P + r * BK;
@@ -354,8 +426,9 @@ void backward_tile(const AttentionBackward<T>& a, const Tiles& t, std::int64_t b
       for (std::int64_t j = 0; j < nk; ++j) p[j] = softmax_exp<T>(p[j] - L);
     }
     // dP = dO Vᵀ, the gradient reaching P∘Z
-    packed_gemm<T, kNVs>(mq, nk, Dv, dO, N * Dv, w.VTp.get(), dP, BK, false);
-    // dS = P ∘ (dP∘Z - Drow) into dP; P becomes P∘Z for dV
+    scores_gemm<T, kNVs>(mq, nk, Dv, dO, N * Dv, w.VTp.get(), dP, BK, o.causal, i0 - j0);
+    // dS = P ∘ (dP∘Z - Drow) into dP; P becomes P∘Z for dV. Where P = 0 dS is 0 whatever dP
+    // holds (blocks above the causal diagonal were not computed).
     for (std::int64_t r = 0; r < mq; ++r) {
       T* __restrict p = P + r * BK;
       T* __restrict dp = dP + r * BK;
@@ -367,20 +440,20 @@ void backward_tile(const AttentionBackward<T>& a, const Tiles& t, std::int64_t b
         for (std::int64_t j = 0; j < nk; ++j) {
           const std::uint32_t bits = dropout_bits(key, static_cast<std::uint32_t>(j0 + j));
           const T z = bits >= threshold ? inv_keep : T(0);
-          dp[j] = p[j] * (dp[j] * z - dr);
+          dp[j] = p[j] == T(0) ? T(0) : p[j] * (dp[j] * z - dr);
           p[j] *= z;
         }
       } else {
 #pragma omp simd
-        for (std::int64_t j = 0; j < nk; ++j) dp[j] = p[j] * (dp[j] - dr);
+        for (std::int64_t j = 0; j < nk; ++j) dp[j] = p[j] == T(0) ? T(0) : p[j] * (dp[j] - dr);
       }
     }
     // forward: acc += (P∘Z) V  ->  dV += (P∘Z)ᵀ dO
-    blas::gemm<T>(true, false, nk, Dv, mq, T(1), P, BK, dO, N * Dv, T(1), dV, Dv);
+    transposed_keys_gemm<T>(nk, Dv, mq, T(1), P, BK, dO, N * Dv, dV, Dv, o.causal, i0 - j0);
     // forward: S = scale · Q Kᵀ  ->  dK += scale · dSᵀ Q,  dQ += scale · dS K
-    blas::gemm<T>(true, false, nk, D, mq, scale, dP, BK, Q, N * D, T(1), dK, D);
-    packed_gemm<T, kNVd>(mq, D, nk, dP, BK, w.Kp.get(), dq_acc + ((b * Lq + i0) * N + n) * D,
-                        N * D, true);
+    transposed_keys_gemm<T>(nk, D, mq, scale, dP, BK, Q, N * D, dK, D, o.causal, i0 - j0);
+    keys_gemm<T, kNVd>(mq, D, nk, dP, BK, w.Kp.get(), nk * kNRd<T>,
+                       dq_acc + ((b * Lq + i0) * N + n) * D, N * D, o.causal, i0 - j0);
   }
   for (std::int64_t r = 0; r < nk; ++r) {
     std::copy(dK + r * D, dK + (r + 1) * D, a.dk + ((b * Lk + j0 + r) * N + n) * D);

@@ -61,6 +61,77 @@ Path choose_path(const Geom& g) {
   return g.G == 1 && g.d == 1 ? Path::merged : Path::panels;
 }
 
+// ---- products against packed panels ----------------------------------------------------------
+// C (M, N) (+)= A · W with W packed into column panels (packed_gemm.h's pack_panels) and A read
+// in place: element (m, p) of A at A[m·rs + p·ps]. Forward and dx read A row-major (ps = 1) with
+// rows that overlap (rs = s·C < K·C); dkernel reads it transposed (rs = 1, ps = s·C). The BLAS
+// accepts neither layout. The register block is 12 rows × 2 vectors (or 8 × 3 for the wide
+// panels) on AVX-512: 24 accumulators, fewer loads per FMA than packed_gemm's 8 × 2 (measured:
+// 6-8 % faster on the benchmark shapes).
+#if defined(PYSEQ_ISA_LEVEL) && PYSEQ_ISA_LEVEL >= 2
+template <int NV> constexpr int kRows = NV == 2 ? 12 : 8;
+#else
+template <int NV> constexpr int kRows = kRowBlock;
+#endif
+
+template <typename T, int NV, int MR_, bool kUnitP>
+inline void micro_kernel_s(int mr, const T* __restrict A, i64 rs, i64 ps,
+                           const T* __restrict panel, i64 kc, T* __restrict C, i64 ldc, i64 nr,
+                           bool accumulate) {
+  if constexpr (MR_ > 1) {
+    if (mr < MR_) {
+      micro_kernel_s<T, NV, MR_ - 1, kUnitP>(mr, A, rs, ps, panel, kc, C, ldc, nr, accumulate);
+      return;
+    }
+  }
+  constexpr int NR = PanelShape<T, NV>::NR;
+  T acc[MR_][NR];
+  for (int m = 0; m < MR_; ++m)
+    for (int j = 0; j < NR; ++j) acc[m][j] = (accumulate && j < nr) ? C[m * ldc + j] : T(0);
+#pragma GCC unroll 4
+  for (i64 p = 0; p < kc; ++p) {
+    const T* __restrict b = panel + p * NR;
+#pragma GCC unroll 16
+    for (int m = 0; m < MR_; ++m) {
+      const T a = kUnitP ? A[m * rs + p] : A[p * ps + m];
+#pragma omp simd
+      for (int j = 0; j < NR; ++j) acc[m][j] += a * b[j];
+    }
+  }
+  for (int m = 0; m < MR_; ++m)
+    for (i64 j = 0; j < nr; ++j) C[m * ldc + j] = acc[m][j];
+}
+
+// The whole product: K in blocks of KC (a KC × NR panel block stays in L1), panels, row blocks.
+template <typename T, int NV, bool kUnitP>
+void panel_gemm(i64 M, i64 N, i64 R, const T* A, i64 rs, i64 ps, const T* packed, T* C, i64 ldc,
+                bool accumulate) {
+  constexpr int NR = PanelShape<T, NV>::NR, MR = kRows<NV>;
+  constexpr i64 KC = 16384 / (NR * static_cast<i64>(sizeof(T))) * 4;
+  for (i64 k0 = 0; k0 < R; k0 += KC) {
+    const i64 kc = std::min(KC, R - k0);
+    const bool acc = accumulate || k0 > 0;
+    for (i64 n0 = 0; n0 < N; n0 += NR) {
+      const T* panel = packed + n0 * R + k0 * NR;
+      const i64 nr = std::min<i64>(NR, N - n0);
+      for (i64 m0 = 0; m0 < M; m0 += MR) {
+        const int mr = static_cast<int>(std::min<i64>(MR, M - m0));
+        micro_kernel_s<T, NV, MR, kUnitP>(mr, A + m0 * rs + k0 * ps, rs, ps, panel, kc,
+                                          C + m0 * ldc + n0, ldc, nr, acc);
+      }
+    }
+  }
+}
+
+// dW (R, F) += Aᵀ · dy for A (M, R) read in place with leading dimension lda (the merged taps:
+// row t' of A = K·C numbers of x from step t'·s − pl) and dy (M, F); `pack` holds
+// packed_size<T, 2>(M, F) numbers for dy's panels.
+template <typename T>
+void dkernel_merged(T* dW, const T* A, i64 lda, i64 R, const T* dy, i64 M, i64 F, T* pack) {
+  pack_panels<T, 2>(pack, dy, F, M, F, false, 0, F);
+  panel_gemm<T, 2, false>(R, F, M, A, 1, lda, pack, dW, F, true);
+}
+
 // `sets` weight matrices of (R, N) each, packed into column panels for packed_gemm; wide panels
 // where they waste under 5 % of the columns in padding (as StepWeights chooses).
 template <typename T>
@@ -93,8 +164,8 @@ class Panels {
   void multiply(i64 set, i64 M, const T* A, i64 lda, T* C, i64 ldc, bool accumulate) {
     if (M <= 0) return;
     const T* p = buf_.get() + set * per_set_;
-    if (wide_) packed_gemm<T, kWideVectors>(M, N_, R_, A, lda, p, C, ldc, accumulate);
-    else packed_gemm<T, 2>(M, N_, R_, A, lda, p, C, ldc, accumulate);
+    if (wide_) panel_gemm<T, kWideVectors, true>(M, N_, R_, A, lda, 1, p, C, ldc, accumulate);
+    else panel_gemm<T, 2, true>(M, N_, R_, A, lda, 1, p, C, ldc, accumulate);
   }
 
  private:
@@ -225,67 +296,6 @@ Panels<T> make_panels(const Geom& g, Path path) {
     case Path::merged: return Panels<T>(1, g.K * g.Ci, g.Co);
     case Path::panels: return Panels<T>(g.K * g.G, g.cg(), g.fg());
     default: return Panels<T>(0, 1, 1);
-  }
-}
-
-// Rows of micro_kernel_at: 12 × 2 vectors of accumulators fill 24 of AVX-512's 32 registers
-// (fewer loads per FMA than packed_gemm's 8 rows; measured faster for dkernel).
-#if defined(PYSEQ_ISA_LEVEL) && PYSEQ_ISA_LEVEL >= 2
-constexpr int kRowBlockAt = 12;
-#else
-constexpr int kRowBlockAt = kRowBlock;
-#endif
-
-// C (mr, nr) += Σ_p A[p·lda + (0..mr)] ⊗ panel[p, 0..nr): the rows of C are columns of A, read
-// in place (A's rows may overlap), the reduction runs down A's rows. MR_ rows at a time, all
-// accumulators in registers across the p loop (the transposed twin of packed_gemm's kernel).
-template <typename T, int NV, int MR_>
-inline void micro_kernel_at(int mr, const T* __restrict A, i64 lda, const T* __restrict panel,
-                            i64 kc, T* __restrict C, i64 ldc, i64 nr) {
-  if constexpr (MR_ > 1) {
-    if (mr < MR_) {
-      micro_kernel_at<T, NV, MR_ - 1>(mr, A, lda, panel, kc, C, ldc, nr);
-      return;
-    }
-  }
-  constexpr int NR = PanelShape<T, NV>::NR;
-  T acc[MR_][NR];
-  for (int m = 0; m < MR_; ++m)
-    for (int j = 0; j < NR; ++j) acc[m][j] = j < nr ? C[m * ldc + j] : T(0);
-#pragma GCC unroll 4
-  for (i64 p = 0; p < kc; ++p) {
-    const T* __restrict b = panel + p * NR;
-    const T* __restrict ap = A + p * lda;
-#pragma GCC unroll 16
-    for (int m = 0; m < MR_; ++m) {
-      const T a = ap[m];
-#pragma omp simd
-      for (int j = 0; j < NR; ++j) acc[m][j] += a * b[j];
-    }
-  }
-  for (int m = 0; m < MR_; ++m)
-    for (i64 j = 0; j < nr; ++j) C[m * ldc + j] = acc[m][j];
-}
-
-// dW (R, F) += Aᵀ · dy for A (M, R) read in place with leading dimension lda (the merged taps:
-// row t' of A = K·C numbers of x from step t'·s − pl) and dy (M, F); `pack` holds
-// packed_size<T, 2>(M, F) numbers for dy's panels.
-template <typename T>
-void dkernel_merged(T* dW, const T* A, i64 lda, i64 R, const T* dy, i64 M, i64 F, T* pack) {
-  using S = PanelShape<T, 2>;
-  constexpr i64 KC = 256;  // reduction block: a panel block of KC × NR stays in L1
-  constexpr int MR = kRowBlockAt;
-  pack_panels<T, 2>(pack, dy, F, M, F, false, 0, F);
-  for (i64 k0 = 0; k0 < M; k0 += KC) {
-    const i64 kc = std::min(KC, M - k0);
-    for (i64 n0 = 0; n0 < F; n0 += S::NR) {
-      const T* panel = pack + n0 * M + k0 * S::NR;
-      const i64 nr = std::min<i64>(S::NR, F - n0);
-      for (i64 r0 = 0; r0 < R; r0 += MR) {
-        const int mr = static_cast<int>(std::min<i64>(MR, R - r0));
-        micro_kernel_at<T, 2, MR>(mr, A + k0 * lda + r0, lda, panel, kc, dW + r0 * F + n0, F, nr);
-      }
-    }
   }
 }
 

@@ -5,8 +5,9 @@
 // x·W for every row is one product before the loop; in the loop only h_in·U remains, then one
 // fused pass adds the bias and applies the activation. Backward keeps only dh_{t-1} = dz_t·Uᵀ in
 // the loop; afterwards dx = dz·Wᵀ, dW = xᵀ·dz and dU = h_inᵀ·dz are single products over all
-// steps and db is dz's column sum. The activation is a template parameter; its derivative is
-// taken from its output (saved in `act`), so forward saves no pre-activations.
+// steps and db is dz's column sum. The activation is a template parameter of the per-row cells
+// (one instantiation per activation, picked once per call); its derivative is taken from its
+// output (saved in `act`), so forward saves no pre-activations.
 
 #include "simple_rnn.h"
 
@@ -48,9 +49,9 @@ inline T activation_grad(T a) {
 // The step loop's split. A SimpleRNN step is a quarter of an LSTM step (one H-wide product), so
 // splitting units (one barrier per step, and h_in's rows shared between cores) pays only where a
 // thread would otherwise stream too much of U per step: rows need no barrier at all. Measured on
-// 2 cores (bench/RESULTS.md): units win from H = 256 at batch 1, from H = 512 below 8 rows per
-// thread, and at any batch once U (H·H) outgrows a core's L2; rows win everywhere else (at
-// (8, 128) units are 2-3× slower). Forward and backward choose independently (the saved layout
+// 2 cores (bench/RESULTS.md): units win from H = 256 below 2 rows per thread, from H = 512 below
+// 8 rows per thread, and at any batch once U (H·H) outgrows a core's 2 MiB L2; rows win
+// everywhere else (at batch 8, H = 128 units are 2-3× slower). Forward and backward choose independently (the saved layout
 // is Keras's whatever the split).
 template <typename T>
 Split rnn_split(std::int64_t B, std::int64_t H) {
@@ -65,27 +66,36 @@ Split rnn_split(std::int64_t B, std::int64_t H) {
   return split_for_chunks(H, units ? nth : 1);
 }
 
-// One valid step for one row and hs units: z holds x_t·W + h_in·U and receives act(z + b), which
-// also goes to the state, to y, and (times the dropout mask) to h_next, the next step's h_in.
+// One valid step for `rows` consecutive rows and hs units: z holds x_t·W + h_in·U and receives
+// act(z + b), which also goes to the state, to y, and (times the dropout mask) to h_next, the
+// next step's h_in. z and y have row stride ld (T·H), h_next ld_next, the state and mask H.
 template <typename T, Act A, bool kDropout>
-void rnn_cell_forward(T* __restrict z, const T* __restrict bias, T* __restrict h_state,
-                             T* __restrict y, T* __restrict h_next, const T* __restrict dropout,
-                             std::int64_t hs) {
+void rnn_cell_forward(std::int64_t rows, std::int64_t hs, std::int64_t H, std::int64_t ld,
+                      std::int64_t ld_next, T* z, const T* __restrict bias, T* h_state, T* y,
+                      T* h_next, const T* dropout) {
+  for (std::int64_t r = 0; r < rows; ++r) {
+    T* __restrict zr = z + r * ld;
+    T* __restrict hr = h_state + r * H;
+    T* __restrict yr = y + r * ld;
+    T* __restrict nr = h_next + r * ld_next;
+    const T* __restrict mr = kDropout ? dropout + r * H : nullptr;
 #pragma omp simd
-  for (std::int64_t j = 0; j < hs; ++j) {
-    const T h = activate<T, A>(z[j] + bias[j]);
-    z[j] = h;
-    h_state[j] = h;
-    y[j] = h;
-    h_next[j] = kDropout ? h * dropout[j] : h;
+    for (std::int64_t j = 0; j < hs; ++j) {
+      const T h = activate<T, A>(zr[j] + bias[j]);
+      zr[j] = h;
+      hr[j] = h;
+      yr[j] = h;
+      nr[j] = kDropout ? h * mr[j] : h;
+    }
   }
 }
 
 template <typename T>
-using CellForward = void (*)(T*, const T*, T*, T*, T*, const T*, std::int64_t);
+using CellForward = void (*)(std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t,
+                             T*, const T*, T*, T*, T*, const T*);
 
 // The driver is compiled once per scalar type; the activation and dropout live in `cell`, one
-// instantiation each, called once per row and step (a row's hs units in one vectorised pass).
+// instantiation each, called once per step for each run of valid rows.
 template <typename T>
 void forward_impl(const RnnForward<T>& a, CellForward<T> cell) {
   // (B,T,I) x, (I,H) W, (H,H) U -> (B,T,H) y, (B,H) h_T; saves act, h_in (B,T,H)
@@ -124,24 +134,33 @@ void forward_impl(const RnnForward<T>& a, CellForward<T> cell) {
         step_gemm<T>(false, p.b1 - p.b0, hs, H, h_rows, T_ * H, a.recurrent_kernel + u0, H, T(1),
                      z_rows, T_ * H);
       }
-      for (std::int64_t b = p.b0; b < p.b1; ++b) {
-        const std::int64_t row = b * T_ + t;
-        T* h = h_state + b * H + u0;
-        T* y = a.y + row * H + u0;
-        // After the last step there is no next input: h_next lands in scratch.
-        T* h_next = has_next ? a.h_in + (b * T_ + t_next) * H + u0 : h_spill.get() + b * H + u0;
-        const T* m = dropout ? a.dropout_mask + b * H + u0 : nullptr;
-        if (!a.mask || a.mask[row]) {
-          cell(a.act + row * H + u0, bias + u0, h, y, h_next, m, hs);
+      // After the last step there is no next input: h_next lands in scratch.
+      auto h_next_of = [&](std::int64_t b) {
+        return has_next ? a.h_in + (b * T_ + t_next) * H + u0 : h_spill.get() + b * H + u0;
+      };
+      const std::int64_t ld_next = has_next ? T_ * H : H;
+      for (std::int64_t b = p.b0; b < p.b1;) {
+        if (!a.mask || a.mask[b * T_ + t]) {  // a run of valid rows [b, e)
+          std::int64_t e = b + 1;
+          while (e < p.b1 && (!a.mask || a.mask[e * T_ + t])) ++e;
+          cell(e - b, hs, H, T_ * H, ld_next, a.act + (b * T_ + t) * H + u0, bias + u0,
+               h_state + b * H + u0, a.y + (b * T_ + t) * H + u0, h_next_of(b),
+               dropout ? a.dropout_mask + b * H + u0 : nullptr);
+          b = e;
           continue;
         }
         // A masked step: the state carries over; y repeats the last output or is zero.
+        const T* h = h_state + b * H + u0;
+        T* y = a.y + (b * T_ + t) * H + u0;
+        T* h_next = h_next_of(b);
         if (!a.zero_output_for_mask && s > first_valid[b]) {
           std::copy(h, h + hs, y);
         } else {
           std::fill(y, y + hs, T(0));
         }
+        const T* m = dropout ? a.dropout_mask + b * H + u0 : nullptr;
         for (std::int64_t j = 0; j < hs; ++j) h_next[j] = dropout ? h[j] * m[j] : h[j];
+        ++b;
       }
     }
   };

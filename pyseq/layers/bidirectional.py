@@ -54,6 +54,9 @@ class Bidirectional(Layer):
         for sub in (fw, bw):
             sub.zero_output_for_mask = sub.return_sequences
         self.dtype = fw.dtype
+        if self._declared_input_shape is None:
+            # Keras 2 style Bidirectional(LSTM(8, input_shape=(T, I))) as a Sequential's first layer
+            self._declared_input_shape = layer._declared_input_shape
         self.merge_mode = merge_mode
         self.stateful = fw.stateful
         self.return_sequences = fw.return_sequences
@@ -113,10 +116,10 @@ class Bidirectional(Layer):
         fw_state = bw_state = None
         if initial_state is not None:
             if not isinstance(initial_state, (list, tuple)) or len(initial_state) % 2:
+                got = (f"{len(initial_state)} arrays" if isinstance(initial_state, (list, tuple))
+                       else type(initial_state).__name__)
                 raise ValueError(f"[Bidirectional] initial_state must be a list of the forward "
-                                 f"states followed by the backward states, got "
-                                 f"{type(initial_state).__name__} of length "
-                                 f"{len(initial_state) if isinstance(initial_state, (list, tuple)) else 1}")
+                                 f"states followed by the backward states, got {got}")
             half = len(initial_state) // 2
             fw_state, bw_state = list(initial_state[:half]), list(initial_state[half:])
         y, fw_cache = fw.forward(inputs, training=training, mask=mask, initial_state=fw_state)

@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from .. import ops
+from ._keras_args import pop_keras_only
 from .base import Layer
 
 __all__ = ["MultiHeadAttention"]
@@ -30,7 +31,7 @@ class MultiHeadAttention(Layer):
     def __init__(self, num_heads, key_dim, value_dim=None, dropout=0.0, use_bias=True,
                  output_shape=None, attention_axes=None, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", seed=None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(**pop_keras_only("MultiHeadAttention", kwargs))
         n = "MultiHeadAttention"
         for name, value in (("num_heads", num_heads), ("key_dim", key_dim)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -171,10 +172,11 @@ class MultiHeadAttention(Layer):
         attn = None
         if attention_mask is not None:
             attn = np.asarray(attention_mask).astype(bool, copy=False)
-            if attn.shape[-2:] != (Lq, Lk):
-                raise ValueError(f"[{n}] attention_mask must be (batch, {Lq}, {Lk}), got "
-                                 f"{attn.shape}")
-            attn = np.broadcast_to(attn, (B, Lq, Lk))
+            try:
+                attn = np.broadcast_to(attn, (B, Lq, Lk))
+            except ValueError:
+                raise ValueError(f"[{n}] attention_mask must be (batch, {Lq}, {Lk}) or "
+                                 f"broadcast to it, got {attn.shape}") from None
 
         Q = self._project(query, self.query_kernel, self.query_bias)
         K = self._project(key, self.key_kernel, self.key_bias)

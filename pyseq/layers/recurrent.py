@@ -16,6 +16,7 @@ import numpy as np
 from .. import activations as _activations
 from .. import ops
 from . import _rnn_numpy
+from ._keras_args import pop_keras_only
 from .base import Layer
 
 __all__ = ["SimpleRNN", "LSTM", "GRU"]
@@ -49,7 +50,7 @@ class _RNN(Layer):
                  bias_initializer="zeros", dropout=0.0, recurrent_dropout=0.0, seed=None,
                  return_sequences=False, return_state=False, go_backwards=False, stateful=False,
                  unroll=False, zero_output_for_mask=False, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(**pop_keras_only(type(self).__name__, kwargs))
         cls = type(self).__name__
         if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 1:
             raise ValueError(f"[{cls}] units must be a positive integer, got {units!r}")
@@ -76,7 +77,7 @@ class _RNN(Layer):
         self.unroll = bool(unroll)  # accepted for Keras compatibility; the kernel never unrolls
         self.zero_output_for_mask = bool(zero_output_for_mask)
         self.states = None
-        self.input_spec_features = None
+        self._input_features = None
 
     # -- weights and shapes ----------------------------------------------------------------
     def _bias_shape(self):
@@ -97,7 +98,7 @@ class _RNN(Layer):
         if features is None:
             raise ValueError(f"[{cls}] the feature axis of the input must be known, "
                              f"got shape {input_shape}")
-        self.input_spec_features = int(features)
+        self._input_features = int(features)
         G, H = self._gates, self.units
         self.kernel = self.add_weight("kernel", (features, G * H), self.kernel_initializer)
         self.recurrent_kernel = self.add_weight("recurrent_kernel", (H, G * H),
@@ -159,8 +160,8 @@ class _RNN(Layer):
         if x.ndim != 3:
             raise ValueError(f"[{cls}] expects inputs of rank 3 (batch, timesteps, features), "
                              f"got shape {x.shape}")
-        if x.shape[2] != self.input_spec_features:
-            raise ValueError(f"[{cls}] was built for {self.input_spec_features} input features, "
+        if x.shape[2] != self._input_features:
+            raise ValueError(f"[{cls}] was built for {self._input_features} input features, "
                              f"got inputs of shape {x.shape}")
         B = x.shape[0]
         mask = _as_mask(mask)
@@ -194,18 +195,22 @@ class _RNN(Layer):
         if self.stateful:
             self.states = list(new_states)
         last = -1 if not self.go_backwards else 0
+        # The last output equals h_T except where it was zeroed (zero_output_for_mask) or where
+        # a row with a non-zero initial state has no valid step (its output stays zero, Keras).
+        last_from_y = self.zero_output_for_mask or (
+            mask is not None and states[0] is not None and not mask.any(axis=1).all())
         if self.return_sequences:
             out = y[:, ::-1] if self.go_backwards else y
-        elif self.zero_output_for_mask:
+        elif last_from_y:
             out = y[:, last]
         else:
-            out = new_states[0]  # the last processed step's output is h_T
+            out = new_states[0]
         outputs = [out] + list(new_states) if self.return_state else out
-        cache = (saved, dp, given_state, y.shape, last)
+        cache = (saved, dp, given_state, y.shape, last, last_from_y)
         return outputs, cache
 
     def backward(self, cache, d_outputs):
-        saved, dp, given_state, y_shape, last = cache
+        saved, dp, given_state, y_shape, last, last_from_y = cache
         if self.return_state:
             d_out, d_states = d_outputs[0], list(d_outputs[1:])
         else:
@@ -215,7 +220,7 @@ class _RNN(Layer):
             d_out = np.asarray(d_out, dtype=self.dtype)
             if self.return_sequences:
                 dy = d_out[:, ::-1] if self.go_backwards else d_out
-            elif self.zero_output_for_mask:
+            elif last_from_y:
                 dy = np.zeros(y_shape, self.dtype)
                 dy[:, last] = d_out
             else:
