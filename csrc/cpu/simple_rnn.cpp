@@ -190,7 +190,7 @@ void forward_impl(const RnnForward<T>& a, CellForward<T> cell) {
   });
 }
 
-// [dW; dU; db] (+)= [x | h_in | 1]ᵀ·dz over R rows: (I,H), (H,H), (H,) from (R,I), (R,H), (R,H).
+// [dW; dU; db] = [x | h_in | 1]ᵀ·dz over R rows: (I,H), (H,H), (H,) from (R,I), (R,H), (R,H).
 template <typename T>
 void weight_grads(T* dW, T* dU, T* db, const T* x, const T* h_in, const T* dz, std::int64_t R,
                   std::int64_t I, std::int64_t H) {
