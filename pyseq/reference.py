@@ -214,6 +214,174 @@ def lstm_backward(dy, dh_T, dc_T, cache):
 
 
 # ================================================================================================
+# GRU
+#
+# Gate order z, r, h (candidate, "n"). For one valid step t (processed after step t_prev), with
+#     hm   = h_prev * recurrent_dropout_mask
+#     gx   = x_t @ kernel + b_x                                     (B, 3H) = [gx_z | gx_r | gx_n]
+# reset_after=True, bias (2, 3H) = [b_x; b_h]:
+#     a    = hm @ recurrent_kernel + b_h                            (B, 3H), one product
+#     z, r = sigmoid(gx_z + a_z), sigmoid(gx_r + a_r)
+#     n    = tanh(gx_n + r * a_n)
+# reset_after=False, bias (3H,) = b_x:
+#     z, r = sigmoid(gx_z + hm @ U_z), sigmoid(gx_r + hm @ U_r)
+#     n    = tanh(gx_n + (r * hm) @ U_n)
+# then h_t = z * h_prev + (1 - z) * n. Masks, reverse and outputs as for the LSTM.
+# ================================================================================================
+
+__all__ += ["gru_forward", "gru_backward"]
+
+
+def gru_forward(x, kernel, recurrent_kernel, bias, h0=None, *, reset_after=True, mask=None,
+                reverse=False, zero_output_for_mask=False, recurrent_dropout_mask=None):
+    """GRU over a whole sequence. Returns ``(y, h_T, cache)``, all float64.
+
+    x (B, T, I), kernel (I, 3H), recurrent_kernel (H, 3H), bias (2, 3H) if reset_after else
+    (3H,), or None; h0 (B, H) or None, mask (B, T) bool or None, recurrent_dropout_mask (B, H)
+    or None. y (B, T, H) is in input order.
+    """
+    x = _f64(x)
+    W = _f64(kernel)
+    U = _f64(recurrent_kernel)
+    B, T, I = x.shape
+    H = U.shape[0]
+    assert W.shape == (I, 3 * H), (W.shape, I, H)
+    assert U.shape == (H, 3 * H), (U.shape, H)
+    if reset_after:
+        b = _f64_or_zeros(bias, (2, 3 * H))
+        assert b.shape == (2, 3 * H), b.shape
+        b_x, b_h = b[0], b[1]
+    else:
+        b_x = _f64_or_zeros(bias, (3 * H,))
+        assert b_x.shape == (3 * H,), b_x.shape
+        b_h = None
+    h = _f64_or_zeros(h0, (B, H))
+    assert h.shape == (B, H), h.shape
+    valid = _step_mask(mask, B, T)
+    assert valid.shape == (B, T), valid.shape
+    dropout = np.ones((B, H)) if recurrent_dropout_mask is None else _f64(recurrent_dropout_mask)
+    assert dropout.shape == (B, H), dropout.shape
+
+    y = np.zeros((B, T, H))
+    last_y = np.zeros((B, H))
+    steps = []
+    for t in _step_order(T, reverse):
+        m = valid[:, t][:, None]
+        x_t = x[:, t, :]
+        h_prev = h
+        hm = h_prev * dropout
+        gx = x_t @ W + b_x
+        rest = {}
+        if reset_after:
+            a = hm @ U + b_h
+            z = _sigmoid(gx[:, :H] + a[:, :H])
+            r = _sigmoid(gx[:, H:2 * H] + a[:, H:2 * H])
+            n = np.tanh(gx[:, 2 * H:] + r * a[:, 2 * H:])
+            rest["a_n"] = a[:, 2 * H:]
+        else:
+            z = _sigmoid(gx[:, :H] + hm @ U[:, :H])
+            r = _sigmoid(gx[:, H:2 * H] + hm @ U[:, H:2 * H])
+            rh = r * hm
+            n = np.tanh(gx[:, 2 * H:] + rh @ U[:, 2 * H:])
+            rest["rh"] = rh
+        h_new = z * h_prev + (1.0 - z) * n
+
+        h = np.where(m, h_new, h_prev)
+        if zero_output_for_mask:
+            y[:, t, :] = np.where(m, h_new, 0.0)
+        else:
+            last_y = np.where(m, h_new, last_y)
+            y[:, t, :] = last_y
+        steps.append(dict(t=t, m=m, x_t=x_t, h_prev=h_prev, hm=hm, z=z, r=r, n=n, **rest))
+
+    cache = dict(op="gru", B=B, T=T, I=I, H=H, W=W, U=U, dropout=dropout,
+                 reset_after=bool(reset_after), zero_output_for_mask=bool(zero_output_for_mask),
+                 steps=steps)
+    return y, h.copy(), cache
+
+
+def gru_backward(dy, dh_T, cache):
+    """Backprop through time for :func:`gru_forward`.
+
+    Returns ``(dx, dkernel, drecurrent_kernel, dbias, dh0)``, all float64, where the loss is
+    ``sum(y * dy) + sum(h_T * dh_T)``; dbias has the forward's bias shape. ``None`` upstream
+    gradients are zeros.
+    """
+    if not (isinstance(cache, dict) and cache.get("op") == "gru"):
+        raise TypeError(f"reference gru_backward: cache must come from gru_forward, got {type(cache)}")
+    B, T, I, H = cache["B"], cache["T"], cache["I"], cache["H"]
+    W, U, dropout = cache["W"], cache["U"], cache["dropout"]
+    reset_after, zero_output_for_mask = cache["reset_after"], cache["zero_output_for_mask"]
+
+    dy = _f64_or_zeros(dy, (B, T, H))
+    dh = _f64_or_zeros(dh_T, (B, H))
+    assert dy.shape == (B, T, H) and dh.shape == (B, H)
+    dlast_y = np.zeros((B, H))
+
+    dx = np.zeros((B, T, I))
+    dW = np.zeros_like(W)
+    dU = np.zeros_like(U)
+    db = np.zeros((2, 3 * H)) if reset_after else np.zeros(3 * H)
+
+    for s in reversed(cache["steps"]):
+        t, m = s["t"], s["m"]
+        mf = m.astype(np.float64)
+
+        # outputs, as for the LSTM
+        dh_new = np.zeros((B, H))
+        if zero_output_for_mask:
+            dh_new += mf * dy[:, t, :]
+        else:
+            dlast_y = dlast_y + dy[:, t, :]
+            dh_new += mf * dlast_y
+            dlast_y = (1.0 - mf) * dlast_y
+        # h = where(m, h_new, h_prev)
+        dh_new += mf * dh
+        dh_prev = (1.0 - mf) * dh
+
+        # h_new = z * h_prev + (1 - z) * n
+        z, r, n, hm = s["z"], s["r"], s["n"], s["hm"]
+        dz = dh_new * (s["h_prev"] - n)
+        dn = dh_new * (1.0 - z)
+        dh_prev = dh_prev + dh_new * z
+        dn_pre = dn * (1.0 - n ** 2)                 # n = tanh(n_pre)
+
+        if reset_after:
+            # n_pre = gx_n + r * a_n
+            dr = dn_pre * s["a_n"]
+            da_n = dn_pre * r
+        else:
+            # n_pre = gx_n + rh @ U_n,  rh = r * hm
+            drh = dn_pre @ U[:, 2 * H:].T
+            dr = drh * hm
+        dz_pre = dz * z * (1.0 - z)
+        dr_pre = dr * r * (1.0 - r)
+        dgx = np.concatenate([dz_pre, dr_pre, dn_pre], axis=1)      # d(gx), (B, 3H)
+
+        # gx = x_t @ W + b_x
+        dx[:, t, :] = dgx @ W.T
+        dW += s["x_t"].T @ dgx
+        if reset_after:
+            db[0] += dgx.sum(axis=0)
+            # a = hm @ U + b_h
+            da = np.concatenate([dz_pre, dr_pre, da_n], axis=1)
+            dU += hm.T @ da
+            db[1] += da.sum(axis=0)
+            dhm = da @ U.T
+        else:
+            db += dgx.sum(axis=0)
+            dU[:, :H] += hm.T @ dz_pre
+            dU[:, H:2 * H] += hm.T @ dr_pre
+            dU[:, 2 * H:] += s["rh"].T @ dn_pre
+            dhm = dz_pre @ U[:, :H].T + dr_pre @ U[:, H:2 * H].T + drh * r
+
+        # hm = h_prev * dropout
+        dh = dh_prev + dhm * dropout
+
+    return dx, dW, dU, db, dh
+
+
+# ================================================================================================
 # SimpleRNN
 #
 # For one valid step t (processed after step t_prev):

@@ -16,6 +16,7 @@ namespace py = pybind11;
 
 namespace pyseq::bind {
 void register_lstm(py::module_& m);
+void register_gru(py::module_& m);  // GRU
 void register_simple_rnn(py::module_& m);  // SimpleRNN
 }
 
@@ -107,5 +108,6 @@ PYBIND11_MODULE(_core, m) {
     return run(double{});
   }, py::arg("name"), py::arg("x"));
   pyseq::bind::register_lstm(m);
+  pyseq::bind::register_gru(m);  // GRU
   pyseq::bind::register_simple_rnn(m);  // SimpleRNN
 }

@@ -5,6 +5,7 @@
 #include "activations.h"
 #include "isa.h"
 #include "lstm.h"
+#include "gru.h"
 #include "simple_rnn.h"
 
 namespace pyseq::cpu {
@@ -116,6 +117,14 @@ template void lstm_forward<float>(const LstmForward<float>&);
 template void lstm_forward<double>(const LstmForward<double>&);
 template void lstm_backward<float>(const LstmBackward<float>&);
 template void lstm_backward<double>(const LstmBackward<double>&);
+
+// ---- GRU ----
+template <typename T> void gru_forward(const GruForward<T>& a) { PYSEQ_DISPATCH(gru_forward<T>, a) }
+template <typename T> void gru_backward(const GruBackward<T>& a) { PYSEQ_DISPATCH(gru_backward<T>, a) }
+template void gru_forward<float>(const GruForward<float>&);
+template void gru_forward<double>(const GruForward<double>&);
+template void gru_backward<float>(const GruBackward<float>&);
+template void gru_backward<double>(const GruBackward<double>&);
 
 // ---- SimpleRNN ----------------------------------------------------------------------------------
 template <typename T> void rnn_forward(const RnnForward<T>& a) { PYSEQ_DISPATCH(rnn_forward<T>, a) }
