@@ -190,7 +190,7 @@ void forward_impl(const RnnForward<T>& a, CellForward<T> cell) {
   });
 }
 
-// [dW; dU; db] (+)= [x | h_in | 1]ᵀ·dz over R rows: (I,H), (H,H), (H,) from (R,I), (R,H), (R,H).
+// [dW; dU; db] = [x | h_in | 1]ᵀ·dz over R rows: (I,H), (H,H), (H,) from (R,I), (R,H), (R,H).
 template <typename T>
 void weight_grads(T* dW, T* dU, T* db, const T* x, const T* h_in, const T* dz, std::int64_t R,
                   std::int64_t I, std::int64_t H) {
@@ -209,16 +209,30 @@ void weight_grads(T* dW, T* dU, T* db, const T* x, const T* h_in, const T* dz, s
   }
 }
 
-// dz = dh ∘ act'(z) for one row's hs units, act' taken from the output a = act(z).
+// dz = (dh + dy) ∘ act'(z) for `rows` consecutive valid rows and hs units, act' taken from the
+// output act = act(z); dy may be null (zeros). dz, dy and act have row stride ld (T·H), dh H.
 template <typename T, Act A>
-void rnn_cell_backward(T* __restrict dz, const T* __restrict dh, const T* __restrict act,
-                       std::int64_t hs) {
+void rnn_cell_backward(std::int64_t rows, std::int64_t hs, std::int64_t H, std::int64_t ld, T* dz,
+                       const T* dh, const T* dy, const T* act) {
+  for (std::int64_t r = 0; r < rows; ++r) {
+    T* __restrict dzr = dz + r * ld;
+    const T* __restrict dhr = dh + r * H;
+    const T* __restrict ar = act + r * ld;
+    if (dy) {
+      const T* __restrict dyr = dy + r * ld;
 #pragma omp simd
-  for (std::int64_t j = 0; j < hs; ++j) dz[j] = dh[j] * activation_grad<T, A>(act[j]);
+      for (std::int64_t j = 0; j < hs; ++j)
+        dzr[j] = (dhr[j] + dyr[j]) * activation_grad<T, A>(ar[j]);
+    } else {
+#pragma omp simd
+      for (std::int64_t j = 0; j < hs; ++j) dzr[j] = dhr[j] * activation_grad<T, A>(ar[j]);
+    }
+  }
 }
 
 template <typename T>
-using CellBackward = void (*)(T*, const T*, const T*, std::int64_t);
+using CellBackward = void (*)(std::int64_t, std::int64_t, std::int64_t, std::int64_t, T*,
+                              const T*, const T*, const T*);
 
 template <typename T>
 void backward_impl(const RnnBackward<T>& a, CellBackward<T> cell) {
@@ -231,39 +245,40 @@ void backward_impl(const RnnBackward<T>& a, CellBackward<T> cell) {
   StepWeights<T> ut_panels(chunks, panels ? H : 0, [&](int k) { return chunks.size(k); });
   const std::vector<std::int64_t> first_valid = first_valid_steps(a.mask, B, T_, a.reverse);
 
-  Buffer<T> dz(B * T_ * H), dh_total(B * H), dh_prev(B * H);
+  Buffer<T> dz(B * T_ * H), dh_prev(B * H);
   T* dh = a.dh0;  // the carried gradient lives in the output and ends as dh0
   for (std::int64_t k = 0; k < B * H; ++k) dh[k] = a.dh_last ? a.dh_last[k] : T(0);
 
-  // Phase A: dz_t for what this thread owns.
+  // Phase A: dz_t for what this thread owns. dh holds the gradient reaching h_t from later
+  // steps; y_t adds dy_t at valid steps, and at masked ones after the first valid (where y_t is
+  // the carried h_t), in which case dh passes through to h_{t-1} as it is.
   auto act_grad = [&](std::int64_t s, std::int64_t t, const Part& p) {
     for (int k = p.k0; k < chunks.n; k += p.dk) {
       const std::int64_t u0 = chunks.begin(k), hs = chunks.size(k);
-      for (std::int64_t b = p.b0; b < p.b1; ++b) {
-        const bool valid = !a.mask || a.mask[b * T_ + t];
+      for (std::int64_t b = p.b0; b < p.b1;) {
         const std::int64_t row = b * T_ + t;
-        T* __restrict dht = dh_total.get() + b * H + u0;
-        const T* __restrict dhc = dh + b * H + u0;
-        // y_t is h_t at valid steps, and the carried h_t at masked ones after the first valid.
-        const bool y_uses_h = valid || (!a.zero_output_for_mask && s > first_valid[b]);
-        if (a.dy && y_uses_h) {
+        if (!a.mask || a.mask[row]) {  // a run of valid rows [b, e): h_t = act(z)
+          std::int64_t e = b + 1;
+          while (e < p.b1 && (!a.mask || a.mask[e * T_ + t])) ++e;
+          cell(e - b, hs, H, T_ * H, dz.get() + row * H + u0, dh + b * H + u0,
+               a.dy ? a.dy + row * H + u0 : nullptr, a.act + row * H + u0);
+          b = e;
+          continue;
+        }
+        T* __restrict d = dh + b * H + u0;
+        if (a.dy && !a.zero_output_for_mask && s > first_valid[b]) {
           const T* __restrict dyt = a.dy + row * H + u0;
 #pragma omp simd
-          for (std::int64_t j = 0; j < hs; ++j) dht[j] = dhc[j] + dyt[j];
-        } else {
-          std::memcpy(dht, dhc, hs * sizeof(T));
+          for (std::int64_t j = 0; j < hs; ++j) d[j] += dyt[j];
         }
-        T* __restrict dzr = dz.get() + row * H + u0;
-        if (valid) {
-          cell(dzr, dht, a.act + row * H + u0, hs);  // h_t = act(z)
-        } else {
-          std::fill(dzr, dzr + hs, T(0));  // a masked step passes dh through unchanged
-        }
+        T* dzr = dz.get() + row * H + u0;
+        std::fill(dzr, dzr + hs, T(0));  // no product through a masked step
+        ++b;
       }
     }
   };
-  // Phase B: dh_{t-1} = (dz_t · Uᵀ) ∘ dropout_mask for this thread's units (after the barrier
-  // when units are split: it reads every unit's dz_t).
+  // Phase B: dh_{t-1} = (dz_t · Uᵀ) ∘ dropout_mask at valid rows, for this thread's units (after
+  // the barrier when units are split: it reads every unit's dz_t).
   auto carry = [&](std::int64_t, std::int64_t t, const Part& p) {
     for (int k = p.k0; k < chunks.n; k += p.dk) {
       const std::int64_t u0 = chunks.begin(k), hs = chunks.size(k);
@@ -276,10 +291,10 @@ void backward_impl(const RnnBackward<T>& a, CellBackward<T> cell) {
                      T(0), dh_rows, H);
       }
       for (std::int64_t b = p.b0; b < p.b1; ++b) {
-        const bool valid = !a.mask || a.mask[b * T_ + t];
+        if (a.mask && !a.mask[b * T_ + t]) continue;  // dh already holds dh_{t-1}
         T* d = dh + b * H + u0;
-        const T* src = valid ? dh_prev.get() + b * H + u0 : dh_total.get() + b * H + u0;
-        if (a.dropout_mask && valid) {
+        const T* src = dh_prev.get() + b * H + u0;
+        if (a.dropout_mask) {
           const T* m = a.dropout_mask + b * H + u0;
           for (std::int64_t j = 0; j < hs; ++j) d[j] = src[j] * m[j];
         } else {
