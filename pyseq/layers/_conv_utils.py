@@ -2,16 +2,6 @@
 
 import numpy as np
 
-from .base import _unique_name
-
-
-def keras_name(kwargs, name):
-    """Keras's default layer name ("conv1d", "max_pooling1d"): base's snake case would split
-    the digit from the D ("conv1_d")."""
-    if kwargs.get("name") is None:
-        kwargs["name"] = _unique_name(name)
-    return kwargs
-
 
 def positive_int(layer, name, value):
     """An int >= 1 from an int or a 1-tuple (Keras accepts both), else ValueError naming it."""

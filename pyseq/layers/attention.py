@@ -86,10 +86,7 @@ class Attention(Layer):
         self.built = True
 
     def _scalar_weight(self, name):
-        var = self.add_weight(name, (), "ones")
-        # Keras's weights here are 0-d; add_weight's ascontiguousarray makes them (1,).
-        var.value = var.value.reshape(())
-        return var
+        return self.add_weight(name, (), "ones")  # 0-d, as Keras
 
     def compute_output_shape(self, input_shape, return_attention_scores=False, **call_kwargs):
         q, v, k = self._validate(input_shape)

@@ -39,6 +39,8 @@ A layer is a pair of NumPy functions over a static graph, never a tape:
 ``compute_output_shape(input_shape, **call_kwargs)`` gives the output shape(s) from input shapes.
 """
 
+import re
+
 import numpy as np
 
 from .. import initializers as _initializers
@@ -54,13 +56,9 @@ def _unique_name(prefix):
 
 
 def _snake_case(name):
-    out = []
-    for i, ch in enumerate(name):
-        if ch.isupper() and i and (not name[i - 1].isupper() or
-                                   (i + 1 < len(name) and name[i + 1].islower())):
-            out.append("_")
-        out.append(ch.lower())
-    return "".join(out)
+    # Keras's rule: "MaxPooling1D" -> "max_pooling1d", "SimpleRNN" -> "simple_rnn".
+    name = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def standardize_dtype(op, dtype):
@@ -139,7 +137,7 @@ class Layer:
     def add_weight(self, name, shape, initializer="zeros", trainable=True, dtype=None):
         init = _initializers.get(initializer)
         dtype = self.dtype if dtype is None else dtype
-        value = np.ascontiguousarray(init(tuple(shape), dtype=dtype), dtype=dtype)
+        value = np.array(init(tuple(shape), dtype=dtype), dtype=dtype, order="C")  # 0-d stays 0-d
         var = Variable(value, f"{self.name}/{name}", trainable=trainable)
         self._own_weights.append(var)
         return var

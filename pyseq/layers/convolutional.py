@@ -17,7 +17,7 @@ class Conv1D(Layer):
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
                  dilation_rate=1, groups=1, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
-        super().__init__(**cu.keras_name(pop_keras_only("Conv1D", kwargs), "conv1d"))
+        super().__init__(**pop_keras_only("Conv1D", kwargs))
         n = "Conv1D"
         self.filters = cu.positive_int(n, "filters", filters)
         self.kernel_size = (cu.positive_int(n, "kernel_size", kernel_size),)

@@ -135,12 +135,13 @@ class MultiHeadAttention(Layer):
 
     # -- forward / backward ----------------------------------------------------------------
     def _project(self, x, kernel, bias):
+        # On pyseq's BLAS (ops.dense_*), not NumPy's: a second BLAS thread pool left spinning
+        # after a NumPy product slows the attention kernel that follows.
         B, L, dim = x.shape
         W = kernel.value
-        y = x.reshape(B * L, dim) @ W.reshape(dim, -1)
-        if bias is not None:
-            y += bias.value.reshape(-1)
-        return y.reshape(B, L, W.shape[1], W.shape[2])  # a view: the (B, L, N, D) layout
+        y, saved = ops.dense_forward(x.reshape(B * L, dim), W.reshape(dim, -1),
+                                     None if bias is None else bias.value.reshape(-1))
+        return y.reshape(B, L, W.shape[1], W.shape[2]), saved  # a view: the (B, L, N, D) layout
 
     def forward(self, inputs, *, training=False, mask=None, value=None, key=None,
                 attention_mask=None, return_attention_scores=False, use_causal_mask=False,
@@ -178,9 +179,9 @@ class MultiHeadAttention(Layer):
                 raise ValueError(f"[{n}] attention_mask must be (batch, {Lq}, {Lk}) or "
                                  f"broadcast to it, got {attn.shape}") from None
 
-        Q = self._project(query, self.query_kernel, self.query_bias)
-        K = self._project(key, self.key_kernel, self.key_bias)
-        V = self._project(value, self.value_kernel, self.value_bias)
+        Q, q_saved = self._project(query, self.query_kernel, self.query_bias)
+        K, k_saved = self._project(key, self.key_kernel, self.key_bias)
+        V, v_saved = self._project(value, self.value_kernel, self.value_bias)
         drop = training and self.dropout > 0
         res = ops.attention_forward(
             Q, K, V, scale=1.0 / math.sqrt(self.key_dim), causal=bool(use_causal_mask),
@@ -199,24 +200,25 @@ class MultiHeadAttention(Layer):
         Wo = self.output_kernel.value
         out_dims = Wo.shape[2:]
         O2 = O.reshape(B * Lq, -1)
-        y = O2 @ Wo.reshape(O2.shape[1], -1)
-        if self.output_bias is not None:
-            y += self.output_bias.value.reshape(-1)
+        y, o_saved = ops.dense_forward(
+            O2, Wo.reshape(O2.shape[1], -1),
+            None if self.output_bias is None else self.output_bias.value.reshape(-1))
         y = y.reshape(B, Lq, *out_dims)
-        cache = (query, key, value, key_given, Q, K, O2, saved, q_mask, scores)
+        cache = (query, key, value, key_given, Q, K, (q_saved, k_saved, v_saved, o_saved),
+                 saved, q_mask, scores)
         return ([y, scores] if return_attention_scores else y), cache
 
-    def _project_back(self, x, dY, kernel, bias, grads):
+    def _project_back(self, x, dY, kernel, bias, dense_saved, grads):
         B, L, dim = x.shape
-        W = kernel.value
-        d2 = dY.reshape(B * L, -1)
-        grads.append((kernel, (x.reshape(B * L, dim).T @ d2).reshape(W.shape)))
+        dx, dW, db = ops.dense_backward(dY.reshape(B * L, -1), dense_saved)
+        grads.append((kernel, dW.reshape(kernel.shape)))
         if bias is not None:
-            grads.append((bias, d2.sum(axis=0).reshape(bias.shape)))
-        return (d2 @ W.reshape(dim, -1).T).reshape(x.shape)
+            grads.append((bias, db.reshape(bias.shape)))
+        return dx.reshape(x.shape)
 
     def backward(self, cache, d_outputs):
-        query, key, value, key_given, Q, K, O2, saved, q_mask, scores = cache
+        query, key, value, key_given, Q, K, dense_saved, saved, q_mask, scores = cache
+        q_saved, k_saved, v_saved, o_saved = dense_saved
         if isinstance(d_outputs, (list, tuple)):
             dy, d_scores = d_outputs
         else:
@@ -226,12 +228,11 @@ class MultiHeadAttention(Layer):
         if dy is None:
             dy = np.zeros((B, Lq) + Wo.shape[2:], self.dtype)
         d2 = np.asarray(dy, self.dtype).reshape(B * Lq, -1)
-        out_grads = [(self.output_kernel, (O2.T @ d2).reshape(Wo.shape))]
+        dO2, dWo, dbo = ops.dense_backward(d2, o_saved)
+        out_grads = [(self.output_kernel, dWo.reshape(Wo.shape))]
         if self.output_bias is not None:
-            out_grads.append((self.output_bias,
-                              d2.sum(axis=0).reshape(self.output_bias.shape)))
-        dO = (d2 @ Wo.reshape(O2.shape[1], -1).T).reshape(B, Lq, self.num_heads,
-                                                          self.value_dim)
+            out_grads.append((self.output_bias, dbo.reshape(self.output_bias.shape)))
+        dO = dO2.reshape(B, Lq, self.num_heads, self.value_dim)
         if q_mask is not None:
             dO *= q_mask[:, :, None, None]
         dQ, dK, dV = ops.attention_backward(dO, saved)
@@ -243,9 +244,10 @@ class MultiHeadAttention(Layer):
             dQ = dQ + np.einsum("bnqk,bknd->bqnd", dS, K)
             dK = dK + np.einsum("bnqk,bqnd->bknd", dS, Q)
         grads = []
-        dquery = self._project_back(query, dQ, self.query_kernel, self.query_bias, grads)
-        dkey = self._project_back(key, dK, self.key_kernel, self.key_bias, grads)
-        dvalue = self._project_back(value, dV, self.value_kernel, self.value_bias, grads)
+        dquery = self._project_back(query, dQ, self.query_kernel, self.query_bias, q_saved, grads)
+        dkey = self._project_back(key, dK, self.key_kernel, self.key_bias, k_saved, grads)
+        dvalue = self._project_back(value, dV, self.value_kernel, self.value_bias, v_saved,
+                                    grads)
         d_args = {"inputs": dquery}
         if key_given:
             d_args["value"], d_args["key"] = dvalue, dkey

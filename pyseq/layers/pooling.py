@@ -11,10 +11,9 @@ __all__ = ["MaxPooling1D", "AveragePooling1D", "GlobalMaxPooling1D", "GlobalAver
 
 
 class _Pooling1D(Layer):
-    _keras_name = None
 
     def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None, **kwargs):
-        super().__init__(**cu.keras_name(kwargs, self._keras_name))
+        super().__init__(**kwargs)
         n = type(self).__name__
         self.pool_size = (cu.positive_int(n, "pool_size", pool_size),)
         self.strides = (self.pool_size if strides is None
@@ -69,7 +68,6 @@ class _Pooling1D(Layer):
 
 class MaxPooling1D(_Pooling1D):
     """Max over windows of pool_size steps (strides default to pool_size)."""
-    _keras_name = "max_pooling1d"
 
     def _ops(self):
         return ops.max_pool1d_forward, ops.max_pool1d_backward
@@ -77,7 +75,6 @@ class MaxPooling1D(_Pooling1D):
 
 class AveragePooling1D(_Pooling1D):
     """Mean over windows of pool_size steps; with "same", over the real steps only."""
-    _keras_name = "average_pooling1d"
 
     def _ops(self):
         return ops.avg_pool1d_forward, ops.avg_pool1d_backward
@@ -88,10 +85,9 @@ class _GlobalPooling1D(Layer):
 
     supports_masking = True
 
-    _keras_name = None
 
     def __init__(self, data_format=None, keepdims=False, **kwargs):
-        super().__init__(**cu.keras_name(kwargs, self._keras_name))
+        super().__init__(**kwargs)
         self.data_format = cu.data_format(type(self).__name__, data_format)
         self.keepdims = bool(keepdims)
 
@@ -144,7 +140,6 @@ class _GlobalPooling1D(Layer):
 class GlobalMaxPooling1D(_GlobalPooling1D):
     """Max over the steps. Masked steps are ignored (Keras's GlobalMaxPooling1D ignores the
     mask instead, so padded steps can win the max there)."""
-    _keras_name = "global_max_pooling1d"
 
     def _ops(self):
         return ops.global_max_pool1d_forward, ops.global_max_pool1d_backward
@@ -152,7 +147,6 @@ class GlobalMaxPooling1D(_GlobalPooling1D):
 
 class GlobalAveragePooling1D(_GlobalPooling1D):
     """Mean over the steps; with a mask, over the valid steps only (Keras)."""
-    _keras_name = "global_average_pooling1d"
 
     def _ops(self):
         return ops.global_avg_pool1d_forward, ops.global_avg_pool1d_backward
