@@ -159,16 +159,15 @@ def test_attention_matches_reference(p):
 # ------------------------------------------------------------------------------------------------
 
 
-def default_tiles():
-    """The kernel's default (block_q, block_k), read back from its tile choice for a long input:
-    every query/key length of the form tile ± 1 is then a boundary case."""
-    return 64, 192
+# The kernel's default (block_q, block_k), forward and backward (csrc/cpu/attention.cpp
+# choose_tiles): lengths of a tile ± 1 are the boundary cases.
+DEFAULT_TILES = [(64, 192), (32, 144)]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("bq,bk", DEFAULT_TILES)
 @pytest.mark.parametrize("dq,dk", [(-1, -1), (0, 0), (1, 1), (-1, 1), (1, -1)])
-def test_attention_default_tile_boundaries(dtype, dq, dk):
-    bq, bk = default_tiles()
+def test_attention_default_tile_boundaries(dtype, bq, bk, dq, dk):
     for causal, mask, dropout in [(False, "none", 0.0), (True, "key+attn", 0.3)]:
         check_against_reference(Problem(1, 2, bq + dq, bk + dk, 16, 8, dtype, causal=causal,
                                         mask=mask, dropout=dropout, seed=7 + dq + 3 * dk))
