@@ -161,7 +161,7 @@ def test_attention_matches_reference(p):
 
 # The kernel's default (block_q, block_k), forward and backward (csrc/cpu/attention.cpp
 # choose_tiles): lengths of a tile ± 1 are the boundary cases.
-DEFAULT_TILES = [(64, 192), (32, 144)]
+DEFAULT_TILES = [(64, 192), (128, 384), (32, 144)]  # forward causal, forward, backward
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
