@@ -7,7 +7,7 @@ from typing import Optional
 
 import numpy as np
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 import pyseq
@@ -141,7 +141,6 @@ def problems(draw):
 # ------------------------------------------------------------------------------------------------
 
 
-@settings(max_examples=150)
 @given(p=problems())
 @example(p=Problem(1, 1, 1, 1, 1, 1, np.float32))
 @example(p=Problem(1, 1, 1, 1, 1, 1, np.float64, causal=True, mask="all_masked"))
