@@ -266,13 +266,17 @@ def test_dropout_same_seed_same_output_and_seed_none(dtype):
     assert_all_close(ops.attention_backward(do, s4), reference.attention_backward(do, cache), dtype, GRAD_NAMES)
 
 
-def test_backward_twice_and_none_upstream():
-    p = Problem(2, 3, 11, 7, 5, 6, np.float64, causal=True, mask="key", dropout=0.3, seed=6)
+@pytest.mark.parametrize("B,N", [(2, 3), (1, 1), (1, 3)])  # backward by heads, and by key tiles
+def test_backward_twice_and_none_upstream(B, N):
+    """Reproducible bit for bit, whichever way backward splits the work."""
+    p = Problem(B, N, 211, 307, 5, 6, np.float64, causal=True, mask="key", dropout=0.3, seed=6,
+                tiles=(16, 24))
     inputs = build(p)
-    o, saved = ops.attention_forward(inputs["q"], inputs["k"], inputs["v"], **options(p, inputs))
-    g1 = ops.attention_backward(inputs["do"], saved)
-    g0 = ops.attention_backward(None, saved)
-    g2 = ops.attention_backward(inputs["do"], saved)
+    with tiles(*p.tiles):
+        o, saved = ops.attention_forward(inputs["q"], inputs["k"], inputs["v"], **options(p, inputs))
+        g1 = ops.attention_backward(inputs["do"], saved)
+        g0 = ops.attention_backward(None, saved)
+        g2 = ops.attention_backward(inputs["do"], saved)
     for name, a, b, z in zip(GRAD_NAMES, g1, g2, g0):
         np.testing.assert_array_equal(a, b, err_msg=name)
         assert not np.any(z) and z.shape == a.shape, name

@@ -511,12 +511,14 @@ void backward_impl(const AttentionBackward<T>& a) {
       });
       return;
     }
-    // Causal: the first key tiles are seen by the most queries, so they go first.
-    for_tasks(next, BN * nkb, [&](std::int64_t task) {
+    // Tasks dealt round-robin, not on demand: each dq share then sums the same tiles in the same
+    // order on every call, so results are reproducible bit for bit (for a given thread count).
+    // Under causal masking the cost falls with kb, which round-robin spreads evenly.
+    for (std::int64_t task = tid; task < BN * nkb; task += nth) {
       const std::int64_t kb = task / BN, bn = task % BN;
       backward_tile<T, kDropout>(a, t, bn / N, bn % N, kb * t.bk, drow.get(), dq_acc, scratch,
                                  threshold);
-    });
+    }
     shares[tid] = dq_acc;
     team.barrier();
     // dq = the sum of the team's shares, each thread for a share of the rows
