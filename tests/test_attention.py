@@ -7,7 +7,7 @@ from typing import Optional
 
 import numpy as np
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 import pyseq
@@ -141,7 +141,6 @@ def problems(draw):
 # ------------------------------------------------------------------------------------------------
 
 
-@settings(max_examples=150)
 @given(p=problems())
 @example(p=Problem(1, 1, 1, 1, 1, 1, np.float32))
 @example(p=Problem(1, 1, 1, 1, 1, 1, np.float64, causal=True, mask="all_masked"))
@@ -159,16 +158,15 @@ def test_attention_matches_reference(p):
 # ------------------------------------------------------------------------------------------------
 
 
-def default_tiles():
-    """The kernel's default (block_q, block_k), read back from its tile choice for a long input:
-    every query/key length of the form tile ± 1 is then a boundary case."""
-    return 64, 192
+# The kernel's default (block_q, block_k), forward and backward (csrc/cpu/attention.cpp
+# choose_tiles): lengths of a tile ± 1 are the boundary cases.
+DEFAULT_TILES = [(64, 192), (128, 384), (32, 144)]  # forward causal, forward, backward
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("bq,bk", DEFAULT_TILES)
 @pytest.mark.parametrize("dq,dk", [(-1, -1), (0, 0), (1, 1), (-1, 1), (1, -1)])
-def test_attention_default_tile_boundaries(dtype, dq, dk):
-    bq, bk = default_tiles()
+def test_attention_default_tile_boundaries(dtype, bq, bk, dq, dk):
     for causal, mask, dropout in [(False, "none", 0.0), (True, "key+attn", 0.3)]:
         check_against_reference(Problem(1, 2, bq + dq, bk + dk, 16, 8, dtype, causal=causal,
                                         mask=mask, dropout=dropout, seed=7 + dq + 3 * dk))
@@ -268,13 +266,17 @@ def test_dropout_same_seed_same_output_and_seed_none(dtype):
     assert_all_close(ops.attention_backward(do, s4), reference.attention_backward(do, cache), dtype, GRAD_NAMES)
 
 
-def test_backward_twice_and_none_upstream():
-    p = Problem(2, 3, 11, 7, 5, 6, np.float64, causal=True, mask="key", dropout=0.3, seed=6)
+@pytest.mark.parametrize("B,N", [(2, 3), (1, 1), (1, 3)])  # backward by heads, and by key tiles
+def test_backward_twice_and_none_upstream(B, N):
+    """Reproducible bit for bit, whichever way backward splits the work."""
+    p = Problem(B, N, 211, 307, 5, 6, np.float64, causal=True, mask="key", dropout=0.3, seed=6,
+                tiles=(16, 24))
     inputs = build(p)
-    o, saved = ops.attention_forward(inputs["q"], inputs["k"], inputs["v"], **options(p, inputs))
-    g1 = ops.attention_backward(inputs["do"], saved)
-    g0 = ops.attention_backward(None, saved)
-    g2 = ops.attention_backward(inputs["do"], saved)
+    with tiles(*p.tiles):
+        o, saved = ops.attention_forward(inputs["q"], inputs["k"], inputs["v"], **options(p, inputs))
+        g1 = ops.attention_backward(inputs["do"], saved)
+        g0 = ops.attention_backward(None, saved)
+        g2 = ops.attention_backward(inputs["do"], saved)
     for name, a, b, z in zip(GRAD_NAMES, g1, g2, g0):
         np.testing.assert_array_equal(a, b, err_msg=name)
         assert not np.any(z) and z.shape == a.shape, name
@@ -389,3 +391,20 @@ def test_attention_matches_torch(dtype, causal, mask, scale):
     # torch's own float32 error adds to ours: twice the tolerance
     assert_close(o, t(to), dt, "o vs torch", factor=2)
     assert_all_close(grads, [t(g) for g in tgrads], dt, GRAD_NAMES, factor=2, prefix="vs torch ")
+
+
+@pytest.mark.parametrize("simd", ["baseline", "avx2", "avx512"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_every_simd_level(simd, dtype):
+    """Each ISA build of the kernel (baseline SSE2: 6×32-byte panels; AVX2; AVX-512) is correct."""
+    if simd not in pyseq.build_info()["simd_available"]:
+        pytest.skip(f"{simd} not compiled in or not supported by this CPU")
+    previous = _core.get_simd()
+    _core.set_simd(simd)
+    try:
+        for causal in (False, True):
+            check_against_reference(Problem(2, 2, 37, 53, 19, 33, dtype, causal=causal, mask="key+attn",
+                                            dropout=0.3, seed=13, tiles=(8, 12)))
+            check_against_reference(Problem(1, 1, 200, 211, 64, 64, dtype, causal=causal, seed=14))
+    finally:
+        _core.set_simd(previous)

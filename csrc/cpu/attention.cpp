@@ -70,8 +70,10 @@ struct Tiles {
 Tiles choose_tiles(const AttentionOptions& o, bool backward) {
   int bq = 0, bk = 0;
   get_attention_tiles(&bq, &bk);
-  if (bq <= 0) bq = backward ? 32 : 64;
-  if (bk <= 0) bk = backward ? 144 : 192;
+  // Forward without causal masking takes larger tiles (fewer passes over o's accumulator);
+  // with it, smaller ones waste less on the diagonal.
+  if (bq <= 0) bq = backward ? 32 : o.causal ? 64 : 128;
+  if (bk <= 0) bk = backward ? 144 : o.causal ? 192 : 384;
   return {std::min<std::int64_t>(bq, o.Lq), std::min<std::int64_t>(bk, o.Lk)};
 }
 
@@ -509,12 +511,14 @@ void backward_impl(const AttentionBackward<T>& a) {
       });
       return;
     }
-    // Causal: the first key tiles are seen by the most queries, so they go first.
-    for_tasks(next, BN * nkb, [&](std::int64_t task) {
+    // Tasks dealt round-robin, not on demand: each dq share then sums the same tiles in the same
+    // order on every call, so results are reproducible bit for bit (for a given thread count).
+    // Under causal masking the cost falls with kb, which round-robin spreads evenly.
+    for (std::int64_t task = tid; task < BN * nkb; task += nth) {
       const std::int64_t kb = task / BN, bn = task % BN;
       backward_tile<T, kDropout>(a, t, bn / N, bn % N, kb * t.bk, drow.get(), dq_acc, scratch,
                                  threshold);
-    });
+    }
     shares[tid] = dq_acc;
     team.barrier();
     // dq = the sum of the team's shares, each thread for a share of the rows
