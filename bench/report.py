@@ -117,6 +117,9 @@ def render(peak, families, meta, stat="mean"):
     out.append(f"- Times are the {stat} per call; speed-up = other / pyseq (> 1 means pyseq is faster).")
     out.append("")
     for fam, cases in families.items():
+        if fam == "text":  # text preprocessing (bench/test_text.py): its own columns
+            out.extend(render_text(cases, stat))
+            continue
         out.append(f"### {fam}")
         out.append("")
         out.append("| mode | shape (B, T, I, H) | pyseq | torch | reference (f64) | torch / pyseq "
@@ -140,6 +143,44 @@ def render(peak, families, meta, stat="mean"):
     return "\n".join(out)
 
 
+# ---- attention (issue 5): peak-memory rows ------------------------------------------------------
+
+
+def render_memory(benches):
+    """Rows with extra_info kind == "memory" (bench/test_attention.py) as a small table; empty
+    when there are none."""
+    rows = [b.get("extra_info") or {} for b in benches]
+    rows = [r for r in rows if r.get("kind") == "memory"]
+    if not rows:
+        return ""
+    out = ["", "| family | case | implementation | peak extra memory | an L×L float32 matrix | method |",
+           "| --- | --- | --- | ---: | ---: | --- |"]
+    for r in rows:
+        out.append(f"| {r.get('memory_family', '?')} | {r.get('case', '?')} | {r.get('impl', '?')} "
+                   f"| {fmt_num(r.get('extra_mib'))} MiB | {fmt_num(r.get('scores_matrix_mib'), '.0f')} MiB "
+                   f"| {r.get('method', '?')} |")
+    return "\n".join(out)
+
+
+# ---- text preprocessing (bench/test_text.py) -----------------------------------------------------
+
+
+def render_text(cases, stat):
+    """Rows: operation and data; pyseq (compiled) against plain Python, and against Keras's
+    per-row NumPy padding where measured."""
+    out = ["### text preprocessing", "",
+           "| operation | pyseq (Cython) | pure Python | pure Python / pyseq | NumPy per row (Keras) "
+           "| NumPy per row / pyseq |",
+           "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for case, row in cases.items():
+        t = {impl: (row.get(impl) or (None, None))[0] for impl in ("pyseq", "python", "numpy_rows")}
+        out.append(f"| {case} | {fmt_time(t['pyseq'])} | {fmt_time(t['python'])} "
+                   f"| {fmt_ratio(t['python'], t['pyseq'])} | {fmt_time(t['numpy_rows'])} "
+                   f"| {fmt_ratio(t['numpy_rows'], t['pyseq'])} |")
+    out.append("")
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("json", nargs="+", help="pytest-benchmark JSON file(s) (--benchmark-json=FILE)")
@@ -153,7 +194,26 @@ def main(argv=None):
         print("no pyseq benchmark rows found", file=sys.stderr)
         return 1
     print(render(peak, families, meta, args.stat))
+    memory = render_memory(benches)  # attention (issue 5)
+    if memory:
+        print(memory)
+    overhead = render_outside_kernels(benches)
+    if overhead:
+        print(overhead)
     return 0
+
+
+# --- models (issue 6): the share of a training step outside pyseq's kernels -----------------
+def render_outside_kernels(benches):
+    lines = []
+    for b in benches:
+        info = b.get("extra_info") or {}
+        if "outside_kernels_share" in info:
+            lines.append(f"- {info.get('case')}: {100 * info['outside_kernels_share']:.1f} % of a "
+                         f"training step outside pyseq.ops kernels ({info.get('step_ms')} ms per "
+                         f"step, {info.get('ops_ms')} ms in ops.* calls)")
+    return "\n".join([""] + lines) if lines else ""
+# --- end of models block --------------------------------------------------------------------
 
 
 if __name__ == "__main__":

@@ -22,6 +22,13 @@ except ImportError as exc:  # pragma: no cover - depends on how pyseq was found
     ) from exc
 from . import ops
 
+# --- Keras-shaped API (branch wip-layers) ---------------------------------------------------
+from . import activations, initializers, layers, losses, metrics, optimizers  # noqa: E402
+from . import callbacks, models  # noqa: E402
+from .layers import Input  # noqa: E402
+from .models import Model, Sequential  # noqa: E402
+# --- end of wip-layers block ----------------------------------------------------------------
+
 __version__ = _core.build_info()["version"]
 
 
@@ -46,4 +53,6 @@ def get_num_threads():
     return _core.get_num_threads()
 
 
-__all__ = ["ops", "build_info", "set_num_threads", "get_num_threads", "__version__"]
+__all__ = ["ops", "build_info", "set_num_threads", "get_num_threads", "__version__",
+           "activations", "initializers", "layers", "losses", "metrics", "optimizers",
+           "callbacks", "models", "Input", "Model", "Sequential"]

@@ -61,6 +61,167 @@ def lstm_backward(dy, dh_T, dc_T, saved):
     return _core.lstm_backward(dy, dh_T, dc_T, saved)
 
 
+# ---- GRU ---------------------------------------------------------------------------------------
+
+__all__ += ["gru_forward", "gru_backward"]
+
+
+def gru_forward(x, kernel, recurrent_kernel, bias, h0=None, *, reset_after=True, mask=None,
+                reverse=False, zero_output_for_mask=False, recurrent_dropout_mask=None):
+    """GRU over a whole sequence (Keras layout and gate order z, r, h).
+
+    Shapes: x (B, T, I), kernel (I, 3H), recurrent_kernel (H, 3H), h0 (B, H) or None (zeros);
+    bias (2, 3H) with ``reset_after=True`` (row 0 the input bias, row 1 the recurrent bias),
+    (3H,) with ``reset_after=False``, or None (zeros).
+
+    reset_after=True (Keras's default, PyTorch's form):
+        n = tanh(x_t W_h + b_xh + r * (h_in U_h + b_hh))
+    reset_after=False:
+        n = tanh(x_t W_h + (r * h_in) U_h + b_h)
+    with h_in = h_{t-1} * recurrent_dropout_mask, and h_t = z * h_{t-1} + (1 - z) * n.
+
+    Options:
+      mask: (B, T) bool, True = valid step. A masked step carries h over; its output repeats the
+        previous output (zeros until the row's first valid step), or is zeros with
+        ``zero_output_for_mask=True``.
+      reverse: process t = T-1 .. 0 (Keras go_backwards); y is still returned in input order.
+      recurrent_dropout_mask: (B, H), multiplied into h_{t-1} before the recurrent products
+        (not into the z * h_{t-1} term, as in Keras).
+
+    Returns ``(y, h_T, saved)`` with y (B, T, H) and h_T (B, H), the state after the last
+    processed step. ``saved`` holds references to the (contiguous) inputs: modifying x or the
+    weights in place before ``gru_backward`` changes the gradients.
+    """
+    op = "gru_forward"
+    return _core.gru_forward(x, kernel, recurrent_kernel, bias, h0,
+                             _flag(op, "reset_after", reset_after), mask,
+                             _flag(op, "reverse", reverse),
+                             _flag(op, "zero_output_for_mask", zero_output_for_mask),
+                             recurrent_dropout_mask)
+
+
+def gru_backward(dy, dh_T, saved):
+    """Gradients of :func:`gru_forward`.
+
+    dy (B, T, H) and dh_T (B, H), each may be None (zeros). Returns
+    ``(dx, dkernel, drecurrent_kernel, dbias, dh0)``, always arrays: dbias has the bias shape of
+    the forward's reset_after form even when bias was None, and dh0 is (B, H) even when h0 was
+    None.
+    """
+    return _core.gru_backward(dy, dh_T, saved)
+
+
+# ------------------------------------------------------------------------------------------------
+# SimpleRNN
+# ------------------------------------------------------------------------------------------------
+
+__all__ += ["rnn_forward", "rnn_backward"]
+
+
+def rnn_forward(x, kernel, recurrent_kernel, bias, h0=None, *, activation="tanh", mask=None,
+                reverse=False, zero_output_for_mask=False, recurrent_dropout_mask=None):
+    """SimpleRNN over a whole sequence (Keras layout): h_t = act(x_t·W + b + h_in·U).
+
+    Shapes: x (B, T, I), kernel (I, H), recurrent_kernel (H, H), bias (H,) or None,
+    h0 (B, H) or None (zeros).
+
+    Options:
+      activation: "tanh" (default), "relu", "sigmoid", "linear" or None (= "linear").
+      mask: (B, T) bool, True = valid step. A masked step carries h over; its output repeats
+        the previous output (zeros until the row's first valid step), or is zeros with
+        ``zero_output_for_mask=True``.
+      reverse: process t = T-1 .. 0 (Keras go_backwards); y is still returned in input order.
+      recurrent_dropout_mask: (B, H), multiplied into h_{t-1} before the recurrent product
+        (h_in = h_{t-1} * recurrent_dropout_mask).
+
+    Returns ``(y, h_T, saved)`` with y (B, T, H) and h_T (B, H), the state after the last
+    processed step. ``saved`` holds references to the (contiguous) inputs: modifying x or the
+    weights in place before ``rnn_backward`` changes the gradients.
+    """
+    op = "rnn_forward"
+    return _core.rnn_forward(x, kernel, recurrent_kernel, bias, h0, activation, mask,
+                             _flag(op, "reverse", reverse),
+                             _flag(op, "zero_output_for_mask", zero_output_for_mask),
+                             recurrent_dropout_mask)
+
+
+def rnn_backward(dy, dh_T, saved):
+    """Gradients of :func:`rnn_forward`.
+
+    dy (B, T, H) and dh_T (B, H), each may be None (zeros). Returns
+    ``(dx, dkernel, drecurrent_kernel, dbias, dh0)``, always arrays: dbias is (H,) even when bias
+    was None, and dh0 is (B, H) even when h0 was None.
+    """
+    return _core.rnn_backward(dy, dh_T, saved)
+
+
+# ================================================================================================
+# attention (issue 5)
+# ================================================================================================
+
+__all__ += ["attention_forward", "attention_backward"]
+
+
+def _real(op, name, value):
+    # Python and NumPy reals; bools are flags, not numbers.
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"[{op}] {name} must be a real number, got {type(value).__name__}")
+    return float(value)
+
+
+def attention_forward(q, k, v, *, scale=None, causal=False, key_mask=None, attn_mask=None,
+                      dropout=0.0, seed=None, return_scores=False):
+    """Softmax attention o = softmax(scale · q kᵀ, masked) v, fused, flash-style.
+
+    Shapes (the layout of a multi-head layer's projections): q (B, Lq, N, D), k (B, Lk, N, D),
+    v (B, Lk, N, Dv); o is (B, Lq, N, Dv). Lq may differ from Lk and Dv from D.
+
+    Options:
+      scale: multiplies q·k; default 1/sqrt(D) (Keras ``Attention`` uses 1). Any finite real,
+        zero and negative included.
+      causal: query i sees keys 0..i only (lower-triangular, aligned top-left, as Keras
+        ``use_causal_mask``).
+      key_mask: (B, Lk) bool, True = keep the key (padding masks).
+      attn_mask: (B, Lq, Lk) bool, True = attend. All masks combine by AND; a query row with every
+        key masked gives zeros in o and zero gradients (never NaN).
+      dropout: probability in [0, 1) of dropping each attention weight after the softmax, the kept
+        ones scaled by 1/(1-p). The mask comes from a counter-based generator keyed on
+        (seed, b, n, i, j): the same seed gives the same output, and backward regenerates it.
+      seed: int in [0, 2**64); None with dropout > 0 draws one from ``numpy.random.default_rng()``
+        (available afterwards as ``saved.seed``).
+      return_scores: also return the (B, N, Lq, Lk) softmax weights, before dropout (what Keras
+        ``MultiHeadAttention`` returns with ``return_attention_scores=True``); fully masked rows
+        are zeros. Only then does an Lq × Lk array exist.
+
+    Returns ``(o, saved)``, or ``(o, scores, saved)`` with ``return_scores``. ``saved`` keeps
+    references to the (contiguous) q, k, v and to o, plus the log-sum-exp (B, N, Lq).
+    """
+    op = "attention_forward"
+    causal = _flag(op, "causal", causal)
+    return_scores = _flag(op, "return_scores", return_scores)
+    if scale is None:
+        d = np.shape(q)[-1] if np.ndim(q) >= 1 else 1
+        scale = 1.0 / np.sqrt(d) if d > 0 else 1.0
+    scale = _real(op, "scale", scale)
+    dropout = _real(op, "dropout", dropout)
+    if not 0.0 <= dropout < 1.0:  # also refuses NaN
+        raise ValueError(f"[{op}] dropout must be in [0, 1), got {dropout!r}")
+    if seed is None:
+        seed = int(np.random.default_rng().integers(0, 2**63)) if dropout > 0 else 0
+    elif isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"[{op}] seed must be an int or None, got {type(seed).__name__}")
+    elif not 0 <= int(seed) < 2**64:
+        raise ValueError(f"[{op}] seed must be in [0, 2**64), got {int(seed)}")
+    return _core.attention_forward(q, k, v, scale, causal, key_mask, attn_mask, dropout,
+                                   int(seed), return_scores)
+
+
+def attention_backward(do, saved):
+    """Gradients of :func:`attention_forward`: ``(dq, dk, dv)`` for an upstream gradient ``do``
+    (B, Lq, N, Dv), or None (zeros). Dropout is regenerated from the seed forward used."""
+    return _core.attention_backward(do, saved)
+
+
 # ================================================================================================
 # Conv1D and 1-D pooling (issue 4)
 # ================================================================================================
@@ -151,3 +312,56 @@ def global_avg_pool1d_forward(x, mask=None):
 def global_avg_pool1d_backward(dy, saved):
     """Gradient of :func:`global_avg_pool1d_forward`: ``(dx,)``; dy (B, C) or None (zeros)."""
     return _core.global_avg_pool1d_backward(dy, saved)
+# --- layers and models (issue 6): embedding lookup and gradient, fused Adam step -------------
+__all__ += ["embedding_forward", "embedding_backward", "adam_update"]
+
+
+def embedding_forward(table, indices):
+    """Rows of ``table`` (V, D) at integer ``indices`` (any shape, values in [0, V)).
+
+    Returns ``(out, saved)`` with out of shape ``indices.shape + (D,)`` in the table's dtype.
+    """
+    return _core.embedding_forward(table, indices)
+
+
+def embedding_backward(d_out, saved):
+    """Gradient of :func:`embedding_forward`: ``(d_table, None)``, d_table (V, D) the sum of the
+    rows of ``d_out`` at each index (None means zeros); indices get no gradient."""
+    return _core.embedding_backward(d_out, saved)
+
+
+def adam_update(var, m, v, grad, *, alpha, beta_1, beta_2, epsilon, v_hat=None):
+    """One Adam step, **in place** on ``var``, ``m``, ``v`` (and ``v_hat`` with amsgrad), with
+    Keras 3's arithmetic::
+
+        m += (grad - m) * (1 - beta_1);  v += (grad**2 - v) * (1 - beta_2)
+        v_hat = maximum(v_hat, v)        # amsgrad only; then used for v below
+        var -= alpha * m / (sqrt(v) + epsilon)
+
+    ``alpha`` = learning_rate * sqrt(1 - beta_2**t) / (1 - beta_1**t) for step t. var, m, v and
+    v_hat must be writeable C-contiguous arrays of one float dtype and shape; grad is converted
+    to that dtype only if it already has it (no silent casts: TypeError otherwise).
+    """
+    _core.adam_update(var, m, v, grad, float(alpha), float(beta_1), float(beta_2),
+                      float(epsilon), v_hat)
+# --- end of layers and models block ---------------------------------------------------------
+
+
+# --- layers and models (issue 6): Dense's affine map on pyseq's BLAS ------------------------
+__all__ += ["dense_forward", "dense_backward"]
+
+
+def dense_forward(x, kernel, bias=None):
+    """``y = x @ kernel + bias`` for x (M, K), kernel (K, U), bias (U,) or None.
+
+    The product runs on pyseq's BLAS inside pyseq's thread team (rows split across threads), so
+    that no second BLAS thread pool spins beside the sequence kernels. Returns ``(y, saved)``.
+    """
+    return _core.dense_forward(x, kernel, bias)
+
+
+def dense_backward(dz, saved):
+    """Gradients of :func:`dense_forward`: ``(dx, dkernel, dbias)`` (dbias None without bias);
+    dz (M, U) may be None (zeros)."""
+    return _core.dense_backward(dz, saved)
+# --- end of Dense block ---------------------------------------------------------------------

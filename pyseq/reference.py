@@ -214,6 +214,406 @@ def lstm_backward(dy, dh_T, dc_T, cache):
 
 
 # ================================================================================================
+# GRU
+#
+# Gate order z, r, h (candidate, "n"). For one valid step t (processed after step t_prev), with
+#     hm   = h_prev * recurrent_dropout_mask
+#     gx   = x_t @ kernel + b_x                                     (B, 3H) = [gx_z | gx_r | gx_n]
+# reset_after=True, bias (2, 3H) = [b_x; b_h]:
+#     a    = hm @ recurrent_kernel + b_h                            (B, 3H), one product
+#     z, r = sigmoid(gx_z + a_z), sigmoid(gx_r + a_r)
+#     n    = tanh(gx_n + r * a_n)
+# reset_after=False, bias (3H,) = b_x:
+#     z, r = sigmoid(gx_z + hm @ U_z), sigmoid(gx_r + hm @ U_r)
+#     n    = tanh(gx_n + (r * hm) @ U_n)
+# then h_t = z * h_prev + (1 - z) * n. Masks, reverse and outputs as for the LSTM.
+# ================================================================================================
+
+__all__ += ["gru_forward", "gru_backward"]
+
+
+def gru_forward(x, kernel, recurrent_kernel, bias, h0=None, *, reset_after=True, mask=None,
+                reverse=False, zero_output_for_mask=False, recurrent_dropout_mask=None):
+    """GRU over a whole sequence. Returns ``(y, h_T, cache)``, all float64.
+
+    x (B, T, I), kernel (I, 3H), recurrent_kernel (H, 3H), bias (2, 3H) if reset_after else
+    (3H,), or None; h0 (B, H) or None, mask (B, T) bool or None, recurrent_dropout_mask (B, H)
+    or None. y (B, T, H) is in input order.
+    """
+    x = _f64(x)
+    W = _f64(kernel)
+    U = _f64(recurrent_kernel)
+    B, T, I = x.shape
+    H = U.shape[0]
+    assert W.shape == (I, 3 * H), (W.shape, I, H)
+    assert U.shape == (H, 3 * H), (U.shape, H)
+    if reset_after:
+        b = _f64_or_zeros(bias, (2, 3 * H))
+        assert b.shape == (2, 3 * H), b.shape
+        b_x, b_h = b[0], b[1]
+    else:
+        b_x = _f64_or_zeros(bias, (3 * H,))
+        assert b_x.shape == (3 * H,), b_x.shape
+        b_h = None
+    h = _f64_or_zeros(h0, (B, H))
+    assert h.shape == (B, H), h.shape
+    valid = _step_mask(mask, B, T)
+    assert valid.shape == (B, T), valid.shape
+    dropout = np.ones((B, H)) if recurrent_dropout_mask is None else _f64(recurrent_dropout_mask)
+    assert dropout.shape == (B, H), dropout.shape
+
+    y = np.zeros((B, T, H))
+    last_y = np.zeros((B, H))
+    steps = []
+    for t in _step_order(T, reverse):
+        m = valid[:, t][:, None]
+        x_t = x[:, t, :]
+        h_prev = h
+        hm = h_prev * dropout
+        gx = x_t @ W + b_x
+        rest = {}
+        if reset_after:
+            a = hm @ U + b_h
+            z = _sigmoid(gx[:, :H] + a[:, :H])
+            r = _sigmoid(gx[:, H:2 * H] + a[:, H:2 * H])
+            n = np.tanh(gx[:, 2 * H:] + r * a[:, 2 * H:])
+            rest["a_n"] = a[:, 2 * H:]
+        else:
+            z = _sigmoid(gx[:, :H] + hm @ U[:, :H])
+            r = _sigmoid(gx[:, H:2 * H] + hm @ U[:, H:2 * H])
+            rh = r * hm
+            n = np.tanh(gx[:, 2 * H:] + rh @ U[:, 2 * H:])
+            rest["rh"] = rh
+        h_new = z * h_prev + (1.0 - z) * n
+
+        h = np.where(m, h_new, h_prev)
+        if zero_output_for_mask:
+            y[:, t, :] = np.where(m, h_new, 0.0)
+        else:
+            last_y = np.where(m, h_new, last_y)
+            y[:, t, :] = last_y
+        steps.append(dict(t=t, m=m, x_t=x_t, h_prev=h_prev, hm=hm, z=z, r=r, n=n, **rest))
+
+    cache = dict(op="gru", B=B, T=T, I=I, H=H, W=W, U=U, dropout=dropout,
+                 reset_after=bool(reset_after), zero_output_for_mask=bool(zero_output_for_mask),
+                 steps=steps)
+    return y, h.copy(), cache
+
+
+def gru_backward(dy, dh_T, cache):
+    """Backprop through time for :func:`gru_forward`.
+
+    Returns ``(dx, dkernel, drecurrent_kernel, dbias, dh0)``, all float64, where the loss is
+    ``sum(y * dy) + sum(h_T * dh_T)``; dbias has the forward's bias shape. ``None`` upstream
+    gradients are zeros.
+    """
+    if not (isinstance(cache, dict) and cache.get("op") == "gru"):
+        raise TypeError(f"reference gru_backward: cache must come from gru_forward, got {type(cache)}")
+    B, T, I, H = cache["B"], cache["T"], cache["I"], cache["H"]
+    W, U, dropout = cache["W"], cache["U"], cache["dropout"]
+    reset_after, zero_output_for_mask = cache["reset_after"], cache["zero_output_for_mask"]
+
+    dy = _f64_or_zeros(dy, (B, T, H))
+    dh = _f64_or_zeros(dh_T, (B, H))
+    assert dy.shape == (B, T, H) and dh.shape == (B, H)
+    dlast_y = np.zeros((B, H))
+
+    dx = np.zeros((B, T, I))
+    dW = np.zeros_like(W)
+    dU = np.zeros_like(U)
+    db = np.zeros((2, 3 * H)) if reset_after else np.zeros(3 * H)
+
+    for s in reversed(cache["steps"]):
+        t, m = s["t"], s["m"]
+        mf = m.astype(np.float64)
+
+        # outputs, as for the LSTM
+        dh_new = np.zeros((B, H))
+        if zero_output_for_mask:
+            dh_new += mf * dy[:, t, :]
+        else:
+            dlast_y = dlast_y + dy[:, t, :]
+            dh_new += mf * dlast_y
+            dlast_y = (1.0 - mf) * dlast_y
+        # h = where(m, h_new, h_prev)
+        dh_new += mf * dh
+        dh_prev = (1.0 - mf) * dh
+
+        # h_new = z * h_prev + (1 - z) * n
+        z, r, n, hm = s["z"], s["r"], s["n"], s["hm"]
+        dz = dh_new * (s["h_prev"] - n)
+        dn = dh_new * (1.0 - z)
+        dh_prev = dh_prev + dh_new * z
+        dn_pre = dn * (1.0 - n ** 2)                 # n = tanh(n_pre)
+
+        if reset_after:
+            # n_pre = gx_n + r * a_n
+            dr = dn_pre * s["a_n"]
+            da_n = dn_pre * r
+        else:
+            # n_pre = gx_n + rh @ U_n,  rh = r * hm
+            drh = dn_pre @ U[:, 2 * H:].T
+            dr = drh * hm
+        dz_pre = dz * z * (1.0 - z)
+        dr_pre = dr * r * (1.0 - r)
+        dgx = np.concatenate([dz_pre, dr_pre, dn_pre], axis=1)      # d(gx), (B, 3H)
+
+        # gx = x_t @ W + b_x
+        dx[:, t, :] = dgx @ W.T
+        dW += s["x_t"].T @ dgx
+        if reset_after:
+            db[0] += dgx.sum(axis=0)
+            # a = hm @ U + b_h
+            da = np.concatenate([dz_pre, dr_pre, da_n], axis=1)
+            dU += hm.T @ da
+            db[1] += da.sum(axis=0)
+            dhm = da @ U.T
+        else:
+            db += dgx.sum(axis=0)
+            dU[:, :H] += hm.T @ dz_pre
+            dU[:, H:2 * H] += hm.T @ dr_pre
+            dU[:, 2 * H:] += s["rh"].T @ dn_pre
+            dhm = dz_pre @ U[:, :H].T + dr_pre @ U[:, H:2 * H].T + drh * r
+
+        # hm = h_prev * dropout
+        dh = dh_prev + dhm * dropout
+
+    return dx, dW, dU, db, dh
+
+
+# ================================================================================================
+# SimpleRNN
+#
+# For one valid step t (processed after step t_prev):
+#     hm   = h_prev * recurrent_dropout_mask
+#     z    = x_t @ kernel + hm @ recurrent_kernel + bias          (B, H)
+#     h_t  = act(z),  act in {tanh, relu, sigmoid, linear}; None means linear
+# Masked steps: as for the LSTM (the state carries over; y repeats the previous output, zeros
+# before the first valid step, or zeros everywhere masked with zero_output_for_mask).
+# ================================================================================================
+
+__all__ += ["rnn_forward", "rnn_backward"]
+
+# activation name -> (function of z, derivative d act / d z as a function of z)
+_RNN_ACTIVATIONS = {
+    "tanh": (np.tanh, lambda z: 1.0 - np.tanh(z) ** 2),
+    "relu": (lambda z: np.maximum(z, 0.0), lambda z: (z > 0).astype(np.float64)),
+    "sigmoid": (_sigmoid, lambda z: _sigmoid(z) * (1.0 - _sigmoid(z))),
+    "linear": (lambda z: z, lambda z: np.ones_like(z)),
+}
+
+
+def rnn_forward(x, kernel, recurrent_kernel, bias, h0=None, *, activation="tanh", mask=None,
+                reverse=False, zero_output_for_mask=False, recurrent_dropout_mask=None):
+    """SimpleRNN over a whole sequence. Returns ``(y, h_T, cache)``, all float64.
+
+    x (B, T, I), kernel (I, H), recurrent_kernel (H, H), bias (H,) or None, h0 (B, H) or None,
+    activation "tanh" / "relu" / "sigmoid" / "linear" / None, mask (B, T) bool or None,
+    recurrent_dropout_mask (B, H) or None. y (B, T, H) is in input order.
+    """
+    name = "linear" if activation is None else activation
+    if name not in _RNN_ACTIVATIONS:
+        raise ValueError(f"reference rnn_forward: unknown activation {activation!r}")
+    act, _ = _RNN_ACTIVATIONS[name]
+    x = _f64(x)
+    W = _f64(kernel)
+    U = _f64(recurrent_kernel)
+    B, T, I = x.shape
+    H = U.shape[0]
+    assert W.shape == (I, H) and U.shape == (H, H), (W.shape, U.shape)
+    b = _f64_or_zeros(bias, (H,))
+    assert b.shape == (H,), b.shape
+    h0 = _f64_or_zeros(h0, (B, H))
+    assert h0.shape == (B, H), h0.shape
+    valid = _step_mask(mask, B, T)
+    assert valid.shape == (B, T), valid.shape
+    dropout = np.ones((B, H)) if recurrent_dropout_mask is None else _f64(recurrent_dropout_mask)
+    assert dropout.shape == (B, H), dropout.shape
+
+    y = np.zeros((B, T, H))
+    h = h0.copy()
+    last_y = np.zeros((B, H))
+    steps = []
+    for t in _step_order(T, reverse):
+        m = valid[:, t][:, None]
+        x_t = x[:, t, :]
+        h_prev = h
+        hm = h_prev * dropout
+        z = x_t @ W + hm @ U + b
+        h_new = act(z)
+        h = np.where(m, h_new, h_prev)
+        if zero_output_for_mask:
+            y[:, t, :] = np.where(m, h_new, 0.0)
+        else:
+            last_y = np.where(m, h_new, last_y)
+            y[:, t, :] = last_y
+        steps.append(dict(t=t, m=m, x_t=x_t, hm=hm, z=z))
+
+    cache = dict(op="rnn", B=B, T=T, I=I, H=H, W=W, U=U, dropout=dropout, activation=name,
+                 zero_output_for_mask=bool(zero_output_for_mask), steps=steps)
+    return y, h.copy(), cache
+
+
+def rnn_backward(dy, dh_T, cache):
+    """Backprop through time for :func:`rnn_forward`.
+
+    Returns ``(dx, dkernel, drecurrent_kernel, dbias, dh0)``, all float64, where the loss is
+    ``sum(y * dy) + sum(h_T * dh_T)``. ``None`` upstream gradients are zeros.
+    """
+    if not (isinstance(cache, dict) and cache.get("op") == "rnn"):
+        raise TypeError(f"reference rnn_backward: cache must come from rnn_forward, got {type(cache)}")
+    B, T, I, H = cache["B"], cache["T"], cache["I"], cache["H"]
+    W, U, dropout = cache["W"], cache["U"], cache["dropout"]
+    _, act_grad = _RNN_ACTIVATIONS[cache["activation"]]
+    zero_output_for_mask = cache["zero_output_for_mask"]
+
+    dy = _f64_or_zeros(dy, (B, T, H))
+    dh = _f64_or_zeros(dh_T, (B, H))
+    assert dy.shape == (B, T, H) and dh.shape == (B, H)
+    dlast_y = np.zeros((B, H))
+
+    dx = np.zeros((B, T, I))
+    dW = np.zeros_like(W)
+    dU = np.zeros_like(U)
+    db = np.zeros(H)
+    for s in reversed(cache["steps"]):
+        t, m = s["t"], s["m"]
+        mf = m.astype(np.float64)
+
+        # y_t = where(m, h_new, 0)  or  y_t = last_y = where(m, h_new, last_y_prev)
+        dh_new = np.zeros((B, H))
+        if zero_output_for_mask:
+            dh_new += mf * dy[:, t, :]
+        else:
+            dlast_y = dlast_y + dy[:, t, :]
+            dh_new += mf * dlast_y
+            dlast_y = (1.0 - mf) * dlast_y
+
+        # h = where(m, h_new, h_prev)
+        dh_new += mf * dh
+        dh_prev = (1.0 - mf) * dh
+
+        # h_new = act(z)
+        dz = dh_new * act_grad(s["z"])
+
+        # z = x_t @ W + hm @ U + b
+        dx[:, t, :] = dz @ W.T
+        dW += s["x_t"].T @ dz
+        dU += s["hm"].T @ dz
+        db += dz.sum(axis=0)
+
+        # hm = h_prev * dropout
+        dh = dh_prev + (dz @ U.T) * dropout
+
+    return dx, dW, dU, db, dh
+
+
+# ================================================================================================
+# attention (issue 5)
+#
+# o = (P ∘ Z) v with P = softmax(scale · q kᵀ) over the keys a query may see (masks AND-ed), and Z
+# the inverted-dropout factors (1/(1-p) kept, 0 dropped). The whole (B, N, Lq, Lk) matrix is
+# materialised, in float64. Legend: B batch, N heads, Lq/Lk query/key length, D head size,
+# Dv value size; q, k, v are (B, L, N, D) as in pyseq.ops.
+# ================================================================================================
+
+__all__ += ["attention_forward", "attention_backward", "attention_dropout_keep"]
+
+_M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+def _splitmix64(x):
+    """Vigna's splitmix64 on a uint64 array (wrapping arithmetic)."""
+    x = (x + np.uint64(0x9E3779B97F4A7C15)) & _M64
+    x = ((x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)) & _M64
+    x = ((x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)) & _M64
+    return x ^ (x >> np.uint64(31))
+
+
+def attention_dropout_keep(seed, B, N, Lq, Lk, p):
+    """The (B, N, Lq, Lk) bool keep-mask of pyseq's attention dropout (see csrc/cpu/attention.h):
+
+    row  = splitmix64(seed ^ splitmix64((b·N + n)·Lq + i))
+    bits = fmix32(low32(row) ^ high32(row) ^ (j · 0x9E3779B9 mod 2^32));  keep iff bits >= floor(p·2^32)
+    """
+    with np.errstate(over="ignore"):
+        rows = np.arange(B * N * Lq, dtype=np.uint64)
+        key = _splitmix64(np.uint64(seed) ^ _splitmix64(rows))
+        lo = (key & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+        hi = (key >> np.uint64(32)).astype(np.uint32)
+        j = (np.arange(Lk, dtype=np.uint64) * np.uint64(0x9E3779B9)) & np.uint64(0xFFFFFFFF)
+        x = (lo ^ hi)[:, None] ^ j.astype(np.uint32)[None, :]
+        x = x ^ (x >> np.uint32(16))
+        x = x * np.uint32(0x85EBCA6B)
+        x = x ^ (x >> np.uint32(13))
+        x = x * np.uint32(0xC2B2AE35)
+        x = x ^ (x >> np.uint32(16))
+    threshold = np.uint32(int(np.floor(p * 2.0**32)))
+    return (x >= threshold).reshape(B, N, Lq, Lk)
+
+
+def _attention_allowed(B, Lq, Lk, causal, key_mask, attn_mask):
+    """(B, 1, Lq, Lk) bool: which query/key pairs may attend (every mask AND-ed)."""
+    allowed = np.ones((B, 1, Lq, Lk), dtype=bool)
+    if causal:
+        allowed &= np.tril(np.ones((Lq, Lk), dtype=bool))[None, None]
+    if key_mask is not None:
+        allowed &= np.asarray(key_mask, dtype=bool)[:, None, None, :]
+    if attn_mask is not None:
+        allowed &= np.asarray(attn_mask, dtype=bool)[:, None, :, :]
+    return allowed
+
+
+def attention_forward(q, k, v, *, scale=None, causal=False, key_mask=None, attn_mask=None,
+                      dropout=0.0, seed=None, return_scores=False):
+    """Same contract as ``pyseq.ops.attention_forward`` (seed must be given when dropout > 0)."""
+    q, k, v = _f64(q), _f64(k), _f64(v)
+    B, Lq, N, D = q.shape
+    Lk = k.shape[1]
+    if scale is None:
+        scale = 1.0 / np.sqrt(D)
+    qh, kh, vh = (np.transpose(a, (0, 2, 1, 3)) for a in (q, k, v))  # (B, N, L, ·)
+    s = scale * (qh @ np.swapaxes(kh, -1, -2))                       # (B, N, Lq, Lk)
+    allowed = _attention_allowed(B, Lq, Lk, causal, key_mask, attn_mask)
+    s = np.where(allowed, s, -np.inf)
+    m = np.max(s, axis=-1, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)          # fully masked rows: every entry -inf
+    e = np.where(allowed, np.exp(s - m), 0.0)
+    total = e.sum(axis=-1, keepdims=True)
+    p = np.divide(e, total, out=np.zeros_like(e), where=total > 0)
+    if dropout > 0:
+        z = attention_dropout_keep(seed, B, N, Lq, Lk, dropout) / (1.0 - dropout)
+    else:
+        z = np.ones_like(p)
+    o = np.transpose((p * z) @ vh, (0, 2, 1, 3))  # (B, Lq, N, Dv)
+    cache = dict(qh=qh, kh=kh, vh=vh, p=p, z=z, scale=scale)
+    if return_scores:
+        return o, p.copy(), cache
+    return o, cache
+
+
+def attention_backward(do, cache):
+    """(dq, dk, dv) of ``attention_forward`` for upstream ``do`` (B, Lq, N, Dv) or None."""
+    qh, kh, vh, p, z, scale = (cache[x] for x in ("qh", "kh", "vh", "p", "z", "scale"))
+    B, N, Lq, D = qh.shape
+    Lk, Dv = kh.shape[2], vh.shape[3]
+    if do is None:
+        return (np.zeros((B, Lq, N, D)), np.zeros((B, Lk, N, D)), np.zeros((B, Lk, N, Dv)))
+    doh = np.transpose(_f64(do), (0, 2, 1, 3))          # (B, N, Lq, Dv)
+    # o = (p∘z) v
+    dvh = np.swapaxes(p * z, -1, -2) @ doh
+    dpz = doh @ np.swapaxes(vh, -1, -2)
+    dp = dpz * z
+    # p = softmax(s) row-wise: ds = p ∘ (dp - rowsum(p ∘ dp)); masked entries have p = 0
+    ds = p * (dp - np.sum(p * dp, axis=-1, keepdims=True))
+    # s = scale · q kᵀ
+    dqh = scale * (ds @ kh)
+    dkh = scale * (np.swapaxes(ds, -1, -2) @ qh)
+    t = lambda a: np.transpose(a, (0, 2, 1, 3))  # noqa: E731
+    return t(dqh), t(dkh), t(dvh)
+
+
+# ================================================================================================
 # Conv1D and 1-D pooling (issue 4)
 #
 # Channels-last, direct loops. Padding is written out as explicit zero steps (conv) or as
@@ -386,3 +786,55 @@ def global_avg_pool1d_backward(dy, cache):
     B, T, C = cache["shape"]
     dy = _f64_or_zeros(dy, (B, C))
     return (cache["w"][:, :, None] * dy[:, None, :],)
+# --- layers and models (issue 6): embedding lookup and gradient, Adam step -------------------
+__all__ += ["embedding_forward", "embedding_backward", "adam_update"]
+
+
+def embedding_forward(table, indices):
+    """out[..., :] = table[indices[...], :]; saved = (indices, V)."""
+    table = np.asarray(table, dtype=np.float64)
+    indices = np.asarray(indices)
+    return table[indices], (indices, table.shape[0])
+
+
+def embedding_backward(d_out, saved):
+    """d_table[v] = sum of d_out rows whose index is v."""
+    indices, V = saved
+    d_out = np.asarray(d_out, dtype=np.float64)
+    d_table = np.zeros((V, d_out.shape[-1]))
+    for r, i in enumerate(indices.reshape(-1)):
+        d_table[i] += d_out.reshape(-1, d_out.shape[-1])[r]
+    return d_table, None
+
+
+def adam_update(var, m, v, grad, *, alpha, beta_1, beta_2, epsilon, v_hat=None):
+    """The Keras 3 Adam step in float64, returning new (var, m, v, v_hat) instead of updating."""
+    g = np.asarray(grad, dtype=np.float64)
+    m = m + (g - m) * (1 - beta_1)
+    v = v + (g * g - v) * (1 - beta_2)
+    denom_v = v
+    if v_hat is not None:
+        v_hat = np.maximum(v_hat, v)
+        denom_v = v_hat
+    var = var - alpha * m / (np.sqrt(denom_v) + epsilon)
+    return var, m, v, v_hat
+# --- end of layers and models block ---------------------------------------------------------
+
+
+# --- layers and models (issue 6): Dense's affine map -----------------------------------------
+__all__ += ["dense_forward", "dense_backward"]
+
+
+def dense_forward(x, kernel, bias=None):
+    x, kernel = np.asarray(x, dtype=np.float64), np.asarray(kernel, dtype=np.float64)
+    y = x @ kernel
+    if bias is not None:
+        y = y + np.asarray(bias, dtype=np.float64)
+    return y, (x, kernel, bias is not None)
+
+
+def dense_backward(dz, saved):
+    x, kernel, has_bias = saved
+    dz = np.zeros((x.shape[0], kernel.shape[1])) if dz is None else np.asarray(dz, np.float64)
+    return dz @ kernel.T, x.T @ dz, (dz.sum(axis=0) if has_bias else None)
+# --- end of Dense block ---------------------------------------------------------------------

@@ -202,3 +202,50 @@ def assert_unchanged(before, after, what):
             w = after[k]
             assert w.dtype == v.dtype and w.shape == v.shape, f"{what}: {k} changed dtype/shape"
             assert np.array_equal(w, v, equal_nan=v.dtype.kind in "fc"), f"{what}: input {k} was modified"
+
+
+# ------------------------------------------------------------------------------------------------
+# Random SimpleRNN problems
+# ------------------------------------------------------------------------------------------------
+
+RNN_ACTIVATIONS = ("tanh", "relu", "sigmoid", "linear", None)
+RNN_POSITIONAL = ("x", "kernel", "recurrent_kernel", "bias", "h0")
+RNN_OPTIONS = ("activation", "mask", "reverse", "zero_output_for_mask", "recurrent_dropout_mask")
+RNN_GRAD_NAMES = ("dx", "dkernel", "drecurrent_kernel", "dbias", "dh0")
+
+
+def make_rnn_inputs(rng, B, T, I, H, dtype, *, mask="none", with_bias=True, with_h0=True,
+                    dropout_p=None):
+    """Random inputs for ``rnn_forward`` (positional inputs, mask and dropout mask) as a dict.
+
+    Weights are scaled so that the recurrence is contractive (spectral radius about 0.9), also
+    for the unbounded relu and linear activations over long sequences.
+    """
+    dtype = np.dtype(dtype)
+
+    def normal(shape, std):
+        return (rng.standard_normal(shape) * std).astype(dtype)
+
+    return dict(
+        x=normal((B, T, I), 1.0),
+        kernel=normal((I, H), 1.0 / np.sqrt(I)),
+        recurrent_kernel=normal((H, H), 0.9 / np.sqrt(H)),
+        bias=normal((H,), 0.5) if with_bias else None,
+        h0=normal((B, H), 0.5) if with_h0 else None,
+        mask=make_mask(rng, B, T, mask),
+        recurrent_dropout_mask=None if dropout_p is None else make_dropout_mask(rng, B, H, dropout_p, dtype),
+    )
+
+
+def make_rnn_upstream(rng, B, T, H, dtype, *, which=("dy", "dh_T")):
+    """Random upstream gradients (dy, dh_T); those not named in ``which`` are None."""
+    shapes = dict(dy=(B, T, H), dh_T=(B, H))
+    return tuple(rng.standard_normal(shapes[k]).astype(dtype) if k in which else None
+                 for k in ("dy", "dh_T"))
+
+
+def call_rnn_forward(fn, inputs, **options):
+    """``fn(x, kernel, recurrent_kernel, bias, h0, **keyword options)`` from an inputs dict."""
+    kw = {k: inputs[k] for k in RNN_OPTIONS if k in inputs}
+    kw.update(options)
+    return fn(*(inputs[k] for k in RNN_POSITIONAL), **kw)

@@ -52,4 +52,20 @@ py::array_t<T, py::array::c_style> contiguous(const py::array& a) {
   return py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(a);
 }
 
+// An optional float input: None, or an array of `dt` with the given shape, made contiguous.
+template <typename T>
+py::object optional_float(const char* op, const char* name, const py::object& obj,
+                          const std::vector<std::int64_t>& shape, const char* formula, DType dt) {
+  if (obj.is_none()) return py::none();
+  py::array a = float_like(op, name, obj, dt);
+  check_shape(op, name, a, shape, formula);
+  return contiguous<T>(a);
+}
+
+// The data of an optional input made by optional_float, or nullptr for None.
+template <typename T>
+const T* ptr_or_null(const py::object& a) {
+  return a.is_none() ? nullptr : static_cast<const T*>(a.cast<py::array>().data());
+}
+
 }  // namespace pyseq::bind

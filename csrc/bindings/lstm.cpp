@@ -22,23 +22,6 @@ struct LstmSaved {
   py::object mask, dropout_mask;          // contiguous arrays, or None
 };
 
-// Optional inputs travel as py::object: None, or a contiguous array. (A default-constructed
-// py::array is an empty array, not a null handle, so it cannot stand for "absent".)
-template <typename T>
-const T* ptr_or_null(const py::object& a) {
-  return a.is_none() ? nullptr : static_cast<const T*>(a.cast<py::array>().data());
-}
-
-// An optional float input: None, or an array of x's dtype and the given shape, made contiguous.
-template <typename T>
-py::object optional_float(const char* op, const char* name, const py::object& obj,
-                          const std::vector<std::int64_t>& shape, const char* formula, DType dt) {
-  if (obj.is_none()) return py::none();
-  py::array a = float_like(op, name, obj, dt);
-  check_shape(op, name, a, shape, formula);
-  return contiguous<T>(a);
-}
-
 template <typename T>
 py::tuple forward(DType dt, const py::array& x_in, const py::array& kernel_in,
                   const py::array& rk_in, const py::object& bias_obj, const py::object& h0_obj,

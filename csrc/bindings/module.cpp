@@ -16,11 +16,18 @@ namespace py = pybind11;
 
 namespace pyseq::bind {
 void register_lstm(py::module_& m);
+void register_gru(py::module_& m);  // GRU
+void register_simple_rnn(py::module_& m);  // SimpleRNN
+void register_attention(py::module_& m);  // attention (issue 5)
 }
 
 namespace pyseq::bind {  // conv1d and 1-D pooling (issue 4)
 void register_conv1d(py::module_& m);
 void register_pool1d(py::module_& m);
+}
+
+namespace pyseq::bind {  // layers/models: embedding, Dense, Adam (issue 6)
+void register_train_ops(py::module_& m);
 }
 
 namespace {
@@ -111,7 +118,11 @@ PYBIND11_MODULE(_core, m) {
     return run(double{});
   }, py::arg("name"), py::arg("x"));
   pyseq::bind::register_lstm(m);
+  pyseq::bind::register_gru(m);  // GRU
+  pyseq::bind::register_simple_rnn(m);  // SimpleRNN
+  pyseq::bind::register_attention(m);  // attention (issue 5)
   // conv1d and 1-D pooling (issue 4)
   pyseq::bind::register_conv1d(m);
   pyseq::bind::register_pool1d(m);
+  pyseq::bind::register_train_ops(m);  // layers/models: embedding, Adam
 }

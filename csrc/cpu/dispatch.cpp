@@ -3,8 +3,11 @@
 #include <atomic>
 
 #include "activations.h"
+#include "attention.h"
 #include "isa.h"
 #include "lstm.h"
+#include "gru.h"
+#include "simple_rnn.h"
 
 namespace pyseq::cpu {
 
@@ -115,6 +118,28 @@ template void lstm_forward<float>(const LstmForward<float>&);
 template void lstm_forward<double>(const LstmForward<double>&);
 template void lstm_backward<float>(const LstmBackward<float>&);
 template void lstm_backward<double>(const LstmBackward<double>&);
+
+// ---- GRU ----
+template <typename T> void gru_forward(const GruForward<T>& a) { PYSEQ_DISPATCH(gru_forward<T>, a) }
+template <typename T> void gru_backward(const GruBackward<T>& a) { PYSEQ_DISPATCH(gru_backward<T>, a) }
+template void gru_forward<float>(const GruForward<float>&);
+template void gru_forward<double>(const GruForward<double>&);
+template void gru_backward<float>(const GruBackward<float>&);
+template void gru_backward<double>(const GruBackward<double>&);
+// ---- SimpleRNN ----------------------------------------------------------------------------------
+template <typename T> void rnn_forward(const RnnForward<T>& a) { PYSEQ_DISPATCH(rnn_forward<T>, a) }
+template <typename T> void rnn_backward(const RnnBackward<T>& a) { PYSEQ_DISPATCH(rnn_backward<T>, a) }
+template void rnn_forward<float>(const RnnForward<float>&);
+template void rnn_forward<double>(const RnnForward<double>&);
+template void rnn_backward<float>(const RnnBackward<float>&);
+template void rnn_backward<double>(const RnnBackward<double>&);
+// ---- attention ----
+template <typename T> void attention_forward(const AttentionForward<T>& a) { PYSEQ_DISPATCH(attention_forward<T>, a) }
+template <typename T> void attention_backward(const AttentionBackward<T>& a) { PYSEQ_DISPATCH(attention_backward<T>, a) }
+template void attention_forward<float>(const AttentionForward<float>&);
+template void attention_forward<double>(const AttentionForward<double>&);
+template void attention_backward<float>(const AttentionBackward<float>&);
+template void attention_backward<double>(const AttentionBackward<double>&);
 
 }  // namespace pyseq::cpu
 

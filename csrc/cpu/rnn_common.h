@@ -287,5 +287,25 @@ void time_loop(const Split& split, const Team& team, std::int64_t B, std::int64_
   }
 }
 
+// As time_loop, for steps with two dependent products (GRU without reset_after: the candidate's
+// product needs every unit's reset gate): phase_a, barrier, phase_b, barrier, phase_c per step.
+// The barriers are skipped when threads own rows (nothing is shared between them).
+template <class PhaseA, class PhaseB, class PhaseC>
+void time_loop(const Split& split, const Team& team, std::int64_t B, std::int64_t T,
+               bool reverse, bool backward, PhaseA&& phase_a, PhaseB&& phase_b,
+               PhaseC&& phase_c) {
+  const Part part = step_part(split, B, team.tid, team.nth);
+  const bool active = part.b1 > part.b0 && part.k0 < split.chunks.n;
+  for (std::int64_t i = 0; i < T; ++i) {
+    const std::int64_t s = backward ? T - 1 - i : i;
+    const std::int64_t t = reverse ? T - 1 - s : s;
+    if (active) phase_a(s, t, part);
+    if (split.by_units) team.barrier();
+    if (active) phase_b(s, t, part);
+    if (split.by_units) team.barrier();
+    if (active) phase_c(s, t, part);
+  }
+}
+
 PYSEQ_ISA_END
 }  // namespace pyseq::cpu

@@ -1,0 +1,159 @@
+// pybind11 front-end of the GRU kernels: validation, dtype dispatch, GIL release.
+#include <cstdint>
+
+#include "../cpu/gru.h"
+#include "checks.h"
+
+namespace pyseq::bind {
+
+namespace {
+
+constexpr const char* kFwd = "gru_forward";
+constexpr const char* kBwd = "gru_backward";
+
+// What backward needs, kept by forward. Opaque to Python.
+struct GruSaved {
+  DType dtype;
+  std::int64_t B, T, I, H;
+  bool reset_after, reverse, zero_output_for_mask;
+  int unit_chunks;
+  py::array gates, xh, hn, h_prev;         // kernel buffers (see cpu/gru.h); hn, h_prev may be empty
+  py::array kernel, recurrent_kernel;      // contiguous inputs
+  py::object mask, dropout_mask;           // contiguous arrays, or None
+};
+
+template <typename T>
+py::tuple forward(DType dt, const py::array& x_in, const py::array& kernel_in,
+                  const py::array& rk_in, const py::object& bias_obj, const py::object& h0_obj,
+                  const py::object& mask, const py::object& drop_obj, bool reset_after,
+                  bool reverse, bool zero_output_for_mask) {
+  const std::int64_t B = x_in.shape(0), T_ = x_in.shape(1), I = x_in.shape(2), H = rk_in.shape(0);
+  py::object bias = reset_after
+                        ? optional_float<T>(kFwd, "bias", bias_obj, {2, 3 * H}, "(2, 3H) with reset_after=True", dt)
+                        : optional_float<T>(kFwd, "bias", bias_obj, {3 * H}, "(3H,) with reset_after=False", dt);
+  py::object h0 = optional_float<T>(kFwd, "h0", h0_obj, {B, H}, "(B, H)", dt);
+  py::object drop = optional_float<T>(kFwd, "recurrent_dropout_mask", drop_obj, {B, H}, "(B, H)", dt);
+  py::array x = contiguous<T>(x_in), kernel = contiguous<T>(kernel_in), rk = contiguous<T>(rk_in);
+
+  const std::int64_t XH = cpu::gru_xh_columns(I, H, reset_after);
+  const std::int64_t hn_rows = reset_after ? B * T_ : 0, hp_rows = drop.is_none() ? 0 : B * T_;
+  py::array_t<T> y({B, T_, H}), h_last({B, H});
+  py::array_t<T> gates({B, T_, 3 * H}), xh({B, T_, XH}), hn({hn_rows, H}), h_prev({hp_rows, H});
+  int unit_chunks = 1;
+  cpu::GruForward<T> a{y.mutable_data(), h_last.mutable_data(), gates.mutable_data(),
+                       xh.mutable_data(), hn.mutable_data(), h_prev.mutable_data(), &unit_chunks,
+                       static_cast<const T*>(x.data()), static_cast<const T*>(kernel.data()),
+                       static_cast<const T*>(rk.data()), ptr_or_null<T>(bias), ptr_or_null<T>(h0),
+                       mask.is_none() ? nullptr : static_cast<const std::uint8_t*>(mask.cast<py::array>().data()),
+                       ptr_or_null<T>(drop), B, T_, I, H, reset_after, reverse, zero_output_for_mask};
+  {
+    py::gil_scoped_release release;
+    cpu::gru_forward<T>(a);
+  }
+  auto saved = std::make_unique<GruSaved>(GruSaved{dt, B, T_, I, H, reset_after, reverse,
+                                                   zero_output_for_mask, unit_chunks, gates, xh,
+                                                   hn, h_prev, kernel, rk, mask, drop});
+  return py::make_tuple(y, h_last, py::cast(std::move(saved)));
+}
+
+py::tuple gru_forward(const py::object& x_obj, const py::object& kernel_obj,
+                      const py::object& rk_obj, const py::object& bias_obj,
+                      const py::object& h0_obj, bool reset_after, const py::object& mask_obj,
+                      bool reverse, bool zero_output_for_mask, const py::object& drop_obj) {
+  py::array x = to_array(kFwd, "x", x_obj);
+  const DType dt = float_dtype(kFwd, "x", x);
+  check_ndim(kFwd, "x", x, 3, "(B, T, I)");
+  py::array kernel = float_like(kFwd, "kernel", kernel_obj, dt);
+  check_ndim(kFwd, "kernel", kernel, 2, "(I, 3H)");
+  py::array rk = float_like(kFwd, "recurrent_kernel", rk_obj, dt);
+  check_ndim(kFwd, "recurrent_kernel", rk, 2, "(H, 3H)");
+
+  const std::int64_t B = x.shape(0), T_ = x.shape(1), I = x.shape(2), H = rk.shape(0);
+  check_extent(kFwd, "batch size B (x.shape[0])", B);
+  check_extent(kFwd, "steps T (x.shape[1])", T_);
+  check_extent(kFwd, "input features I (x.shape[2])", I);
+  check_extent(kFwd, "hidden units H (recurrent_kernel.shape[0])", H);
+  check_extent(kFwd, "B*T", B * T_);
+  // leading dimensions of the kernel's per-step views (saved rows of T steps): 32-bit BLAS
+  check_extent(kFwd, "T*4H", T_ * 4 * H);
+  check_extent(kFwd, "T*(I+2H+2)", T_ * (I + 2 * H + 2));
+  check_shape(kFwd, "recurrent_kernel", rk, {H, 3 * H}, "(H, 3H)");
+  check_shape(kFwd, "kernel", kernel, {I, 3 * H}, "(I, 3H)");
+
+  py::object mask = py::none();
+  if (!mask_obj.is_none()) {
+    py::array m = to_array(kFwd, "mask", mask_obj);
+    if (!m.dtype().equal(py::dtype::of<bool>()))
+      type_error(kFwd, "mask must be a bool array (True = valid step), got dtype " + dtype_str(m));
+    check_shape(kFwd, "mask", m, {B, T_}, "(B, T)");
+    mask = contiguous<bool>(m);
+  }
+  if (dt == DType::f32)
+    return forward<float>(dt, x, kernel, rk, bias_obj, h0_obj, mask, drop_obj, reset_after,
+                          reverse, zero_output_for_mask);
+  return forward<double>(dt, x, kernel, rk, bias_obj, h0_obj, mask, drop_obj, reset_after,
+                         reverse, zero_output_for_mask);
+}
+
+template <typename T>
+py::tuple backward(const GruSaved& s, const py::object& dy, const py::object& dh_last) {
+  const std::int64_t B = s.B, T_ = s.T, I = s.I, H = s.H;
+  std::vector<py::ssize_t> bias_shape = s.reset_after ? std::vector<py::ssize_t>{2, 3 * H}
+                                                      : std::vector<py::ssize_t>{3 * H};
+  py::array_t<T> dx({B, T_, I}), dkernel({I, 3 * H}), drk({H, 3 * H}), dbias(bias_shape),
+      dh0({B, H});
+  cpu::GruBackward<T> a{dx.mutable_data(), dkernel.mutable_data(), drk.mutable_data(),
+                        dbias.mutable_data(), dh0.mutable_data(),
+                        ptr_or_null<T>(dy), ptr_or_null<T>(dh_last),
+                        static_cast<const T*>(s.gates.data()), static_cast<const T*>(s.xh.data()),
+                        static_cast<const T*>(s.hn.data()), static_cast<const T*>(s.h_prev.data()),
+                        s.unit_chunks, static_cast<const T*>(s.kernel.data()),
+                        static_cast<const T*>(s.recurrent_kernel.data()),
+                        s.mask.is_none() ? nullptr : static_cast<const std::uint8_t*>(s.mask.cast<py::array>().data()),
+                        ptr_or_null<T>(s.dropout_mask), B, T_, I, H, s.reset_after, s.reverse,
+                        s.zero_output_for_mask};
+  {
+    py::gil_scoped_release release;
+    cpu::gru_backward<T>(a);
+  }
+  return py::make_tuple(dx, dkernel, drk, dbias, dh0);
+}
+
+py::tuple gru_backward(const py::object& dy_obj, const py::object& dh_obj,
+                       const py::object& saved_obj) {
+  if (!py::isinstance<GruSaved>(saved_obj))
+    type_error(kBwd, "saved must be the object returned by gru_forward, got " +
+                         py::str(py::type::of(saved_obj).attr("__name__")).cast<std::string>());
+  const GruSaved& s = saved_obj.cast<const GruSaved&>();
+  auto grad = [&](const py::object& obj, const char* name, std::vector<std::int64_t> shape,
+                  const char* formula) -> py::object {
+    if (s.dtype == DType::f32) return optional_float<float>(kBwd, name, obj, shape, formula, s.dtype);
+    return optional_float<double>(kBwd, name, obj, shape, formula, s.dtype);
+  };
+  py::object dy = grad(dy_obj, "dy", {s.B, s.T, s.H}, "(B, T, H)");
+  py::object dh = grad(dh_obj, "dh_T", {s.B, s.H}, "(B, H)");
+  if (s.dtype == DType::f32) return backward<float>(s, dy, dh);
+  return backward<double>(s, dy, dh);
+}
+
+}  // namespace
+
+void register_gru(py::module_& m) {
+  py::class_<GruSaved>(m, "GRUSaved", "What gru_backward needs from gru_forward (opaque).")
+      .def_property_readonly("nbytes", [](const GruSaved& s) {
+        return s.gates.nbytes() + s.xh.nbytes() + s.hn.nbytes() + s.h_prev.nbytes();
+      })
+      .def("__repr__", [](const GruSaved& s) {
+        return "<GRUSaved B=" + std::to_string(s.B) + " T=" + std::to_string(s.T) +
+               " I=" + std::to_string(s.I) + " H=" + std::to_string(s.H) +
+               " reset_after=" + (s.reset_after ? "True" : "False") + " " +
+               dtype_name(s.dtype) + ">";
+      });
+  m.def("gru_forward", &gru_forward, py::arg("x"), py::arg("kernel"),
+        py::arg("recurrent_kernel"), py::arg("bias"), py::arg("h0"), py::arg("reset_after"),
+        py::arg("mask"), py::arg("reverse"), py::arg("zero_output_for_mask"),
+        py::arg("recurrent_dropout_mask"));
+  m.def("gru_backward", &gru_backward, py::arg("dy"), py::arg("dh_T"), py::arg("saved"));
+}
+
+}  // namespace pyseq::bind

@@ -1,0 +1,173 @@
+// pybind11 front-end of the SimpleRNN kernels: validation, dtype dispatch, GIL release.
+#include <cstdint>
+#include <string>
+
+#include "../cpu/simple_rnn.h"
+#include "checks.h"
+
+namespace pyseq::bind {
+
+namespace {
+
+constexpr const char* kFwd = "rnn_forward";
+constexpr const char* kBwd = "rnn_backward";
+constexpr const char* kActivations = "'tanh', 'relu', 'sigmoid', 'linear' or None";
+
+// What backward needs, kept by forward. Opaque to Python.
+struct RnnSaved {
+  DType dtype;
+  std::int64_t B, T, I, H;
+  cpu::RnnActivation activation;
+  bool reverse, zero_output_for_mask;
+  py::array act, h_in;                         // kernel buffers (see cpu/simple_rnn.h)
+  py::array x, kernel, recurrent_kernel;       // contiguous inputs
+  py::object mask, dropout_mask;               // contiguous arrays, or None
+};
+
+const char* activation_name(cpu::RnnActivation a) {
+  switch (a) {
+    case cpu::RnnActivation::tanh: return "tanh";
+    case cpu::RnnActivation::relu: return "relu";
+    case cpu::RnnActivation::sigmoid: return "sigmoid";
+    default: return "linear";
+  }
+}
+
+// The activation by name; None is Keras's "linear" (no activation).
+cpu::RnnActivation parse_activation(const py::object& obj) {
+  if (obj.is_none()) return cpu::RnnActivation::linear;
+  if (!py::isinstance<py::str>(obj))
+    type_error(kFwd, std::string("activation must be a str (") + kActivations + "), got " +
+                         py::str(py::type::of(obj).attr("__name__")).cast<std::string>());
+  const std::string name = obj.cast<std::string>();
+  for (auto a : {cpu::RnnActivation::tanh, cpu::RnnActivation::relu, cpu::RnnActivation::sigmoid,
+                 cpu::RnnActivation::linear})
+    if (name == activation_name(a)) return a;
+  value_error(kFwd, std::string("activation must be one of ") + kActivations + ", got '" + name +
+                        "'");
+}
+
+template <typename T>
+py::tuple forward(DType dt, const py::array& x_in, const py::array& kernel_in,
+                  const py::array& rk_in, const py::object& bias_obj, const py::object& h0_obj,
+                  const py::object& mask, const py::object& drop_obj, cpu::RnnActivation act,
+                  bool reverse, bool zero_output_for_mask) {
+  const std::int64_t B = x_in.shape(0), T_ = x_in.shape(1), I = x_in.shape(2), H = rk_in.shape(0);
+  py::object bias = optional_float<T>(kFwd, "bias", bias_obj, {H}, "(H,)", dt);
+  py::object h0 = optional_float<T>(kFwd, "h0", h0_obj, {B, H}, "(B, H)", dt);
+  py::object drop = optional_float<T>(kFwd, "recurrent_dropout_mask", drop_obj, {B, H}, "(B, H)", dt);
+  py::array x = contiguous<T>(x_in), kernel = contiguous<T>(kernel_in), rk = contiguous<T>(rk_in);
+
+  py::array_t<T> y({B, T_, H}), h_last({B, H}), act_buf({B, T_, H}), h_in({B, T_, H});
+  cpu::RnnForward<T> a{y.mutable_data(), h_last.mutable_data(), act_buf.mutable_data(),
+                       h_in.mutable_data(),
+                       static_cast<const T*>(x.data()), static_cast<const T*>(kernel.data()),
+                       static_cast<const T*>(rk.data()), ptr_or_null<T>(bias), ptr_or_null<T>(h0),
+                       mask.is_none() ? nullptr : static_cast<const std::uint8_t*>(mask.cast<py::array>().data()),
+                       ptr_or_null<T>(drop), B, T_, I, H, act, reverse, zero_output_for_mask};
+  {
+    py::gil_scoped_release release;
+    cpu::rnn_forward<T>(a);
+  }
+  auto saved = std::make_unique<RnnSaved>(RnnSaved{dt, B, T_, I, H, act, reverse,
+                                                   zero_output_for_mask, act_buf, h_in, x, kernel,
+                                                   rk, mask, drop});
+  return py::make_tuple(y, h_last, py::cast(std::move(saved)));
+}
+
+py::tuple rnn_forward(const py::object& x_obj, const py::object& kernel_obj,
+                      const py::object& rk_obj, const py::object& bias_obj,
+                      const py::object& h0_obj, const py::object& activation_obj,
+                      const py::object& mask_obj, bool reverse, bool zero_output_for_mask,
+                      const py::object& drop_obj) {
+  const cpu::RnnActivation act = parse_activation(activation_obj);
+  py::array x = to_array(kFwd, "x", x_obj);
+  const DType dt = float_dtype(kFwd, "x", x);
+  check_ndim(kFwd, "x", x, 3, "(B, T, I)");
+  py::array kernel = float_like(kFwd, "kernel", kernel_obj, dt);
+  check_ndim(kFwd, "kernel", kernel, 2, "(I, H)");
+  py::array rk = float_like(kFwd, "recurrent_kernel", rk_obj, dt);
+  check_ndim(kFwd, "recurrent_kernel", rk, 2, "(H, H)");
+
+  const std::int64_t B = x.shape(0), T_ = x.shape(1), I = x.shape(2), H = rk.shape(0);
+  check_extent(kFwd, "batch size B (x.shape[0])", B);
+  check_extent(kFwd, "steps T (x.shape[1])", T_);
+  check_extent(kFwd, "input features I (x.shape[2])", I);
+  check_extent(kFwd, "hidden units H (recurrent_kernel.shape[0])", H);
+  check_extent(kFwd, "B*T", B * T_);
+  check_extent(kFwd, "T*H", T_ * H);
+  check_shape(kFwd, "recurrent_kernel", rk, {H, H}, "(H, H)");
+  check_shape(kFwd, "kernel", kernel, {I, H}, "(I, H)");
+
+  py::object mask = py::none();
+  if (!mask_obj.is_none()) {
+    py::array m = to_array(kFwd, "mask", mask_obj);
+    if (!m.dtype().equal(py::dtype::of<bool>()))
+      type_error(kFwd, "mask must be a bool array (True = valid step), got dtype " + dtype_str(m));
+    check_shape(kFwd, "mask", m, {B, T_}, "(B, T)");
+    mask = contiguous<bool>(m);
+  }
+  if (dt == DType::f32)
+    return forward<float>(dt, x, kernel, rk, bias_obj, h0_obj, mask, drop_obj, act, reverse,
+                          zero_output_for_mask);
+  return forward<double>(dt, x, kernel, rk, bias_obj, h0_obj, mask, drop_obj, act, reverse,
+                         zero_output_for_mask);
+}
+
+template <typename T>
+py::tuple backward(const RnnSaved& s, const py::object& dy, const py::object& dh_last) {
+  const std::int64_t B = s.B, T_ = s.T, I = s.I, H = s.H;
+  py::array_t<T> dx({B, T_, I}), dkernel({I, H}), drk({H, H}), dbias({H}), dh0({B, H});
+  cpu::RnnBackward<T> a{dx.mutable_data(), dkernel.mutable_data(), drk.mutable_data(),
+                        dbias.mutable_data(), dh0.mutable_data(),
+                        ptr_or_null<T>(dy), ptr_or_null<T>(dh_last),
+                        static_cast<const T*>(s.act.data()), static_cast<const T*>(s.h_in.data()),
+                        static_cast<const T*>(s.x.data()), static_cast<const T*>(s.kernel.data()),
+                        static_cast<const T*>(s.recurrent_kernel.data()),
+                        s.mask.is_none() ? nullptr : static_cast<const std::uint8_t*>(s.mask.cast<py::array>().data()),
+                        ptr_or_null<T>(s.dropout_mask), B, T_, I, H, s.activation, s.reverse,
+                        s.zero_output_for_mask};
+  {
+    py::gil_scoped_release release;
+    cpu::rnn_backward<T>(a);
+  }
+  return py::make_tuple(dx, dkernel, drk, dbias, dh0);
+}
+
+py::tuple rnn_backward(const py::object& dy_obj, const py::object& dh_obj,
+                       const py::object& saved_obj) {
+  if (!py::isinstance<RnnSaved>(saved_obj))
+    type_error(kBwd, "saved must be the object returned by rnn_forward, got " +
+                         py::str(py::type::of(saved_obj).attr("__name__")).cast<std::string>());
+  const RnnSaved& s = saved_obj.cast<const RnnSaved&>();
+  auto grad = [&](const py::object& obj, const char* name, std::vector<std::int64_t> shape,
+                  const char* formula) -> py::object {
+    if (s.dtype == DType::f32) return optional_float<float>(kBwd, name, obj, shape, formula, s.dtype);
+    return optional_float<double>(kBwd, name, obj, shape, formula, s.dtype);
+  };
+  py::object dy = grad(dy_obj, "dy", {s.B, s.T, s.H}, "(B, T, H)");
+  py::object dh = grad(dh_obj, "dh_T", {s.B, s.H}, "(B, H)");
+  if (s.dtype == DType::f32) return backward<float>(s, dy, dh);
+  return backward<double>(s, dy, dh);
+}
+
+}  // namespace
+
+void register_simple_rnn(py::module_& m) {
+  py::class_<RnnSaved>(m, "RNNSaved", "What rnn_backward needs from rnn_forward (opaque).")
+      .def_property_readonly("nbytes", [](const RnnSaved& s) {
+        return s.act.nbytes() + s.h_in.nbytes();
+      })
+      .def("__repr__", [](const RnnSaved& s) {
+        return "<RNNSaved B=" + std::to_string(s.B) + " T=" + std::to_string(s.T) +
+               " I=" + std::to_string(s.I) + " H=" + std::to_string(s.H) + " " +
+               activation_name(s.activation) + " " + dtype_name(s.dtype) + ">";
+      });
+  m.def("rnn_forward", &rnn_forward, py::arg("x"), py::arg("kernel"),
+        py::arg("recurrent_kernel"), py::arg("bias"), py::arg("h0"), py::arg("activation"),
+        py::arg("mask"), py::arg("reverse"), py::arg("zero_output_for_mask"),
+        py::arg("recurrent_dropout_mask"));
+  m.def("rnn_backward", &rnn_backward, py::arg("dy"), py::arg("dh_T"), py::arg("saved"));
+}
+
+}  // namespace pyseq::bind

@@ -1,0 +1,555 @@
+// Fused softmax attention, forward and backward. Compiled once per ISA level (see isa.h).
+// Legend: B batch, N heads, Lq query length, Lk key length, D head size, Dv value size;
+// BQ × BK the tile of queries × keys; rows of q, k, v, o for one head are N·D (N·Dv) apart.
+//
+// Forward, per query tile Q_i against each key tile K_j (online softmax, FlashAttention-2 style):
+//   S = scale · Q_i K_jᵀ, masked entries -inf;  m' = max(m, rowmax S);  P = exp(S - m')
+//   l = l·exp(m - m') + rowsum P;  acc = acc·exp(m - m') + (P ∘ Z) V_j   (Z: dropout, 1/(1-p) or 0)
+//   at the end o = acc / l, lse = m + log l.  Only o and lse (B,N,Lq) are saved.
+// Backward, per key tile K_j against each query tile Q_i, recomputing the weights:
+//   P = exp(S - lse);  dV_j += (P∘Z)ᵀ dO_i;  dP = (dO_i V_jᵀ) ∘ Z;  dS = P ∘ (dP - Drow_i)
+//   dK_j += scale · dSᵀ Q_i;  dQ_i += scale · dS K_j,   with Drow = rowsum(dO ∘ o).
+// Under causal masking, tiles above the diagonal are skipped in both directions.
+#include "attention.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "blas.h"
+#include "packed_gemm.h"
+#include "rnn_common.h"
+#include "vec_math.h"
+
+#ifndef PYSEQ_ISA
+#error "PYSEQ_ISA must name the ISA namespace this file is compiled for"
+#endif
+
+namespace pyseq::cpu::PYSEQ_ISA {
+
+namespace {
+
+// exp(x) for the softmax, where x = score - (running max or lse) <= 0 up to rounding, and masked
+// scores are -inf: exactly 0 below -87 (so masked entries need no separate select).
+// float: vec_math.h's fast_exp without its upper clamp and split scaling (n <= 0 here).
+template <typename T> inline T softmax_exp(T x);
+template <> inline float softmax_exp<float>(float x) {
+  const bool tiny = x < -87.0f;
+  x = tiny ? -87.0f : x;
+  const float shifter = 12582912.0f;  // 1.5 * 2^23
+  const float t = x * 1.44269504088896341f + shifter;
+  const float n = t - shifter;
+  const std::int32_t ni = math::float_to_bits(t) - math::float_to_bits(shifter);
+  float r = x - n * 0.693145751953125f;
+  r = r - n * 1.428606765330187045e-06f;
+  float p = 1.0f / 5040.0f;
+  p = p * r + 1.0f / 720.0f;
+  p = p * r + 1.0f / 120.0f;
+  p = p * r + 1.0f / 24.0f;
+  p = p * r + 1.0f / 6.0f;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  const float e = p * math::bits_to_float((ni + 127) << 23);
+  return tiny ? 0.0f : e;
+}
+template <> inline double softmax_exp<double>(double x) { return std::exp(x); }  // exp(-inf) = 0
+
+template <typename T> constexpr T kNegInf = -std::numeric_limits<T>::infinity();
+
+struct Tiles {
+  std::int64_t bq, bk;
+};
+
+// Tile sizes: set_attention_tiles, else the defaults measured best at the design.md shapes
+// (bench/test_attention.py): an S tile of BQ × BK floats and the q, k, v (dO) rows of a tile pair
+// stay in L2, and BK is a multiple of the wide panel (48 floats on AVX-512). Backward prefers
+// fewer query rows per tile (its tile pair touches five operands).
+Tiles choose_tiles(const AttentionOptions& o, bool backward) {
+  int bq = 0, bk = 0;
+  get_attention_tiles(&bq, &bk);
+  // Forward without causal masking takes larger tiles (fewer passes over o's accumulator);
+  // with it, smaller ones waste less on the diagonal.
+  if (bq <= 0) bq = backward ? 32 : o.causal ? 64 : 128;
+  if (bk <= 0) bk = backward ? 144 : o.causal ? 192 : 384;
+  return {std::min<std::int64_t>(bq, o.Lq), std::min<std::int64_t>(bk, o.Lk)};
+}
+
+// Sets the masked entries of the score tile S (rows [i0, i0+mq) × keys [j0, j0+nk) of batch b)
+// to -inf; a tile no mask reaches is left alone.
+template <typename T>
+void mask_scores(T* S, std::int64_t ldS, const AttentionOptions& o, std::int64_t b,
+                 std::int64_t i0, std::int64_t mq, std::int64_t j0, std::int64_t nk) {
+  const std::uint8_t* km = o.key_mask ? o.key_mask + b * o.Lk + j0 : nullptr;
+  // The causal mask only bites where the tile reaches above the diagonal.
+  const bool causal = o.causal && j0 + nk - 1 > i0;
+  if (!km && !o.attn_mask && !causal) return;
+  for (std::int64_t r = 0; r < mq; ++r) {
+    T* __restrict s = S + r * ldS;
+    const std::int64_t i = i0 + r;
+    const std::uint8_t* am = o.attn_mask ? o.attn_mask + (b * o.Lq + i) * o.Lk + j0 : nullptr;
+#pragma omp simd
+    for (std::int64_t j = 0; j < nk; ++j) {
+      bool keep = true;
+      if (km) keep = keep && km[j];
+      if (am) keep = keep && am[j];
+      if (causal) keep = keep && (j0 + j <= i);
+      s[j] = keep ? s[j] : kNegInf<T>;
+    }
+  }
+}
+
+// Lanes of the row-wise partial sums and maxima: one vector register.
+template <typename T> constexpr int kLanes = 64 / sizeof(T);
+
+// max of s[0..n): lane-wise partial maxima, which vectorise where a float max reduction does not
+// (it must honour NaN ordering, so GCC keeps it scalar).
+template <typename T>
+inline T row_max(const T* __restrict s, std::int64_t n) {
+  constexpr int W = kLanes<T>;
+  T lanes[W];
+  for (int w = 0; w < W; ++w) lanes[w] = kNegInf<T>;
+  std::int64_t j = 0;
+  for (; j + W <= n; j += W)
+#pragma omp simd
+    for (int w = 0; w < W; ++w) lanes[w] = s[j + w] > lanes[w] ? s[j + w] : lanes[w];
+  T mx = kNegInf<T>;
+  for (; j < n; ++j) mx = s[j] > mx ? s[j] : mx;
+  for (int w = 0; w < W; ++w) mx = lanes[w] > mx ? lanes[w] : mx;
+  return mx;
+}
+
+// Multiplies row r of P (keys [j0, j0+nk) of query i) by the dropout factor: 1/(1-p) kept, 0 dropped.
+template <typename T>
+void apply_dropout(T* __restrict p, const AttentionOptions& o, std::uint32_t threshold,
+                   std::int64_t b, std::int64_t n, std::int64_t i, std::int64_t j0,
+                   std::int64_t nk) {
+  const std::uint64_t key = dropout_row_key(o.seed, static_cast<std::uint64_t>((b * o.N + n) * o.Lq + i));
+  const T inv_keep = static_cast<T>(1.0 / (1.0 - o.dropout));
+#pragma omp simd
+  for (std::int64_t j = 0; j < nk; ++j) {
+    const std::uint32_t bits = dropout_bits(key, static_cast<std::uint32_t>(j0 + j));
+    p[j] = bits >= threshold ? p[j] * inv_keep : T(0);
+  }
+}
+
+// Runs body(task) for tasks 0..n-1 on the team, handed out one at a time (tiles differ in cost
+// under causal masking; the order puts the costly ones first).
+template <class Body>
+void for_tasks(std::atomic<std::int64_t>& next, std::int64_t n, Body&& body) {
+  for (std::int64_t t; (t = next.fetch_add(1, std::memory_order_relaxed)) < n;) body(t);
+}
+
+// ---- packed key and value tiles ----------------------------------------------------------------
+// The tile products run on packed_gemm.h's panels (packed once, read by every tile that pairs
+// with them) instead of the BLAS, which would re-pack both operands on every small call.
+// Panels for products whose columns are keys (S, dP: wide panels where the ISA has the registers)
+// and for those whose columns are the head size (P·V, dS·K: D = 64 fills 2 vectors exactly).
+constexpr int kNVs = kWideVectors;
+constexpr int kNVd = 2;
+template <typename T> constexpr std::int64_t kNRs = PanelShape<T, kNVs>::NR;
+template <typename T> constexpr std::int64_t kNRd = PanelShape<T, kNVd>::NR;
+
+inline std::int64_t round_up(std::int64_t x, std::int64_t m) { return (x + m - 1) / m * m; }
+
+// B = c·xᵀ (cols × nk) as kNVs panels, for x = rows [j0, j0+nk) of one head (rows ld apart).
+// Reads x row by row (contiguous) and scatters into the panels.
+template <typename T>
+void pack_keys_transposed(T* dst, const T* x, std::int64_t ld, std::int64_t nk, std::int64_t cols,
+                          T c) {
+  constexpr std::int64_t NR = kNRs<T>;
+  for (std::int64_t j = 0; j < round_up(nk, NR); ++j) {
+    T* __restrict out = dst + j / NR * cols * NR + j % NR;
+    if (j < nk) {
+      const T* __restrict in = x + j * ld;
+      for (std::int64_t k = 0; k < cols; ++k) out[k * NR] = c * in[k];
+    } else {
+      for (std::int64_t k = 0; k < cols; ++k) out[k * NR] = T(0);
+    }
+  }
+}
+
+// B = c·x (nk × cols) as kNVd panels.
+template <typename T>
+void pack_rows_plain(T* dst, const T* x, std::int64_t ld, std::int64_t nk, std::int64_t cols, T c) {
+  pack_panels<T, kNVd>(dst, x, ld, nk, cols, false, 0, cols);
+  if (c != T(1)) {
+    const std::int64_t size = packed_size<T, kNVd>(nk, cols);
+#pragma omp simd
+    for (std::int64_t e = 0; e < size; ++e) dst[e] *= c;
+  }
+}
+
+// Tile products that skip what causal masking discards. Row m of a tile is query i0 + m, column
+// (or inner index) n is key j0 + n, and query i sees key j iff j <= i, i.e. n <= m + diag with
+// diag = i0 - j0. Without `causal` they are plain packed products.
+
+// C (M,N) = A (M,K) · B, B packed in panels of K rows (packed_gemm.h); register blocks that lie
+// wholly above the diagonal are not computed (their C entries are left as they were: the
+// caller masks them).
+template <typename T, int NV>
+void scores_gemm(std::int64_t M, std::int64_t N, std::int64_t K, const T* A, std::int64_t lda,
+                 const T* packed_B, T* C, std::int64_t ldc, bool causal, std::int64_t diag) {
+  using S = PanelShape<T, NV>;
+  if (!causal || K > S::KC) {
+    packed_gemm<T, NV>(M, N, K, A, lda, packed_B, C, ldc, false);
+    return;
+  }
+  for (std::int64_t n0 = 0; n0 < N; n0 += S::NR) {
+    const std::int64_t nr = std::min<std::int64_t>(S::NR, N - n0);
+    for (std::int64_t m0 = 0; m0 < M; m0 += S::MR) {
+      const int mr = static_cast<int>(std::min<std::int64_t>(S::MR, M - m0));
+      if (n0 > m0 + mr - 1 + diag) continue;  // every entry of the block is masked
+      micro_kernel_rows<T, NV, S::MR>(mr, A + m0 * lda, lda, packed_B + n0 * K, K,
+                                      C + m0 * ldc + n0, ldc, nr, false);
+    }
+  }
+}
+
+// C (M,N) += A (M,K) · B, B packed in panels that lie panel_stride apart (they may hold more than
+// K rows); the inner dimension is keys, so rows of A are zero beyond the diagonal and each block
+// of rows stops at its last visible key.
+template <typename T, int NV>
+void keys_gemm(std::int64_t M, std::int64_t N, std::int64_t K, const T* A, std::int64_t lda,
+               const T* packed_B, std::int64_t panel_stride, T* C, std::int64_t ldc, bool causal,
+               std::int64_t diag) {
+  using S = PanelShape<T, NV>;
+  for (std::int64_t n0 = 0; n0 < N; n0 += S::NR) {
+    const std::int64_t nr = std::min<std::int64_t>(S::NR, N - n0);
+    const T* panel = packed_B + n0 / S::NR * panel_stride;
+    if (!causal || K > S::KC) {
+      packed_gemm<T, NV>(M, nr, K, A, lda, panel, C + n0, ldc, true);
+      continue;
+    }
+    for (std::int64_t m0 = 0; m0 < M; m0 += S::MR) {
+      const int mr = static_cast<int>(std::min<std::int64_t>(S::MR, M - m0));
+      const std::int64_t kc = std::min(K, m0 + mr + diag);  // keys 0 .. m0+mr-1+diag
+      if (kc <= 0) continue;
+      micro_kernel_rows<T, NV, S::MR>(mr, A + m0 * lda, lda, panel, kc, C + m0 * ldc + n0, ldc,
+                                      nr, true);
+    }
+  }
+}
+
+// C (M,N) += alpha · Aᵀ B for A (K,M) (rows: queries, columns: keys, the layout of P and dS) and
+// B (K,N) rows of queries: the key-side gradients dV and dK, by the BLAS. Key m only receives
+// from queries m + diag' on (diag' = j0 - i0 = -diag): where the tile straddles the diagonal,
+// blocks of keys start at their first visible query.
+template <typename T>
+void transposed_keys_gemm(std::int64_t M, std::int64_t N, std::int64_t K, T alpha, const T* A,
+                          std::int64_t lda, const T* B, std::int64_t ldb, T* C, std::int64_t ldc,
+                          bool causal, std::int64_t diag) {
+  if (!causal || diag >= M - 1) {  // no key of the tile is hidden from any of its queries
+    blas::gemm<T>(true, false, M, N, K, alpha, A, lda, B, ldb, T(1), C, ldc);
+    return;
+  }
+  constexpr std::int64_t kBlock = 16;
+  for (std::int64_t m0 = 0; m0 < M; m0 += kBlock) {
+    const std::int64_t mb = std::min(kBlock, M - m0);
+    const std::int64_t k0 = std::max<std::int64_t>(0, m0 - diag);  // first query seeing key m0
+    if (k0 >= K) break;
+    blas::gemm<T>(true, false, mb, N, K - k0, alpha, A + k0 * lda + m0, lda, B + k0 * ldb, ldb,
+                  T(1), C + m0 * ldc, ldc);
+  }
+}
+
+// ---- forward -----------------------------------------------------------------------------------
+
+// One query tile of one head against every key tile it can see.
+// o rows [i0, i0+mq) of head (b, n) (B,Lq,N,Dv), lse (B,N,Lq), scores (B,N,Lq,Lk) or null.
+template <typename T, bool kDropout>
+void forward_tile(const AttentionForward<T>& a, const Tiles& t, std::int64_t b, std::int64_t n,
+                  std::int64_t i0, const T* Kp, const T* Vp, T* S, T* acc, T* m, T* l,
+                  std::uint32_t threshold) {
+  const AttentionOptions& o = a.opt;
+  const std::int64_t N = o.N, D = o.D, Dv = o.Dv, Lq = o.Lq, Lk = o.Lk, BK = t.bk;
+  const std::int64_t mq = std::min(t.bq, Lq - i0);
+  constexpr int W = kLanes<T>;  // l holds W partial row sums per row
+  const T* Q = a.q + ((b * Lq + i0) * N + n) * D;
+  // Keys past the tile's last query are all masked under causal masking.
+  const std::int64_t kend = o.causal ? std::min(Lk, i0 + mq) : Lk;
+  std::fill(acc, acc + mq * Dv, T(0));
+  std::fill(m, m + mq, kNegInf<T>);
+  std::fill(l, l + mq * W, T(0));
+  for (std::int64_t j0 = 0; j0 < kend; j0 += BK) {
+    const std::int64_t nk = std::min(BK, kend - j0);
+    const std::int64_t kb = j0 / BK;
+    // S = Q (scale·K)ᵀ (mq × nk)
+    scores_gemm<T, kNVs>(mq, nk, D, Q, N * D, Kp + kb * round_up(BK, kNRs<T>) * D, S, BK,
+                         o.causal, i0 - j0);
+    mask_scores(S, BK, o, b, i0, mq, j0, nk);
+    for (std::int64_t r = 0; r < mq; ++r) {
+      T* __restrict s = S + r * BK;
+      if (a.scores) std::copy(s, s + nk, a.scores + ((b * N + n) * Lq + i0 + r) * Lk + j0);
+      const T mx = row_max(s, nk);
+      const T m_new = std::max(m[r], mx);
+      if (m_new == kNegInf<T>) {  // every key so far masked: nothing to add
+        std::fill(s, s + nk, T(0));
+        continue;
+      }
+      T* __restrict lr = l + r * W;
+      if (m[r] != m_new) {
+        const T alpha = softmax_exp<T>(m[r] - m_new);  // 0 when m[r] = -inf
+        T* __restrict ar = acc + r * Dv;
+#pragma omp simd
+        for (std::int64_t d = 0; d < Dv; ++d) ar[d] *= alpha;
+        for (int w = 0; w < W; ++w) lr[w] *= alpha;
+        m[r] = m_new;
+      }
+      std::int64_t j = 0;
+      for (; j + W <= nk; j += W)
+#pragma omp simd
+        for (int w = 0; w < W; ++w) {
+          const T p = softmax_exp<T>(s[j + w] - m_new);
+          s[j + w] = p;
+          lr[w] += p;
+        }
+      for (; j < nk; ++j) {
+        s[j] = softmax_exp<T>(s[j] - m_new);
+        lr[0] += s[j];
+      }
+      if (kDropout) apply_dropout(s, o, threshold, b, n, i0 + r, j0, nk);
+    }
+    // acc += P V (mq × Dv)
+    // The tile was packed with all its min(BK, Lk - j0) rows, of which causal masking may use
+    // fewer (nk): its panels lie `rows` · NR apart.
+    const std::int64_t rows = std::min(BK, Lk - j0);
+    keys_gemm<T, kNVd>(mq, Dv, nk, S, BK, Vp + kb * BK * round_up(Dv, kNRd<T>), rows * kNRd<T>,
+                       acc, Dv, o.causal, i0 - j0);
+  }
+  for (std::int64_t r = 0; r < mq; ++r) {
+    T* __restrict out = a.o + ((b * Lq + i0 + r) * N + n) * Dv;
+    const T* __restrict ar = acc + r * Dv;
+    T lsum = 0;
+    for (int w = 0; w < W; ++w) lsum += l[r * W + w];
+    const T inv = lsum > T(0) ? T(1) / lsum : T(0);
+#pragma omp simd
+    for (std::int64_t d = 0; d < Dv; ++d) out[d] = ar[d] * inv;
+    // +inf for a fully masked row: exp(s - lse) is then 0 for every key, here and in backward
+    const T lse = lsum > T(0) ? m[r] + std::log(lsum) : std::numeric_limits<T>::infinity();
+    a.lse[(b * N + n) * Lq + i0 + r] = lse;
+    if (a.scores) {  // the raw masked scores written above become the normalised weights
+      T* __restrict w = a.scores + ((b * N + n) * Lq + i0 + r) * Lk;
+#pragma omp simd
+      for (std::int64_t j = 0; j < kend; ++j)
+        w[j] = softmax_exp<T>(w[j] - lse);
+      std::fill(w + kend, w + Lk, T(0));
+    }
+  }
+}
+
+template <typename T, bool kDropout>
+void forward_impl(const AttentionForward<T>& a) {
+  const AttentionOptions& o = a.opt;
+  const Tiles t = choose_tiles(o, false);
+  const std::int64_t N = o.N, D = o.D, Dv = o.Dv, Lk = o.Lk, BN = o.B * N;
+  const std::int64_t nqb = (o.Lq + t.bq - 1) / t.bq, nkb = (Lk + t.bk - 1) / t.bk;
+  const std::uint32_t threshold = kDropout ? attention_dropout_threshold(o.dropout) : 0;
+  // Every head's key and value tiles, packed: scale·K as (D × BK) panels, V as (BK × Dv) panels.
+  const std::int64_t k_tile = round_up(t.bk, kNRs<T>) * D, v_tile = t.bk * round_up(Dv, kNRd<T>);
+  Buffer<T> Kp(BN * nkb * k_tile), Vp(BN * nkb * v_tile);
+  std::atomic<std::int64_t> next{0};
+  run_team([&](const Team& team) {
+    {
+      auto [p0, p1] = team_share(BN * nkb, team.tid, team.nth);
+      for (std::int64_t p = p0; p < p1; ++p) {
+        const std::int64_t bn = p / nkb, b = bn / N, n = bn % N, j0 = p % nkb * t.bk;
+        const std::int64_t nk = std::min(t.bk, Lk - j0);
+        pack_keys_transposed<T>(Kp.get() + p * k_tile, a.k + ((b * Lk + j0) * N + n) * D, N * D,
+                                nk, D, static_cast<T>(o.scale));
+        pack_rows_plain<T>(Vp.get() + p * v_tile, a.v + ((b * Lk + j0) * N + n) * Dv, N * Dv, nk,
+                           Dv, T(1));
+      }
+    }
+    team.barrier();
+    Buffer<T> S(t.bq * t.bk), acc(t.bq * Dv), m(t.bq), l(t.bq * (64 / sizeof(T)));
+    // Causal: the last query tiles see the most keys, so they go first.
+    for_tasks(next, BN * nqb, [&](std::int64_t task) {
+      const std::int64_t qb = nqb - 1 - task / BN, bn = task % BN;
+      forward_tile<T, kDropout>(a, t, bn / N, bn % N, qb * t.bq, Kp.get() + bn * nkb * k_tile,
+                                Vp.get() + bn * nkb * v_tile, S.get(), acc.get(), m.get(),
+                                l.get(), threshold);
+    });
+  });
+}
+
+// ---- backward ----------------------------------------------------------------------------------
+
+// One thread's scratch for backward_tile.
+template <typename T>
+struct BackwardScratch {
+  Buffer<T> P, dP, dK, dV, KTp, VTp, Kp;
+  BackwardScratch(const Tiles& t, std::int64_t D, std::int64_t Dv)
+      : P(t.bq * t.bk), dP(t.bq * t.bk), dK(t.bk * D), dV(t.bk * Dv),
+        KTp(packed_size<T, kNVs>(D, t.bk)), VTp(packed_size<T, kNVs>(Dv, t.bk)),
+        Kp(packed_size<T, kNVd>(t.bk, D)) {}
+};
+
+// One key tile [j0, j0+nk) of head (b, n) against every query tile that can see it: writes its
+// rows of dk and dv and adds this tile's share of dq into dq_acc (same layout as dq).
+template <typename T, bool kDropout>
+void backward_tile(const AttentionBackward<T>& a, const Tiles& t, std::int64_t b, std::int64_t n,
+                   std::int64_t j0, const T* drow, T* dq_acc, BackwardScratch<T>& w,
+                   std::uint32_t threshold) {
+  T* P = w.P.get();
+  T* dP = w.dP.get();
+  T* dK = w.dK.get();
+  T* dV = w.dV.get();
+  const AttentionOptions& o = a.opt;
+  const std::int64_t N = o.N, D = o.D, Dv = o.Dv, Lq = o.Lq, Lk = o.Lk, BK = t.bk;
+  const std::int64_t nk = std::min(BK, Lk - j0);
+  const T scale = static_cast<T>(o.scale);
+  const T inv_keep = static_cast<T>(1.0 / (1.0 - o.dropout));
+  const T* K = a.k + ((b * Lk + j0) * N + n) * D;
+  const T* V = a.v + ((b * Lk + j0) * N + n) * Dv;
+  const T* lse = a.lse + (b * N + n) * Lq;
+  const T* Dr = drow + (b * N + n) * Lq;
+  std::fill(dK, dK + nk * D, T(0));
+  std::fill(dV, dV + nk * Dv, T(0));
+  // This key tile's operands, packed once for every query tile: (scale·K)ᵀ, Vᵀ and scale·K.
+  pack_keys_transposed<T>(w.KTp.get(), K, N * D, nk, D, scale);
+  pack_keys_transposed<T>(w.VTp.get(), V, N * Dv, nk, Dv, T(1));
+  pack_rows_plain<T>(w.Kp.get(), K, N * D, nk, D, scale);
+  // Under causal masking query i sees key j0 only from i = j0 on.
+  const std::int64_t i_first = o.causal ? j0 / t.bq * t.bq : 0;
+  for (std::int64_t i0 = i_first; i0 < Lq; i0 += t.bq) {
+    const std::int64_t mq = std::min(t.bq, Lq - i0);
+    const T* Q = a.q + ((b * Lq + i0) * N + n) * D;
+    const T* dO = a.dout + ((b * Lq + i0) * N + n) * Dv;
+    // forward: S = scale · Q Kᵀ, P = exp(S - lse)
+    scores_gemm<T, kNVs>(mq, nk, D, Q, N * D, w.KTp.get(), P, BK, o.causal, i0 - j0);
+    mask_scores(P, BK, o, b, i0, mq, j0, nk);
+    for (std::int64_t r = 0; r < mq; ++r) {
+      T* __restrict p = P + r * BK;
+      const T L = lse[i0 + r];
+#pragma omp simd
+      for (std::int64_t j = 0; j < nk; ++j) p[j] = softmax_exp<T>(p[j] - L);
+    }
+    // dP = dO Vᵀ, the gradient reaching P∘Z
+    scores_gemm<T, kNVs>(mq, nk, Dv, dO, N * Dv, w.VTp.get(), dP, BK, o.causal, i0 - j0);
+    // dS = P ∘ (dP∘Z - Drow) into dP; P becomes P∘Z for dV. Where P = 0 dS is 0 whatever dP
+    // holds (blocks above the causal diagonal were not computed).
+    for (std::int64_t r = 0; r < mq; ++r) {
+      T* __restrict p = P + r * BK;
+      T* __restrict dp = dP + r * BK;
+      const T dr = Dr[i0 + r];
+      if (kDropout) {
+        const std::uint64_t key =
+            dropout_row_key(o.seed, static_cast<std::uint64_t>((b * N + n) * Lq + i0 + r));
+#pragma omp simd
+        for (std::int64_t j = 0; j < nk; ++j) {
+          const std::uint32_t bits = dropout_bits(key, static_cast<std::uint32_t>(j0 + j));
+          const T z = bits >= threshold ? inv_keep : T(0);
+          dp[j] = p[j] == T(0) ? T(0) : p[j] * (dp[j] * z - dr);
+          p[j] *= z;
+        }
+      } else {
+#pragma omp simd
+        for (std::int64_t j = 0; j < nk; ++j) dp[j] = p[j] == T(0) ? T(0) : p[j] * (dp[j] - dr);
+      }
+    }
+    // forward: acc += (P∘Z) V  ->  dV += (P∘Z)ᵀ dO
+    transposed_keys_gemm<T>(nk, Dv, mq, T(1), P, BK, dO, N * Dv, dV, Dv, o.causal, i0 - j0);
+    // forward: S = scale · Q Kᵀ  ->  dK += scale · dSᵀ Q,  dQ += scale · dS K
+    transposed_keys_gemm<T>(nk, D, mq, scale, dP, BK, Q, N * D, dK, D, o.causal, i0 - j0);
+    keys_gemm<T, kNVd>(mq, D, nk, dP, BK, w.Kp.get(), nk * kNRd<T>,
+                       dq_acc + ((b * Lq + i0) * N + n) * D, N * D, o.causal, i0 - j0);
+  }
+  for (std::int64_t r = 0; r < nk; ++r) {
+    std::copy(dK + r * D, dK + (r + 1) * D, a.dk + ((b * Lk + j0 + r) * N + n) * D);
+    std::copy(dV + r * Dv, dV + (r + 1) * Dv, a.dv + ((b * Lk + j0 + r) * N + n) * Dv);
+  }
+}
+
+template <typename T, bool kDropout>
+void backward_impl(const AttentionBackward<T>& a) {
+  const AttentionOptions& o = a.opt;
+  const Tiles t = choose_tiles(o, true);
+  const std::int64_t B = o.B, N = o.N, Lq = o.Lq, D = o.D, Dv = o.Dv, BN = B * N;
+  const std::int64_t nkb = (o.Lk + t.bk - 1) / t.bk;
+  const std::uint32_t threshold = kDropout ? attention_dropout_threshold(o.dropout) : 0;
+  const int nth_max = std::max(1, get_num_threads());
+  // Whole heads per task when they spread evenly over the team: each head's dq then has one
+  // owner. Otherwise (few heads: B·N = 1 must still use every core) tasks are key tiles, and
+  // each thread adds its share of dq into a private copy, summed at the end.
+  const bool by_heads = BN % nth_max == 0 || BN >= 4 * nth_max;
+  Buffer<T> drow(BN * Lq);
+  std::vector<T*> shares(nth_max, nullptr);  // each thread's dq accumulator (key-tile tasks)
+  std::atomic<std::int64_t> next{0};
+  run_team([&](const Team& team) {
+    const int tid = team.tid, nth = team.nth;
+    {  // Drow = rowsum(dO ∘ o), (B,N,Lq)
+      auto [r0, r1] = team_share(B * Lq * N, tid, nth);
+      for (std::int64_t r = r0; r < r1; ++r) {
+        const T* __restrict x = a.dout + r * Dv;
+        const T* __restrict y = a.o + r * Dv;
+        T sum = 0;
+#pragma omp simd reduction(+ : sum)
+        for (std::int64_t d = 0; d < Dv; ++d) sum += x[d] * y[d];
+        const std::int64_t b = r / (Lq * N), i = r / N % Lq, n = r % N;
+        drow.get()[(b * N + n) * Lq + i] = sum;
+      }
+    }
+    BackwardScratch<T> scratch(t, D, Dv);
+    const bool private_dq = !by_heads && tid > 0;
+    std::unique_ptr<Buffer<T>> dq_own(private_dq ? new Buffer<T>(B * Lq * N * D) : nullptr);
+    T* dq_acc = private_dq ? dq_own->get() : a.dq;
+    if (private_dq) std::fill(dq_acc, dq_acc + B * Lq * N * D, T(0));
+    if (!by_heads && tid == 0) std::fill(a.dq, a.dq + B * Lq * N * D, T(0));
+    team.barrier();  // drow complete (and dq zeroed)
+    if (by_heads) {
+      for_tasks(next, BN, [&](std::int64_t bn) {
+        const std::int64_t b = bn / N, n = bn % N;
+        for (std::int64_t i = 0; i < Lq; ++i) {
+          T* row = a.dq + ((b * Lq + i) * N + n) * D;
+          std::fill(row, row + D, T(0));
+        }
+        for (std::int64_t kb = 0; kb < nkb; ++kb)
+          backward_tile<T, kDropout>(a, t, b, n, kb * t.bk, drow.get(), a.dq, scratch, threshold);
+      });
+      return;
+    }
+    // Tasks dealt round-robin, not on demand: each dq share then sums the same tiles in the same
+    // order on every call, so results are reproducible bit for bit (for a given thread count).
+    // Under causal masking the cost falls with kb, which round-robin spreads evenly.
+    for (std::int64_t task = tid; task < BN * nkb; task += nth) {
+      const std::int64_t kb = task / BN, bn = task % BN;
+      backward_tile<T, kDropout>(a, t, bn / N, bn % N, kb * t.bk, drow.get(), dq_acc, scratch,
+                                 threshold);
+    }
+    shares[tid] = dq_acc;
+    team.barrier();
+    // dq = the sum of the team's shares, each thread for a share of the rows
+    auto [e0, e1] = team_share(B * Lq * N * D, tid, nth, 16);
+    for (int s = 1; s < nth; ++s) {
+      const T* __restrict src = shares[s];
+      T* __restrict dst = a.dq;
+#pragma omp simd
+      for (std::int64_t e = e0; e < e1; ++e) dst[e] += src[e];
+    }
+    team.barrier();  // every share read before its owner frees it
+  });
+}
+
+}  // namespace
+
+template <typename T>
+void attention_forward(const AttentionForward<T>& a) {
+  if (a.opt.dropout > 0) forward_impl<T, true>(a);
+  else forward_impl<T, false>(a);
+}
+
+template <typename T>
+void attention_backward(const AttentionBackward<T>& a) {
+  if (a.opt.dropout > 0) backward_impl<T, true>(a);
+  else backward_impl<T, false>(a);
+}
+
+template void attention_forward<float>(const AttentionForward<float>&);
+template void attention_forward<double>(const AttentionForward<double>&);
+template void attention_backward<float>(const AttentionBackward<float>&);
+template void attention_backward<double>(const AttentionBackward<double>&);
+
+}  // namespace pyseq::cpu::PYSEQ_ISA

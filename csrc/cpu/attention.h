@@ -1,0 +1,103 @@
+// Fused softmax attention, forward and backward, flash-style: tiles of queries against tiles of
+// keys with an online softmax, so that no L×L matrix exists (unless the caller asks for the
+// weights). Layout (B, L, N, D) for q, k, v, as a multi-head layer's projections produce it.
+// Legend: B batch, N heads, Lq query length, Lk key length, D head size (q, k), Dv value size.
+#pragma once
+
+#include <cstdint>
+
+#include "isa.h"
+
+namespace pyseq::cpu {
+
+// Options shared by forward and backward. Masks combine by AND; a query row with every key
+// masked has zero output and zero gradients.
+struct AttentionOptions {
+  const std::uint8_t* key_mask;   // (B,Lk) or null, nonzero = keep the key
+  const std::uint8_t* attn_mask;  // (B,Lq,Lk) or null, nonzero = attend
+  bool causal;                    // query i sees keys 0..i (top-left aligned)
+  double scale;                   // applied to q·k
+  double dropout;                 // probability in [0, 1) of dropping a weight
+  std::uint64_t seed;             // keys the counter-based dropout generator
+  std::int64_t B, N, Lq, Lk, D, Dv;
+};
+
+template <typename T>
+struct AttentionForward {
+  // outputs
+  T* o;       // (B,Lq,N,Dv)
+  T* lse;     // (B,N,Lq) log-sum-exp of the scaled, masked scores; +inf for fully masked rows
+  T* scores;  // (B,N,Lq,Lk) softmax weights before dropout, or null (not wanted)
+  // inputs, C-contiguous
+  const T* q;  // (B,Lq,N,D)
+  const T* k;  // (B,Lk,N,D)
+  const T* v;  // (B,Lk,N,Dv)
+  AttentionOptions opt;
+};
+
+template <typename T>
+struct AttentionBackward {
+  // outputs
+  T* dq;  // (B,Lq,N,D)
+  T* dk;  // (B,Lk,N,D)
+  T* dv;  // (B,Lk,N,Dv)
+  // upstream gradient, saved outputs and inputs, C-contiguous
+  const T* dout;  // (B,Lq,N,Dv)
+  const T* o;     // (B,Lq,N,Dv)
+  const T* lse;   // (B,N,Lq)
+  const T* q;
+  const T* k;
+  const T* v;
+  AttentionOptions opt;
+};
+
+// The dropout generator, shared by forward, backward and the tests' NumPy twin
+// (pyseq/reference.py): weight (b, n, i, j) is kept iff hash(seed, b, n, i, j) >= threshold(p),
+// with
+//   row  = splitmix64(seed ^ splitmix64((b·N + n)·Lq + i))      (64-bit, once per query row)
+//   bits = fmix32(low32(row) ^ (j · 0x9E3779B9) ^ high32(row))  (32-bit, per key, vectorises)
+//   threshold(p) = floor(p · 2^32)
+// fmix32 is MurmurHash3's finaliser, splitmix64 Vigna's mixer (both public domain constants).
+std::uint32_t attention_dropout_threshold(double p);
+PYSEQ_ISA_BEGIN
+inline std::uint64_t splitmix64(std::uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+inline std::uint64_t dropout_row_key(std::uint64_t seed, std::uint64_t row) {
+  return splitmix64(seed ^ splitmix64(row));
+}
+inline std::uint32_t dropout_bits(std::uint64_t row_key, std::uint32_t j) {
+  std::uint32_t x = static_cast<std::uint32_t>(row_key) ^ static_cast<std::uint32_t>(row_key >> 32) ^
+                    (j * 0x9E3779B9u);
+  x ^= x >> 16;
+  x *= 0x85EBCA6Bu;
+  x ^= x >> 13;
+  x *= 0xC2B2AE35u;
+  x ^= x >> 16;
+  return x;
+}
+PYSEQ_ISA_END
+void attention_dropout_mask(std::uint8_t* keep, std::uint64_t seed, std::int64_t B,
+                            std::int64_t N, std::int64_t Lq, std::int64_t Lk, double p);
+
+// Tile sizes (rows of queries, rows of keys) the kernels use; 0 = automatic. For tuning/tests.
+void set_attention_tiles(int block_q, int block_k);
+void get_attention_tiles(int* block_q, int* block_k);
+
+template <typename T> void attention_forward(const AttentionForward<T>& a);
+template <typename T> void attention_backward(const AttentionBackward<T>& a);
+
+#define PYSEQ_DECLARE_ATTENTION_ISA(ns)                                       \
+  namespace ns {                                                              \
+  template <typename T> void attention_forward(const AttentionForward<T>& a);   \
+  template <typename T> void attention_backward(const AttentionBackward<T>& a); \
+  }
+PYSEQ_DECLARE_ATTENTION_ISA(baseline)
+PYSEQ_DECLARE_ATTENTION_ISA(avx2)
+PYSEQ_DECLARE_ATTENTION_ISA(avx512)
+#undef PYSEQ_DECLARE_ATTENTION_ISA
+
+}  // namespace pyseq::cpu

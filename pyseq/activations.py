@@ -1,0 +1,182 @@
+"""Activations by Keras name, each with the derivative the layers' backward passes need.
+
+``get(identifier)`` returns an :class:`Activation`: call it on an array for the forward value;
+``backward(x, y, dy)`` gives dL/dx from the input x, the output y = f(x) and dL/dy. The module
+functions (``relu``, ``softmax`` ...) are the forward values alone, as in ``keras.activations``.
+"""
+
+import math
+
+import numpy as np
+
+
+def _sigmoid(x):
+    # Split by sign so that exp never overflows.
+    out = np.empty_like(x)
+    pos = x >= 0
+    out[pos] = 1.0 / (1.0 + np.exp(-x[pos]))
+    e = np.exp(x[~pos])
+    out[~pos] = e / (1.0 + e)
+    return out
+
+
+def _softmax(x, axis=-1):
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def _softplus(x):
+    return np.logaddexp(0.0, x).astype(x.dtype, copy=False)
+
+
+_SELU_ALPHA = 1.6732632423543772
+_SELU_SCALE = 1.0507009873554805
+_erf_exact = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def _erf_as(x):
+    # Abramowitz & Stegun 7.1.26, |error| <= 1.5e-7: within float32's resolution, vectorised.
+    a = np.abs(x.astype(np.float64))
+    t = 1.0 / (1.0 + 0.3275911 * a)
+    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 +
+                                                                           t * 1.061405429))))
+    return np.copysign(1.0 - poly * np.exp(-a * a), x)
+
+
+try:  # SciPy's erf when it is installed (not a dependency)
+    from scipy.special import erf as _erf_scipy
+except ImportError:  # pragma: no cover - depends on the environment
+    _erf_scipy = None
+
+
+def _erf(x):
+    """erf without per-element Python: SciPy's when present, else a float32-accurate
+    approximation for float32 inputs (float64 inputs keep math.erf's exact values)."""
+    if _erf_scipy is not None:
+        return _erf_scipy(x)
+    if x.dtype == np.float32:
+        return _erf_as(x)
+    return _erf_exact(x)
+
+
+class Activation:
+    """A named element-wise (or last-axis, for softmax) function with its derivative."""
+
+    def __init__(self, name, forward, backward):
+        self.__name__ = self.name = name
+        self._forward = forward
+        self._backward = backward
+
+    def __call__(self, x):
+        x = np.asarray(x)
+        if not np.issubdtype(x.dtype, np.floating):
+            x = x.astype("float32")
+        return self._forward(x)
+
+    def backward(self, x, y, dy):
+        """dL/dx from the input ``x``, the output ``y`` and dL/dy."""
+        return self._backward(x, y, dy)
+
+    def __repr__(self):
+        return f"<activation {self.name}>"
+
+
+def _gelu_forward(x):
+    return (0.5 * x * (1.0 + _erf(x / math.sqrt(2.0)))).astype(x.dtype, copy=False)
+
+
+def _gelu_backward(x, y, dy):
+    cdf = 0.5 * (1.0 + _erf(x / math.sqrt(2.0)))
+    pdf = np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+    return (dy * (cdf + x * pdf)).astype(x.dtype, copy=False)
+
+
+def _softmax_backward(x, y, dy):
+    return y * (dy - np.sum(dy * y, axis=-1, keepdims=True))
+
+
+def _elu_forward(x):
+    return np.where(x > 0, x, np.expm1(np.minimum(x, 0))).astype(x.dtype, copy=False)
+
+
+def _selu_forward(x):
+    return (_SELU_SCALE * np.where(x > 0, x, _SELU_ALPHA * np.expm1(np.minimum(x, 0)))
+            ).astype(x.dtype, copy=False)
+
+
+def _hard_sigmoid_forward(x):
+    # Keras 3: relu6(x + 3) / 6
+    return np.clip(x / 6.0 + 0.5, 0.0, 1.0).astype(x.dtype, copy=False)
+
+
+_TABLE = {
+    "linear": Activation("linear", lambda x: x, lambda x, y, dy: dy),
+    "relu": Activation("relu", lambda x: np.maximum(x, 0),
+                       lambda x, y, dy: dy * (x > 0)),
+    "sigmoid": Activation("sigmoid", _sigmoid, lambda x, y, dy: dy * y * (1 - y)),
+    "tanh": Activation("tanh", np.tanh, lambda x, y, dy: dy * (1 - y * y)),
+    "softmax": Activation("softmax", _softmax, _softmax_backward),
+    "log_softmax": Activation(
+        "log_softmax", lambda x: x - np.max(x, -1, keepdims=True) - np.log(
+            np.sum(np.exp(x - np.max(x, -1, keepdims=True)), -1, keepdims=True)),
+        lambda x, y, dy: dy - np.exp(y) * np.sum(dy, -1, keepdims=True)),
+    "softplus": Activation("softplus", _softplus, lambda x, y, dy: dy * _sigmoid(x)),
+    "softsign": Activation("softsign", lambda x: x / (1 + np.abs(x)),
+                           lambda x, y, dy: dy / (1 + np.abs(x)) ** 2),
+    "swish": Activation("swish", lambda x: x * _sigmoid(x),
+                        lambda x, y, dy: dy * (_sigmoid(x) * (1 + x * (1 - _sigmoid(x))))),
+    "elu": Activation("elu", _elu_forward,
+                      lambda x, y, dy: dy * np.where(x > 0, 1, y + 1)),
+    "selu": Activation("selu", _selu_forward,
+                       lambda x, y, dy: dy * np.where(x > 0, _SELU_SCALE, y + _SELU_SCALE *
+                                                      _SELU_ALPHA)),
+    "gelu": Activation("gelu", _gelu_forward, _gelu_backward),
+    "exponential": Activation("exponential", np.exp, lambda x, y, dy: dy * y),
+    "hard_sigmoid": Activation("hard_sigmoid", _hard_sigmoid_forward,
+                               lambda x, y, dy: dy * ((x > -3) & (x < 3)) / 6.0),
+}
+_TABLE["silu"] = _TABLE["swish"]
+
+
+def get(identifier):
+    """An :class:`Activation` from a name, None (linear) or an Activation; else ValueError."""
+    if identifier is None:
+        return _TABLE["linear"]
+    if isinstance(identifier, Activation):
+        return identifier
+    if isinstance(identifier, str) and identifier in _TABLE:
+        return _TABLE[identifier]
+    if callable(identifier) and getattr(identifier, "__name__", None) in _TABLE:
+        return _TABLE[identifier.__name__]
+    raise ValueError(f"[activations.get] unknown activation {identifier!r}; expected one of "
+                     f"{sorted(_TABLE)} or None")
+
+
+def serialize(activation):
+    return get(activation).name
+
+
+def _module_function(name):
+    act = _TABLE[name]
+
+    def f(x):
+        return act(x)
+    f.__name__ = name
+    f.__doc__ = f"The {name} activation (forward value), as keras.activations.{name}."
+    return f
+
+
+linear = _module_function("linear")
+relu = _module_function("relu")
+sigmoid = _module_function("sigmoid")
+tanh = _module_function("tanh")
+softmax = _module_function("softmax")
+log_softmax = _module_function("log_softmax")
+softplus = _module_function("softplus")
+softsign = _module_function("softsign")
+swish = silu = _module_function("swish")
+elu = _module_function("elu")
+selu = _module_function("selu")
+gelu = _module_function("gelu")
+exponential = _module_function("exponential")
+hard_sigmoid = _module_function("hard_sigmoid")

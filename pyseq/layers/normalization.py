@@ -1,0 +1,195 @@
+"""LayerNormalization and BatchNormalization (Keras 3 defaults: epsilon 1e-3)."""
+
+import numpy as np
+
+from .. import initializers as _initializers
+from .base import Layer
+from .core import cast_float, check_rank
+
+
+def _axes(layer, axis, rank):
+    axes = [axis] if isinstance(axis, (int, np.integer)) else list(axis)
+    out = []
+    for a in axes:
+        if not -rank <= a < rank:
+            raise ValueError(f"[{layer.name}] axis {a} is out of bounds for inputs of rank {rank}")
+        out.append(int(a) % rank)
+    return sorted(out)
+
+
+class LayerNormalization(Layer):
+    """Normalises over ``axis`` per example: (x - mean) / sqrt(var + epsilon) * gamma + beta."""
+
+    supports_masking = True
+
+    def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, rms_scaling=False,
+                 beta_initializer="zeros", gamma_initializer="ones", **kwargs):
+        super().__init__(**kwargs)
+        self.axis, self.epsilon = axis, float(epsilon)
+        self.center, self.scale, self.rms_scaling = bool(center), bool(scale), bool(rms_scaling)
+        self.beta_initializer = _initializers.get(beta_initializer)
+        self.gamma_initializer = _initializers.get(gamma_initializer)
+        self.gamma = self.beta = None
+
+    def build(self, input_shape):
+        check_rank(self, input_shape, min_rank=1)
+        self._ax = _axes(self, self.axis, len(input_shape))
+        shape = tuple(input_shape[a] for a in self._ax)
+        if any(d is None for d in shape):
+            raise ValueError(f"[{self.name}] (LayerNormalization) needs known sizes on axis "
+                             f"{self.axis}, got input shape {input_shape}")
+        if self.scale:
+            self.gamma = self.add_weight("gamma", shape, self.gamma_initializer)
+        if self.center and not self.rms_scaling:
+            self.beta = self.add_weight("beta", shape, self.beta_initializer)
+        self.built = True
+
+    def _broadcast(self, w, x):
+        shape = [x.shape[i] if i in self._ax else 1 for i in range(x.ndim)]
+        return w.value.reshape(shape)
+
+    def forward(self, inputs, *, training=False, mask=None):
+        x = cast_float(inputs, self.dtype)
+        ax = tuple(self._ax)
+        if self.rms_scaling:
+            centered = x
+            var = np.mean(np.square(x), axis=ax, keepdims=True)
+        else:
+            centered = x - np.mean(x, axis=ax, keepdims=True)
+            var = np.mean(np.square(centered), axis=ax, keepdims=True)
+        inv = 1.0 / np.sqrt(var + x.dtype.type(self.epsilon))
+        xhat = centered * inv
+        y = xhat * self._broadcast(self.gamma, x) if self.gamma is not None else xhat.copy()
+        if self.beta is not None:
+            y += self._broadcast(self.beta, x)
+        return y, (xhat, inv)
+
+    def backward(self, cache, d_outputs):
+        if d_outputs is None:
+            return {}, []
+        xhat, inv = cache
+        ax = tuple(self._ax)
+        other = tuple(i for i in range(xhat.ndim) if i not in ax)
+        grads = []
+        if self.gamma is not None:
+            grads.append((self.gamma, np.sum(d_outputs * xhat, axis=other).reshape(
+                self.gamma.shape)))
+            dxhat = d_outputs * self._broadcast(self.gamma, xhat)
+        else:
+            dxhat = d_outputs
+        if self.beta is not None:
+            grads.append((self.beta, np.sum(d_outputs, axis=other).reshape(self.beta.shape)))
+        proj = np.mean(dxhat * xhat, axis=ax, keepdims=True)
+        if self.rms_scaling:
+            dx = inv * (dxhat - xhat * proj)
+        else:
+            dx = inv * (dxhat - np.mean(dxhat, axis=ax, keepdims=True) - xhat * proj)
+        return {"inputs": dx}, grads
+
+
+class BatchNormalization(Layer):
+    """Normalises each feature over the batch (and time) in training, with moving statistics
+    (non-trainable weights) at inference; weights gamma, beta, moving_mean, moving_variance."""
+
+    supports_masking = True
+
+    def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
+                 beta_initializer="zeros", gamma_initializer="ones",
+                 moving_mean_initializer="zeros", moving_variance_initializer="ones",
+                 synchronized=False, **kwargs):
+        super().__init__(**kwargs)
+        self.axis, self.momentum, self.epsilon = axis, float(momentum), float(epsilon)
+        self.center, self.scale = bool(center), bool(scale)
+        self.beta_initializer = _initializers.get(beta_initializer)
+        self.gamma_initializer = _initializers.get(gamma_initializer)
+        self.moving_mean_initializer = _initializers.get(moving_mean_initializer)
+        self.moving_variance_initializer = _initializers.get(moving_variance_initializer)
+        self.gamma = self.beta = None
+
+    def build(self, input_shape):
+        check_rank(self, input_shape, min_rank=1)
+        self._ax = _axes(self, self.axis, len(input_shape))
+        shape = tuple(input_shape[a] for a in self._ax)
+        if any(d is None for d in shape):
+            raise ValueError(f"[{self.name}] (BatchNormalization) needs known sizes on axis "
+                             f"{self.axis}, got input shape {input_shape}")
+        if self.scale:
+            self.gamma = self.add_weight("gamma", shape, self.gamma_initializer)
+        if self.center:
+            self.beta = self.add_weight("beta", shape, self.beta_initializer)
+        self.moving_mean = self.add_weight("moving_mean", shape, self.moving_mean_initializer,
+                                           trainable=False)
+        self.moving_variance = self.add_weight("moving_variance", shape,
+                                               self.moving_variance_initializer, trainable=False)
+        self.built = True
+
+    def _shape(self, x):
+        return [x.shape[i] if i in self._ax else 1 for i in range(x.ndim)]
+
+    def forward(self, inputs, *, training=False, mask=None):
+        x = cast_float(inputs, self.dtype)
+        shape = self._shape(x)
+        red = tuple(i for i in range(x.ndim) if i not in self._ax)
+        eps = x.dtype.type(self.epsilon)
+        if training and self.trainable:
+            if mask is None:
+                w = None
+                mean = np.mean(x, axis=red, keepdims=True)
+                centered = x - mean
+                var = np.mean(np.square(centered), axis=red, keepdims=True)
+                denom = None
+            else:
+                if mask.ndim != x.ndim - 1:
+                    raise ValueError(f"[{self.name}] the mask must have one axis less than the "
+                                     f"inputs, got mask {mask.shape}, inputs {x.shape}")
+                w = np.broadcast_to(mask[..., None], x.shape).astype(x.dtype)
+                # Keras's masked moments: sums over valid entries / (count + 1e-7)
+                denom = np.sum(w, axis=red, keepdims=True) + x.dtype.type(1e-7)
+                mean = np.sum(x * w, axis=red, keepdims=True) / denom
+                centered = x - mean
+                var = np.sum(np.square(centered) * w, axis=red, keepdims=True) / denom
+            m = self.momentum
+            self.moving_mean.value[...] = (self.moving_mean.value * m +
+                                           mean.reshape(self.moving_mean.shape) * (1.0 - m))
+            self.moving_variance.value[...] = (self.moving_variance.value * m +
+                                               var.reshape(self.moving_variance.shape) * (1.0 - m))
+            cache_kind = (w, denom)
+        else:
+            mean = self.moving_mean.value.reshape(shape)
+            var = self.moving_variance.value.reshape(shape)
+            centered = x - mean
+            cache_kind = None
+        inv = 1.0 / np.sqrt(var + eps)
+        xhat = centered * inv
+        y = xhat * self.gamma.value.reshape(shape) if self.gamma is not None else xhat.copy()
+        if self.beta is not None:
+            y += self.beta.value.reshape(shape)
+        return y, (xhat, centered, inv, cache_kind, red)
+
+    def backward(self, cache, d_outputs):
+        if d_outputs is None:
+            return {}, []
+        xhat, centered, inv, stats, red = cache
+        shape = self._shape(xhat)
+        grads = []
+        if self.gamma is not None:
+            grads.append((self.gamma, np.sum(d_outputs * xhat, axis=red).reshape(
+                self.gamma.shape)))
+            dxhat = d_outputs * self.gamma.value.reshape(shape)
+        else:
+            dxhat = d_outputs
+        if self.beta is not None:
+            grads.append((self.beta, np.sum(d_outputs, axis=red).reshape(self.beta.shape)))
+        if stats is None:  # moving statistics: constants
+            return {"inputs": dxhat * inv}, grads
+        w, denom = stats
+        if w is None:
+            dx = inv * (dxhat - np.mean(dxhat, axis=red, keepdims=True)
+                        - xhat * np.mean(dxhat * xhat, axis=red, keepdims=True))
+            return {"inputs": dx}, grads
+        # weighted moments: mean = sum(w x)/S, var = sum(w (x-mean)^2)/S
+        d_var = np.sum(dxhat * centered, axis=red, keepdims=True) * (-0.5 * inv ** 3)
+        d_mean = (-inv * np.sum(dxhat, axis=red, keepdims=True)
+                  + d_var * (-2.0 * np.sum(w * centered, axis=red, keepdims=True) / denom))
+        dx = dxhat * inv + d_var * 2.0 * w * centered / denom + d_mean * w / denom
+        return {"inputs": dx.astype(xhat.dtype, copy=False)}, grads

@@ -1,0 +1,101 @@
+"""Shape-only layers: Flatten, Reshape, RepeatVector."""
+
+import math
+
+import numpy as np
+
+from .base import Layer
+from .core import check_rank
+
+
+class Flatten(Layer):
+    """(B, d1, d2, ...) -> (B, d1*d2*...)."""
+
+    def __init__(self, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        if data_format not in (None, "channels_last"):
+            raise ValueError(f"[{self.name}] only data_format='channels_last' is supported, "
+                             f"got {data_format!r}")
+
+    def build(self, input_shape):
+        check_rank(self, input_shape, min_rank=1)
+
+    def compute_output_shape(self, input_shape, **kwargs):
+        check_rank(self, input_shape, min_rank=1)
+        rest = input_shape[1:]
+        return (input_shape[0], None if any(d is None for d in rest) else math.prod(rest))
+
+    def forward(self, inputs, *, training=False, mask=None):
+        x = np.asarray(inputs)
+        return x.reshape(x.shape[0], -1), x.shape
+
+    def backward(self, cache, d_outputs):
+        return {"inputs": None if d_outputs is None else d_outputs.reshape(cache)}, []
+
+
+class Reshape(Layer):
+    """(B, ...) -> (B, *target_shape); one entry of target_shape may be -1."""
+
+    def __init__(self, target_shape, **kwargs):
+        super().__init__(**kwargs)
+        target_shape = tuple(int(d) for d in target_shape)
+        if sum(d == -1 for d in target_shape) > 1 or any(d < -1 or d == 0 for d in target_shape):
+            raise ValueError(f"[{self.name}] target_shape takes positive sizes and at most one "
+                             f"-1, got {target_shape}")
+        self.target_shape = target_shape
+
+    def _resolve(self, in_shape):
+        size = None if any(d is None for d in in_shape) else math.prod(in_shape)
+        known = math.prod(d for d in self.target_shape if d != -1)
+        if -1 in self.target_shape:
+            if size is None:
+                return tuple(None if d == -1 else d for d in self.target_shape)
+            if size % known:
+                raise ValueError(f"[{self.name}] cannot reshape inputs of shape {in_shape} "
+                                 f"(size {size}) to {self.target_shape}")
+            return tuple(size // known if d == -1 else d for d in self.target_shape)
+        if size is not None and size != known:
+            raise ValueError(f"[{self.name}] cannot reshape inputs of shape {in_shape} (size "
+                             f"{size}) to {self.target_shape} (size {known})")
+        return self.target_shape
+
+    def build(self, input_shape):
+        check_rank(self, input_shape, min_rank=1)
+        self._resolve(tuple(input_shape[1:]))
+
+    def compute_output_shape(self, input_shape, **kwargs):
+        return (input_shape[0],) + self._resolve(tuple(input_shape[1:]))
+
+    def forward(self, inputs, *, training=False, mask=None):
+        x = np.asarray(inputs)
+        return x.reshape((x.shape[0],) + self._resolve(x.shape[1:])), x.shape
+
+    def backward(self, cache, d_outputs):
+        return {"inputs": None if d_outputs is None else d_outputs.reshape(cache)}, []
+
+
+class RepeatVector(Layer):
+    """(B, F) -> (B, n, F)."""
+
+    def __init__(self, n, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
+            raise ValueError(f"[{self.name}] n must be a positive int, got {n!r}")
+        self.n = int(n)
+
+    def build(self, input_shape):
+        check_rank(self, input_shape, exact=2)
+
+    def compute_output_shape(self, input_shape, **kwargs):
+        check_rank(self, input_shape, exact=2)
+        return (input_shape[0], self.n, input_shape[1])
+
+    def forward(self, inputs, *, training=False, mask=None):
+        x = np.asarray(inputs)
+        if x.ndim != 2:
+            raise ValueError(f"[{self.name}] (RepeatVector) expects inputs of rank 2, got shape "
+                             f"{x.shape}")
+        return np.repeat(x[:, None, :], self.n, axis=1), None
+
+    def backward(self, cache, d_outputs):
+        return {"inputs": None if d_outputs is None else d_outputs.sum(axis=1)}, []

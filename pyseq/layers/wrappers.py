@@ -1,0 +1,42 @@
+"""TimeDistributed: a layer applied to every time step (as one call over B*T rows)."""
+
+from .base import Layer
+from .core import check_rank
+
+
+class TimeDistributed(Layer):
+    """Applies ``layer`` to each slice x[:, t]; the inner layer sees (B*T, ...) in one call."""
+
+    supports_masking = True
+
+    def __init__(self, layer, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(layer, Layer):
+            raise ValueError(f"[{self.name}] wraps a Layer, got {type(layer).__name__}")
+        self.layer = self.track(layer)
+
+    def build(self, input_shape):
+        check_rank(self, input_shape, min_rank=3)
+        self.layer._maybe_build((input_shape[0],) + tuple(input_shape[2:]))
+
+    def compute_output_shape(self, input_shape, **kwargs):
+        check_rank(self, input_shape, min_rank=3)
+        inner = self.layer.compute_output_shape((input_shape[0],) + tuple(input_shape[2:]))
+        return (input_shape[0], input_shape[1]) + tuple(inner[1:])
+
+    def forward(self, inputs, *, training=False, mask=None):
+        x = inputs
+        if x.ndim < 3:
+            raise ValueError(f"[{self.name}] (TimeDistributed) expects inputs of rank >= 3, got "
+                             f"shape {x.shape}")
+        B, T = x.shape[:2]
+        y, cache = self.layer.forward(x.reshape((B * T,) + x.shape[2:]), training=training)
+        return y.reshape((B, T) + y.shape[1:]), (cache, x.shape, y.shape)
+
+    def backward(self, cache, d_outputs):
+        inner, in_shape, out_shape = cache
+        if d_outputs is None:
+            return {}, []
+        d_args, grads = self.layer.backward(inner, d_outputs.reshape(out_shape))
+        dx = d_args.get("inputs")
+        return {"inputs": None if dx is None else dx.reshape(in_shape)}, grads

@@ -1,0 +1,360 @@
+"""Losses with Keras 3's names, string aliases, arithmetic and reduction, each with its gradient.
+
+``loss(y_true, y_pred, sample_weight=None)`` gives the reduced value (a float) as Keras does;
+``loss.value_and_grad(y_true, y_pred, sample_weight=None, mask=None)`` gives it with dL/dy_pred.
+Reduction "sum_over_batch_size" divides the weighted sum of the per-sample losses by their
+number; a mask (from a masked model output) weighs valid entries by total/valid, as Keras.
+
+Non-logits cross-entropies clip probabilities to [1e-7, 1 - 1e-7] like Keras. When the
+probabilities come from a sigmoid/softmax output layer, ``logits_grad`` gives the gradient with
+respect to that layer's logits directly (p - y), which stays exact where the clip saturates.
+"""
+
+import numpy as np
+
+EPSILON = 1e-7
+
+
+def _sigmoid(x):
+    from .activations import _sigmoid as s
+    return s(x)
+
+
+def _softmax(x):
+    e = np.exp(x - np.max(x, axis=-1, keepdims=True))
+    e /= np.sum(e, axis=-1, keepdims=True)
+    return e
+
+
+def _log_softmax(x):
+    z = x - np.max(x, axis=-1, keepdims=True)
+    return z - np.log(np.sum(np.exp(z), axis=-1, keepdims=True))
+
+
+def _float(x, like=None):
+    """A float array: in ``like``'s dtype when given, else x's own float dtype (float32 for
+    integer input); never a silent up- or down-cast of the predictions."""
+    x = np.asarray(x)
+    if like is not None and like.dtype.kind == "f":
+        dtype = like.dtype
+    else:
+        dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)
+    return x if x.dtype == dtype else x.astype(dtype)
+
+
+class Loss:
+    """Base: subclasses give ``call(y_true, y_pred) -> per-sample values`` (the last axis
+    reduced) and ``grad(y_true, y_pred, w) -> dL/dy_pred`` for per-sample weights ``w``."""
+
+    has_logits_grad = None  # "sigmoid" or "softmax" when logits_grad applies
+
+    def __init__(self, name=None, reduction="sum_over_batch_size", dtype=None):
+        if reduction not in ("sum_over_batch_size", "sum", "none", None, "mean"):
+            raise ValueError(f"[{type(self).__name__}] reduction must be 'sum_over_batch_size', "
+                             f"'sum', 'mean' or None, got {reduction!r}")
+        self.name = name or _default_name(type(self))
+        self.reduction = reduction
+
+    def _prepare(self, y_true, y_pred):
+        y_pred = _float(y_pred)
+        return _float(y_true, y_pred), y_pred
+
+    def _weights(self, values, sample_weight, mask):
+        """Per-sample weights (or None) and the divisor of the reduction."""
+        w = None
+        if sample_weight is not None:
+            sw = _float(sample_weight, values)
+            while sw.ndim < values.ndim:
+                sw = sw[..., None]
+            while sw.ndim > values.ndim and sw.shape[-1] == 1:
+                sw = sw[..., 0]
+            w = np.broadcast_to(sw, values.shape)
+        if mask is not None:
+            m = np.broadcast_to(mask, values.shape).astype(values.dtype)
+            valid = m.sum()
+            m *= values.dtype.type(values.size / valid) if valid > 0 else 0
+            w = m if w is None else w * m
+        if self.reduction in ("sum", "none", None):
+            divisor = 1.0
+        elif self.reduction == "mean" and w is not None:
+            divisor = max(float(np.sum(w)), EPSILON)
+        else:
+            divisor = float(max(values.size, 1))
+        return w, divisor
+
+    def __call__(self, y_true, y_pred, sample_weight=None, mask=None):
+        y_true, y_pred = self._prepare(y_true, y_pred)
+        values = self.call(y_true, y_pred)
+        w, divisor = self._weights(values, sample_weight, mask)
+        if w is not None:
+            values = values * w
+        if self.reduction in ("none", None):
+            return values
+        return float(np.sum(values, dtype=np.float64) / divisor)
+
+    def value_and_grad(self, y_true, y_pred, sample_weight=None, mask=None, logits=None):
+        """(loss, dL/dy_pred); with ``logits`` (the pre-activation of a sigmoid/softmax output),
+        (loss, dL/dlogits) instead."""
+        if self.reduction in ("none", None):
+            raise ValueError(f"[{self.name}] a loss with reduction=None has no scalar gradient")
+        y_true, y_pred = self._prepare(y_true, y_pred)
+        values = self.call(y_true, y_pred)
+        w, divisor = self._weights(values, sample_weight, mask)
+        total = float(np.sum(values if w is None else values * w, dtype=np.float64) / divisor)
+        scale = y_pred.dtype.type(1.0 / divisor)
+        dvalues = np.full(values.shape, scale, dtype=y_pred.dtype) if w is None else \
+            (w * scale).astype(y_pred.dtype, copy=False)
+        if logits is not None:
+            return total, self.logits_grad(y_true, y_pred, dvalues)
+        return total, self.grad(y_true, y_pred, dvalues)
+
+    def get_config(self):
+        return {"name": self.name, "reduction": self.reduction}
+
+
+def _default_name(cls):
+    from .layers.base import _snake_case
+    return _snake_case(cls.__name__)
+
+
+class MeanSquaredError(Loss):
+    def call(self, y_true, y_pred):
+        return np.mean(np.square(y_pred - y_true), axis=-1)
+
+    def grad(self, y_true, y_pred, w):
+        return (y_pred - y_true) * (w[..., None] * y_pred.dtype.type(2.0 / y_pred.shape[-1]))
+
+
+class MeanAbsoluteError(Loss):
+    def call(self, y_true, y_pred):
+        return np.mean(np.abs(y_pred - y_true), axis=-1)
+
+    def grad(self, y_true, y_pred, w):
+        return np.sign(y_pred - y_true) * (w[..., None] / y_pred.dtype.type(y_pred.shape[-1]))
+
+
+class Huber(Loss):
+    def __init__(self, delta=1.0, name="huber_loss", reduction="sum_over_batch_size", dtype=None):
+        super().__init__(name, reduction)
+        if delta <= 0:
+            raise ValueError(f"[Huber] delta must be > 0, got {delta}")
+        self.delta = float(delta)
+
+    def call(self, y_true, y_pred):
+        e = y_pred - y_true
+        a = np.abs(e)
+        d = y_pred.dtype.type(self.delta)
+        return np.mean(np.where(a <= d, 0.5 * e * e, d * a - 0.5 * d * d), axis=-1)
+
+    def grad(self, y_true, y_pred, w):
+        e = y_pred - y_true
+        d = y_pred.dtype.type(self.delta)
+        g = np.clip(e, -d, d)
+        return g * (w[..., None] / y_pred.dtype.type(y_pred.shape[-1]))
+
+
+class BinaryCrossentropy(Loss):
+    has_logits_grad = "sigmoid"
+
+    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1,
+                 reduction="sum_over_batch_size", name="binary_crossentropy", dtype=None):
+        super().__init__(name, reduction)
+        self.from_logits, self.label_smoothing = bool(from_logits), float(label_smoothing)
+        if self.from_logits:
+            self.has_logits_grad = None
+
+    def _prepare(self, y_true, y_pred):
+        y_true, y_pred = super()._prepare(y_true, y_pred)
+        if y_true.shape != y_pred.shape:
+            if y_true.size == y_pred.size:
+                y_true = y_true.reshape(y_pred.shape)
+            else:
+                raise ValueError(f"[{self.name}] y_true and y_pred must have the same shape, got "
+                                 f"{y_true.shape} and {y_pred.shape}")
+        if self.label_smoothing:
+            ls = self.label_smoothing
+            y_true = y_true * (1.0 - ls) + 0.5 * ls
+        return y_true, y_pred
+
+    def call(self, y_true, y_pred):
+        if self.from_logits:
+            x = y_pred
+            values = np.maximum(x, 0) - x * y_true + np.log1p(np.exp(-np.abs(x)))
+        else:
+            p = np.clip(y_pred, EPSILON, 1.0 - EPSILON)
+            values = -(y_true * np.log(p) + (1.0 - y_true) * np.log1p(-p))
+        return np.mean(values, axis=-1)
+
+    def grad(self, y_true, y_pred, w):
+        wd = w[..., None] / y_pred.dtype.type(y_pred.shape[-1])
+        if self.from_logits:
+            return (_sigmoid(y_pred) - y_true) * wd
+        inside = (y_pred >= EPSILON) & (y_pred <= 1.0 - EPSILON)
+        p = np.clip(y_pred, EPSILON, 1.0 - EPSILON)
+        return (-(y_true / p) + (1.0 - y_true) / (1.0 - p)) * inside * wd
+
+    def logits_grad(self, y_true, probs, w):
+        return (probs - y_true) * (w[..., None] / probs.dtype.type(probs.shape[-1]))
+
+
+class CategoricalCrossentropy(Loss):
+    has_logits_grad = "softmax"
+
+    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1,
+                 reduction="sum_over_batch_size", name="categorical_crossentropy", dtype=None):
+        super().__init__(name, reduction)
+        if axis != -1:
+            raise ValueError(f"[{self.name}] only axis=-1 is supported, got {axis}")
+        self.from_logits, self.label_smoothing = bool(from_logits), float(label_smoothing)
+        if self.from_logits:
+            self.has_logits_grad = None
+
+    def _prepare(self, y_true, y_pred):
+        y_true, y_pred = super()._prepare(y_true, y_pred)
+        if y_true.shape != y_pred.shape:
+            raise ValueError(f"[{self.name}] y_true and y_pred must have the same shape (one-hot "
+                             f"labels), got {y_true.shape} and {y_pred.shape}; integer labels "
+                             "take sparse_categorical_crossentropy")
+        if self.label_smoothing:
+            ls = self.label_smoothing
+            y_true = y_true * (1.0 - ls) + ls / y_pred.shape[-1]
+        return y_true, y_pred
+
+    def call(self, y_true, y_pred):
+        if self.from_logits:
+            return -np.sum(y_true * _log_softmax(y_pred), axis=-1)
+        q = y_pred / np.sum(y_pred, axis=-1, keepdims=True)
+        return -np.sum(y_true * np.log(np.clip(q, EPSILON, 1.0 - EPSILON)), axis=-1)
+
+    def grad(self, y_true, y_pred, w):
+        w = w[..., None]
+        if self.from_logits:
+            return (_softmax(y_pred) * np.sum(y_true, axis=-1, keepdims=True) - y_true) * w
+        s = np.sum(y_pred, axis=-1, keepdims=True)
+        q = y_pred / s
+        inside = (q >= EPSILON) & (q <= 1.0 - EPSILON)
+        gq = -y_true / np.clip(q, EPSILON, 1.0 - EPSILON) * inside
+        return (gq - np.sum(gq * q, axis=-1, keepdims=True)) / s * w
+
+    def logits_grad(self, y_true, probs, w):
+        return (probs * np.sum(y_true, axis=-1, keepdims=True) - y_true) * w[..., None]
+
+
+class SparseCategoricalCrossentropy(Loss):
+    has_logits_grad = "softmax"
+
+    def __init__(self, from_logits=False, ignore_class=None, axis=-1,
+                 reduction="sum_over_batch_size", name="sparse_categorical_crossentropy",
+                 dtype=None):
+        super().__init__(name, reduction)
+        if ignore_class is not None:
+            raise ValueError(f"[{self.name}] ignore_class is not supported by pyseq")
+        self.from_logits = bool(from_logits)
+        if self.from_logits:
+            self.has_logits_grad = None
+
+    def _prepare(self, y_true, y_pred):
+        y_pred = _float(y_pred)
+        y_true = np.asarray(y_true)
+        if y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1:
+            y_true = y_true[..., 0]
+        if y_true.shape != y_pred.shape[:-1]:
+            raise ValueError(f"[{self.name}] y_true must have y_pred's shape without the class "
+                             f"axis, got y_true {y_true.shape} and y_pred {y_pred.shape}")
+        labels = y_true.astype(np.intp)
+        n = y_pred.shape[-1]
+        if labels.size and (labels.min() < 0 or labels.max() >= n):
+            raise ValueError(f"[{self.name}] labels must be in [0, {n}), got values in "
+                             f"[{labels.min()}, {labels.max()}]")
+        return labels, y_pred
+
+    @staticmethod
+    def _pick(a, labels):
+        return np.take_along_axis(a, labels[..., None], axis=-1)[..., 0]
+
+    def call(self, labels, y_pred):
+        if self.from_logits:
+            return -self._pick(_log_softmax(y_pred), labels)
+        q = self._pick(y_pred, labels) / np.sum(y_pred, axis=-1)
+        return -np.log(np.clip(q, EPSILON, 1.0 - EPSILON))
+
+    def _onehot_sub(self, g, labels, w):
+        flat = g.reshape(-1, g.shape[-1])
+        flat[np.arange(flat.shape[0]), labels.ravel()] -= w.ravel()
+        return g
+
+    def grad(self, labels, y_pred, w):
+        if self.from_logits:
+            g = _softmax(y_pred)
+            g *= w[..., None]
+            return self._onehot_sub(g, labels, w)
+        s = np.sum(y_pred, axis=-1, keepdims=True)
+        qt = self._pick(y_pred, labels)[..., None] / s
+        inside = ((qt >= EPSILON) & (qt <= 1.0 - EPSILON)).astype(y_pred.dtype)
+        # dL/dq_t = -1/q_t (inside the clip); through q = p / sum(p)
+        coef = inside * w[..., None] / s
+        g = np.broadcast_to(coef, y_pred.shape).copy()
+        return self._onehot_sub(g, labels, (coef[..., 0] / qt[..., 0]))
+
+    def logits_grad(self, labels, probs, w):
+        g = probs * w[..., None]
+        return self._onehot_sub(g, labels, w)
+
+
+def mean_squared_error(y_true, y_pred):
+    return MeanSquaredError(reduction=None)(y_true, y_pred)
+
+
+def mean_absolute_error(y_true, y_pred):
+    return MeanAbsoluteError(reduction=None)(y_true, y_pred)
+
+
+def binary_crossentropy(y_true, y_pred, from_logits=False):
+    return BinaryCrossentropy(from_logits=from_logits, reduction=None)(y_true, y_pred)
+
+
+def categorical_crossentropy(y_true, y_pred, from_logits=False):
+    return CategoricalCrossentropy(from_logits=from_logits, reduction=None)(y_true, y_pred)
+
+
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False):
+    return SparseCategoricalCrossentropy(from_logits=from_logits, reduction=None)(y_true, y_pred)
+
+
+def huber(y_true, y_pred, delta=1.0):
+    return Huber(delta=delta, reduction=None)(y_true, y_pred)
+
+
+_ALIASES = {
+    "mse": MeanSquaredError, "MSE": MeanSquaredError, "mean_squared_error": MeanSquaredError,
+    "mae": MeanAbsoluteError, "MAE": MeanAbsoluteError, "mean_absolute_error": MeanAbsoluteError,
+    "huber": Huber, "huber_loss": Huber,
+    "binary_crossentropy": BinaryCrossentropy, "bce": BinaryCrossentropy,
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+}
+for _cls in (MeanSquaredError, MeanAbsoluteError, Huber, BinaryCrossentropy,
+             CategoricalCrossentropy, SparseCategoricalCrossentropy):
+    _ALIASES[_cls.__name__] = _cls
+_FUNCTIONS = {mean_squared_error: MeanSquaredError, mean_absolute_error: MeanAbsoluteError,
+              binary_crossentropy: BinaryCrossentropy, huber: Huber,
+              categorical_crossentropy: CategoricalCrossentropy,
+              sparse_categorical_crossentropy: SparseCategoricalCrossentropy}
+
+
+def get(identifier):
+    """A Loss from a Keras name ('mse', 'binary_crossentropy' ...), a loss function or a Loss."""
+    if isinstance(identifier, Loss):
+        return identifier
+    if isinstance(identifier, str) and identifier in _ALIASES:
+        cls = _ALIASES[identifier]
+        loss = cls()
+        if identifier in ("mse", "MSE", "mae", "MAE", "mean_squared_error",
+                          "mean_absolute_error", "binary_crossentropy",
+                          "categorical_crossentropy", "sparse_categorical_crossentropy", "huber"):
+            loss.name = identifier.lower() if identifier in ("MSE", "MAE") else identifier
+        return loss
+    if callable(identifier) and identifier in _FUNCTIONS:
+        return _FUNCTIONS[identifier]()
+    raise ValueError(f"[losses.get] unknown loss {identifier!r}; expected a Loss or one of "
+                     f"{sorted(k for k in _ALIASES if not k[0].isupper() or k in ('MSE', 'MAE'))}")

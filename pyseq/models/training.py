@@ -1,0 +1,484 @@
+"""compile / fit / evaluate / predict / *_on_batch and the NumPy training-loop entry points
+(``compute_gradients``, ``gradients_from``) shared by Model and Sequential."""
+
+import math
+
+import numpy as np
+
+from .. import losses as _losses
+from .. import metrics as _metrics
+from .. import optimizers as _optimizers
+from ..callbacks import Callback, History
+from ..layers._call import SymbolicTensor, flatten
+from ..layers.base import PreActivationGrad
+from .progbar import Progbar
+
+
+def _verbose(v):
+    if v == "auto":
+        return 1
+    if v not in (0, 1, 2, True, False):
+        raise ValueError(f"[fit] verbose must be 'auto', 0, 1 or 2, got {v!r}")
+    return int(v)
+
+
+def _num_samples(arrays):
+    sizes = {len(a) for a in arrays if a is not None}
+    if len(sizes) > 1:
+        raise ValueError(f"[fit] all inputs and targets must have the same number of samples, "
+                         f"got {sorted(sizes)}")
+    return sizes.pop() if sizes else 0
+
+
+def _take(arrays, index):
+    return [None if a is None else a[index] for a in arrays]
+
+
+class Trainer:
+    def __init__(self):
+        self.optimizer = None
+        self.compiled = False
+        self.stop_training = False
+        self._loss_list = None
+
+    # -- data ------------------------------------------------------------------------------
+    def _ensure_built(self, x):
+        """Sequential builds here from the first data; a functional model is already built."""
+
+    def _standardize_inputs(self, x):
+        """Flat list of arrays aligned with the model's inputs, floats in the input's dtype."""
+        inputs = self._graph.inputs
+        if isinstance(x, dict):
+            names = [t.node.layer.name for t in inputs]
+            missing = [n for n in names if n not in x]
+            if missing:
+                raise ValueError(f"[{self.name}] missing inputs {missing} in the dict of inputs")
+            xs = [x[n] for n in names]
+        elif len(inputs) > 1:
+            if not isinstance(x, (list, tuple)):
+                raise ValueError(f"[{self.name}] expects a list of {len(inputs)} inputs, got "
+                                 f"{type(x).__name__}")
+            xs = list(x)
+        elif isinstance(x, (list, tuple)) and len(x) == 1 and isinstance(x[0], np.ndarray):
+            xs = [x[0]]
+        else:
+            xs = [x]
+        if len(xs) != len(inputs):
+            raise ValueError(f"[{self.name}] expects {len(inputs)} input(s), got {len(xs)}")
+        out = []
+        for a, t in zip(xs, inputs):
+            a = np.asarray(a)
+            if a.dtype.kind == "f" and np.dtype(t.dtype).kind == "f" and a.dtype != t.dtype:
+                a = a.astype(t.dtype)
+            elif a.dtype.kind not in "fiub":
+                raise TypeError(f"[{self.name}] input {t.name} must be numeric, got dtype "
+                                f"{a.dtype}")
+            if a.ndim != len(t.shape):
+                raise ValueError(f"[{self.name}] input {t.name} expects arrays of rank "
+                                 f"{len(t.shape)} (shape {t.shape}), got shape {a.shape}")
+            for d, e in zip(a.shape[1:], t.shape[1:]):
+                if e is not None and d != e:
+                    raise ValueError(f"[{self.name}] input {t.name} expects shape {t.shape}, got "
+                                     f"{a.shape}")
+            out.append(a)
+        return out
+
+    def _standardize_targets(self, y):
+        outputs = self._graph.outputs
+        if y is None:
+            return [None] * len(outputs)
+        if isinstance(y, dict):
+            names = [t.node.layer.name for t in outputs]
+            return [y.get(n) for n in names]
+        if isinstance(y, (list, tuple)) and len(outputs) > 1:
+            if len(y) != len(outputs):
+                raise ValueError(f"[{self.name}] expects {len(outputs)} targets, got {len(y)}")
+            return [None if a is None else np.asarray(a) for a in y]
+        return [np.asarray(y)]
+
+    # -- compile ---------------------------------------------------------------------------
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None,
+                weighted_metrics=None, run_eagerly=False, steps_per_execution=1,
+                jit_compile="auto", auto_scale_loss=True):
+        self.optimizer = _optimizers.get(optimizer)
+        self._loss_spec, self._loss_weight_spec, self._metric_spec = loss, loss_weights, metrics
+        self._loss_list = None
+        self.compiled = True
+        if self._graph_ready():
+            self._resolve_compile()
+
+    def _graph_ready(self):
+        return getattr(self, "_graph", None) is not None
+
+    def _output_names(self):
+        return [t.node.layer.name for t in self._graph.outputs]
+
+    def _per_output(self, spec, what, default=None):
+        n = len(self._graph.outputs)
+        names = self._output_names()
+        if isinstance(spec, dict):
+            unknown = set(spec) - set(names)
+            if unknown:
+                raise ValueError(f"[{self.name}.compile] {what} names unknown outputs "
+                                 f"{sorted(unknown)}; outputs: {names}")
+            return [spec.get(nm, default) for nm in names]
+        if isinstance(spec, (list, tuple)) and what != "metrics":
+            if len(spec) != n:
+                raise ValueError(f"[{self.name}.compile] {what} has {len(spec)} entries for {n} "
+                                 "outputs")
+            return list(spec)
+        return [spec] * n
+
+    def _resolve_compile(self):
+        losses = self._per_output(self._loss_spec, "loss")
+        self._loss_list = [None if lo is None else _losses.get(lo) for lo in losses]
+        weights = self._per_output(self._loss_weight_spec, "loss_weights", 1.0)
+        self._loss_weights = [1.0 if w is None else float(w) for w in weights]
+        self._metric_lists = None
+
+    def _resolve_metrics(self, ys, outs):
+        specs = self._per_output(self._metric_spec, "metrics")
+        names = self._output_names()
+        multi = len(names) > 1
+        lists = []
+        for i, spec in enumerate(specs):
+            ms = []
+            for m in ([] if spec is None else spec if isinstance(spec, (list, tuple))
+                      else [spec]):
+                yt = ys[i] if ys[i] is not None else np.zeros(0)
+                metric = _metrics.get(m, yt, outs[i], self._loss_list[i])
+                if multi:
+                    metric.name = f"{names[i]}_{metric.name}"
+                ms.append(metric)
+            lists.append(ms)
+        self._metric_lists = lists
+
+    def _require_compiled(self, what):
+        if not self.compiled:
+            raise RuntimeError(f"[{self.name}.{what}] call compile() first")
+        if self._loss_list is None:
+            self._resolve_compile()
+
+    # -- gradients -------------------------------------------------------------------------
+    def _logits_shortcut(self, i, loss):
+        want = getattr(loss, "has_logits_grad", None)
+        node = self._graph.node_of_output[i]
+        if want is None or node is None or node.multi:
+            return False
+        layer = node.layer
+        t = self._graph.outputs[i]
+        return (getattr(layer, "accepts_preactivation_grad", False) and
+                getattr(getattr(layer, "activation", None), "name", None) == want and
+                self._graph.uses.get(id(t), 0) == 1)
+
+    def _losses_and_output_grads(self, ys, outs, masks, sample_weight=None):
+        total, per_output, d_outs = 0.0, [], []
+        for i, loss in enumerate(self._loss_list):
+            if loss is None or ys[i] is None:
+                per_output.append(None)
+                d_outs.append(None)
+                continue
+            w = self._loss_weights[i]
+            shortcut = self._logits_shortcut(i, loss)
+            value, d = loss.value_and_grad(ys[i], outs[i], sample_weight, masks[i],
+                                           logits=True if shortcut else None)
+            if w != 1.0:
+                d = d * d.dtype.type(w)
+            d_outs.append(PreActivationGrad(d) if shortcut else d)
+            per_output.append(value)
+            total += w * value
+        return total, per_output, d_outs
+
+    def _aligned(self, var_grads):
+        out = []
+        for v in self.trainable_weights:
+            entry = var_grads.get(id(v))
+            out.append(np.zeros_like(v.value) if entry is None else entry[1])
+        return out
+
+    def compute_gradients(self, x, y, sample_weight=None, training=True, return_outputs=False):
+        """``loss, grads`` for one batch: the compiled loss (summed over outputs with
+        loss_weights) and its gradients, NumPy arrays aligned with ``trainable_weights``.
+        With ``return_outputs=True``, ``loss, grads, outputs``."""
+        self._ensure_built(x)
+        self._require_compiled("compute_gradients")
+        xs, ys = self._standardize_inputs(x), self._standardize_targets(y)
+        outs, masks, caches = self._graph.forward(xs, training=training)
+        total, _, d_outs = self._losses_and_output_grads(ys, outs, masks, sample_weight)
+        var_grads, _ = self._graph.backward(caches, d_outs)
+        grads = self._aligned(var_grads)
+        if return_outputs:
+            return total, grads, self._pack_outputs(outs)
+        return total, grads
+
+    def forward_for_gradients(self, x, training=True):
+        """``outputs, cache``: the forward pass of a custom loop; then
+        ``gradients_from(cache, d_outputs)`` for any upstream gradient of the outputs."""
+        self._ensure_built(x)
+        xs = self._standardize_inputs(x)
+        outs, masks, caches = self._graph.forward(xs, training=training)
+        return self._pack_outputs(outs), caches
+
+    def gradients_from(self, cache, d_outputs):
+        """Gradients (aligned with ``trainable_weights``) of sum(outputs * d_outputs)."""
+        d = [d_outputs] if isinstance(self._output_structure, SymbolicTensor) else \
+            flatten(d_outputs)
+        var_grads, _ = self._graph.backward(cache, d)
+        return self._aligned(var_grads)
+
+    # -- steps -----------------------------------------------------------------------------
+    def _train_batch(self, xs, ys, sw):
+        outs, masks, caches = self._graph.forward(xs, training=True)
+        total, per_output, d_outs = self._losses_and_output_grads(ys, outs, masks, sw)
+        var_grads, _ = self._graph.backward(caches, d_outs)
+        self.optimizer.apply(self._aligned(var_grads), self.trainable_weights)
+        self._update_metrics(ys, outs, masks, sw, total, per_output, len(xs[0]))
+
+    def _test_batch(self, xs, ys, sw):
+        outs, masks, _ = self._graph.forward(xs, training=False)
+        total, per_output, _ = self._losses_and_output_grads(ys, outs, masks, sw)
+        self._update_metrics(ys, outs, masks, sw, total, per_output, len(xs[0]))
+
+    def _reset_metrics(self):
+        self._loss_tracker = _metrics.Mean(name="loss")
+        self._output_loss_trackers = [_metrics.Mean(name=f"{n}_loss")
+                                      for n in self._output_names()]
+        for ms in self._metric_lists or []:
+            for m in ms:
+                m.reset_state()
+
+    def _update_metrics(self, ys, outs, masks, sw, total, per_output, batch):
+        if self._metric_lists is None:
+            self._resolve_metrics(ys, outs)
+            self._reset_metrics_objects_only()
+        self._loss_tracker.update_state(total, sample_weight=batch)
+        if len(per_output) > 1:
+            for tracker, v in zip(self._output_loss_trackers, per_output):
+                if v is not None:
+                    tracker.update_state(v, sample_weight=batch)
+        for i, ms in enumerate(self._metric_lists):
+            for m in ms:
+                if ys[i] is not None:
+                    m.update_state(ys[i], outs[i], sample_weight=sw, mask=masks[i])
+
+    def _reset_metrics_objects_only(self):
+        for ms in self._metric_lists:
+            for m in ms:
+                m.reset_state()
+
+    def _logs(self):
+        logs = {}
+        for ms in self._metric_lists or []:
+            for m in ms:
+                logs[m.name] = m.result()
+        logs["loss"] = self._loss_tracker.result()
+        if len(self._output_loss_trackers) > 1:
+            for t in self._output_loss_trackers:
+                if t.count:
+                    logs[t.name] = t.result()
+        return logs
+
+    @property
+    def metrics_names(self):
+        names = ["loss"]
+        for ms in self._metric_lists or []:
+            names += [m.name for m in ms]
+        return names
+
+    # -- fit / evaluate / predict ----------------------------------------------------------
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
+            sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
+            validation_batch_size=None, validation_freq=1):
+        """Trains for ``epochs`` epochs; returns a History. ``validation_split`` takes the last
+        fraction of the samples (before shuffling), as Keras."""
+        self._ensure_built(x)
+        self._require_compiled("fit")
+        if class_weight is not None:
+            raise ValueError("[fit] class_weight is not supported by pyseq; pass sample_weight")
+        verbose = _verbose(verbose)
+        batch_size = 32 if batch_size is None else int(batch_size)
+        if batch_size <= 0:
+            raise ValueError(f"[fit] batch_size must be positive, got {batch_size}")
+        xs, ys = self._standardize_inputs(x), self._standardize_targets(y)
+        sw = None if sample_weight is None else np.asarray(sample_weight)
+        n = _num_samples(xs + ys + ([sw] if sw is not None else []))
+        val = None
+        if validation_data is not None:
+            vx, vy = validation_data[0], validation_data[1]
+            vsw = validation_data[2] if len(validation_data) > 2 else None
+            val = (vx, vy, vsw)
+        elif validation_split:
+            if not 0 < validation_split < 1:
+                raise ValueError(f"[fit] validation_split must be in (0, 1), got "
+                                 f"{validation_split}")
+            split = int(math.floor(n * (1.0 - validation_split)))
+            val = (_take(xs, slice(split, None)), _take(ys, slice(split, None)),
+                   None if sw is None else sw[split:])
+            xs, ys = _take(xs, slice(0, split)), _take(ys, slice(0, split))
+            sw = None if sw is None else sw[:split]
+            n = split
+            if n == 0:
+                raise ValueError("[fit] validation_split leaves no training samples")
+        if n == 0:
+            raise ValueError("[fit] no training samples")
+        num_batches = math.ceil(n / batch_size)
+        steps = num_batches if steps_per_epoch is None else int(steps_per_epoch)
+        history = History()
+        cbs = list(callbacks or []) + [history]  # History last, as Keras: it sees all logs
+        for cb in cbs:
+            if not isinstance(cb, Callback):
+                raise TypeError(f"[fit] callbacks must be Callback objects, got {type(cb)}")
+            cb.set_model(self)
+            cb.set_params({"epochs": epochs, "steps": steps, "verbose": verbose})
+        self.stop_training = False
+        self.history = history
+        for cb in cbs:
+            cb.on_train_begin()
+        for epoch in range(initial_epoch, epochs):
+            self._reset_metrics()
+            for cb in cbs:
+                cb.on_epoch_begin(epoch)
+            if verbose == 1:
+                print(f"Epoch {epoch + 1}/{epochs}")
+            bar = Progbar(steps, verbose=verbose)
+            order = np.random.permutation(n) if shuffle else None
+            logs = {}
+            for step in range(steps):
+                b = step % num_batches
+                if order is None:
+                    idx = slice(b * batch_size, min(n, (b + 1) * batch_size))
+                else:
+                    idx = np.sort(order[b * batch_size:(b + 1) * batch_size])
+                for cb in cbs:
+                    cb.on_train_batch_begin(step)
+                self._train_batch(_take(xs, idx), _take(ys, idx),
+                                  None if sw is None else sw[idx])
+                logs = self._logs()
+                for cb in cbs:
+                    cb.on_train_batch_end(step, logs)
+                bar.update(step + 1, logs)
+                if self.stop_training:
+                    break
+            epoch_logs = dict(logs)
+            if val is not None and (epoch + 1) % validation_freq == 0:
+                vlogs = self.evaluate(val[0], val[1], batch_size=validation_batch_size or
+                                      batch_size, verbose=0, sample_weight=val[2],
+                                      steps=validation_steps, return_dict=True, _internal=True)
+                epoch_logs.update({f"val_{k}": v for k, v in vlogs.items()})
+            for cb in cbs:
+                cb.on_epoch_end(epoch, epoch_logs)
+            bar.update(step + 1, epoch_logs, finalize=True)
+            if self.stop_training:
+                break
+        for cb in cbs:
+            cb.on_train_end()
+        return history
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
+                 steps=None, callbacks=None, return_dict=False, _internal=False):
+        self._ensure_built(x)
+        self._require_compiled("evaluate")
+        verbose = _verbose(verbose)
+        batch_size = 32 if batch_size is None else int(batch_size)
+        if _internal:
+            xs = x if isinstance(x, list) and len(x) == len(self._graph.inputs) and \
+                all(isinstance(a, np.ndarray) for a in x) else self._standardize_inputs(x)
+            ys = y if isinstance(y, list) and len(y) == len(self._graph.outputs) else \
+                self._standardize_targets(y)
+        else:
+            xs, ys = self._standardize_inputs(x), self._standardize_targets(y)
+        sw = None if sample_weight is None else np.asarray(sample_weight)
+        n = _num_samples(xs + ys)
+        saved = self._save_metric_state()
+        self._reset_metrics()
+        num = math.ceil(n / batch_size) if steps is None else min(int(steps),
+                                                                  math.ceil(n / batch_size))
+        bar = Progbar(num, verbose=verbose)
+        for b in range(num):
+            idx = slice(b * batch_size, min(n, (b + 1) * batch_size))
+            self._test_batch(_take(xs, idx), _take(ys, idx), None if sw is None else sw[idx])
+            bar.update(b + 1, self._logs(), finalize=(b + 1 == num))
+        logs = self._logs()
+        self._restore_metric_state(saved)
+        if return_dict:
+            return logs
+        return self._flatten_logs(logs)
+
+    def _save_metric_state(self):
+        if self._metric_lists is None:
+            return None
+        return (getattr(self, "_loss_tracker", None), getattr(self, "_output_loss_trackers", None),
+                [[(m.total, m.count) for m in ms] for ms in self._metric_lists])
+
+    def _restore_metric_state(self, saved):
+        if saved is None:
+            return
+        self._loss_tracker, self._output_loss_trackers, states = saved
+        for ms, st in zip(self._metric_lists, states):
+            for m, (total, count) in zip(ms, st):
+                m.total, m.count = total, count
+
+    def _flatten_logs(self, logs):
+        names = [n for n in self.metrics_names if n in logs]
+        values = [logs[n] for n in names] + [logs[k] for k in sorted(logs) if k not in names]
+        return values[0] if len(values) == 1 else values
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        self._ensure_built(x)
+        verbose = _verbose(verbose)
+        batch_size = 32 if batch_size is None else int(batch_size)
+        xs = self._standardize_inputs(x)
+        n = _num_samples(xs)
+        num = math.ceil(n / batch_size)
+        bar = Progbar(num, verbose=verbose)
+        chunks = []
+        for b in range(num):
+            idx = slice(b * batch_size, min(n, (b + 1) * batch_size))
+            outs, _, _ = self._graph.forward(_take(xs, idx), training=False)
+            chunks.append(outs)
+            bar.update(b + 1, finalize=(b + 1 == num))
+        if not chunks:
+            raise ValueError(f"[{self.name}.predict] no samples")
+        outs = [np.concatenate([c[i] for c in chunks], axis=0) if len(chunks) > 1 else
+                chunks[0][i] for i in range(len(self._graph.outputs))]
+        return self._pack_outputs(outs)
+
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None,
+                       return_dict=False):
+        self._ensure_built(x)
+        self._require_compiled("train_on_batch")
+        xs, ys = self._standardize_inputs(x), self._standardize_targets(y)
+        self._reset_metrics()
+        self._train_batch(xs, ys, None if sample_weight is None else np.asarray(sample_weight))
+        logs = self._logs()
+        return logs if return_dict else self._flatten_logs(logs)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        self._ensure_built(x)
+        self._require_compiled("test_on_batch")
+        xs, ys = self._standardize_inputs(x), self._standardize_targets(y)
+        self._reset_metrics()
+        self._test_batch(xs, ys, None if sample_weight is None else np.asarray(sample_weight))
+        logs = self._logs()
+        return logs if return_dict else self._flatten_logs(logs)
+
+    def predict_on_batch(self, x):
+        self._ensure_built(x)
+        outs, _, _ = self._graph.forward(self._standardize_inputs(x), training=False)
+        return self._pack_outputs(outs)
+
+    def summary(self, line_length=None, positions=None, print_fn=None, **kwargs):
+        from .summary import summary_lines
+        lines = summary_lines(self)  # an unbuilt Sequential shows "?" and "0 (unbuilt)" rows
+        text = "\n".join(lines)
+        if print_fn is not None:
+            for line in lines:
+                print_fn(line)
+        else:
+            print(text)
+
+    def count_params(self):
+        if not self._graph_ready():
+            raise ValueError(f"[{self.name}.count_params] the model is not built yet")
+        return int(sum(v.value.size for v in self.weights))

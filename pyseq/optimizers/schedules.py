@@ -1,0 +1,89 @@
+"""Learning-rate schedules (Keras 3 formulas): ``schedule(step) -> learning rate``."""
+
+import math
+
+
+class LearningRateSchedule:
+    def __call__(self, step):
+        raise NotImplementedError
+
+    def get_config(self):
+        return dict(self.__dict__)
+
+
+class ExponentialDecay(LearningRateSchedule):
+    """initial_learning_rate * decay_rate ** (step / decay_steps) (floored if staircase)."""
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
+                 name="ExponentialDecay"):
+        if decay_steps <= 0:
+            raise ValueError(f"[ExponentialDecay] decay_steps must be > 0, got {decay_steps}")
+        self.initial_learning_rate, self.decay_steps = initial_learning_rate, decay_steps
+        self.decay_rate, self.staircase, self.name = decay_rate, staircase, name
+
+    def __call__(self, step):
+        p = step / self.decay_steps
+        if self.staircase:
+            p = math.floor(p)
+        return self.initial_learning_rate * self.decay_rate ** p
+
+
+class PiecewiseConstantDecay(LearningRateSchedule):
+    """values[0] while step <= boundaries[0], values[i] while boundaries[i-1] < step <=
+    boundaries[i], values[-1] after the last boundary."""
+
+    def __init__(self, boundaries, values, name="PiecewiseConstant"):
+        if len(boundaries) != len(values) - 1:
+            raise ValueError(f"[PiecewiseConstantDecay] needs len(values) == len(boundaries) + 1,"
+                             f" got {len(values)} values and {len(boundaries)} boundaries")
+        self.boundaries, self.values, self.name = list(boundaries), list(values), name
+
+    def __call__(self, step):
+        for b, v in zip(self.boundaries, self.values):
+            if step <= b:
+                return v
+        return self.values[-1]
+
+
+class CosineDecay(LearningRateSchedule):
+    """Cosine decay from initial_learning_rate (or from warmup_target after a linear warm-up of
+    warmup_steps) to alpha * that rate over decay_steps."""
+
+    def __init__(self, initial_learning_rate, decay_steps, alpha=0.0, name="CosineDecay",
+                 warmup_target=None, warmup_steps=0):
+        if decay_steps <= 0:
+            raise ValueError(f"[CosineDecay] decay_steps must be > 0, got {decay_steps}")
+        self.initial_learning_rate, self.decay_steps, self.alpha = (initial_learning_rate,
+                                                                    decay_steps, alpha)
+        self.name, self.warmup_target, self.warmup_steps = name, warmup_target, warmup_steps
+
+    def _decay(self, step, lr):
+        step = min(step, self.decay_steps)
+        cosine = 0.5 * (1.0 + math.cos(math.pi * step / self.decay_steps))
+        return lr * ((1.0 - self.alpha) * cosine + self.alpha)
+
+    def __call__(self, step):
+        if self.warmup_target is None:
+            return self._decay(step, self.initial_learning_rate)
+        if step < self.warmup_steps:
+            frac = step / self.warmup_steps
+            return (self.warmup_target - self.initial_learning_rate) * frac + \
+                self.initial_learning_rate
+        return self._decay(step - self.warmup_steps, self.warmup_target)
+
+
+class InverseTimeDecay(LearningRateSchedule):
+    """initial_learning_rate / (1 + decay_rate * step / decay_steps) (floored if staircase)."""
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
+                 name="InverseTimeDecay"):
+        if decay_steps <= 0:
+            raise ValueError(f"[InverseTimeDecay] decay_steps must be > 0, got {decay_steps}")
+        self.initial_learning_rate, self.decay_steps = initial_learning_rate, decay_steps
+        self.decay_rate, self.staircase, self.name = decay_rate, staircase, name
+
+    def __call__(self, step):
+        p = step / self.decay_steps
+        if self.staircase:
+            p = math.floor(p)
+        return self.initial_learning_rate / (1.0 + self.decay_rate * p)

@@ -1,0 +1,423 @@
+"""pyseq.ops.gru_forward / gru_backward against the float64 oracle in pyseq.reference, and the
+oracle itself against finite differences, PyTorch (reset_after=True) and Keras (both forms)."""
+
+import os
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+import pyseq
+from pyseq import _core, ops, reference
+
+from gru_helpers import (GRU_GRAD_NAMES, GRU_OUT_NAMES, GRU_POSITIONAL, call_gru_forward,
+                         gru_bias_shape, make_gru_inputs, make_gru_upstream)
+from helpers import (MASK_KINDS, assert_all_close, assert_close, assert_unchanged, copy_inputs,
+                     make_noncontiguous)
+
+DTYPES = [np.float32, np.float64]
+SIZES = [1, 2, 3, 5, 7, 13, 17, 31]                 # 1 and primes
+UPSTREAM = {"all": ("dy", "dh_T"), "none": (), "dy": ("dy",), "dh_T": ("dh_T",)}
+
+
+@dataclass(frozen=True)
+class Problem:
+    B: int
+    T: int
+    I: int  # noqa: E741
+    H: int
+    dtype: type
+    reset_after: bool = True
+    mask: str = "none"
+    reverse: bool = False
+    zero_output_for_mask: bool = False
+    with_bias: bool = True
+    with_h0: bool = True
+    dropout_p: Optional[float] = None
+    noncontiguous: bool = False
+    upstream: str = "all"
+    seed: int = 0
+
+
+@st.composite
+def problems(draw):
+    return Problem(
+        B=draw(st.sampled_from(SIZES)),
+        T=draw(st.integers(1, 12)),
+        I=draw(st.sampled_from(SIZES)),
+        H=draw(st.sampled_from(SIZES)),
+        dtype=draw(st.sampled_from(DTYPES)),
+        reset_after=draw(st.booleans()),
+        mask=draw(st.sampled_from(MASK_KINDS)),
+        reverse=draw(st.booleans()),
+        zero_output_for_mask=draw(st.booleans()),
+        with_bias=draw(st.booleans()),
+        with_h0=draw(st.booleans()),
+        dropout_p=draw(st.sampled_from([None, 0.25, 0.5])),
+        noncontiguous=draw(st.booleans()),
+        upstream=draw(st.sampled_from(list(UPSTREAM))),
+        seed=draw(st.integers(0, 2**32 - 1)),
+    )
+
+
+def build(p):
+    """(inputs dict, upstream gradients tuple) for a Problem, strided as the Problem asks."""
+    rng = np.random.default_rng(p.seed)
+    inputs = make_gru_inputs(rng, p.B, p.T, p.I, p.H, p.dtype, reset_after=p.reset_after,
+                             mask=p.mask, with_bias=p.with_bias, with_h0=p.with_h0,
+                             dropout_p=p.dropout_p)
+    up = make_gru_upstream(rng, p.B, p.T, p.H, p.dtype, which=UPSTREAM[p.upstream])
+    if p.noncontiguous:
+        inputs = {k: (make_noncontiguous(v, rng) if isinstance(v, np.ndarray) else v)
+                  for k, v in inputs.items()}
+        up = tuple(make_noncontiguous(u, rng) for u in up)
+    return inputs, up
+
+
+def check_against_reference(p, *, factor=1.0):
+    """Run kernel and oracle on Problem p and compare everything; return the kernel's results."""
+    inputs, up = build(p)
+    before = copy_inputs(inputs)
+    up_before = copy_inputs(dict(zip(("dy", "dh_T"), up)))
+    opts = dict(reverse=p.reverse, zero_output_for_mask=p.zero_output_for_mask)
+
+    y, h_T, saved = call_gru_forward(ops.gru_forward, inputs, **opts)
+    grads = ops.gru_backward(*up, saved)
+
+    B, T, I, H = p.B, p.T, p.I, p.H
+    dt = np.dtype(p.dtype)
+    expected_shapes = dict(y=(B, T, H), h_T=(B, H), dx=(B, T, I), dkernel=(I, 3 * H),
+                           drecurrent_kernel=(H, 3 * H), dbias=gru_bias_shape(H, p.reset_after),
+                           dh0=(B, H))
+    assert len(grads) == 5
+    for name, a in zip(GRU_OUT_NAMES + GRU_GRAD_NAMES, (y, h_T) + tuple(grads)):
+        assert isinstance(a, np.ndarray), f"{name} is {type(a).__name__}, not an ndarray"
+        assert a.dtype == dt, f"{name} has dtype {a.dtype}, inputs were {dt}"
+        assert a.shape == expected_shapes[name], f"{name} has shape {a.shape}, expected {expected_shapes[name]}"
+
+    y_r, h_r, cache = call_gru_forward(reference.gru_forward, inputs, **opts)
+    grads_r = reference.gru_backward(*up, cache)
+    assert_all_close((y, h_T), (y_r, h_r), dt, GRU_OUT_NAMES, factor=factor, prefix=f"{p}\n  ")
+    assert_all_close(grads, grads_r, dt, GRU_GRAD_NAMES, factor=factor, prefix=f"{p}\n  ")
+
+    assert_unchanged(before, inputs, "gru_forward/backward")
+    assert_unchanged(up_before, dict(zip(("dy", "dh_T"), up)), "gru_backward")
+    return (y, h_T), grads, saved, up
+
+
+# ------------------------------------------------------------------------------------------------
+# Property test: everything against the oracle
+# ------------------------------------------------------------------------------------------------
+
+
+@settings(max_examples=150)
+@given(p=problems())
+@example(p=Problem(1, 1, 1, 1, np.float32))
+@example(p=Problem(1, 1, 1, 1, np.float64, reset_after=False, with_bias=False, with_h0=False, upstream="none"))
+@example(p=Problem(3, 12, 2, 5, np.float64, mask="fully_masked_rows", reverse=True, dropout_p=0.5))
+@example(p=Problem(3, 12, 2, 5, np.float64, reset_after=False, mask="fully_masked_rows", reverse=True, dropout_p=0.5))
+@example(p=Problem(5, 7, 3, 2, np.float32, mask="leading_masked", zero_output_for_mask=True, noncontiguous=True))
+@example(p=Problem(7, 9, 13, 17, np.float32, reset_after=False, mask="right_padded", reverse=True, upstream="dy", noncontiguous=True))
+def test_gru_matches_reference(p):
+    check_against_reference(p)
+
+
+# ------------------------------------------------------------------------------------------------
+# Awkward sizes, deterministic
+# ------------------------------------------------------------------------------------------------
+
+AWKWARD_SHAPES = [(1, 1, 1, 1), (1, 12, 1, 1), (31, 1, 17, 13), (2, 3, 64, 63), (3, 4, 8, 65),
+                  (4, 5, 7, 127), (1, 6, 129, 31), (64, 2, 3, 8), (65, 2, 5, 3)]
+
+
+@pytest.mark.parametrize("reset_after", [True, False], ids=["reset_after", "reset_before"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("B,T,I,H", AWKWARD_SHAPES)
+def test_gru_awkward_shapes(B, T, I, H, dtype, reset_after):  # noqa: E741
+    check_against_reference(Problem(B, T, I, H, dtype, reset_after=reset_after, mask="random",
+                                    reverse=(B % 2 == 0), dropout_p=0.25, seed=B * 1000 + T))
+
+
+@pytest.mark.parametrize("reset_after", [True, False], ids=["reset_after", "reset_before"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("variant", ["plain", "masked_reverse_dropout", "zero_output_noncontiguous"])
+def test_gru_large(dtype, variant, reset_after):
+    cfg = dict(plain=dict(),
+               masked_reverse_dropout=dict(mask="right_padded", reverse=True, dropout_p=0.25),
+               zero_output_noncontiguous=dict(mask="random", zero_output_for_mask=True, noncontiguous=True))[variant]
+    check_against_reference(Problem(33, 50, 70, 129, dtype, reset_after=reset_after, seed=1234, **cfg))
+
+
+# Every way the step loop can be run: threads owning rows or hidden units, packed panels or the
+# BLAS for the step products (the row kernel / gemv at one row per thread).
+@pytest.mark.parametrize("reset_after", [True, False], ids=["reset_after", "reset_before"])
+@pytest.mark.parametrize("split", ["batch", "units"])
+@pytest.mark.parametrize("product", ["packed", "blas"])
+@pytest.mark.parametrize("B,H", [(1, 65), (2, 40), (9, 129)])
+def test_gru_every_step_loop(B, H, product, split, reset_after):
+    s0, p0 = _core.get_rnn_split(), _core.get_step_product()
+    try:
+        _core.set_rnn_split(split)
+        _core.set_step_product(product)
+        for dtype in DTYPES:
+            check_against_reference(Problem(B, 7, 11, H, dtype, reset_after=reset_after,
+                                            mask="random", reverse=True, dropout_p=0.25, seed=B + H))
+    finally:
+        _core.set_rnn_split(s0)
+        _core.set_step_product(p0)
+
+
+# ------------------------------------------------------------------------------------------------
+# saved, determinism, threads
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reset_after", [True, False], ids=["reset_after", "reset_before"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_backward_twice_from_same_saved(dtype, reset_after):
+    p = Problem(5, 8, 6, 7, dtype, reset_after=reset_after, mask="fully_masked_rows", reverse=True,
+                dropout_p=0.5, seed=3)
+    inputs, up = build(p)
+    *_, saved = call_gru_forward(ops.gru_forward, inputs, reverse=True)
+    g1 = ops.gru_backward(*up, saved)
+    g2 = ops.gru_backward(*up, saved)
+    g_none = ops.gru_backward(None, None, saved)
+    g3 = ops.gru_backward(*up, saved)
+    for name, a, b, c in zip(GRU_GRAD_NAMES, g1, g2, g3):
+        np.testing.assert_array_equal(a, b, err_msg=f"{name}: second backward differs")
+        np.testing.assert_array_equal(a, c, err_msg=f"{name}: backward after a None-upstream backward differs")
+    for name, z in zip(GRU_GRAD_NAMES, g_none):
+        assert not np.any(z), f"{name} is not zero for None upstream gradients"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_forward_is_deterministic(dtype):
+    inputs, _ = build(Problem(9, 10, 11, 37, dtype, mask="random", seed=4))
+    a = call_gru_forward(ops.gru_forward, inputs)
+    b = call_gru_forward(ops.gru_forward, inputs)
+    for name, u, v in zip(GRU_OUT_NAMES, a[:2], b[:2]):
+        np.testing.assert_array_equal(u, v, err_msg=name)
+
+
+@pytest.mark.parametrize("reset_after", [True, False], ids=["reset_after", "reset_before"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("B", [1, 17])
+def test_thread_count_does_not_change_results(dtype, B, reset_after):
+    p = Problem(B, 20, 31, 65, dtype, reset_after=reset_after, mask="random", reverse=True,
+                dropout_p=0.25, seed=5)
+    inputs, up = build(p)
+    n0 = pyseq.get_num_threads()
+    results = {}
+    try:
+        for n in (1, 2):
+            pyseq.set_num_threads(n)
+            y, h, saved = call_gru_forward(ops.gru_forward, inputs, reverse=True)
+            results[n] = (y, h) + tuple(ops.gru_backward(*up, saved))
+    finally:
+        pyseq.set_num_threads(n0)
+    for name, a, b in zip(GRU_OUT_NAMES + GRU_GRAD_NAMES, results[1], results[2]):
+        assert_close(b, a, dtype, f"{name}: 2 threads vs 1 thread")
+
+
+def test_saved_repr_and_size():
+    inputs, _ = build(Problem(2, 3, 4, 5, np.float32, reset_after=False))
+    *_, saved = call_gru_forward(ops.gru_forward, inputs)
+    assert "GRUSaved" in repr(saved) and "reset_after=False" in repr(saved)
+    assert saved.nbytes > 0
+
+
+# ------------------------------------------------------------------------------------------------
+# Finite differences (float64): the kernel, and the oracle on its own
+# ------------------------------------------------------------------------------------------------
+
+FD_EPS = 1e-6
+
+
+def _numeric_grads(fn, inputs, up, options):
+    """Central differences of sum(y*dy) + sum(h_T*dh_T) for every positional input."""
+    def loss(inp):
+        y, h, _ = call_gru_forward(fn, inp, **options)
+        return float(np.sum(y * up[0]) + np.sum(h * up[1]))
+
+    out = []
+    for wrt in GRU_POSITIONAL:
+        num = np.zeros_like(inputs[wrt])
+        for idx in np.ndindex(num.shape):
+            plus, minus = dict(inputs), dict(inputs)
+            plus[wrt] = inputs[wrt].copy()
+            minus[wrt] = inputs[wrt].copy()
+            plus[wrt][idx] += FD_EPS
+            minus[wrt][idx] -= FD_EPS
+            num[idx] = (loss(plus) - loss(minus)) / (2 * FD_EPS)
+        out.append(num)
+    return out
+
+
+FD_CASES = {
+    "plain": dict(),
+    "reverse": dict(reverse=True),
+    "mask_leading": dict(mask="leading"),
+    "mask_random_reverse": dict(mask="random", reverse=True),
+    "zero_output_for_mask": dict(mask="random", zero_output_for_mask=True),
+    "dropout": dict(dropout_p=0.5),
+    "everything": dict(mask="leading", reverse=True, dropout_p=0.25),
+}
+
+
+def _fd_problem(case, reset_after):
+    cfg = dict(FD_CASES[case])
+    mask = cfg.pop("mask", None)
+    rng = np.random.default_rng(sum(map(ord, case)) + reset_after)
+    B, T, I, H = 3, 4, 3, 2
+    inputs = make_gru_inputs(rng, B, T, I, H, np.float64, reset_after=reset_after,
+                             dropout_p=cfg.pop("dropout_p", None))
+    if mask == "leading":
+        # row 0: first two steps masked with a non-zero h0; row 1 fully valid; row 2 fully masked
+        inputs["mask"] = np.array([[0, 0, 1, 1], [1, 1, 1, 1], [0, 0, 0, 0]], dtype=bool)
+    elif mask == "random":
+        inputs["mask"] = np.array([[0, 1, 0, 1], [1, 0, 1, 1], [1, 1, 0, 0]], dtype=bool)
+    up = make_gru_upstream(rng, B, T, H, np.float64)
+    return inputs, up, cfg
+
+
+@pytest.mark.parametrize("reset_after", [True, False], ids=["reset_after", "reset_before"])
+@pytest.mark.parametrize("case", list(FD_CASES))
+@pytest.mark.parametrize("impl", ["kernel", "reference"])
+def test_gradients_match_finite_differences(impl, case, reset_after):
+    inputs, up, options = _fd_problem(case, reset_after)
+    fwd, bwd = (ops.gru_forward, ops.gru_backward) if impl == "kernel" else \
+        (reference.gru_forward, reference.gru_backward)
+    *_, saved = call_gru_forward(fwd, inputs, **options)
+    grads = bwd(*up, saved)
+    for name, g, num in zip(GRU_GRAD_NAMES, grads, _numeric_grads(fwd, inputs, up, options)):
+        np.testing.assert_allclose(g, num, rtol=1e-6, atol=1e-8, err_msg=f"{impl} {case}: {name}")
+
+
+# ------------------------------------------------------------------------------------------------
+# The oracle from outside: a hand-computed step, PyTorch, Keras
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reset_after", [True, False], ids=["reset_after", "reset_before"])
+def test_single_step_matches_scalar_hand_computation(reset_after):
+    """B = T = I = H = 1, written out with the math module; the dropout mask d scales h_{t-1}
+    in the recurrent products only, not in z * h_{t-1}."""
+    import math
+    x, h0, d = 0.7, -0.3, 2.0
+    W = np.array([[0.5, -1.0, 0.25]])
+    U = np.array([[1.5, 0.5, -0.75]])
+    b = np.array([[0.1, 1.0, -0.2], [0.3, -0.4, 0.6]]) if reset_after else np.array([0.1, 1.0, -0.2])
+    sig = lambda v: 1.0 / (1.0 + math.exp(-v))  # noqa: E731
+    hm = h0 * d
+    if reset_after:
+        z = sig(x * W[0, 0] + b[0, 0] + hm * U[0, 0] + b[1, 0])
+        r = sig(x * W[0, 1] + b[0, 1] + hm * U[0, 1] + b[1, 1])
+        n = math.tanh(x * W[0, 2] + b[0, 2] + r * (hm * U[0, 2] + b[1, 2]))
+    else:
+        z = sig(x * W[0, 0] + hm * U[0, 0] + b[0])
+        r = sig(x * W[0, 1] + hm * U[0, 1] + b[1])
+        n = math.tanh(x * W[0, 2] + (r * hm) * U[0, 2] + b[2])
+    h = z * h0 + (1 - z) * n
+    for fn in (reference.gru_forward, ops.gru_forward):
+        y, hT, _ = fn(np.array([[[x]]]), W, U, b, np.array([[h0]]), reset_after=reset_after,
+                      recurrent_dropout_mask=np.array([[d]]))
+        assert y[0, 0, 0] == pytest.approx(h, rel=1e-14)
+        assert hT[0, 0] == pytest.approx(h, rel=1e-14)
+
+
+def _torch_gru_params(torch, inputs, H):
+    """Keras (z, r, h) weights as PyTorch's GRU parameters (r, z, n order, transposed)."""
+    def reorder(m):  # (..., 3H) in z, r, h -> r, z, n along the last axis
+        return torch.cat([m[..., H:2 * H], m[..., :H], m[..., 2 * H:]], dim=-1)
+    return {"weight_ih_l0": reorder(inputs["kernel"]).T, "weight_hh_l0": reorder(inputs["recurrent_kernel"]).T,
+            "bias_ih_l0": reorder(inputs["bias"][0]), "bias_hh_l0": reorder(inputs["bias"][1])}
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_matches_pytorch(reverse):
+    """Unmasked reset_after GRU against torch.nn.GRU and autograd (when torch is installed)."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(31)
+    B, T, I, H = 3, 6, 4, 5
+    inp = make_gru_inputs(rng, B, T, I, H, np.float64)
+    up = make_gru_upstream(rng, B, T, H, np.float64)
+    t = {k: torch.tensor(inp[k], requires_grad=True) for k in GRU_POSITIONAL}
+    gru = torch.nn.GRU(I, H, batch_first=True).double()
+    xs = torch.flip(t["x"], [1]) if reverse else t["x"]
+    y_t, h_t = torch.func.functional_call(gru, _torch_gru_params(torch, t, H), (xs, t["h0"][None]))
+    if reverse:
+        y_t = torch.flip(y_t, [1])
+    loss = (y_t * torch.tensor(up[0])).sum() + (h_t[0] * torch.tensor(up[1])).sum()
+    loss.backward()
+    for fwd, bwd in ((reference.gru_forward, reference.gru_backward), (ops.gru_forward, ops.gru_backward)):
+        y, h, cache = call_gru_forward(fwd, inp, reverse=reverse)
+        np.testing.assert_allclose(y, y_t.detach().numpy(), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(h, h_t[0].detach().numpy(), rtol=1e-12, atol=1e-12)
+        for name, g in zip(GRU_GRAD_NAMES, bwd(*up, cache)):
+            np.testing.assert_allclose(g, t[name[1:]].grad.numpy(), rtol=1e-10, atol=1e-12,
+                                       err_msg=f"{fwd.__module__} {name} vs torch autograd")
+
+
+@pytest.mark.parametrize("reset_after", [True, False], ids=["reset_after", "reset_before"])
+@pytest.mark.parametrize("go_backwards", [False, True])
+@pytest.mark.parametrize("dropout", [False, True])
+def test_oracle_matches_keras(reset_after, go_backwards, dropout):
+    """keras.layers.GRU forward (Keras 3, torch backend) with a mask, both reset_after forms,
+    go_backwards, and a recurrent dropout mask injected into the cell. Keras returns the sequence
+    in processing order; pyseq in input order."""
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras")
+    rng = np.random.default_rng(41)
+    B, T, I, H = 3, 5, 4, 6
+    inp = make_gru_inputs(rng, B, T, I, H, np.float32, reset_after=reset_after, mask="leading_masked")
+    inp["h0"] = None
+    inp["mask"][:, -1] = True
+    if dropout:
+        # Keras's cell multiplies h_{t-1} by rows 0, 1, 2 of its (B, H) mask for z, r, h: one row
+        # repeated over the batch gives the (B, H) mask pyseq takes
+        row = np.where(rng.random(H) < 0.5, 0.0, 2.0).astype(np.float32)
+        inp["recurrent_dropout_mask"] = np.tile(row, (B, 1))
+    layer = keras.layers.GRU(H, return_sequences=True, return_state=True, reset_after=reset_after,
+                             go_backwards=go_backwards, recurrent_dropout=0.5 if dropout else 0.0)
+    layer.build((B, T, I))
+    layer.set_weights([inp["kernel"], inp["recurrent_kernel"], inp["bias"]])
+    if dropout:
+        mask_tensor = keras.ops.convert_to_tensor(inp["recurrent_dropout_mask"])
+        layer.cell.get_recurrent_dropout_mask = lambda step_input: mask_tensor
+    y_k, h_k = layer(inp["x"], mask=inp["mask"], training=dropout)
+    if keras.backend.backend() != "torch":
+        pytest.skip(f"Keras runs on {keras.backend.backend()}, this check reads torch tensors")
+    y_k, h_k = y_k.detach().numpy(), h_k.detach().numpy()  # (convert_to_numpy warns on NumPy 2)
+    if go_backwards:
+        y_k = y_k[:, ::-1]
+    y, h, _ = call_gru_forward(reference.gru_forward, inp, reverse=go_backwards)
+    np.testing.assert_allclose(y, y_k, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(h, h_k, rtol=1e-5, atol=1e-5)
+
+
+def test_concurrent_calls_from_python_threads_match_serial_ones():
+    """The GIL is released for the whole kernel: several Python threads may run GRUs at once
+    (both forms, each call with its own team and scratch); results equal the serial ones."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(12)
+    jobs = []
+    for k, (B, T, I, H) in enumerate([(1, 30, 5, 64), (9, 20, 7, 33), (33, 12, 4, 40), (4, 25, 6, 96)] * 2):
+        inputs = make_gru_inputs(rng, B, T, I, H, np.float32, reset_after=k % 2 == 0, mask="random",
+                                 dropout_p=0.25 if k > 3 else None)
+        jobs.append((inputs, make_gru_upstream(rng, B, T, H, np.float32)))
+
+    def run(job):
+        inputs, up = job
+        y, h, saved = call_gru_forward(ops.gru_forward, inputs)
+        return (y, h) + tuple(ops.gru_backward(*up, saved))
+
+    serial = [run(job) for job in jobs]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        concurrent = list(pool.map(run, jobs))
+    for got, want in zip(concurrent, serial):
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g, w)
