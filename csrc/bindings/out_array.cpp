@@ -14,8 +14,8 @@ namespace {
 // Each block: [64-byte header holding its capacity | data...], data 2 MiB aligned + 64.
 constexpr std::size_t kHuge = std::size_t(2) << 20;
 constexpr std::size_t kHeader = 64;
-constexpr std::size_t kKeepBlocks = 6;
-constexpr std::size_t kKeepBytes = std::size_t(512) << 20;
+constexpr std::size_t kKeepBlocks = 4;
+constexpr std::size_t kKeepBytes = std::size_t(128) << 20;  // a training step's y and dx at the bench's largest conv
 
 struct Kept {
   void* data;
