@@ -117,6 +117,9 @@ def render(peak, families, meta, stat="mean"):
     out.append(f"- Times are the {stat} per call; speed-up = other / pyseq (> 1 means pyseq is faster).")
     out.append("")
     for fam, cases in families.items():
+        if fam == "text":  # text preprocessing (bench/test_text.py): its own columns
+            out.extend(render_text(cases, stat))
+            continue
         out.append(f"### {fam}")
         out.append("")
         out.append("| mode | shape (B, T, I, H) | pyseq | torch | reference (f64) | torch / pyseq "
@@ -138,6 +141,25 @@ def render(peak, families, meta, stat="mean"):
         out.append("")
     out.append("— = row skipped (implementation not installed, or the reference slower than its per-call limit).")
     return "\n".join(out)
+
+
+# ---- text preprocessing (bench/test_text.py) -----------------------------------------------------
+
+
+def render_text(cases, stat):
+    """Rows: operation and data; pyseq (compiled) against plain Python, and against Keras's
+    per-row NumPy padding where measured."""
+    out = ["### text preprocessing", "",
+           "| operation | pyseq (Cython) | pure Python | pure Python / pyseq | NumPy per row (Keras) "
+           "| NumPy per row / pyseq |",
+           "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for case, row in cases.items():
+        t = {impl: (row.get(impl) or (None, None))[0] for impl in ("pyseq", "python", "numpy_rows")}
+        out.append(f"| {case} | {fmt_time(t['pyseq'])} | {fmt_time(t['python'])} "
+                   f"| {fmt_ratio(t['python'], t['pyseq'])} | {fmt_time(t['numpy_rows'])} "
+                   f"| {fmt_ratio(t['numpy_rows'], t['pyseq'])} |")
+    out.append("")
+    return out
 
 
 def main(argv=None):

@@ -396,3 +396,28 @@ def test_oracle_matches_keras(reset_after, go_backwards, dropout):
     y, h, _ = call_gru_forward(reference.gru_forward, inp, reverse=go_backwards)
     np.testing.assert_allclose(y, y_k, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(h, h_k, rtol=1e-5, atol=1e-5)
+
+
+def test_concurrent_calls_from_python_threads_match_serial_ones():
+    """The GIL is released for the whole kernel: several Python threads may run GRUs at once
+    (both forms, each call with its own team and scratch); results equal the serial ones."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(12)
+    jobs = []
+    for k, (B, T, I, H) in enumerate([(1, 30, 5, 64), (9, 20, 7, 33), (33, 12, 4, 40), (4, 25, 6, 96)] * 2):
+        inputs = make_gru_inputs(rng, B, T, I, H, np.float32, reset_after=k % 2 == 0, mask="random",
+                                 dropout_p=0.25 if k > 3 else None)
+        jobs.append((inputs, make_gru_upstream(rng, B, T, H, np.float32)))
+
+    def run(job):
+        inputs, up = job
+        y, h, saved = call_gru_forward(ops.gru_forward, inputs)
+        return (y, h) + tuple(ops.gru_backward(*up, saved))
+
+    serial = [run(job) for job in jobs]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        concurrent = list(pool.map(run, jobs))
+    for got, want in zip(concurrent, serial):
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g, w)

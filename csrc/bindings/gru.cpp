@@ -90,8 +90,9 @@ py::tuple gru_forward(const py::object& x_obj, const py::object& kernel_obj,
   check_extent(kFwd, "input features I (x.shape[2])", I);
   check_extent(kFwd, "hidden units H (recurrent_kernel.shape[0])", H);
   check_extent(kFwd, "B*T", B * T_);
-  check_extent(kFwd, "T*3H", T_ * 3 * H);
-  check_extent(kFwd, "I+2H+2", I + 2 * H + 2);
+  // leading dimensions of the kernel's per-step views (saved rows of T steps): 32-bit BLAS
+  check_extent(kFwd, "T*4H", T_ * 4 * H);
+  check_extent(kFwd, "T*(I+2H+2)", T_ * (I + 2 * H + 2));
   check_shape(kFwd, "recurrent_kernel", rk, {H, 3 * H}, "(H, 3H)");
   check_shape(kFwd, "kernel", kernel, {I, 3 * H}, "(I, 3H)");
 

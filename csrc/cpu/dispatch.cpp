@@ -119,7 +119,6 @@ template void lstm_forward<double>(const LstmForward<double>&);
 template void lstm_backward<float>(const LstmBackward<float>&);
 template void lstm_backward<double>(const LstmBackward<double>&);
 
-
 // ---- GRU ----
 template <typename T> void gru_forward(const GruForward<T>& a) { PYSEQ_DISPATCH(gru_forward<T>, a) }
 template <typename T> void gru_backward(const GruBackward<T>& a) { PYSEQ_DISPATCH(gru_backward<T>, a) }

@@ -66,7 +66,9 @@ inline std::int64_t gru_xh_columns(std::int64_t I, std::int64_t H, bool reset_af
   return reset_after ? I + H + 2 : I + 1 + 2 * H;
 }
 
+// y (B,T,H), h_T (B,H), saved (gates, xh, hn, h_prev) = GRU(x (B,T,I), kernel (I,3H), U (H,3H), bias, h0)
 template <typename T> void gru_forward(const GruForward<T>& a);
+// dx (B,T,I), dkernel (I,3H), dU (H,3H), dbias, dh0 (B,H) = ∂(y·dy + h_T·dh_T) / ∂(inputs)
 template <typename T> void gru_backward(const GruBackward<T>& a);
 
 #define PYSEQ_DECLARE_GRU_ISA(ns)                                   \
