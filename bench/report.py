@@ -214,7 +214,7 @@ def render_end_to_end(cases):
         epoch = {k: (v * per_epoch if (v is not None and per_epoch) else None)
                  for k, v in batch.items()}
         gap = info.get("loss_max_rel_diff")
-        gap_s = f"{100 * gap:.3f} %" if gap is not None else "—"
+        gap_s = f"{100 * gap:.2g} %" if gap is not None else "—"
         out.append(f"| {case} | {shape_label(info)} | {n} | {fmt_time(batch['pyseq'])} "
                    f"| {fmt_time(batch['torch'])} | {per_epoch} | {fmt_time(epoch['pyseq'])} "
                    f"| {fmt_time(epoch['torch'])} | {fmt_ratio(t['torch'], t['pyseq'])} | {gap_s} |")

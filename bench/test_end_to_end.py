@@ -136,7 +136,8 @@ def test_blas_sgemm_peak(benchmark, blas_sgemm_peak):
     blas_sgemm_peak(benchmark, 2048)
 
 
-@pytest.mark.parametrize("impl", ["pyseq", "torch"])
+# torch first: its row carries the loss-curve check, and report.py reads the first row's info
+@pytest.mark.parametrize("impl", ["torch", "pyseq"])
 def test_char_lm_train(benchmark, request, measure, flops, lm, impl):
     benchmark.group = f"{FAMILY}-char-lm"
     info = info_for(lm)
