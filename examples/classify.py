@@ -1,7 +1,7 @@
 """Text classification with three models: Conv1D + MaxPooling1D + GlobalMaxPooling1D, a
 bidirectional LSTM, and a Transformer-encoder block. The task is built from the bundled text of
-*The Mysterious Island*: which of the book's three parts ("Dropped from the Clouds", "The
-Abandoned", "The Secret of the Island") a passage of ``--length`` words comes from. Given Keras's
+*The Mysterious Island*: which of the book's three parts ("Dropped from the Clouds", "Abandoned",
+"The Secret of the Island") a passage of ``--length`` words comes from. Given Keras's
 ``imdb.npz`` (``--imdb PATH``), the same models are then trained on IMDb reviews.
 
     python examples/classify.py                    # a few minutes on 2 cores
@@ -31,13 +31,15 @@ PART_MARKER = re.compile(r"^PART \d", re.MULTILINE)
 
 
 def book_parts():
-    """The book's text cut at its "PART 1", "PART 2", "PART 3" headings (the headings dropped)."""
+    """The book's text cut at its "PART 1", "PART 2", "PART 3" headings; each part starts at its
+    "Chapter 1" (the heading and the part's title, which would give the label away, dropped)."""
     text = mysterious_island.load_text()
     starts = [m.start() for m in PART_MARKER.finditer(text)]
     if len(starts) != 3:
         raise RuntimeError(f"expected 3 part headings in the book, found {len(starts)}")
     bounds = starts + [len(text)]
-    return [text[bounds[k]:bounds[k + 1]].split("\n", 1)[1] for k in range(3)]
+    parts = [text[bounds[k]:bounds[k + 1]] for k in range(3)]
+    return [p[p.index("Chapter 1"):] for p in parts]
 
 
 def book_task(length, num_words, test_fraction, seed):
