@@ -138,7 +138,7 @@ def run_task(name, train, test, classes, vocab, args):
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--length", type=int, default=100, help="words per passage / review")
     p.add_argument("--num-words", type=int, default=8000, help="vocabulary size")
     p.add_argument("--dim", type=int, default=64, help="embedding and model width")
