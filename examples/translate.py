@@ -6,8 +6,8 @@ states start the decoder, trained with teacher forcing; then the same with dot-p
     python examples/translate.py                   # a few minutes on 2 cores
     python examples/translate.py --epochs 80 --units 512
 
-Character level on both sides (Korean has ~900 distinct syllables in these pairs, against ~4,000
-distinct words for 3,800 short sentences: too many words to learn from so few examples).
+Character level on both sides: the 3,798 pairs hold 915 distinct Korean characters but 6,016
+distinct space-separated Korean words, too many words to learn from so few sentences.
 Decoding is greedy: the decoder gets the start token, then its own most likely character, until
 the end token. The metric is token (character) accuracy on held-out pairs: the share of the
 reference's characters, end token included, that greedy decoding puts at the same position.
