@@ -217,7 +217,8 @@ def render_end_to_end(cases):
         gap_s = f"{100 * gap:.2g} %" if gap is not None else "—"
         out.append(f"| {case} | {shape_label(info)} | {n} | {fmt_time(batch['pyseq'])} "
                    f"| {fmt_time(batch['torch'])} | {per_epoch} | {fmt_time(epoch['pyseq'])} "
-                   f"| {fmt_time(epoch['torch'])} | {fmt_ratio(t['torch'], t['pyseq'])} | {gap_s} |")
+                   f"| {fmt_time(epoch['torch'])} | {fmt_ratio(t['torch'], t['pyseq'])} "
+                   f"| {gap_s} |")
     out.append("")
     return out
 # --- end of end-to-end block ---------------------------------------------------------------

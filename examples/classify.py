@@ -56,8 +56,10 @@ def book_task(length, num_words, test_fraction, seed):
     test, train = order[:n_test], order[n_test:]
     tok = Tokenizer(num_words=num_words, oov_token="<oov>")
     tok.fit_on_texts([passages[i] for i in train])
-    seqs = lambda idx: pad_sequences(tok.texts_to_sequences([passages[i] for i in idx]),  # noqa: E731
-                                     maxlen=length, padding="post")
+
+    def seqs(idx):
+        return pad_sequences(tok.texts_to_sequences([passages[i] for i in idx]), maxlen=length,
+                             padding="post")
     return (seqs(train), labels[train]), (seqs(test), labels[test])
 
 
