@@ -72,27 +72,51 @@ def imdb_task(path, length, num_words, samples, seed):
     return (pad(x), np.asarray(y, np.int32)), (pad(xt), np.asarray(yt, np.int32))
 
 
+class Seeds:
+    """Seeded initializers, one fresh seed per weight, so that a run is reproducible."""
+
+    def __init__(self, seed):
+        self.next = seed * 1000
+
+    def _seed(self):
+        self.next += 1
+        return self.next
+
+    def glorot(self):
+        return pyseq.initializers.GlorotUniform(seed=self._seed())
+
+    def embedding(self):
+        return pyseq.initializers.RandomUniform(-0.05, 0.05, seed=self._seed())
+
+    def rnn(self):
+        return dict(kernel_initializer=self.glorot(),
+                    recurrent_initializer=pyseq.initializers.Orthogonal(seed=self._seed()))
+
+
 def cnn(vocab, length, classes, dim, seed):
-    g = lambda k: pyseq.initializers.GlorotUniform(seed=seed + k)  # noqa: E731
+    s = Seeds(seed)
     return pyseq.Sequential([
         pyseq.Input((length,), dtype="int32"),
-        layers.Embedding(vocab, dim),
-        layers.Conv1D(dim, 5, activation="relu", kernel_initializer=g(1)),
+        layers.Embedding(vocab, dim, embeddings_initializer=s.embedding()),
+        layers.Conv1D(dim, 5, activation="relu", kernel_initializer=s.glorot()),
         layers.MaxPooling1D(3),
-        layers.Conv1D(dim, 5, activation="relu", kernel_initializer=g(2)),
+        layers.Conv1D(dim, 5, activation="relu", kernel_initializer=s.glorot()),
         layers.GlobalMaxPooling1D(),
         layers.Dropout(0.3, seed=seed),
-        layers.Dense(classes, kernel_initializer=g(3)),
+        layers.Dense(classes, kernel_initializer=s.glorot()),
     ], name="conv1d")
 
 
 def bilstm(vocab, length, classes, dim, seed):
+    s = Seeds(seed)
     return pyseq.Sequential([
         pyseq.Input((length,), dtype="int32"),
-        layers.Embedding(vocab, dim, mask_zero=True),
-        layers.Bidirectional(layers.LSTM(dim // 2, seed=seed)),
+        layers.Embedding(vocab, dim, mask_zero=True, embeddings_initializer=s.embedding()),
+        layers.Bidirectional(layers.LSTM(dim // 2, seed=seed, **s.rnn()),
+                             backward_layer=layers.LSTM(dim // 2, seed=seed + 1,
+                                                        go_backwards=True, **s.rnn())),
         layers.Dropout(0.3, seed=seed),
-        layers.Dense(classes),
+        layers.Dense(classes, kernel_initializer=s.glorot()),
     ], name="bidirectional_lstm")
 
 
@@ -100,19 +124,23 @@ def transformer(vocab, length, classes, dim, seed, heads=2, ff=None):
     """One encoder block: token + learned position embeddings, self-attention with a residual
     and LayerNormalization, a feed-forward with a residual and LayerNormalization, then the
     average over positions."""
+    s = Seeds(seed)
     ff = ff or 2 * dim
     inp = pyseq.Input((length,), dtype="int32")
-    tokens = layers.Embedding(vocab, dim)(inp)
-    positions = layers.Embedding(length, dim)(np.arange(length))   # (length, dim), learned
+    tokens = layers.Embedding(vocab, dim, embeddings_initializer=s.embedding())(inp)
+    positions = layers.Embedding(length, dim, embeddings_initializer=s.embedding())(
+        np.arange(length))                                         # (length, dim), learned
     x = tokens + positions
     att = layers.MultiHeadAttention(num_heads=heads, key_dim=dim // heads, dropout=0.1,
-                                    seed=seed)(x, x)
+                                    kernel_initializer=s.glorot(), seed=seed)(x, x)
     x = layers.LayerNormalization(epsilon=1e-6)(x + layers.Dropout(0.1, seed=seed)(att))
-    f = layers.Dense(dim)(layers.Dense(ff, activation="relu")(x))
+    f = layers.Dense(dim, kernel_initializer=s.glorot())(
+        layers.Dense(ff, activation="relu", kernel_initializer=s.glorot())(x))
     x = layers.LayerNormalization(epsilon=1e-6)(x + layers.Dropout(0.1, seed=seed + 1)(f))
     x = layers.GlobalAveragePooling1D()(x)
     x = layers.Dropout(0.3, seed=seed + 2)(x)
-    return pyseq.Model(inp, layers.Dense(classes)(x), name="transformer")
+    return pyseq.Model(inp, layers.Dense(classes, kernel_initializer=s.glorot())(x),
+                       name="transformer")
 
 
 MODELS = {"Conv1D + pooling": cnn, "bidirectional LSTM": bilstm,

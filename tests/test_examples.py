@@ -96,3 +96,22 @@ def test_classify_book_parts_and_missing_imdb(tmp_path):
     assert "ABANDONED" not in parts[1][:2000] and "PART" not in parts[2][:20]
     with pytest.raises(FileNotFoundError, match="imdb"):
         classify.imdb_task(str(tmp_path / "imdb.npz"), 20, 100, 10, 1)
+
+
+def test_classify_with_an_imdb_file(tmp_path):
+    # a tiny file in Keras's imdb.npz format (object arrays of lists of word indices)
+    rng = np.random.default_rng(0)
+
+    def reviews(n):
+        out = np.empty(n, dtype=object)
+        for i in range(n):
+            out[i] = rng.integers(1, 200, size=int(rng.integers(5, 40))).tolist()
+        return out
+    np.savez(tmp_path / "imdb.npz", x_train=reviews(48), y_train=rng.integers(0, 2, 48),
+             x_test=reviews(20), y_test=rng.integers(0, 2, 20))
+    classify = load_example("classify")
+    r = classify.main(["--epochs", "1", "--length", "24", "--dim", "8", "--num-words", "300",
+                       "--imdb-length", "30", "--imdb-samples", "0", "--verbose", "0",
+                       "--imdb", str(tmp_path / "imdb.npz")])
+    assert set(r) == {"book", "imdb"} and set(r["imdb"]) == set(classify.MODELS)
+    assert all(0.0 <= a <= 1.0 for a in r["imdb"].values())
