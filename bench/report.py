@@ -120,6 +120,9 @@ def render(peak, families, meta, stat="mean"):
         if fam == "text":  # text preprocessing (bench/test_text.py): its own columns
             out.extend(render_text(cases, stat))
             continue
+        if fam == "end_to_end":  # bench/test_end_to_end.py: time per epoch, loss curves
+            out.extend(render_end_to_end(cases))
+            continue
         out.append(f"### {fam}")
         out.append("")
         out.append("| mode | shape (B, T, I, H) | pyseq | torch | reference (f64) | torch / pyseq "
@@ -214,6 +217,33 @@ def render_outside_kernels(benches):
                          f"step, {info.get('ops_ms')} ms in ops.* calls)")
     return "\n".join([""] + lines) if lines else ""
 # --- end of models block --------------------------------------------------------------------
+
+
+# --- end to end (issue 7): the char-LM example against PyTorch -----------------------------
+def render_end_to_end(cases):
+    """Time per batch and per epoch of the example's model, pyseq against PyTorch, and the
+    largest relative gap between the two loss curves."""
+    out = ["### end to end", "",
+           "| model | shape (B, T, I, H) | batches timed | pyseq per batch | torch per batch "
+           "| batches per epoch | pyseq per epoch | torch per epoch | torch / pyseq "
+           "| loss curves, largest gap |",
+           "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for case, row in cases.items():
+        info = row["info"]
+        n, per_epoch = info.get("batches"), info.get("batches_per_epoch")
+        t = {impl: (row.get(impl) or (None, None))[0] for impl in ("pyseq", "torch")}
+        batch = {k: (v / n if (v is not None and n) else None) for k, v in t.items()}
+        epoch = {k: (v * per_epoch if (v is not None and per_epoch) else None)
+                 for k, v in batch.items()}
+        gap = info.get("loss_max_rel_diff")
+        gap_s = f"{100 * gap:.2g} %" if gap is not None else "—"
+        out.append(f"| {case} | {shape_label(info)} | {n} | {fmt_time(batch['pyseq'])} "
+                   f"| {fmt_time(batch['torch'])} | {per_epoch} | {fmt_time(epoch['pyseq'])} "
+                   f"| {fmt_time(epoch['torch'])} | {fmt_ratio(t['torch'], t['pyseq'])} "
+                   f"| {gap_s} |")
+    out.append("")
+    return out
+# --- end of end-to-end block ---------------------------------------------------------------
 
 
 if __name__ == "__main__":
