@@ -57,7 +57,23 @@ class Loss:
 
     def _prepare(self, y_true, y_pred):
         y_pred = _float(y_pred)
-        return _float(y_true, y_pred), y_pred
+        y_true = _float(y_true, y_pred)
+        return self._match_shapes(y_true, y_pred), y_pred
+
+    def _match_shapes(self, y_true, y_pred):
+        # Keras's squeeze-or-expand: labels (N,) against predictions (N, 1), and the reverse.
+        if y_true.ndim == y_pred.ndim - 1 and y_pred.shape[-1] == 1:
+            y_true = y_true[..., None]
+        elif y_true.ndim == y_pred.ndim + 1 and y_true.shape[-1] == 1:
+            y_true = y_true[..., 0]
+        try:
+            shape = np.broadcast_shapes(y_true.shape, y_pred.shape)
+        except ValueError:
+            shape = None
+        if shape != y_pred.shape:
+            raise ValueError(f"[{self.name}] y_true must have y_pred's shape {y_pred.shape} (or "
+                             f"broadcast to it), got {y_true.shape}")
+        return y_true
 
     def _weights(self, values, sample_weight, mask):
         """Per-sample weights (or None) and the divisor of the reduction."""
@@ -209,12 +225,15 @@ class CategoricalCrossentropy(Loss):
         if self.from_logits:
             self.has_logits_grad = None
 
-    def _prepare(self, y_true, y_pred):
-        y_true, y_pred = super()._prepare(y_true, y_pred)
+    def _match_shapes(self, y_true, y_pred):
         if y_true.shape != y_pred.shape:
             raise ValueError(f"[{self.name}] y_true and y_pred must have the same shape (one-hot "
                              f"labels), got {y_true.shape} and {y_pred.shape}; integer labels "
                              "take sparse_categorical_crossentropy")
+        return y_true
+
+    def _prepare(self, y_true, y_pred):
+        y_true, y_pred = super()._prepare(y_true, y_pred)
         if self.label_smoothing:
             ls = self.label_smoothing
             y_true = y_true * (1.0 - ls) + ls / y_pred.shape[-1]

@@ -173,3 +173,22 @@ def test_reductions():
     sw = np.array([1.0, 0.0, 2.0, 1.0])
     assert losses.MeanSquaredError()(y, p, sample_weight=sw) == \
         pytest.approx((per_sample * sw).sum() / 4)
+
+
+@pytest.mark.parametrize("name", ["mse", "mae", "huber", "binary_crossentropy"])
+def test_labels_one_rank_short_are_expanded_like_keras(name):
+    # (N,) labels against (N, 1) predictions: Keras expands the labels; no (N, N) broadcast.
+    rng = np.random.default_rng(0)
+    y_pred = rng.uniform(0.1, 0.9, (16, 1)).astype(np.float32)
+    y_true = rng.uniform(0, 1, 16).astype(np.float32)
+    loss = losses.get(name)
+    value, grad = loss.value_and_grad(y_true, y_pred)
+    value_ref, grad_ref = loss.value_and_grad(y_true[:, None], y_pred)
+    assert value == pytest.approx(value_ref)
+    assert grad.shape == y_pred.shape
+    np.testing.assert_array_equal(grad, grad_ref)
+
+
+def test_labels_that_do_not_fit_the_predictions_are_refused():
+    with pytest.raises(ValueError, match=r"\[mean_squared_error\] y_true must have y_pred's shape"):
+        losses.MeanSquaredError()(np.zeros((8, 3)), np.zeros((8, 1), np.float32))
