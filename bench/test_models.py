@@ -74,7 +74,9 @@ def torch_lm(torch, weights):
         net.lstm.bias_hh_l0.zero_()
         net.fc.weight.copy_(torch.from_numpy(dense_k.T.copy()))
         net.fc.bias.copy_(torch.from_numpy(dense_b))
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-7)
+    # One bias, as in Keras: a trainable bias_hh would get bias_ih's gradient too.
+    net.lstm.bias_hh_l0.requires_grad_(False)
+    opt = torch.optim.Adam([q for q in net.parameters() if q.requires_grad], lr=1e-3, eps=1e-7)
     return net, opt, nn.CrossEntropyLoss()
 
 
