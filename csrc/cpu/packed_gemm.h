@@ -73,7 +73,7 @@ void pack_panels(T* dst, const T* B, std::int64_t ldb, std::int64_t K, std::int6
 template <typename T, int NV, int MR_>
 inline void micro_kernel(const T* __restrict A, std::int64_t lda, const T* __restrict panel,
                          std::int64_t kc, T* __restrict C, std::int64_t ldc, std::int64_t nr,
-                         bool accumulate) {
+                         bool accumulate, const char* prefetch) {
   constexpr int NR = PanelShape<T, NV>::NR;
   T acc[MR_][NR];
   for (int m = 0; m < MR_; ++m)
@@ -81,6 +81,7 @@ inline void micro_kernel(const T* __restrict A, std::int64_t lda, const T* __res
 #pragma GCC unroll 4
   for (std::int64_t k = 0; k < kc; ++k) {
     const T* __restrict b = panel + k * NR;
+    if (prefetch) __builtin_prefetch(prefetch + k * 64, 0, 2);
 #pragma GCC unroll 8
     for (int m = 0; m < MR_; ++m) {
       const T a = A[m * lda + k];
@@ -100,14 +101,14 @@ inline void micro_kernel(const T* __restrict A, std::int64_t lda, const T* __res
 template <typename T, int NV, int MR_>
 inline void micro_kernel_rows(int mr, const T* A, std::int64_t lda, const T* panel,
                               std::int64_t kc, T* C, std::int64_t ldc, std::int64_t nr,
-                              bool accumulate) {
+                              bool accumulate, const char* prefetch) {
   if constexpr (MR_ > 1) {
     if (mr < MR_) {
-      micro_kernel_rows<T, NV, MR_ - 1>(mr, A, lda, panel, kc, C, ldc, nr, accumulate);
+      micro_kernel_rows<T, NV, MR_ - 1>(mr, A, lda, panel, kc, C, ldc, nr, accumulate, prefetch);
       return;
     }
   }
-  micro_kernel<T, NV, MR_>(A, lda, panel, kc, C, ldc, nr, accumulate);
+  micro_kernel<T, NV, MR_>(A, lda, panel, kc, C, ldc, nr, accumulate, prefetch);
 }
 
 // C (M,N) = A (M,K) · B + (accumulate ? C : 0), B given packed by pack_panels.
@@ -121,10 +122,17 @@ void packed_gemm(std::int64_t M, std::int64_t N, std::int64_t K, const T* A, std
     for (std::int64_t n0 = 0; n0 < N; n0 += S::NR) {
       const T* panel = packed_B + n0 * K + k0 * S::NR;
       const std::int64_t nr = std::min<std::int64_t>(S::NR, N - n0);
-      for (std::int64_t m0 = 0; m0 < M; m0 += S::MR) {
+      // The next panel's slice (kc rows of NR, NV cache lines each) comes from L3 unless fetched
+      // ahead: the first row blocks of this panel prefetch it into L2, one line per k, so that
+      // the fetch is spread over this panel's work instead of stalling the next one's first block.
+      const char* next = n0 + S::NR < N ? reinterpret_cast<const char*>(panel + S::NR * K)
+                                         : nullptr;
+      std::int64_t blk = 0;
+      for (std::int64_t m0 = 0; m0 < M; m0 += S::MR, ++blk) {
         const int mr = static_cast<int>(std::min<std::int64_t>(S::MR, M - m0));
+        const char* pf = next && blk < NV ? next + blk * kc * 64 : nullptr;
         micro_kernel_rows<T, NV, S::MR>(mr, A + m0 * lda + k0, lda, panel, kc, C + m0 * ldc + n0,
-                                    ldc, nr, acc);
+                                    ldc, nr, acc, pf);
       }
     }
   }
