@@ -101,7 +101,7 @@ inline void micro_kernel(const T* __restrict A, std::int64_t lda, const T* __res
 template <typename T, int NV, int MR_>
 inline void micro_kernel_rows(int mr, const T* A, std::int64_t lda, const T* panel,
                               std::int64_t kc, T* C, std::int64_t ldc, std::int64_t nr,
-                              bool accumulate, const char* prefetch) {
+                              bool accumulate, const char* prefetch = nullptr) {
   if constexpr (MR_ > 1) {
     if (mr < MR_) {
       micro_kernel_rows<T, NV, MR_ - 1>(mr, A, lda, panel, kc, C, ldc, nr, accumulate, prefetch);
