@@ -8,12 +8,13 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-import pyseq
 from pyseq import ops, reference
 
-from helpers import (LSTM_GRAD_NAMES, MASK_KINDS, assert_all_close, assert_close,
-                     assert_unchanged, call_lstm_forward, copy_inputs, make_lstm_inputs,
-                     make_lstm_upstream, make_noncontiguous)
+from helpers import (LSTM_GRAD_NAMES, LSTM_POSITIONAL, MASK_KINDS, assert_all_close, assert_unchanged,
+                     call_lstm_forward, copy_inputs, make_lstm_inputs, make_lstm_upstream,
+                     make_noncontiguous, numeric_gradients)
+from rnn_checks import (assert_backward_repeatable, assert_forward_deterministic,
+                        assert_thread_count_does_not_matter, assert_typed_outputs)
 
 DTYPES = [np.float32, np.float64]
 SIZES = [1, 2, 3, 5, 7, 13, 17, 31]                 # 1 and primes
@@ -95,10 +96,7 @@ def check_against_reference(p, *, factor=1.0):
     expected_shapes = dict(y=(B, T, H), h_T=(B, H), c_T=(B, H), dx=(B, T, I), dkernel=(I, 4 * H),
                            drecurrent_kernel=(H, 4 * H), dbias=(4 * H,), dh0=(B, H), dc0=(B, H))
     assert len(grads) == 6
-    for name, a in zip(OUT_NAMES + LSTM_GRAD_NAMES, (y, h_T, c_T) + tuple(grads)):
-        assert isinstance(a, np.ndarray), f"{name} is {type(a).__name__}, not an ndarray"
-        assert a.dtype == dt, f"{name} has dtype {a.dtype}, inputs were {dt}"
-        assert a.shape == expected_shapes[name], f"{name} has shape {a.shape}, expected {expected_shapes[name]}"
+    assert_typed_outputs(OUT_NAMES + LSTM_GRAD_NAMES, (y, h_T, c_T) + tuple(grads), dt, expected_shapes)
 
     y_r, h_r, c_r, cache = call_lstm_forward(reference.lstm_forward, inputs, **opts)
     grads_r = reference.lstm_backward(*up, cache)
@@ -160,24 +158,13 @@ def test_backward_twice_from_same_saved(dtype, reverse):
     p = Problem(5, 8, 6, 7, dtype, mask="fully_masked_rows", reverse=reverse, dropout_p=0.5, seed=3)
     inputs, up = build(p)
     *_, saved = call_lstm_forward(ops.lstm_forward, inputs, reverse=reverse)
-    g1 = ops.lstm_backward(*up, saved)
-    g2 = ops.lstm_backward(*up, saved)
-    g_none = ops.lstm_backward(None, None, None, saved)
-    g3 = ops.lstm_backward(*up, saved)
-    for name, a, b, c in zip(LSTM_GRAD_NAMES, g1, g2, g3):
-        np.testing.assert_array_equal(a, b, err_msg=f"{name}: second backward differs")
-        np.testing.assert_array_equal(a, c, err_msg=f"{name}: backward after a None-upstream backward differs")
-    for name, z in zip(LSTM_GRAD_NAMES, g_none):
-        assert not np.any(z), f"{name} is not zero for None upstream gradients"
+    assert_backward_repeatable(ops.lstm_backward, up, saved, LSTM_GRAD_NAMES)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_forward_is_deterministic(dtype):
     inputs, _ = build(Problem(9, 10, 11, 37, dtype, mask="random", seed=4))
-    a = call_lstm_forward(ops.lstm_forward, inputs)
-    b = call_lstm_forward(ops.lstm_forward, inputs)
-    for name, u, v in zip(OUT_NAMES, a[:3], b[:3]):
-        np.testing.assert_array_equal(u, v, err_msg=name)
+    assert_forward_deterministic(lambda: call_lstm_forward(ops.lstm_forward, inputs)[:3], OUT_NAMES)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -185,19 +172,12 @@ def test_forward_is_deterministic(dtype):
 def test_thread_count_does_not_change_results(dtype, B):
     p = Problem(B, 20, 31, 65, dtype, mask="random", reverse=True, dropout_p=0.25, seed=5)
     inputs, up = build(p)
-    n0 = pyseq.get_num_threads()
-    results = {}
-    try:
-        for n in (1, 2):
-            pyseq.set_num_threads(n)
-            assert pyseq.get_num_threads() == n
-            y, h, c, saved = call_lstm_forward(ops.lstm_forward, inputs, reverse=True)
-            results[n] = (y, h, c) + tuple(ops.lstm_backward(*up, saved))
-    finally:
-        pyseq.set_num_threads(n0)
-    assert pyseq.get_num_threads() == n0
-    for name, a, b in zip(OUT_NAMES + LSTM_GRAD_NAMES, results[1], results[2]):
-        assert_close(b, a, dtype, f"{name}: 2 threads vs 1 thread")
+
+    def run():
+        y, h, c, saved = call_lstm_forward(ops.lstm_forward, inputs, reverse=True)
+        return (y, h, c) + tuple(ops.lstm_backward(*up, saved))
+
+    assert_thread_count_does_not_matter(run, OUT_NAMES + LSTM_GRAD_NAMES, dtype)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -220,14 +200,5 @@ def test_kernel_gradients_match_finite_differences(reverse):
 
     *_, saved = call_lstm_forward(ops.lstm_forward, inputs, reverse=reverse)
     grads = ops.lstm_backward(*up, saved)
-    for name, g in zip(LSTM_GRAD_NAMES, grads):
-        wrt = name[1:]
-        num = np.zeros_like(inputs[wrt])
-        for idx in np.ndindex(num.shape):
-            plus, minus = dict(inputs), dict(inputs)
-            plus[wrt] = inputs[wrt].copy()
-            minus[wrt] = inputs[wrt].copy()
-            plus[wrt][idx] += eps
-            minus[wrt][idx] -= eps
-            num[idx] = (loss(plus) - loss(minus)) / (2 * eps)
+    for name, g, num in zip(LSTM_GRAD_NAMES, grads, numeric_gradients(loss, inputs, LSTM_POSITIONAL, eps)):
         np.testing.assert_allclose(g, num, rtol=1e-6, atol=1e-8, err_msg=f"kernel {name} vs finite differences")

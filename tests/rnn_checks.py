@@ -1,0 +1,80 @@
+"""Checks the recurrent families' kernel tests (test_simple_rnn.py, test_gru.py, test_lstm.py) share:
+output types, repeated backward from one saved, thread-count and tuning changes, concurrent calls."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+import pyseq
+from pyseq import _core
+
+from helpers import assert_close
+
+
+@pytest.fixture
+def restore_tuning():
+    """Put the thread count, step-loop split, step product and SIMD level back after the test."""
+    saved = pyseq.get_num_threads(), _core.get_rnn_split(), _core.get_step_product(), _core.get_simd()
+    yield
+    pyseq.set_num_threads(saved[0])
+    _core.set_rnn_split(saved[1])
+    _core.set_step_product(saved[2])
+    _core.set_simd(saved[3])
+
+
+def assert_typed_outputs(names, arrays, dtype, expected_shapes):
+    """Every output and gradient is an ndarray of the inputs' dtype and the expected shape."""
+    for name, a in zip(names, arrays):
+        assert isinstance(a, np.ndarray), f"{name} is {type(a).__name__}, not an ndarray"
+        assert a.dtype == dtype, f"{name} has dtype {a.dtype}, inputs were {dtype}"
+        assert a.shape == expected_shapes[name], f"{name} has shape {a.shape}, expected {expected_shapes[name]}"
+
+
+def assert_backward_repeatable(backward, up, saved, grad_names):
+    """saved serves any number of backwards: the same gradients each time, also after a backward
+    with every upstream gradient None (which gives zeros)."""
+    g1 = backward(*up, saved)
+    g2 = backward(*up, saved)
+    g_none = backward(*(None for _ in up), saved)
+    g3 = backward(*up, saved)
+    for name, a, b, c in zip(grad_names, g1, g2, g3):
+        np.testing.assert_array_equal(a, b, err_msg=f"{name}: second backward differs")
+        np.testing.assert_array_equal(a, c, err_msg=f"{name}: backward after a None-upstream backward differs")
+    for name, z in zip(grad_names, g_none):
+        assert not np.any(z), f"{name} is not zero for None upstream gradients"
+
+
+def assert_forward_deterministic(forward_outputs, names):
+    """``forward_outputs()`` (no arguments) twice gives bit-identical ``names`` outputs."""
+    a, b = forward_outputs(), forward_outputs()
+    for name, u, v in zip(names, a, b):
+        np.testing.assert_array_equal(u, v, err_msg=name)
+
+
+def assert_thread_count_does_not_matter(run, names, dtype):
+    """``run()`` (forward and backward) with 1 and with 2 threads agrees to the dtype's tolerance;
+    the thread count is put back afterwards."""
+    n0 = pyseq.get_num_threads()
+    results = {}
+    try:
+        for n in (1, 2):
+            pyseq.set_num_threads(n)
+            assert pyseq.get_num_threads() == n
+            results[n] = run()
+    finally:
+        pyseq.set_num_threads(n0)
+    assert pyseq.get_num_threads() == n0
+    for name, a, b in zip(names, results[1], results[2]):
+        assert_close(b, a, dtype, f"{name}: 2 threads vs 1 thread")
+
+
+def assert_concurrent_matches_serial(run, jobs, workers=4):
+    """The GIL is released for the whole kernel: ``run(job)`` from several Python threads at once
+    (each call with its own team and scratch) equals the serial results bit for bit."""
+    serial = [run(job) for job in jobs]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        concurrent = list(pool.map(run, jobs))
+    for got, want in zip(concurrent, serial):
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g, w)
