@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import pyseq
-from pyseq import _core
+from pyseq import _core, ops, reference
 
-from helpers import assert_close
+from helpers import assert_all_close, assert_close, assert_unchanged, copy_inputs
 
 
 @pytest.fixture
@@ -78,3 +78,29 @@ def assert_concurrent_matches_serial(run, jobs, workers=4):
     for got, want in zip(concurrent, serial):
         for g, w in zip(got, want):
             np.testing.assert_array_equal(g, w)
+
+
+def check_op_against_oracle(op, call, inputs, up, opts, *, out_names, grad_names, upstream_names,
+                            expected_shapes, dtype, factor=1.0, prefix=""):
+    """Run ``ops.<op>_forward/_backward`` and the float64 oracle ``reference.<op>_*`` on the same
+    inputs (``call(fn, inputs, **opts)`` calls a forward); check the kernel's output types, every
+    output and gradient against the oracle, and that no input was modified. Returns the kernel's
+    (outputs, gradients, saved)."""
+    before = copy_inputs(inputs)
+    up_before = copy_inputs(dict(zip(upstream_names, up)))
+
+    *outs, saved = call(getattr(ops, f"{op}_forward"), inputs, **opts)
+    grads = getattr(ops, f"{op}_backward")(*up, saved)
+
+    dt = np.dtype(dtype)
+    assert len(grads) == len(grad_names)
+    assert_typed_outputs(out_names + grad_names, tuple(outs) + tuple(grads), dt, expected_shapes)
+
+    *outs_r, cache = call(getattr(reference, f"{op}_forward"), inputs, **opts)
+    grads_r = getattr(reference, f"{op}_backward")(*up, cache)
+    assert_all_close(tuple(outs), tuple(outs_r), dt, out_names, factor=factor, prefix=prefix)
+    assert_all_close(grads, grads_r, dt, grad_names, factor=factor, prefix=prefix)
+
+    assert_unchanged(before, inputs, f"{op}_forward/backward")
+    assert_unchanged(up_before, dict(zip(upstream_names, up)), f"{op}_backward")
+    return tuple(outs), grads, saved

@@ -14,11 +14,10 @@ from pyseq import _core, ops, reference
 
 from gru_helpers import (GRU_GRAD_NAMES, GRU_OUT_NAMES, GRU_POSITIONAL, call_gru_forward,
                          gru_bias_shape, make_gru_inputs, make_gru_upstream)
-from helpers import (MASK_KINDS, assert_all_close, assert_unchanged, copy_inputs, make_noncontiguous,
-                     numeric_gradients)
+from helpers import MASK_KINDS, make_noncontiguous, numeric_gradients
 from rnn_checks import (assert_backward_repeatable, assert_concurrent_matches_serial,
                         assert_forward_deterministic, assert_thread_count_does_not_matter,
-                        assert_typed_outputs, restore_tuning)  # noqa: F401 (restore_tuning is a fixture)
+                        check_op_against_oracle, restore_tuning)  # noqa: F401 (restore_tuning is a fixture)
 
 DTYPES = [np.float32, np.float64]
 SIZES = [1, 2, 3, 5, 7, 13, 17, 31]                 # 1 and primes
@@ -82,29 +81,16 @@ def build(p):
 def check_against_reference(p, *, factor=1.0):
     """Run kernel and oracle on Problem p and compare everything; return the kernel's results."""
     inputs, up = build(p)
-    before = copy_inputs(inputs)
-    up_before = copy_inputs(dict(zip(("dy", "dh_T"), up)))
     opts = dict(reverse=p.reverse, zero_output_for_mask=p.zero_output_for_mask)
-
-    y, h_T, saved = call_gru_forward(ops.gru_forward, inputs, **opts)
-    grads = ops.gru_backward(*up, saved)
-
-    B, T, I, H = p.B, p.T, p.I, p.H
-    dt = np.dtype(p.dtype)
+    B, T, I, H = p.B, p.T, p.I, p.H  # noqa: E741
     expected_shapes = dict(y=(B, T, H), h_T=(B, H), dx=(B, T, I), dkernel=(I, 3 * H),
                            drecurrent_kernel=(H, 3 * H), dbias=gru_bias_shape(H, p.reset_after),
                            dh0=(B, H))
-    assert len(grads) == 5
-    assert_typed_outputs(GRU_OUT_NAMES + GRU_GRAD_NAMES, (y, h_T) + tuple(grads), dt, expected_shapes)
-
-    y_r, h_r, cache = call_gru_forward(reference.gru_forward, inputs, **opts)
-    grads_r = reference.gru_backward(*up, cache)
-    assert_all_close((y, h_T), (y_r, h_r), dt, GRU_OUT_NAMES, factor=factor, prefix=f"{p}\n  ")
-    assert_all_close(grads, grads_r, dt, GRU_GRAD_NAMES, factor=factor, prefix=f"{p}\n  ")
-
-    assert_unchanged(before, inputs, "gru_forward/backward")
-    assert_unchanged(up_before, dict(zip(("dy", "dh_T"), up)), "gru_backward")
-    return (y, h_T), grads, saved, up
+    outs, grads, saved = check_op_against_oracle(
+        "gru", call_gru_forward, inputs, up, opts, out_names=GRU_OUT_NAMES, grad_names=GRU_GRAD_NAMES,
+        upstream_names=("dy", "dh_T"), expected_shapes=expected_shapes, dtype=p.dtype, factor=factor,
+        prefix=f"{p}\n  ")
+    return outs, grads, saved, up
 
 
 # ------------------------------------------------------------------------------------------------

@@ -8,13 +8,12 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from pyseq import ops, reference
+from pyseq import ops
 
-from helpers import (LSTM_GRAD_NAMES, LSTM_POSITIONAL, MASK_KINDS, assert_all_close, assert_unchanged,
-                     call_lstm_forward, copy_inputs, make_lstm_inputs, make_lstm_upstream,
-                     make_noncontiguous, numeric_gradients)
+from helpers import (LSTM_GRAD_NAMES, LSTM_POSITIONAL, MASK_KINDS, call_lstm_forward, make_lstm_inputs,
+                     make_lstm_upstream, make_noncontiguous, numeric_gradients)
 from rnn_checks import (assert_backward_repeatable, assert_forward_deterministic,
-                        assert_thread_count_does_not_matter, assert_typed_outputs)
+                        assert_thread_count_does_not_matter, check_op_against_oracle)
 
 DTYPES = [np.float32, np.float64]
 SIZES = [1, 2, 3, 5, 7, 13, 17, 31]                 # 1 and primes
@@ -84,28 +83,15 @@ def build(p):
 def check_against_reference(p, *, factor=1.0):
     """Run kernel and oracle on Problem p and compare everything; return the kernel's results."""
     inputs, up = build(p)
-    before = copy_inputs(inputs)
-    up_before = copy_inputs(dict(zip(("dy", "dh_T", "dc_T"), up)))
     opts = dict(reverse=p.reverse, zero_output_for_mask=p.zero_output_for_mask)
-
-    y, h_T, c_T, saved = call_lstm_forward(ops.lstm_forward, inputs, **opts)
-    grads = ops.lstm_backward(*up, saved)
-
-    B, T, I, H = p.B, p.T, p.I, p.H
-    dt = np.dtype(p.dtype)
+    B, T, I, H = p.B, p.T, p.I, p.H  # noqa: E741
     expected_shapes = dict(y=(B, T, H), h_T=(B, H), c_T=(B, H), dx=(B, T, I), dkernel=(I, 4 * H),
                            drecurrent_kernel=(H, 4 * H), dbias=(4 * H,), dh0=(B, H), dc0=(B, H))
-    assert len(grads) == 6
-    assert_typed_outputs(OUT_NAMES + LSTM_GRAD_NAMES, (y, h_T, c_T) + tuple(grads), dt, expected_shapes)
-
-    y_r, h_r, c_r, cache = call_lstm_forward(reference.lstm_forward, inputs, **opts)
-    grads_r = reference.lstm_backward(*up, cache)
-    assert_all_close((y, h_T, c_T), (y_r, h_r, c_r), dt, OUT_NAMES, factor=factor, prefix=f"{p}\n  ")
-    assert_all_close(grads, grads_r, dt, LSTM_GRAD_NAMES, factor=factor, prefix=f"{p}\n  ")
-
-    assert_unchanged(before, inputs, "lstm_forward/backward")
-    assert_unchanged(up_before, dict(zip(("dy", "dh_T", "dc_T"), up)), "lstm_backward")
-    return (y, h_T, c_T), grads, saved, up
+    outs, grads, saved = check_op_against_oracle(
+        "lstm", call_lstm_forward, inputs, up, opts, out_names=OUT_NAMES, grad_names=LSTM_GRAD_NAMES,
+        upstream_names=("dy", "dh_T", "dc_T"), expected_shapes=expected_shapes, dtype=p.dtype, factor=factor,
+        prefix=f"{p}\n  ")
+    return outs, grads, saved, up
 
 
 # ------------------------------------------------------------------------------------------------

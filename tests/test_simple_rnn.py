@@ -13,11 +13,11 @@ import pyseq
 from pyseq import _core, ops, reference
 
 from helpers import (MASK_KINDS, RNN_ACTIVATIONS, RNN_GRAD_NAMES, RNN_POSITIONAL, assert_all_close,
-                     assert_close, assert_unchanged, call_rnn_forward, copy_inputs, make_noncontiguous,
-                     make_rnn_inputs, make_rnn_upstream, numeric_gradients)
+                     assert_close, call_rnn_forward, make_noncontiguous, make_rnn_inputs, make_rnn_upstream,
+                     numeric_gradients)
 from rnn_checks import (assert_backward_repeatable, assert_concurrent_matches_serial,
                         assert_forward_deterministic, assert_thread_count_does_not_matter,
-                        assert_typed_outputs, restore_tuning)  # noqa: F401 (restore_tuning is a fixture)
+                        check_op_against_oracle, restore_tuning)  # noqa: F401 (restore_tuning is a fixture)
 
 DTYPES = [np.float32, np.float64]
 # 1, primes, and the packed step product's tiles +-1 (rows: 6 or 8; panel columns: 8 to 48)
@@ -81,29 +81,16 @@ def build(p):
 def check_against_reference(p, *, factor=1.0):
     """Run kernel and oracle on Problem p and compare everything; return the kernel's results."""
     inputs, up = build(p)
-    before = copy_inputs(inputs)
-    up_before = copy_inputs(dict(zip(("dy", "dh_T"), up)))
     opts = dict(activation=p.activation, reverse=p.reverse,
                 zero_output_for_mask=p.zero_output_for_mask)
-
-    y, h_T, saved = call_rnn_forward(ops.rnn_forward, inputs, **opts)
-    grads = ops.rnn_backward(*up, saved)
-
-    B, T, I, H = p.B, p.T, p.I, p.H
-    dt = np.dtype(p.dtype)
+    B, T, I, H = p.B, p.T, p.I, p.H  # noqa: E741
     expected_shapes = dict(y=(B, T, H), h_T=(B, H), dx=(B, T, I), dkernel=(I, H),
                            drecurrent_kernel=(H, H), dbias=(H,), dh0=(B, H))
-    assert len(grads) == 5
-    assert_typed_outputs(OUT_NAMES + RNN_GRAD_NAMES, (y, h_T) + tuple(grads), dt, expected_shapes)
-
-    y_r, h_r, cache = call_rnn_forward(reference.rnn_forward, inputs, **opts)
-    grads_r = reference.rnn_backward(*up, cache)
-    assert_all_close((y, h_T), (y_r, h_r), dt, OUT_NAMES, factor=factor, prefix=f"{p}\n  ")
-    assert_all_close(grads, grads_r, dt, RNN_GRAD_NAMES, factor=factor, prefix=f"{p}\n  ")
-
-    assert_unchanged(before, inputs, "rnn_forward/backward")
-    assert_unchanged(up_before, dict(zip(("dy", "dh_T"), up)), "rnn_backward")
-    return (y, h_T), grads, saved, up
+    outs, grads, saved = check_op_against_oracle(
+        "rnn", call_rnn_forward, inputs, up, opts, out_names=OUT_NAMES, grad_names=RNN_GRAD_NAMES,
+        upstream_names=("dy", "dh_T"), expected_shapes=expected_shapes, dtype=p.dtype, factor=factor,
+        prefix=f"{p}\n  ")
+    return outs, grads, saved, up
 
 
 # ------------------------------------------------------------------------------------------------
