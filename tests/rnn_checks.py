@@ -2,14 +2,18 @@
 output types, repeated backward from one saved, thread-count and tuning changes, concurrent calls."""
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 import pytest
+from hypothesis import strategies as st
 
 import pyseq
 from pyseq import _core, ops, reference
 
-from helpers import assert_all_close, assert_close, assert_unchanged, copy_inputs
+from helpers import (MASK_KINDS, assert_all_close, assert_close, assert_unchanged, copy_inputs,
+                     make_noncontiguous)
 
 
 @pytest.fixture
@@ -104,3 +108,57 @@ def check_op_against_oracle(op, call, inputs, up, opts, *, out_names, grad_names
     assert_unchanged(before, inputs, f"{op}_forward/backward")
     assert_unchanged(up_before, dict(zip(upstream_names, up)), f"{op}_backward")
     return tuple(outs), grads, saved
+
+
+# ------------------------------------------------------------------------------------------------
+# Problems for the property tests: what every family draws; each adds its own options
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecurrentProblem:
+    """One kernel-vs-oracle case; families subclass it to add their options (all defaulted)."""
+    B: int
+    T: int
+    I: int  # noqa: E741
+    H: int
+    dtype: type
+    mask: str = "none"
+    reverse: bool = False
+    zero_output_for_mask: bool = False
+    with_bias: bool = True
+    with_h0: bool = True
+    dropout_p: Optional[float] = None
+    noncontiguous: bool = False
+    upstream: str = "all"
+    seed: int = 0
+
+
+def draw_common_fields(draw, *, sizes, dtypes, upstream_kinds):
+    """The RecurrentProblem fields drawn by a family's hypothesis strategy, as keyword arguments."""
+    return dict(
+        B=draw(st.sampled_from(sizes)),
+        T=draw(st.integers(1, 12)),
+        I=draw(st.sampled_from(sizes)),
+        H=draw(st.sampled_from(sizes)),
+        dtype=draw(st.sampled_from(dtypes)),
+        mask=draw(st.sampled_from(MASK_KINDS)),
+        reverse=draw(st.booleans()),
+        zero_output_for_mask=draw(st.booleans()),
+        with_bias=draw(st.booleans()),
+        with_h0=draw(st.booleans()),
+        dropout_p=draw(st.sampled_from([None, 0.25, 0.5])),
+        noncontiguous=draw(st.booleans()),
+        upstream=draw(st.sampled_from(list(upstream_kinds))),
+        seed=draw(st.integers(0, 2**32 - 1)),
+    )
+
+
+def strided_if_asked(p, inputs, up, rng):
+    """The Problem's inputs and upstream gradients, made non-contiguous when it asks for that
+    (non-array entries such as GRU's reset_after are passed through)."""
+    if not p.noncontiguous:
+        return inputs, up
+    inputs = {k: (make_noncontiguous(v, rng) if isinstance(v, np.ndarray) or v is None else v)
+              for k, v in inputs.items()}
+    return inputs, tuple(make_noncontiguous(u, rng) for u in up)

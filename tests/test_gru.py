@@ -3,7 +3,6 @@ oracle itself against finite differences, PyTorch (reset_after=True) and Keras (
 
 import os
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 import pytest
@@ -14,10 +13,12 @@ from pyseq import _core, ops, reference
 
 from gru_helpers import (GRU_GRAD_NAMES, GRU_OUT_NAMES, GRU_POSITIONAL, call_gru_forward,
                          gru_bias_shape, make_gru_inputs, make_gru_upstream)
-from helpers import MASK_KINDS, make_noncontiguous, numeric_gradients
-from rnn_checks import (assert_backward_repeatable, assert_concurrent_matches_serial,
-                        assert_forward_deterministic, assert_thread_count_does_not_matter,
-                        check_op_against_oracle, restore_tuning)  # noqa: F401 (restore_tuning is a fixture)
+from helpers import numeric_gradients
+from rnn_checks import (RecurrentProblem, assert_backward_repeatable,
+                        assert_concurrent_matches_serial, assert_forward_deterministic,
+                        assert_thread_count_does_not_matter, check_op_against_oracle,
+                        draw_common_fields, strided_if_asked)
+from rnn_checks import restore_tuning  # noqa: F401 (a fixture, used by name)
 
 DTYPES = [np.float32, np.float64]
 SIZES = [1, 2, 3, 5, 7, 13, 17, 31]                 # 1 and primes
@@ -25,43 +26,14 @@ UPSTREAM = {"all": ("dy", "dh_T"), "none": (), "dy": ("dy",), "dh_T": ("dh_T",)}
 
 
 @dataclass(frozen=True)
-class Problem:
-    B: int
-    T: int
-    I: int  # noqa: E741
-    H: int
-    dtype: type
+class Problem(RecurrentProblem):
     reset_after: bool = True
-    mask: str = "none"
-    reverse: bool = False
-    zero_output_for_mask: bool = False
-    with_bias: bool = True
-    with_h0: bool = True
-    dropout_p: Optional[float] = None
-    noncontiguous: bool = False
-    upstream: str = "all"
-    seed: int = 0
 
 
 @st.composite
 def problems(draw):
-    return Problem(
-        B=draw(st.sampled_from(SIZES)),
-        T=draw(st.integers(1, 12)),
-        I=draw(st.sampled_from(SIZES)),
-        H=draw(st.sampled_from(SIZES)),
-        dtype=draw(st.sampled_from(DTYPES)),
-        reset_after=draw(st.booleans()),
-        mask=draw(st.sampled_from(MASK_KINDS)),
-        reverse=draw(st.booleans()),
-        zero_output_for_mask=draw(st.booleans()),
-        with_bias=draw(st.booleans()),
-        with_h0=draw(st.booleans()),
-        dropout_p=draw(st.sampled_from([None, 0.25, 0.5])),
-        noncontiguous=draw(st.booleans()),
-        upstream=draw(st.sampled_from(list(UPSTREAM))),
-        seed=draw(st.integers(0, 2**32 - 1)),
-    )
+    return Problem(**draw_common_fields(draw, sizes=SIZES, dtypes=DTYPES, upstream_kinds=UPSTREAM),
+                   reset_after=draw(st.booleans()))
 
 
 def build(p):
@@ -71,11 +43,7 @@ def build(p):
                              mask=p.mask, with_bias=p.with_bias, with_h0=p.with_h0,
                              dropout_p=p.dropout_p)
     up = make_gru_upstream(rng, p.B, p.T, p.H, p.dtype, which=UPSTREAM[p.upstream])
-    if p.noncontiguous:
-        inputs = {k: (make_noncontiguous(v, rng) if isinstance(v, np.ndarray) else v)
-                  for k, v in inputs.items()}
-        up = tuple(make_noncontiguous(u, rng) for u in up)
-    return inputs, up
+    return strided_if_asked(p, inputs, up, rng)
 
 
 def check_against_reference(p, *, factor=1.0):

@@ -1,7 +1,6 @@
 """pyseq.ops.lstm_forward / lstm_backward against the float64 oracle in pyseq.reference."""
 
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 import pytest
@@ -10,10 +9,11 @@ from hypothesis import strategies as st
 
 from pyseq import ops
 
-from helpers import (LSTM_GRAD_NAMES, LSTM_POSITIONAL, MASK_KINDS, call_lstm_forward, make_lstm_inputs,
-                     make_lstm_upstream, make_noncontiguous, numeric_gradients)
-from rnn_checks import (assert_backward_repeatable, assert_forward_deterministic,
-                        assert_thread_count_does_not_matter, check_op_against_oracle)
+from helpers import (LSTM_GRAD_NAMES, LSTM_POSITIONAL, call_lstm_forward, make_lstm_inputs,
+                     make_lstm_upstream, numeric_gradients)
+from rnn_checks import (RecurrentProblem, assert_backward_repeatable, assert_forward_deterministic,
+                        assert_thread_count_does_not_matter, check_op_against_oracle,
+                        draw_common_fields, strided_if_asked)
 
 DTYPES = [np.float32, np.float64]
 SIZES = [1, 2, 3, 5, 7, 13, 17, 31]                 # 1 and primes
@@ -29,43 +29,14 @@ OUT_NAMES = ("y", "h_T", "c_T")
 
 
 @dataclass(frozen=True)
-class Problem:
-    B: int
-    T: int
-    I: int  # noqa: E741
-    H: int
-    dtype: type
-    mask: str = "none"
-    reverse: bool = False
-    zero_output_for_mask: bool = False
-    with_bias: bool = True
-    with_h0: bool = True
+class Problem(RecurrentProblem):
     with_c0: bool = True
-    dropout_p: Optional[float] = None
-    noncontiguous: bool = False
-    upstream: str = "all"
-    seed: int = 0
 
 
 @st.composite
 def problems(draw):
-    return Problem(
-        B=draw(st.sampled_from(SIZES)),
-        T=draw(st.integers(1, 12)),
-        I=draw(st.sampled_from(SIZES)),
-        H=draw(st.sampled_from(SIZES)),
-        dtype=draw(st.sampled_from(DTYPES)),
-        mask=draw(st.sampled_from(MASK_KINDS)),
-        reverse=draw(st.booleans()),
-        zero_output_for_mask=draw(st.booleans()),
-        with_bias=draw(st.booleans()),
-        with_h0=draw(st.booleans()),
-        with_c0=draw(st.booleans()),
-        dropout_p=draw(st.sampled_from([None, 0.25, 0.5])),
-        noncontiguous=draw(st.booleans()),
-        upstream=draw(st.sampled_from(list(UPSTREAM))),
-        seed=draw(st.integers(0, 2**32 - 1)),
-    )
+    return Problem(**draw_common_fields(draw, sizes=SIZES, dtypes=DTYPES, upstream_kinds=UPSTREAM),
+                   with_c0=draw(st.booleans()))
 
 
 def build(p):
@@ -74,10 +45,7 @@ def build(p):
     inputs = make_lstm_inputs(rng, p.B, p.T, p.I, p.H, p.dtype, mask=p.mask, with_bias=p.with_bias,
                               with_h0=p.with_h0, with_c0=p.with_c0, dropout_p=p.dropout_p)
     up = make_lstm_upstream(rng, p.B, p.T, p.H, p.dtype, which=UPSTREAM[p.upstream])
-    if p.noncontiguous:
-        inputs = {k: make_noncontiguous(v, rng) for k, v in inputs.items()}
-        up = tuple(make_noncontiguous(u, rng) for u in up)
-    return inputs, up
+    return strided_if_asked(p, inputs, up, rng)
 
 
 def check_against_reference(p, *, factor=1.0):

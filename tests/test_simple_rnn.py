@@ -12,12 +12,14 @@ from hypothesis import strategies as st
 import pyseq
 from pyseq import _core, ops, reference
 
-from helpers import (MASK_KINDS, RNN_ACTIVATIONS, RNN_GRAD_NAMES, RNN_POSITIONAL, assert_all_close,
-                     assert_close, call_rnn_forward, make_noncontiguous, make_rnn_inputs, make_rnn_upstream,
+from helpers import (RNN_ACTIVATIONS, RNN_GRAD_NAMES, RNN_POSITIONAL, assert_all_close,
+                     assert_close, call_rnn_forward, make_rnn_inputs, make_rnn_upstream,
                      numeric_gradients)
-from rnn_checks import (assert_backward_repeatable, assert_concurrent_matches_serial,
-                        assert_forward_deterministic, assert_thread_count_does_not_matter,
-                        check_op_against_oracle, restore_tuning)  # noqa: F401 (restore_tuning is a fixture)
+from rnn_checks import (RecurrentProblem, assert_backward_repeatable,
+                        assert_concurrent_matches_serial, assert_forward_deterministic,
+                        assert_thread_count_does_not_matter, check_op_against_oracle,
+                        draw_common_fields, strided_if_asked)
+from rnn_checks import restore_tuning  # noqa: F401 (a fixture, used by name)
 
 DTYPES = [np.float32, np.float64]
 # 1, primes, and the packed step product's tiles +-1 (rows: 6 or 8; panel columns: 8 to 48)
@@ -27,43 +29,14 @@ OUT_NAMES = ("y", "h_T")
 
 
 @dataclass(frozen=True)
-class Problem:
-    B: int
-    T: int
-    I: int  # noqa: E741
-    H: int
-    dtype: type
+class Problem(RecurrentProblem):
     activation: Optional[str] = "tanh"
-    mask: str = "none"
-    reverse: bool = False
-    zero_output_for_mask: bool = False
-    with_bias: bool = True
-    with_h0: bool = True
-    dropout_p: Optional[float] = None
-    noncontiguous: bool = False
-    upstream: str = "all"
-    seed: int = 0
 
 
 @st.composite
 def problems(draw):
-    return Problem(
-        B=draw(st.sampled_from(SIZES)),
-        T=draw(st.integers(1, 12)),
-        I=draw(st.sampled_from(SIZES)),
-        H=draw(st.sampled_from(SIZES)),
-        dtype=draw(st.sampled_from(DTYPES)),
-        activation=draw(st.sampled_from(RNN_ACTIVATIONS)),
-        mask=draw(st.sampled_from(MASK_KINDS)),
-        reverse=draw(st.booleans()),
-        zero_output_for_mask=draw(st.booleans()),
-        with_bias=draw(st.booleans()),
-        with_h0=draw(st.booleans()),
-        dropout_p=draw(st.sampled_from([None, 0.25, 0.5])),
-        noncontiguous=draw(st.booleans()),
-        upstream=draw(st.sampled_from(list(UPSTREAM))),
-        seed=draw(st.integers(0, 2**32 - 1)),
-    )
+    return Problem(**draw_common_fields(draw, sizes=SIZES, dtypes=DTYPES, upstream_kinds=UPSTREAM),
+                   activation=draw(st.sampled_from(RNN_ACTIVATIONS)))
 
 
 def build(p):
@@ -72,10 +45,7 @@ def build(p):
     inputs = make_rnn_inputs(rng, p.B, p.T, p.I, p.H, p.dtype, mask=p.mask, with_bias=p.with_bias,
                              with_h0=p.with_h0, dropout_p=p.dropout_p)
     up = make_rnn_upstream(rng, p.B, p.T, p.H, p.dtype, which=UPSTREAM[p.upstream])
-    if p.noncontiguous:
-        inputs = {k: make_noncontiguous(v, rng) for k, v in inputs.items()}
-        up = tuple(make_noncontiguous(u, rng) for u in up)
-    return inputs, up
+    return strided_if_asked(p, inputs, up, rng)
 
 
 def check_against_reference(p, *, factor=1.0):
