@@ -249,3 +249,25 @@ def call_rnn_forward(fn, inputs, **options):
     kw = {k: inputs[k] for k in RNN_OPTIONS if k in inputs}
     kw.update(options)
     return fn(*(inputs[k] for k in RNN_POSITIONAL), **kw)
+
+
+# ------------------------------------------------------------------------------------------------
+# Finite differences (shared by every family's float64 gradient checks)
+# ------------------------------------------------------------------------------------------------
+
+
+def numeric_gradients(loss, inputs, names, eps=1e-6):
+    """Central differences of the scalar ``loss(inputs)`` with respect to each ``inputs[name]``,
+    one element at a time (copies are perturbed; ``inputs`` is left as it was)."""
+    out = []
+    for wrt in names:
+        num = np.zeros_like(inputs[wrt])
+        for idx in np.ndindex(num.shape):
+            plus, minus = dict(inputs), dict(inputs)
+            plus[wrt] = inputs[wrt].copy()
+            minus[wrt] = inputs[wrt].copy()
+            plus[wrt][idx] += eps
+            minus[wrt][idx] -= eps
+            num[idx] = (loss(plus) - loss(minus)) / (2 * eps)
+        out.append(num)
+    return out

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 import pyseq
 from pyseq import ops, reference
 
-from helpers import assert_all_close, assert_close, assert_unchanged, copy_inputs, make_noncontiguous
+from helpers import (assert_all_close, assert_close, assert_unchanged, copy_inputs, make_noncontiguous,
+                     numeric_gradients)
 
 DTYPES = [np.float32, np.float64]
 PADDINGS = ["valid", "same", "causal"]
@@ -265,16 +266,8 @@ def test_gradients_match_finite_differences(stride, padding, dilation, groups):
     def loss(inp):
         return float(np.sum(ops.conv1d_forward(inp["x"], inp["kernel"], inp["bias"], **opts)[0] * dy))
 
-    for name, g in zip(GRAD_NAMES, grads):
-        wrt = name[1:]
-        num = np.zeros_like(inputs[wrt])
-        for idx in np.ndindex(num.shape):
-            plus, minus = dict(inputs), dict(inputs)
-            plus[wrt] = inputs[wrt].copy()
-            minus[wrt] = inputs[wrt].copy()
-            plus[wrt][idx] += eps
-            minus[wrt][idx] -= eps
-            num[idx] = (loss(plus) - loss(minus)) / (2 * eps)
+    numeric = numeric_gradients(loss, inputs, [name[1:] for name in GRAD_NAMES], eps)
+    for name, g, num in zip(GRAD_NAMES, grads, numeric):
         np.testing.assert_allclose(g, num, rtol=1e-6, atol=1e-8, err_msg=f"{name} vs finite differences")
 
 

@@ -3,20 +3,22 @@ oracle itself against finite differences, PyTorch (reset_after=True) and Keras (
 
 import os
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-import pyseq
 from pyseq import _core, ops, reference
 
 from gru_helpers import (GRU_GRAD_NAMES, GRU_OUT_NAMES, GRU_POSITIONAL, call_gru_forward,
                          gru_bias_shape, make_gru_inputs, make_gru_upstream)
-from helpers import (MASK_KINDS, assert_all_close, assert_close, assert_unchanged, copy_inputs,
-                     make_noncontiguous)
+from helpers import numeric_gradients
+from rnn_checks import (RecurrentProblem, assert_backward_repeatable,
+                        assert_concurrent_matches_serial, assert_forward_deterministic,
+                        assert_thread_count_does_not_matter, check_op_against_oracle,
+                        draw_common_fields, strided_if_asked)
+from rnn_checks import restore_tuning  # noqa: F401 (a fixture, used by name)
 
 DTYPES = [np.float32, np.float64]
 SIZES = [1, 2, 3, 5, 7, 13, 17, 31]                 # 1 and primes
@@ -24,43 +26,14 @@ UPSTREAM = {"all": ("dy", "dh_T"), "none": (), "dy": ("dy",), "dh_T": ("dh_T",)}
 
 
 @dataclass(frozen=True)
-class Problem:
-    B: int
-    T: int
-    I: int  # noqa: E741
-    H: int
-    dtype: type
+class Problem(RecurrentProblem):
     reset_after: bool = True
-    mask: str = "none"
-    reverse: bool = False
-    zero_output_for_mask: bool = False
-    with_bias: bool = True
-    with_h0: bool = True
-    dropout_p: Optional[float] = None
-    noncontiguous: bool = False
-    upstream: str = "all"
-    seed: int = 0
 
 
 @st.composite
 def problems(draw):
-    return Problem(
-        B=draw(st.sampled_from(SIZES)),
-        T=draw(st.integers(1, 12)),
-        I=draw(st.sampled_from(SIZES)),
-        H=draw(st.sampled_from(SIZES)),
-        dtype=draw(st.sampled_from(DTYPES)),
-        reset_after=draw(st.booleans()),
-        mask=draw(st.sampled_from(MASK_KINDS)),
-        reverse=draw(st.booleans()),
-        zero_output_for_mask=draw(st.booleans()),
-        with_bias=draw(st.booleans()),
-        with_h0=draw(st.booleans()),
-        dropout_p=draw(st.sampled_from([None, 0.25, 0.5])),
-        noncontiguous=draw(st.booleans()),
-        upstream=draw(st.sampled_from(list(UPSTREAM))),
-        seed=draw(st.integers(0, 2**32 - 1)),
-    )
+    return Problem(**draw_common_fields(draw, sizes=SIZES, dtypes=DTYPES, upstream_kinds=UPSTREAM),
+                   reset_after=draw(st.booleans()))
 
 
 def build(p):
@@ -70,42 +43,22 @@ def build(p):
                              mask=p.mask, with_bias=p.with_bias, with_h0=p.with_h0,
                              dropout_p=p.dropout_p)
     up = make_gru_upstream(rng, p.B, p.T, p.H, p.dtype, which=UPSTREAM[p.upstream])
-    if p.noncontiguous:
-        inputs = {k: (make_noncontiguous(v, rng) if isinstance(v, np.ndarray) else v)
-                  for k, v in inputs.items()}
-        up = tuple(make_noncontiguous(u, rng) for u in up)
-    return inputs, up
+    return strided_if_asked(p, inputs, up, rng)
 
 
 def check_against_reference(p, *, factor=1.0):
     """Run kernel and oracle on Problem p and compare everything; return the kernel's results."""
     inputs, up = build(p)
-    before = copy_inputs(inputs)
-    up_before = copy_inputs(dict(zip(("dy", "dh_T"), up)))
     opts = dict(reverse=p.reverse, zero_output_for_mask=p.zero_output_for_mask)
-
-    y, h_T, saved = call_gru_forward(ops.gru_forward, inputs, **opts)
-    grads = ops.gru_backward(*up, saved)
-
-    B, T, I, H = p.B, p.T, p.I, p.H
-    dt = np.dtype(p.dtype)
+    B, T, I, H = p.B, p.T, p.I, p.H  # noqa: E741
     expected_shapes = dict(y=(B, T, H), h_T=(B, H), dx=(B, T, I), dkernel=(I, 3 * H),
                            drecurrent_kernel=(H, 3 * H), dbias=gru_bias_shape(H, p.reset_after),
                            dh0=(B, H))
-    assert len(grads) == 5
-    for name, a in zip(GRU_OUT_NAMES + GRU_GRAD_NAMES, (y, h_T) + tuple(grads)):
-        assert isinstance(a, np.ndarray), f"{name} is {type(a).__name__}, not an ndarray"
-        assert a.dtype == dt, f"{name} has dtype {a.dtype}, inputs were {dt}"
-        assert a.shape == expected_shapes[name], f"{name} has shape {a.shape}, expected {expected_shapes[name]}"
-
-    y_r, h_r, cache = call_gru_forward(reference.gru_forward, inputs, **opts)
-    grads_r = reference.gru_backward(*up, cache)
-    assert_all_close((y, h_T), (y_r, h_r), dt, GRU_OUT_NAMES, factor=factor, prefix=f"{p}\n  ")
-    assert_all_close(grads, grads_r, dt, GRU_GRAD_NAMES, factor=factor, prefix=f"{p}\n  ")
-
-    assert_unchanged(before, inputs, "gru_forward/backward")
-    assert_unchanged(up_before, dict(zip(("dy", "dh_T"), up)), "gru_backward")
-    return (y, h_T), grads, saved, up
+    outs, grads, saved = check_op_against_oracle(
+        "gru", call_gru_forward, inputs, up, opts, out_names=GRU_OUT_NAMES, grad_names=GRU_GRAD_NAMES,
+        upstream_names=("dy", "dh_T"), expected_shapes=expected_shapes, dtype=p.dtype, factor=factor,
+        prefix=f"{p}\n  ")
+    return outs, grads, saved, up
 
 
 # ------------------------------------------------------------------------------------------------
@@ -157,17 +110,12 @@ def test_gru_large(dtype, variant, reset_after):
 @pytest.mark.parametrize("split", ["batch", "units"])
 @pytest.mark.parametrize("product", ["packed", "blas"])
 @pytest.mark.parametrize("B,H", [(1, 65), (2, 40), (9, 129)])
-def test_gru_every_step_loop(B, H, product, split, reset_after):
-    s0, p0 = _core.get_rnn_split(), _core.get_step_product()
-    try:
-        _core.set_rnn_split(split)
-        _core.set_step_product(product)
-        for dtype in DTYPES:
-            check_against_reference(Problem(B, 7, 11, H, dtype, reset_after=reset_after,
-                                            mask="random", reverse=True, dropout_p=0.25, seed=B + H))
-    finally:
-        _core.set_rnn_split(s0)
-        _core.set_step_product(p0)
+def test_gru_every_step_loop(B, H, product, split, reset_after, restore_tuning):
+    _core.set_rnn_split(split)
+    _core.set_step_product(product)
+    for dtype in DTYPES:
+        check_against_reference(Problem(B, 7, 11, H, dtype, reset_after=reset_after,
+                                        mask="random", reverse=True, dropout_p=0.25, seed=B + H))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -182,24 +130,13 @@ def test_backward_twice_from_same_saved(dtype, reset_after):
                 dropout_p=0.5, seed=3)
     inputs, up = build(p)
     *_, saved = call_gru_forward(ops.gru_forward, inputs, reverse=True)
-    g1 = ops.gru_backward(*up, saved)
-    g2 = ops.gru_backward(*up, saved)
-    g_none = ops.gru_backward(None, None, saved)
-    g3 = ops.gru_backward(*up, saved)
-    for name, a, b, c in zip(GRU_GRAD_NAMES, g1, g2, g3):
-        np.testing.assert_array_equal(a, b, err_msg=f"{name}: second backward differs")
-        np.testing.assert_array_equal(a, c, err_msg=f"{name}: backward after a None-upstream backward differs")
-    for name, z in zip(GRU_GRAD_NAMES, g_none):
-        assert not np.any(z), f"{name} is not zero for None upstream gradients"
+    assert_backward_repeatable(ops.gru_backward, up, saved, GRU_GRAD_NAMES)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_forward_is_deterministic(dtype):
     inputs, _ = build(Problem(9, 10, 11, 37, dtype, mask="random", seed=4))
-    a = call_gru_forward(ops.gru_forward, inputs)
-    b = call_gru_forward(ops.gru_forward, inputs)
-    for name, u, v in zip(GRU_OUT_NAMES, a[:2], b[:2]):
-        np.testing.assert_array_equal(u, v, err_msg=name)
+    assert_forward_deterministic(lambda: call_gru_forward(ops.gru_forward, inputs)[:2], GRU_OUT_NAMES)
 
 
 @pytest.mark.parametrize("reset_after", [True, False], ids=["reset_after", "reset_before"])
@@ -209,17 +146,12 @@ def test_thread_count_does_not_change_results(dtype, B, reset_after):
     p = Problem(B, 20, 31, 65, dtype, reset_after=reset_after, mask="random", reverse=True,
                 dropout_p=0.25, seed=5)
     inputs, up = build(p)
-    n0 = pyseq.get_num_threads()
-    results = {}
-    try:
-        for n in (1, 2):
-            pyseq.set_num_threads(n)
-            y, h, saved = call_gru_forward(ops.gru_forward, inputs, reverse=True)
-            results[n] = (y, h) + tuple(ops.gru_backward(*up, saved))
-    finally:
-        pyseq.set_num_threads(n0)
-    for name, a, b in zip(GRU_OUT_NAMES + GRU_GRAD_NAMES, results[1], results[2]):
-        assert_close(b, a, dtype, f"{name}: 2 threads vs 1 thread")
+
+    def run():
+        y, h, saved = call_gru_forward(ops.gru_forward, inputs, reverse=True)
+        return (y, h) + tuple(ops.gru_backward(*up, saved))
+
+    assert_thread_count_does_not_matter(run, GRU_OUT_NAMES + GRU_GRAD_NAMES, dtype)
 
 
 def test_saved_repr_and_size():
@@ -242,18 +174,7 @@ def _numeric_grads(fn, inputs, up, options):
         y, h, _ = call_gru_forward(fn, inp, **options)
         return float(np.sum(y * up[0]) + np.sum(h * up[1]))
 
-    out = []
-    for wrt in GRU_POSITIONAL:
-        num = np.zeros_like(inputs[wrt])
-        for idx in np.ndindex(num.shape):
-            plus, minus = dict(inputs), dict(inputs)
-            plus[wrt] = inputs[wrt].copy()
-            minus[wrt] = inputs[wrt].copy()
-            plus[wrt][idx] += FD_EPS
-            minus[wrt][idx] -= FD_EPS
-            num[idx] = (loss(plus) - loss(minus)) / (2 * FD_EPS)
-        out.append(num)
-    return out
+    return numeric_gradients(loss, inputs, GRU_POSITIONAL, FD_EPS)
 
 
 FD_CASES = {
@@ -401,8 +322,6 @@ def test_oracle_matches_keras(reset_after, go_backwards, dropout):
 def test_concurrent_calls_from_python_threads_match_serial_ones():
     """The GIL is released for the whole kernel: several Python threads may run GRUs at once
     (both forms, each call with its own team and scratch); results equal the serial ones."""
-    from concurrent.futures import ThreadPoolExecutor
-
     rng = np.random.default_rng(12)
     jobs = []
     for k, (B, T, I, H) in enumerate([(1, 30, 5, 64), (9, 20, 7, 33), (33, 12, 4, 40), (4, 25, 6, 96)] * 2):
@@ -415,9 +334,4 @@ def test_concurrent_calls_from_python_threads_match_serial_ones():
         y, h, saved = call_gru_forward(ops.gru_forward, inputs)
         return (y, h) + tuple(ops.gru_backward(*up, saved))
 
-    serial = [run(job) for job in jobs]
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        concurrent = list(pool.map(run, jobs))
-    for got, want in zip(concurrent, serial):
-        for g, w in zip(got, want):
-            np.testing.assert_array_equal(g, w)
+    assert_concurrent_matches_serial(run, jobs)

@@ -1,19 +1,19 @@
 """pyseq.ops.lstm_forward / lstm_backward against the float64 oracle in pyseq.reference."""
 
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-import pyseq
-from pyseq import ops, reference
+from pyseq import ops
 
-from helpers import (LSTM_GRAD_NAMES, MASK_KINDS, assert_all_close, assert_close,
-                     assert_unchanged, call_lstm_forward, copy_inputs, make_lstm_inputs,
-                     make_lstm_upstream, make_noncontiguous)
+from helpers import (LSTM_GRAD_NAMES, LSTM_POSITIONAL, call_lstm_forward, make_lstm_inputs,
+                     make_lstm_upstream, numeric_gradients)
+from rnn_checks import (RecurrentProblem, assert_backward_repeatable, assert_forward_deterministic,
+                        assert_thread_count_does_not_matter, check_op_against_oracle,
+                        draw_common_fields, strided_if_asked)
 
 DTYPES = [np.float32, np.float64]
 SIZES = [1, 2, 3, 5, 7, 13, 17, 31]                 # 1 and primes
@@ -29,43 +29,14 @@ OUT_NAMES = ("y", "h_T", "c_T")
 
 
 @dataclass(frozen=True)
-class Problem:
-    B: int
-    T: int
-    I: int  # noqa: E741
-    H: int
-    dtype: type
-    mask: str = "none"
-    reverse: bool = False
-    zero_output_for_mask: bool = False
-    with_bias: bool = True
-    with_h0: bool = True
+class Problem(RecurrentProblem):
     with_c0: bool = True
-    dropout_p: Optional[float] = None
-    noncontiguous: bool = False
-    upstream: str = "all"
-    seed: int = 0
 
 
 @st.composite
 def problems(draw):
-    return Problem(
-        B=draw(st.sampled_from(SIZES)),
-        T=draw(st.integers(1, 12)),
-        I=draw(st.sampled_from(SIZES)),
-        H=draw(st.sampled_from(SIZES)),
-        dtype=draw(st.sampled_from(DTYPES)),
-        mask=draw(st.sampled_from(MASK_KINDS)),
-        reverse=draw(st.booleans()),
-        zero_output_for_mask=draw(st.booleans()),
-        with_bias=draw(st.booleans()),
-        with_h0=draw(st.booleans()),
-        with_c0=draw(st.booleans()),
-        dropout_p=draw(st.sampled_from([None, 0.25, 0.5])),
-        noncontiguous=draw(st.booleans()),
-        upstream=draw(st.sampled_from(list(UPSTREAM))),
-        seed=draw(st.integers(0, 2**32 - 1)),
-    )
+    return Problem(**draw_common_fields(draw, sizes=SIZES, dtypes=DTYPES, upstream_kinds=UPSTREAM),
+                   with_c0=draw(st.booleans()))
 
 
 def build(p):
@@ -74,40 +45,21 @@ def build(p):
     inputs = make_lstm_inputs(rng, p.B, p.T, p.I, p.H, p.dtype, mask=p.mask, with_bias=p.with_bias,
                               with_h0=p.with_h0, with_c0=p.with_c0, dropout_p=p.dropout_p)
     up = make_lstm_upstream(rng, p.B, p.T, p.H, p.dtype, which=UPSTREAM[p.upstream])
-    if p.noncontiguous:
-        inputs = {k: make_noncontiguous(v, rng) for k, v in inputs.items()}
-        up = tuple(make_noncontiguous(u, rng) for u in up)
-    return inputs, up
+    return strided_if_asked(p, inputs, up, rng)
 
 
 def check_against_reference(p, *, factor=1.0):
     """Run kernel and oracle on Problem p and compare everything; return the kernel's results."""
     inputs, up = build(p)
-    before = copy_inputs(inputs)
-    up_before = copy_inputs(dict(zip(("dy", "dh_T", "dc_T"), up)))
     opts = dict(reverse=p.reverse, zero_output_for_mask=p.zero_output_for_mask)
-
-    y, h_T, c_T, saved = call_lstm_forward(ops.lstm_forward, inputs, **opts)
-    grads = ops.lstm_backward(*up, saved)
-
-    B, T, I, H = p.B, p.T, p.I, p.H
-    dt = np.dtype(p.dtype)
+    B, T, I, H = p.B, p.T, p.I, p.H  # noqa: E741
     expected_shapes = dict(y=(B, T, H), h_T=(B, H), c_T=(B, H), dx=(B, T, I), dkernel=(I, 4 * H),
                            drecurrent_kernel=(H, 4 * H), dbias=(4 * H,), dh0=(B, H), dc0=(B, H))
-    assert len(grads) == 6
-    for name, a in zip(OUT_NAMES + LSTM_GRAD_NAMES, (y, h_T, c_T) + tuple(grads)):
-        assert isinstance(a, np.ndarray), f"{name} is {type(a).__name__}, not an ndarray"
-        assert a.dtype == dt, f"{name} has dtype {a.dtype}, inputs were {dt}"
-        assert a.shape == expected_shapes[name], f"{name} has shape {a.shape}, expected {expected_shapes[name]}"
-
-    y_r, h_r, c_r, cache = call_lstm_forward(reference.lstm_forward, inputs, **opts)
-    grads_r = reference.lstm_backward(*up, cache)
-    assert_all_close((y, h_T, c_T), (y_r, h_r, c_r), dt, OUT_NAMES, factor=factor, prefix=f"{p}\n  ")
-    assert_all_close(grads, grads_r, dt, LSTM_GRAD_NAMES, factor=factor, prefix=f"{p}\n  ")
-
-    assert_unchanged(before, inputs, "lstm_forward/backward")
-    assert_unchanged(up_before, dict(zip(("dy", "dh_T", "dc_T"), up)), "lstm_backward")
-    return (y, h_T, c_T), grads, saved, up
+    outs, grads, saved = check_op_against_oracle(
+        "lstm", call_lstm_forward, inputs, up, opts, out_names=OUT_NAMES, grad_names=LSTM_GRAD_NAMES,
+        upstream_names=("dy", "dh_T", "dc_T"), expected_shapes=expected_shapes, dtype=p.dtype, factor=factor,
+        prefix=f"{p}\n  ")
+    return outs, grads, saved, up
 
 
 # ------------------------------------------------------------------------------------------------
@@ -160,24 +112,13 @@ def test_backward_twice_from_same_saved(dtype, reverse):
     p = Problem(5, 8, 6, 7, dtype, mask="fully_masked_rows", reverse=reverse, dropout_p=0.5, seed=3)
     inputs, up = build(p)
     *_, saved = call_lstm_forward(ops.lstm_forward, inputs, reverse=reverse)
-    g1 = ops.lstm_backward(*up, saved)
-    g2 = ops.lstm_backward(*up, saved)
-    g_none = ops.lstm_backward(None, None, None, saved)
-    g3 = ops.lstm_backward(*up, saved)
-    for name, a, b, c in zip(LSTM_GRAD_NAMES, g1, g2, g3):
-        np.testing.assert_array_equal(a, b, err_msg=f"{name}: second backward differs")
-        np.testing.assert_array_equal(a, c, err_msg=f"{name}: backward after a None-upstream backward differs")
-    for name, z in zip(LSTM_GRAD_NAMES, g_none):
-        assert not np.any(z), f"{name} is not zero for None upstream gradients"
+    assert_backward_repeatable(ops.lstm_backward, up, saved, LSTM_GRAD_NAMES)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_forward_is_deterministic(dtype):
     inputs, _ = build(Problem(9, 10, 11, 37, dtype, mask="random", seed=4))
-    a = call_lstm_forward(ops.lstm_forward, inputs)
-    b = call_lstm_forward(ops.lstm_forward, inputs)
-    for name, u, v in zip(OUT_NAMES, a[:3], b[:3]):
-        np.testing.assert_array_equal(u, v, err_msg=name)
+    assert_forward_deterministic(lambda: call_lstm_forward(ops.lstm_forward, inputs)[:3], OUT_NAMES)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -185,19 +126,12 @@ def test_forward_is_deterministic(dtype):
 def test_thread_count_does_not_change_results(dtype, B):
     p = Problem(B, 20, 31, 65, dtype, mask="random", reverse=True, dropout_p=0.25, seed=5)
     inputs, up = build(p)
-    n0 = pyseq.get_num_threads()
-    results = {}
-    try:
-        for n in (1, 2):
-            pyseq.set_num_threads(n)
-            assert pyseq.get_num_threads() == n
-            y, h, c, saved = call_lstm_forward(ops.lstm_forward, inputs, reverse=True)
-            results[n] = (y, h, c) + tuple(ops.lstm_backward(*up, saved))
-    finally:
-        pyseq.set_num_threads(n0)
-    assert pyseq.get_num_threads() == n0
-    for name, a, b in zip(OUT_NAMES + LSTM_GRAD_NAMES, results[1], results[2]):
-        assert_close(b, a, dtype, f"{name}: 2 threads vs 1 thread")
+
+    def run():
+        y, h, c, saved = call_lstm_forward(ops.lstm_forward, inputs, reverse=True)
+        return (y, h, c) + tuple(ops.lstm_backward(*up, saved))
+
+    assert_thread_count_does_not_matter(run, OUT_NAMES + LSTM_GRAD_NAMES, dtype)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -220,14 +154,5 @@ def test_kernel_gradients_match_finite_differences(reverse):
 
     *_, saved = call_lstm_forward(ops.lstm_forward, inputs, reverse=reverse)
     grads = ops.lstm_backward(*up, saved)
-    for name, g in zip(LSTM_GRAD_NAMES, grads):
-        wrt = name[1:]
-        num = np.zeros_like(inputs[wrt])
-        for idx in np.ndindex(num.shape):
-            plus, minus = dict(inputs), dict(inputs)
-            plus[wrt] = inputs[wrt].copy()
-            minus[wrt] = inputs[wrt].copy()
-            plus[wrt][idx] += eps
-            minus[wrt][idx] -= eps
-            num[idx] = (loss(plus) - loss(minus)) / (2 * eps)
+    for name, g, num in zip(LSTM_GRAD_NAMES, grads, numeric_gradients(loss, inputs, LSTM_POSITIONAL, eps)):
         np.testing.assert_allclose(g, num, rtol=1e-6, atol=1e-8, err_msg=f"kernel {name} vs finite differences")

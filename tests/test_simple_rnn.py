@@ -12,9 +12,14 @@ from hypothesis import strategies as st
 import pyseq
 from pyseq import _core, ops, reference
 
-from helpers import (MASK_KINDS, RNN_ACTIVATIONS, RNN_GRAD_NAMES, assert_all_close, assert_close,
-                     assert_unchanged, call_rnn_forward, copy_inputs, make_noncontiguous,
-                     make_rnn_inputs, make_rnn_upstream)
+from helpers import (RNN_ACTIVATIONS, RNN_GRAD_NAMES, RNN_POSITIONAL, assert_all_close,
+                     assert_close, call_rnn_forward, make_rnn_inputs, make_rnn_upstream,
+                     numeric_gradients)
+from rnn_checks import (RecurrentProblem, assert_backward_repeatable,
+                        assert_concurrent_matches_serial, assert_forward_deterministic,
+                        assert_thread_count_does_not_matter, check_op_against_oracle,
+                        draw_common_fields, strided_if_asked)
+from rnn_checks import restore_tuning  # noqa: F401 (a fixture, used by name)
 
 DTYPES = [np.float32, np.float64]
 # 1, primes, and the packed step product's tiles +-1 (rows: 6 or 8; panel columns: 8 to 48)
@@ -24,43 +29,14 @@ OUT_NAMES = ("y", "h_T")
 
 
 @dataclass(frozen=True)
-class Problem:
-    B: int
-    T: int
-    I: int  # noqa: E741
-    H: int
-    dtype: type
+class Problem(RecurrentProblem):
     activation: Optional[str] = "tanh"
-    mask: str = "none"
-    reverse: bool = False
-    zero_output_for_mask: bool = False
-    with_bias: bool = True
-    with_h0: bool = True
-    dropout_p: Optional[float] = None
-    noncontiguous: bool = False
-    upstream: str = "all"
-    seed: int = 0
 
 
 @st.composite
 def problems(draw):
-    return Problem(
-        B=draw(st.sampled_from(SIZES)),
-        T=draw(st.integers(1, 12)),
-        I=draw(st.sampled_from(SIZES)),
-        H=draw(st.sampled_from(SIZES)),
-        dtype=draw(st.sampled_from(DTYPES)),
-        activation=draw(st.sampled_from(RNN_ACTIVATIONS)),
-        mask=draw(st.sampled_from(MASK_KINDS)),
-        reverse=draw(st.booleans()),
-        zero_output_for_mask=draw(st.booleans()),
-        with_bias=draw(st.booleans()),
-        with_h0=draw(st.booleans()),
-        dropout_p=draw(st.sampled_from([None, 0.25, 0.5])),
-        noncontiguous=draw(st.booleans()),
-        upstream=draw(st.sampled_from(list(UPSTREAM))),
-        seed=draw(st.integers(0, 2**32 - 1)),
-    )
+    return Problem(**draw_common_fields(draw, sizes=SIZES, dtypes=DTYPES, upstream_kinds=UPSTREAM),
+                   activation=draw(st.sampled_from(RNN_ACTIVATIONS)))
 
 
 def build(p):
@@ -69,51 +45,22 @@ def build(p):
     inputs = make_rnn_inputs(rng, p.B, p.T, p.I, p.H, p.dtype, mask=p.mask, with_bias=p.with_bias,
                              with_h0=p.with_h0, dropout_p=p.dropout_p)
     up = make_rnn_upstream(rng, p.B, p.T, p.H, p.dtype, which=UPSTREAM[p.upstream])
-    if p.noncontiguous:
-        inputs = {k: make_noncontiguous(v, rng) for k, v in inputs.items()}
-        up = tuple(make_noncontiguous(u, rng) for u in up)
-    return inputs, up
+    return strided_if_asked(p, inputs, up, rng)
 
 
 def check_against_reference(p, *, factor=1.0):
     """Run kernel and oracle on Problem p and compare everything; return the kernel's results."""
     inputs, up = build(p)
-    before = copy_inputs(inputs)
-    up_before = copy_inputs(dict(zip(("dy", "dh_T"), up)))
     opts = dict(activation=p.activation, reverse=p.reverse,
                 zero_output_for_mask=p.zero_output_for_mask)
-
-    y, h_T, saved = call_rnn_forward(ops.rnn_forward, inputs, **opts)
-    grads = ops.rnn_backward(*up, saved)
-
-    B, T, I, H = p.B, p.T, p.I, p.H
-    dt = np.dtype(p.dtype)
+    B, T, I, H = p.B, p.T, p.I, p.H  # noqa: E741
     expected_shapes = dict(y=(B, T, H), h_T=(B, H), dx=(B, T, I), dkernel=(I, H),
                            drecurrent_kernel=(H, H), dbias=(H,), dh0=(B, H))
-    assert len(grads) == 5
-    for name, a in zip(OUT_NAMES + RNN_GRAD_NAMES, (y, h_T) + tuple(grads)):
-        assert isinstance(a, np.ndarray), f"{name} is {type(a).__name__}, not an ndarray"
-        assert a.dtype == dt, f"{name} has dtype {a.dtype}, inputs were {dt}"
-        assert a.shape == expected_shapes[name], f"{name} has shape {a.shape}, expected {expected_shapes[name]}"
-
-    y_r, h_r, cache = call_rnn_forward(reference.rnn_forward, inputs, **opts)
-    grads_r = reference.rnn_backward(*up, cache)
-    assert_all_close((y, h_T), (y_r, h_r), dt, OUT_NAMES, factor=factor, prefix=f"{p}\n  ")
-    assert_all_close(grads, grads_r, dt, RNN_GRAD_NAMES, factor=factor, prefix=f"{p}\n  ")
-
-    assert_unchanged(before, inputs, "rnn_forward/backward")
-    assert_unchanged(up_before, dict(zip(("dy", "dh_T"), up)), "rnn_backward")
-    return (y, h_T), grads, saved, up
-
-
-@pytest.fixture
-def restore_tuning():
-    saved = pyseq.get_num_threads(), _core.get_rnn_split(), _core.get_step_product(), _core.get_simd()
-    yield
-    pyseq.set_num_threads(saved[0])
-    _core.set_rnn_split(saved[1])
-    _core.set_step_product(saved[2])
-    _core.set_simd(saved[3])
+    outs, grads, saved = check_op_against_oracle(
+        "rnn", call_rnn_forward, inputs, up, opts, out_names=OUT_NAMES, grad_names=RNN_GRAD_NAMES,
+        upstream_names=("dy", "dh_T"), expected_shapes=expected_shapes, dtype=p.dtype, factor=factor,
+        prefix=f"{p}\n  ")
+    return outs, grads, saved, up
 
 
 # ------------------------------------------------------------------------------------------------
@@ -225,24 +172,13 @@ def test_backward_twice_from_same_saved(dtype, reverse):
                 dropout_p=0.5, seed=3)
     inputs, up = build(p)
     *_, saved = call_rnn_forward(ops.rnn_forward, inputs, activation=p.activation, reverse=reverse)
-    g1 = ops.rnn_backward(*up, saved)
-    g2 = ops.rnn_backward(*up, saved)
-    g_none = ops.rnn_backward(None, None, saved)
-    g3 = ops.rnn_backward(*up, saved)
-    for name, a, b, c in zip(RNN_GRAD_NAMES, g1, g2, g3):
-        np.testing.assert_array_equal(a, b, err_msg=f"{name}: second backward differs")
-        np.testing.assert_array_equal(a, c, err_msg=f"{name}: backward after a None-upstream backward differs")
-    for name, z in zip(RNN_GRAD_NAMES, g_none):
-        assert not np.any(z), f"{name} is not zero for None upstream gradients"
+    assert_backward_repeatable(ops.rnn_backward, up, saved, RNN_GRAD_NAMES)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_forward_is_deterministic(dtype):
     inputs, _ = build(Problem(9, 10, 11, 37, dtype, mask="random", seed=4))
-    a = call_rnn_forward(ops.rnn_forward, inputs)
-    b = call_rnn_forward(ops.rnn_forward, inputs)
-    for name, u, v in zip(OUT_NAMES, a[:2], b[:2]):
-        np.testing.assert_array_equal(u, v, err_msg=name)
+    assert_forward_deterministic(lambda: call_rnn_forward(ops.rnn_forward, inputs)[:2], OUT_NAMES)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -251,14 +187,12 @@ def test_thread_count_does_not_change_results(dtype, B, restore_tuning):
     p = Problem(B, 20, 31, 300, dtype, activation="sigmoid", mask="random", reverse=True,
                 dropout_p=0.25, seed=5)
     inputs, up = build(p)
-    results = {}
-    for n in (1, 2):
-        pyseq.set_num_threads(n)
-        assert pyseq.get_num_threads() == n
+
+    def run():
         y, h, saved = call_rnn_forward(ops.rnn_forward, inputs, activation="sigmoid", reverse=True)
-        results[n] = (y, h) + tuple(ops.rnn_backward(*up, saved))
-    for name, a, b in zip(OUT_NAMES + RNN_GRAD_NAMES, results[1], results[2]):
-        assert_close(b, a, dtype, f"{name}: 2 threads vs 1 thread")
+        return (y, h) + tuple(ops.rnn_backward(*up, saved))
+
+    assert_thread_count_does_not_matter(run, OUT_NAMES + RNN_GRAD_NAMES, dtype)
 
 
 def test_backward_with_a_different_thread_count_than_forward(restore_tuning):
@@ -275,8 +209,6 @@ def test_backward_with_a_different_thread_count_than_forward(restore_tuning):
 def test_concurrent_calls_from_python_threads_match_serial_ones():
     """The GIL is released for the whole kernel: several Python threads may be inside pyseq at
     once, each with its own team and scratch memory; results equal the serial ones."""
-    from concurrent.futures import ThreadPoolExecutor
-
     jobs = []
     for k, (B, T, I, H) in enumerate([(1, 30, 5, 300), (9, 20, 7, 33), (33, 12, 4, 40), (4, 25, 6, 96)] * 2):
         jobs.append((build(Problem(B, T, I, H, np.float32, mask="random", dropout_p=0.25, seed=k)),
@@ -287,12 +219,7 @@ def test_concurrent_calls_from_python_threads_match_serial_ones():
         y, h, saved = call_rnn_forward(ops.rnn_forward, inputs, activation=activation)
         return (y, h) + tuple(ops.rnn_backward(*up, saved))
 
-    serial = [run(job) for job in jobs]
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        concurrent = list(pool.map(run, jobs))
-    for got, want in zip(concurrent, serial):
-        for g, w in zip(got, want):
-            np.testing.assert_array_equal(g, w)
+    assert_concurrent_matches_serial(run, jobs)
 
 
 def test_saved_is_opaque():
@@ -325,16 +252,7 @@ def test_kernel_gradients_match_finite_differences(activation, reverse):
 
     *_, saved = call_rnn_forward(ops.rnn_forward, inputs, **opts)
     grads = ops.rnn_backward(*up, saved)
-    for name, g in zip(RNN_GRAD_NAMES, grads):
-        wrt = name[1:]
-        num = np.zeros_like(inputs[wrt])
-        for idx in np.ndindex(num.shape):
-            plus, minus = dict(inputs), dict(inputs)
-            plus[wrt] = inputs[wrt].copy()
-            minus[wrt] = inputs[wrt].copy()
-            plus[wrt][idx] += eps
-            minus[wrt][idx] -= eps
-            num[idx] = (loss(plus) - loss(minus)) / (2 * eps)
+    for name, g, num in zip(RNN_GRAD_NAMES, grads, numeric_gradients(loss, inputs, RNN_POSITIONAL, eps)):
         np.testing.assert_allclose(g, num, rtol=1e-6, atol=1e-8,
                                    err_msg=f"kernel {name} ({activation}) vs finite differences")
 
@@ -355,16 +273,8 @@ def test_reference_gradients_match_finite_differences(activation, zero_output_fo
         return float(np.sum(y * up[0]) + np.sum(h * up[1]))
 
     *_, cache = call_rnn_forward(reference.rnn_forward, inputs, **opts)
-    for name, g in zip(RNN_GRAD_NAMES, reference.rnn_backward(*up, cache)):
-        wrt = name[1:]
-        num = np.zeros_like(inputs[wrt])
-        for idx in np.ndindex(num.shape):
-            plus, minus = dict(inputs), dict(inputs)
-            plus[wrt] = inputs[wrt].copy()
-            minus[wrt] = inputs[wrt].copy()
-            plus[wrt][idx] += eps
-            minus[wrt][idx] -= eps
-            num[idx] = (loss(plus) - loss(minus)) / (2 * eps)
+    grads = reference.rnn_backward(*up, cache)
+    for name, g, num in zip(RNN_GRAD_NAMES, grads, numeric_gradients(loss, inputs, RNN_POSITIONAL, eps)):
         np.testing.assert_allclose(g, num, rtol=1e-6, atol=1e-8,
                                    err_msg=f"reference {name} ({activation}) vs finite differences")
 

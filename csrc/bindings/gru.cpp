@@ -3,6 +3,7 @@
 
 #include "../cpu/gru.h"
 #include "checks.h"
+#include "rnn_checks.h"
 
 namespace pyseq::bind {
 
@@ -60,34 +61,16 @@ py::tuple gru_forward(const py::object& x_obj, const py::object& kernel_obj,
                       const py::object& rk_obj, const py::object& bias_obj,
                       const py::object& h0_obj, bool reset_after, const py::object& mask_obj,
                       bool reverse, bool zero_output_for_mask, const py::object& drop_obj) {
-  py::array x = to_array(kFwd, "x", x_obj);
-  const DType dt = float_dtype(kFwd, "x", x);
-  check_ndim(kFwd, "x", x, 3, "(B, T, I)");
-  py::array kernel = float_like(kFwd, "kernel", kernel_obj, dt);
-  check_ndim(kFwd, "kernel", kernel, 2, "(I, 3H)");
-  py::array rk = float_like(kFwd, "recurrent_kernel", rk_obj, dt);
-  check_ndim(kFwd, "recurrent_kernel", rk, 2, "(H, 3H)");
-
-  const std::int64_t B = x.shape(0), T_ = x.shape(1), I = x.shape(2), H = rk.shape(0);
-  check_extent(kFwd, "batch size B (x.shape[0])", B);
-  check_extent(kFwd, "steps T (x.shape[1])", T_);
-  check_extent(kFwd, "input features I (x.shape[2])", I);
-  check_extent(kFwd, "hidden units H (recurrent_kernel.shape[0])", H);
-  check_extent(kFwd, "B*T", B * T_);
+  const RecurrentInputs in = check_recurrent_inputs(kFwd, x_obj, kernel_obj, rk_obj,
+                                                    "(I, 3H)", "(H, 3H)");
+  const DType dt = in.dt;
+  const py::array &x = in.x, &kernel = in.kernel, &rk = in.recurrent_kernel;
+  const std::int64_t B = in.B, T_ = in.T, I = in.I, H = in.H;
   // leading dimensions of the kernel's per-step views (saved rows of T steps): 32-bit BLAS
   check_extent(kFwd, "T*4H", T_ * 4 * H);
   check_extent(kFwd, "T*(I+2H+2)", T_ * (I + 2 * H + 2));
-  check_shape(kFwd, "recurrent_kernel", rk, {H, 3 * H}, "(H, 3H)");
-  check_shape(kFwd, "kernel", kernel, {I, 3 * H}, "(I, 3H)");
-
-  py::object mask = py::none();
-  if (!mask_obj.is_none()) {
-    py::array m = to_array(kFwd, "mask", mask_obj);
-    if (!m.dtype().equal(py::dtype::of<bool>()))
-      type_error(kFwd, "mask must be a bool array (True = valid step), got dtype " + dtype_str(m));
-    check_shape(kFwd, "mask", m, {B, T_}, "(B, T)");
-    mask = contiguous<bool>(m);
-  }
+  check_recurrent_shapes(kFwd, in, 3, "(I, 3H)", "(H, 3H)");
+  py::object mask = check_step_mask(kFwd, mask_obj, B, T_);
   if (dt == DType::f32)
     return forward<float>(dt, x, kernel, rk, bias_obj, h0_obj, mask, drop_obj, reset_after,
                           reverse, zero_output_for_mask);
@@ -121,17 +104,9 @@ py::tuple backward(const GruSaved& s, const py::object& dy, const py::object& dh
 
 py::tuple gru_backward(const py::object& dy_obj, const py::object& dh_obj,
                        const py::object& saved_obj) {
-  if (!py::isinstance<GruSaved>(saved_obj))
-    type_error(kBwd, "saved must be the object returned by gru_forward, got " +
-                         py::str(py::type::of(saved_obj).attr("__name__")).cast<std::string>());
-  const GruSaved& s = saved_obj.cast<const GruSaved&>();
-  auto grad = [&](const py::object& obj, const char* name, std::vector<std::int64_t> shape,
-                  const char* formula) -> py::object {
-    if (s.dtype == DType::f32) return optional_float<float>(kBwd, name, obj, shape, formula, s.dtype);
-    return optional_float<double>(kBwd, name, obj, shape, formula, s.dtype);
-  };
-  py::object dy = grad(dy_obj, "dy", {s.B, s.T, s.H}, "(B, T, H)");
-  py::object dh = grad(dh_obj, "dh_T", {s.B, s.H}, "(B, H)");
+  const GruSaved& s = check_saved<GruSaved>(kBwd, "gru_forward", saved_obj);
+  py::object dy = upstream_grad(kBwd, s.dtype, "dy", dy_obj, {s.B, s.T, s.H}, "(B, T, H)");
+  py::object dh = upstream_grad(kBwd, s.dtype, "dh_T", dh_obj, {s.B, s.H}, "(B, H)");
   if (s.dtype == DType::f32) return backward<float>(s, dy, dh);
   return backward<double>(s, dy, dh);
 }

@@ -4,6 +4,7 @@
 
 #include "../cpu/simple_rnn.h"
 #include "checks.h"
+#include "rnn_checks.h"
 
 namespace pyseq::bind {
 
@@ -81,32 +82,14 @@ py::tuple rnn_forward(const py::object& x_obj, const py::object& kernel_obj,
                       const py::object& mask_obj, bool reverse, bool zero_output_for_mask,
                       const py::object& drop_obj) {
   const cpu::RnnActivation act = parse_activation(activation_obj);
-  py::array x = to_array(kFwd, "x", x_obj);
-  const DType dt = float_dtype(kFwd, "x", x);
-  check_ndim(kFwd, "x", x, 3, "(B, T, I)");
-  py::array kernel = float_like(kFwd, "kernel", kernel_obj, dt);
-  check_ndim(kFwd, "kernel", kernel, 2, "(I, H)");
-  py::array rk = float_like(kFwd, "recurrent_kernel", rk_obj, dt);
-  check_ndim(kFwd, "recurrent_kernel", rk, 2, "(H, H)");
-
-  const std::int64_t B = x.shape(0), T_ = x.shape(1), I = x.shape(2), H = rk.shape(0);
-  check_extent(kFwd, "batch size B (x.shape[0])", B);
-  check_extent(kFwd, "steps T (x.shape[1])", T_);
-  check_extent(kFwd, "input features I (x.shape[2])", I);
-  check_extent(kFwd, "hidden units H (recurrent_kernel.shape[0])", H);
-  check_extent(kFwd, "B*T", B * T_);
+  const RecurrentInputs in = check_recurrent_inputs(kFwd, x_obj, kernel_obj, rk_obj,
+                                                    "(I, H)", "(H, H)");
+  const DType dt = in.dt;
+  const py::array &x = in.x, &kernel = in.kernel, &rk = in.recurrent_kernel;
+  const std::int64_t B = in.B, T_ = in.T, I = in.I, H = in.H;
   check_extent(kFwd, "T*H", T_ * H);
-  check_shape(kFwd, "recurrent_kernel", rk, {H, H}, "(H, H)");
-  check_shape(kFwd, "kernel", kernel, {I, H}, "(I, H)");
-
-  py::object mask = py::none();
-  if (!mask_obj.is_none()) {
-    py::array m = to_array(kFwd, "mask", mask_obj);
-    if (!m.dtype().equal(py::dtype::of<bool>()))
-      type_error(kFwd, "mask must be a bool array (True = valid step), got dtype " + dtype_str(m));
-    check_shape(kFwd, "mask", m, {B, T_}, "(B, T)");
-    mask = contiguous<bool>(m);
-  }
+  check_recurrent_shapes(kFwd, in, 1, "(I, H)", "(H, H)");
+  py::object mask = check_step_mask(kFwd, mask_obj, B, T_);
   if (dt == DType::f32)
     return forward<float>(dt, x, kernel, rk, bias_obj, h0_obj, mask, drop_obj, act, reverse,
                           zero_output_for_mask);
@@ -136,17 +119,9 @@ py::tuple backward(const RnnSaved& s, const py::object& dy, const py::object& dh
 
 py::tuple rnn_backward(const py::object& dy_obj, const py::object& dh_obj,
                        const py::object& saved_obj) {
-  if (!py::isinstance<RnnSaved>(saved_obj))
-    type_error(kBwd, "saved must be the object returned by rnn_forward, got " +
-                         py::str(py::type::of(saved_obj).attr("__name__")).cast<std::string>());
-  const RnnSaved& s = saved_obj.cast<const RnnSaved&>();
-  auto grad = [&](const py::object& obj, const char* name, std::vector<std::int64_t> shape,
-                  const char* formula) -> py::object {
-    if (s.dtype == DType::f32) return optional_float<float>(kBwd, name, obj, shape, formula, s.dtype);
-    return optional_float<double>(kBwd, name, obj, shape, formula, s.dtype);
-  };
-  py::object dy = grad(dy_obj, "dy", {s.B, s.T, s.H}, "(B, T, H)");
-  py::object dh = grad(dh_obj, "dh_T", {s.B, s.H}, "(B, H)");
+  const RnnSaved& s = check_saved<RnnSaved>(kBwd, "rnn_forward", saved_obj);
+  py::object dy = upstream_grad(kBwd, s.dtype, "dy", dy_obj, {s.B, s.T, s.H}, "(B, T, H)");
+  py::object dh = upstream_grad(kBwd, s.dtype, "dh_T", dh_obj, {s.B, s.H}, "(B, H)");
   if (s.dtype == DType::f32) return backward<float>(s, dy, dh);
   return backward<double>(s, dy, dh);
 }
