@@ -8,8 +8,21 @@ everywhere, so it lives here once.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pytest
+
+
+@dataclass(frozen=True)
+class ModeCase:
+    """Base of every family's Case: subclasses add their shape fields and an ``id``."""
+
+    mode: str  # "train" (forward + backward) or "infer" (forward only)
+
+    @property
+    def train(self) -> bool:
+        return self.mode == "train"
 
 
 def assert_close(name, got, want, rtol=2e-3):

@@ -14,12 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench_rows import assert_close, time_row
+from bench_rows import ModeCase, assert_close, time_row
 
 
 @dataclass(frozen=True)
-class Case:
-    mode: str  # "train" (forward + backward) or "infer" (forward only)
+class Case(ModeCase):
     B: int
     T: int
     I: int
@@ -33,10 +32,6 @@ class Case:
     @property
     def directions(self) -> int:
         return 2 if self.bidirectional else 1
-
-    @property
-    def train(self) -> bool:
-        return self.mode == "train"
 
 
 CASES = [
