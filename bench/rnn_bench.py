@@ -1,10 +1,11 @@
 """Scaffolding shared by the recurrent benchmark files (test_rnn.py, test_gru.py, test_lstm.py).
 
 What is the same for every RNN family lives here: the shape list design.md requires (``CASES``),
-the implementations compared (``IMPLS``), the per-direction float64 cast, the PyTorch module's
-weight loading and timed step (bidirectional included), the output/gradient agreement check, and
-the row (with the ``pyseq_blas_step`` variant). Each family file keeps its own problem data, its
-pyseq calls and its Keras -> PyTorch weight mapping.
+the implementations compared (``IMPLS``), the per-direction problem data (``make_rnn_problem``,
+sized by the family's gate count) and its float64 cast, the PyTorch module's weight loading and
+timed step (bidirectional included), the output/gradient agreement check, and the row (with the
+``pyseq_blas_step`` variant). Each family file keeps its own seed and array shapes, its pyseq
+calls, its FLOP count and its Keras -> PyTorch weight mapping.
 """
 
 from __future__ import annotations
@@ -51,6 +52,57 @@ def rnn_info(family: str, case: Case, impl: str, **extra) -> dict:
     return {"family": family, "case": case.id, "mode": case.mode, "B": case.B, "T": case.T,
             "I": case.I, "H": case.H, "bidirectional": case.bidirectional, **extra,
             "dtype": "float64" if impl == "reference" else "float32"}
+
+
+@dataclass
+class Direction:
+    """One direction's float32 arrays (G = gates: 1 SimpleRNN, 3 GRU, 4 LSTM)."""
+
+    reverse: bool
+    kernel: np.ndarray  # (I, G*H)
+    recurrent_kernel: np.ndarray  # (H, G*H)
+    bias: np.ndarray  # (G*H,), or (2, G*H) for the GRU: input row, recurrent row
+    h0: np.ndarray  # (B, H)
+    dy: np.ndarray  # (B, T, H), C-contiguous slice of the upstream gradient
+    dh_T: np.ndarray  # (B, H)
+    c0: np.ndarray | None = None  # (B, H), LSTM only
+    dc_T: np.ndarray | None = None  # (B, H), LSTM only
+
+
+@dataclass
+class Problem:
+    case: Case
+    x: np.ndarray  # (B, T, I)
+    dirs: list
+
+
+def make_rnn_problem(case: Case, seed: int, gates: int, bias_rows: tuple = (), cell: bool = False,
+                     dtype=np.float32) -> Problem:
+    """Random inputs, weights and upstream gradients for one case, drawn in a fixed order from a
+    generator seeded by (seed, B, T, I, H, directions). bias_rows: leading bias dimensions ((2,)
+    for the GRU's two bias rows); cell: the LSTM's c0 and dc_T."""
+    rng = np.random.default_rng([seed, case.B, case.T, case.I, case.H, case.directions])
+    B, T, I, H = case.B, case.T, case.I, case.H
+    GH = gates * H
+
+    def uni(shape, scale):
+        return rng.uniform(-scale, scale, size=shape).astype(dtype)
+
+    def normal(shape):  # upstream gradients
+        return rng.standard_normal(shape).astype(dtype)
+
+    x = normal((B, T, I))
+    dirs = []
+    for d in range(case.directions):
+        kernel = uni((I, GH), np.sqrt(6.0 / (I + GH)))  # glorot-uniform-like
+        recurrent_kernel = uni((H, GH), 1.0 / np.sqrt(H))
+        bias = uni((*bias_rows, GH), 0.1)
+        h0 = uni((B, H), 0.5)
+        c0 = uni((B, H), 0.5) if cell else None
+        dy, dh_T = normal((B, T, H)), normal((B, H))
+        dc_T = normal((B, H)) if cell else None
+        dirs.append(Direction(d == 1, kernel, recurrent_kernel, bias, h0, dy, dh_T, c0, dc_T))
+    return Problem(case, x, dirs)
 
 
 def cast_problem(p, dtype):

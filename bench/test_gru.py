@@ -17,14 +17,13 @@ Before timing, the pyseq row checks its outputs (and gradients) against PyTorch 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pytest
 
 from bench_rows import assert_close, one_case_at_a_time
-from rnn_bench import (CASES, IMPLS, Case, cast_problem, check_rnn_against_torch,
-                       load_torch_weights, rnn_info, time_rnn_row, torch_module_step)
+from rnn_bench import (CASES, IMPLS, Case, Direction, Problem, cast_problem,
+                       check_rnn_against_torch, load_torch_weights, make_rnn_problem, rnn_info,
+                       time_rnn_row, torch_module_step)
 
 FAMILY = "gru"
 SEED = 20240611
@@ -35,45 +34,10 @@ SEED = 20240611
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Direction:
-    reverse: bool
-    kernel: np.ndarray  # (I, 3H)
-    recurrent_kernel: np.ndarray  # (H, 3H)
-    bias: np.ndarray  # (2, 3H): input row, recurrent row
-    h0: np.ndarray  # (B, H)
-    dy: np.ndarray  # (B, T, H), C-contiguous slice of the upstream gradient
-    dh_T: np.ndarray  # (B, H)
-
-
-@dataclass
-class Problem:
-    case: Case
-    x: np.ndarray  # (B, T, I)
-    dirs: list
-
-
-def make_problem(case: Case, dtype=np.float32) -> Problem:
-    rng = np.random.default_rng([SEED, case.B, case.T, case.I, case.H, case.directions])
-    B, T, I, H = case.B, case.T, case.I, case.H
-
-    def uni(shape, scale):
-        return rng.uniform(-scale, scale, size=shape).astype(dtype)
-
-    x = rng.standard_normal((B, T, I)).astype(dtype)
-    dirs = []
-    for d in range(case.directions):
-        dirs.append(Direction(
-            reverse=(d == 1),
-            kernel=uni((I, 3 * H), np.sqrt(6.0 / (I + 3 * H))),  # glorot-uniform-like
-            recurrent_kernel=uni((H, 3 * H), 1.0 / np.sqrt(H)),
-            bias=uni((2, 3 * H), 0.1),
-            h0=uni((B, H), 0.5),
-            # upstream gradients: random, fixed seed
-            dy=rng.standard_normal((B, T, H)).astype(dtype),
-            dh_T=rng.standard_normal((B, H)).astype(dtype),
-        ))
-    return Problem(case, x, dirs)
+def make_problem(case: Case) -> Problem:
+    """float32 data, per direction: kernel (I, 3H), recurrent_kernel (H, 3H), bias (2, 3H)
+    (input row, recurrent row)."""
+    return make_rnn_problem(case, SEED, gates=3, bias_rows=(2,))
 
 
 problem_for = one_case_at_a_time(make_problem)

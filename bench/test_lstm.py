@@ -15,14 +15,13 @@ Before timing, the pyseq row checks its outputs (and gradients) against PyTorch 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pytest
 
 from bench_rows import assert_close, one_case_at_a_time
-from rnn_bench import (CASES, IMPLS, Case, cast_problem, check_rnn_against_torch,
-                       load_torch_weights, rnn_info, time_rnn_row, torch_module_step)
+from rnn_bench import (CASES, IMPLS, Case, Direction, Problem, cast_problem,
+                       check_rnn_against_torch, load_torch_weights, make_rnn_problem, rnn_info,
+                       time_rnn_row, torch_module_step)
 
 FAMILY = "lstm"
 SEED = 20240611
@@ -34,49 +33,9 @@ STATES = ("h", "c")  # the states checked: h_T, c_T after y and the gradients dh
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Direction:
-    reverse: bool
-    kernel: np.ndarray  # (I, 4H)
-    recurrent_kernel: np.ndarray  # (H, 4H)
-    bias: np.ndarray  # (4H,)
-    h0: np.ndarray  # (B, H)
-    c0: np.ndarray  # (B, H)
-    dy: np.ndarray  # (B, T, H), C-contiguous slice of the upstream gradient
-    dh_T: np.ndarray  # (B, H)
-    dc_T: np.ndarray  # (B, H)
-
-
-@dataclass
-class Problem:
-    case: Case
-    x: np.ndarray  # (B, T, I)
-    dirs: list
-
-
-def make_problem(case: Case, dtype=np.float32) -> Problem:
-    rng = np.random.default_rng([SEED, case.B, case.T, case.I, case.H, case.directions])
-    B, T, I, H = case.B, case.T, case.I, case.H
-
-    def uni(shape, scale):
-        return rng.uniform(-scale, scale, size=shape).astype(dtype)
-
-    x = rng.standard_normal((B, T, I)).astype(dtype)
-    dirs = []
-    for d in range(case.directions):
-        dirs.append(Direction(
-            reverse=(d == 1),
-            kernel=uni((I, 4 * H), np.sqrt(6.0 / (I + 4 * H))),  # glorot-uniform-like
-            recurrent_kernel=uni((H, 4 * H), 1.0 / np.sqrt(H)),
-            bias=uni((4 * H,), 0.1),
-            h0=uni((B, H), 0.5),
-            c0=uni((B, H), 0.5),
-            # upstream gradients: random, fixed seed
-            dy=rng.standard_normal((B, T, H)).astype(dtype),
-            dh_T=rng.standard_normal((B, H)).astype(dtype),
-            dc_T=rng.standard_normal((B, H)).astype(dtype),
-        ))
-    return Problem(case, x, dirs)
+def make_problem(case: Case) -> Problem:
+    """float32 data, per direction: kernel (I, 4H), recurrent_kernel (H, 4H), bias (4H,); with c0 and dc_T."""
+    return make_rnn_problem(case, SEED, gates=4, cell=True)
 
 
 problem_for = one_case_at_a_time(make_problem)

@@ -15,14 +15,13 @@ outputs (and gradients) against PyTorch when installed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pytest
 
 from bench_rows import assert_close, one_case_at_a_time
-from rnn_bench import (CASES, IMPLS, Case, cast_problem, check_rnn_against_torch,
-                       load_torch_weights, rnn_info, time_rnn_row, torch_module_step)
+from rnn_bench import (CASES, IMPLS, Case, Direction, Problem, cast_problem,
+                       check_rnn_against_torch, load_torch_weights, make_rnn_problem, rnn_info,
+                       time_rnn_row, torch_module_step)
 
 FAMILY = "rnn"
 SEED = 20240612
@@ -34,44 +33,9 @@ ACTIVATION = "tanh"
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Direction:
-    reverse: bool
-    kernel: np.ndarray  # (I, H)
-    recurrent_kernel: np.ndarray  # (H, H)
-    bias: np.ndarray  # (H,)
-    h0: np.ndarray  # (B, H)
-    dy: np.ndarray  # (B, T, H)
-    dh_T: np.ndarray  # (B, H)
-
-
-@dataclass
-class Problem:
-    case: Case
-    x: np.ndarray  # (B, T, I)
-    dirs: list
-
-
-def make_problem(case: Case, dtype=np.float32) -> Problem:
-    rng = np.random.default_rng([SEED, case.B, case.T, case.I, case.H, case.directions])
-    B, T, I, H = case.B, case.T, case.I, case.H
-
-    def uni(shape, scale):
-        return rng.uniform(-scale, scale, size=shape).astype(dtype)
-
-    x = rng.standard_normal((B, T, I)).astype(dtype)
-    dirs = []
-    for d in range(case.directions):
-        dirs.append(Direction(
-            reverse=(d == 1),
-            kernel=uni((I, H), np.sqrt(6.0 / (I + H))),  # glorot-uniform-like
-            recurrent_kernel=uni((H, H), 1.0 / np.sqrt(H)),
-            bias=uni((H,), 0.1),
-            h0=uni((B, H), 0.5),
-            dy=rng.standard_normal((B, T, H)).astype(dtype),
-            dh_T=rng.standard_normal((B, H)).astype(dtype),
-        ))
-    return Problem(case, x, dirs)
+def make_problem(case: Case) -> Problem:
+    """float32 data, per direction: kernel (I, H), recurrent_kernel (H, H), bias (H,)."""
+    return make_rnn_problem(case, SEED, gates=1)
 
 
 problem_for = one_case_at_a_time(make_problem)
