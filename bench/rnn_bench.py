@@ -14,6 +14,7 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
+import pytest
 
 from bench_rows import ModeCase, assert_close, time_row
 
@@ -238,3 +239,24 @@ def time_rnn_row(benchmark, request, measure, impl, *, flop, info, numpy_step, t
         measure(benchmark, numpy_step(ops), flop=flop, impl=impl, info=info)
     finally:
         _core.set_step_product(previous)
+
+
+def rnn_row_test(family: str, problem_for, numpy_step, torch_step, check_against_torch, **info):
+    """The parametrized row test of an RNN family file (assign it to ``test_<family>``): one row per
+    (case, impl), FLOP = flops.rnn(family, ...) for the directions, x3 when training (conftest.py).
+    The family's own step builders take (..., p, train[, dtype]); ``info``: extra_info columns."""
+
+    @pytest.mark.parametrize("impl", IMPLS)
+    @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+    def test_row(benchmark, request, measure, flops, case, impl):
+        benchmark.group = f"{family}-{case.id}"
+        p = problem_for(case)
+        time_rnn_row(
+            benchmark, request, measure, impl,
+            flop=flops.step(flops.rnn(family, case.B, case.T, case.I, case.H, case.directions), case.train),
+            info=rnn_info(family, case, impl, **info),
+            numpy_step=lambda mod, dtype=None: numpy_step(mod, p, case.train, dtype),
+            torch_step=lambda torch: torch_step(torch, p, case.train),
+            check=lambda torch, out: check_against_torch(torch, p, out, case.train))
+
+    return test_row

@@ -18,12 +18,10 @@ Before timing, the pyseq row checks its outputs (and gradients) against PyTorch 
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from bench_rows import assert_close, one_case_at_a_time
-from rnn_bench import (CASES, IMPLS, Case, Direction, Problem, cast_problem,
-                       check_rnn_against_torch, load_torch_weights, make_rnn_problem, rnn_info,
-                       time_rnn_row, torch_module_step)
+from rnn_bench import (Case, Direction, Problem, cast_problem, check_rnn_against_torch,
+                       load_torch_weights, make_rnn_problem, rnn_row_test, torch_module_step)
 
 FAMILY = "gru"
 SEED = 20240611
@@ -110,15 +108,5 @@ def test_blas_sgemm_peak(benchmark, blas_sgemm_peak):
     blas_sgemm_peak(benchmark, 2048)
 
 
-@pytest.mark.parametrize("impl", IMPLS)
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_gru(benchmark, request, measure, flops, case, impl):
-    benchmark.group = f"{FAMILY}-{case.id}"
-    p = problem_for(case)
-    time_rnn_row(
-        benchmark, request, measure, impl,
-        flop=flops.step(flops.rnn(FAMILY, case.B, case.T, case.I, case.H, case.directions), case.train),
-        info=rnn_info(FAMILY, case, impl),
-        numpy_step=lambda mod, dtype=None: numpy_step(mod, p, case.train, dtype),
-        torch_step=lambda torch: torch_step(torch, p, case.train),
-        check=lambda torch, out: check_against_torch(torch, p, out, case.train))
+# one row per (case, impl): FLOP = flops.rnn("gru", B, T, I, H, directions), x3 for "train"
+test_gru = rnn_row_test(FAMILY, problem_for, numpy_step, torch_step, check_against_torch)
