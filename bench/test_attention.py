@@ -30,13 +30,14 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
+from bench_rows import ModeCase, assert_close, one_case_at_a_time, time_row
+
 FAMILY = "attention"
 SEED = 20240611
 
 
 @dataclass(frozen=True)
-class Case:
-    mode: str  # "train" or "infer"
+class Case(ModeCase):
     B: int
     N: int
     L: int
@@ -46,10 +47,6 @@ class Case:
     @property
     def id(self) -> str:
         return f"{self.mode}-B{self.B}-N{self.N}-L{self.L}-D{self.D}" + ("-causal" if self.causal else "")
-
-    @property
-    def train(self) -> bool:
-        return self.mode == "train"
 
 
 CASES = [
@@ -73,16 +70,13 @@ class Problem:
     do: np.ndarray
 
 
-_PROBLEMS: dict = {}
+def make_problem(case: Case) -> Problem:
+    rng = np.random.default_rng([SEED, case.B, case.N, case.L, case.D])
+    shape = (case.B, case.L, case.N, case.D)
+    return Problem(case, *(rng.standard_normal(shape, dtype=np.float32) for _ in range(4)))
 
 
-def problem_for(case: Case) -> Problem:
-    if case not in _PROBLEMS:
-        _PROBLEMS.clear()
-        rng = np.random.default_rng([SEED, case.B, case.N, case.L, case.D])
-        shape = (case.B, case.L, case.N, case.D)
-        _PROBLEMS[case] = Problem(case, *(rng.standard_normal(shape, dtype=np.float32) for _ in range(4)))
-    return _PROBLEMS[case]
+problem_for = one_case_at_a_time(make_problem)
 
 
 def numpy_step(mod, p: Problem, dtype=None):
@@ -117,26 +111,17 @@ def torch_step(torch, p: Problem):
     return step
 
 
-def _close(name, got, want, rtol=2e-3):
-    got = np.asarray(got, dtype=np.float64)
-    want = np.asarray(want, dtype=np.float64)
-    assert got.shape == want.shape, f"{name}: shape {got.shape} != {want.shape}"
-    scale = max(float(np.abs(want).max()), 1e-6)
-    err = float(np.abs(got - want).max())
-    assert err <= rtol * scale + 1e-5, f"{name}: max |pyseq - torch| = {err:.3g} (scale {scale:.3g})"
-
-
 def check_against_torch(torch, p: Problem, pyseq_out):
     back = lambda a: a.detach().numpy().transpose(0, 2, 1, 3)  # noqa: E731
     t_out = torch_step(torch, p)()
     if not p.case.train:
-        _close("o", pyseq_out, back(t_out))
+        assert_close("o", pyseq_out, back(t_out))
         return
     o, grads = pyseq_out
     to, tgrads = t_out
-    _close("o", o, back(to))
+    assert_close("o", o, back(to))
     for name, g, tg in zip(("dq", "dk", "dv"), grads, tgrads):
-        _close(name, g, back(tg))
+        assert_close(name, g, back(tg))
 
 
 def test_blas_sgemm_peak(benchmark, blas_sgemm_peak):
@@ -153,26 +138,13 @@ def test_attention(benchmark, request, measure, flops, case, impl):
     info = {"family": FAMILY, "case": case.id, "mode": case.mode, "B": case.B, "N": case.N,
             "L": case.L, "D": case.D, "causal": case.causal,
             "dtype": "float64" if impl == "reference" else "float32"}
+    if impl == "reference" and case.B * case.N * case.L * case.L > REFERENCE_MAX_SCORES:
+        pytest.skip("reference: the (B, N, L, L) float64 matrices would take gigabytes; row skipped")
     p = problem_for(case)
-    if impl == "pyseq":
-        ops = request.getfixturevalue("pyseq_ops")
-        fn = numpy_step(ops, p)
-        try:
-            torch = request.getfixturevalue("torch_mod")
-        except pytest.skip.Exception:
-            torch = None
-        if torch is not None:
-            check_against_torch(torch, p, fn())
-        measure(benchmark, fn, flop=flop, impl=impl, info=info)
-    elif impl == "torch":
-        torch = request.getfixturevalue("torch_mod")
-        measure(benchmark, torch_step(torch, p), flop=flop, impl=impl, info=info)
-    else:
-        if case.B * case.N * case.L * case.L > REFERENCE_MAX_SCORES:
-            pytest.skip("reference: the (B, N, L, L) float64 matrices would take gigabytes; row skipped")
-        ref = request.getfixturevalue("pyseq_reference")
-        measure(benchmark, numpy_step(ref, p, dtype=np.float64), flop=flop, impl=impl, info=info,
-                slow=True)
+    time_row(benchmark, request, measure, impl, flop=flop, info=info,
+             numpy_step=lambda mod, dtype=None: numpy_step(mod, p, dtype),
+             torch_step=lambda torch: torch_step(torch, p),
+             check=lambda torch, out: check_against_torch(torch, p, out))
 
 
 # --------------------------------------------------------------------------------------------

@@ -18,13 +18,14 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
+from bench_rows import ModeCase, assert_close, one_case_at_a_time, time_row
+
 FAMILY = "conv1d"
 SEED = 20240612
 
 
 @dataclass(frozen=True)
-class Case:
-    mode: str  # "train" (forward + backward) or "infer" (forward only)
+class Case(ModeCase):
     B: int
     C: int
     T: int
@@ -34,10 +35,6 @@ class Case:
     @property
     def id(self) -> str:
         return f"{self.mode}-B{self.B}-C{self.C}-T{self.T}-K{self.K}-F{self.F}"
-
-    @property
-    def train(self) -> bool:
-        return self.mode == "train"
 
     @property
     def T_out(self) -> int:
@@ -72,14 +69,7 @@ def make_problem(case: Case, dtype=np.float32) -> Problem:
                    dy=rng.standard_normal((case.B, case.T_out, case.F)).astype(dtype))
 
 
-_PROBLEMS: dict = {}
-
-
-def problem_for(case: Case) -> Problem:
-    if case not in _PROBLEMS:
-        _PROBLEMS.clear()  # keep one case's arrays alive at a time
-        _PROBLEMS[case] = make_problem(case)
-    return _PROBLEMS[case]
+problem_for = one_case_at_a_time(make_problem)
 
 
 def numpy_step(mod, p: Problem, train: bool, dtype=None):
@@ -122,25 +112,16 @@ def torch_step(torch, p: Problem, train: bool):
     return step
 
 
-def _close(name, got, want, rtol=2e-3):
-    got = np.asarray(got, dtype=np.float64)
-    want = np.asarray(want, dtype=np.float64)
-    assert got.shape == want.shape, f"{name}: shape {got.shape} != {want.shape}"
-    scale = max(float(np.abs(want).max()), 1e-6)
-    err = float(np.abs(got - want).max())
-    assert err <= rtol * scale + 1e-5, f"{name}: max |pyseq - torch| = {err:.3g} (scale {scale:.3g})"
-
-
 def check_against_torch(torch, p: Problem, pyseq_out, train: bool):
     t_out = torch_step(torch, p, train)()
     if not train:
-        _close("y", pyseq_out, t_out.detach().numpy().transpose(0, 2, 1))
+        assert_close("y", pyseq_out, t_out.detach().numpy().transpose(0, 2, 1))
         return
     (ty, (tdx, tdw, tdb)), (y, (dx, dk, db)) = t_out, pyseq_out
-    _close("y", y, ty.detach().numpy().transpose(0, 2, 1))
-    _close("dx", dx, tdx.numpy().transpose(0, 2, 1))
-    _close("dkernel", dk, tdw.numpy().transpose(2, 1, 0))
-    _close("dbias", db, tdb.numpy())
+    assert_close("y", y, ty.detach().numpy().transpose(0, 2, 1))
+    assert_close("dx", dx, tdx.numpy().transpose(0, 2, 1))
+    assert_close("dkernel", dk, tdw.numpy().transpose(2, 1, 0))
+    assert_close("dbias", db, tdb.numpy())
 
 
 def test_blas_sgemm_peak(benchmark, blas_sgemm_peak):
@@ -157,21 +138,7 @@ def test_conv1d(benchmark, request, measure, flops, case, impl):
             "T_in": case.T, "K": case.K, "F": case.F, "padding": "valid",
             "dtype": "float64" if impl == "reference" else "float32"}
     p = problem_for(case)
-
-    if impl == "pyseq":
-        ops = request.getfixturevalue("pyseq_ops")
-        fn = numpy_step(ops, p, case.train)
-        try:
-            torch = request.getfixturevalue("torch_mod")
-        except pytest.skip.Exception:
-            torch = None
-        if torch is not None:
-            check_against_torch(torch, p, fn(), case.train)
-        measure(benchmark, fn, flop=flop, impl=impl, info=info)
-    elif impl == "torch":
-        torch = request.getfixturevalue("torch_mod")
-        measure(benchmark, torch_step(torch, p, case.train), flop=flop, impl=impl, info=info)
-    else:  # slow=True: skipped when one call exceeds REFERENCE_MAX_CALL_S (conftest.py)
-        ref = request.getfixturevalue("pyseq_reference")
-        measure(benchmark, numpy_step(ref, p, case.train, dtype=np.float64), flop=flop, impl=impl,
-                info=info, slow=True)
+    time_row(benchmark, request, measure, impl, flop=flop, info=info,
+             numpy_step=lambda mod, dtype=None: numpy_step(mod, p, case.train, dtype),
+             torch_step=lambda torch: torch_step(torch, p, case.train),
+             check=lambda torch, out: check_against_torch(torch, p, out, case.train))

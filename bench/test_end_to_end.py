@@ -31,6 +31,8 @@ import sys
 import numpy as np
 import pytest
 
+from torch_models import torch_char_lm
+
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "examples"))
 
@@ -57,31 +59,9 @@ def pyseq_model(lm):
 
 
 def torch_model(torch, lm, weights):
+    """One PyTorch training step of the same model (Keras's Adam arithmetic, see above)."""
     nn = torch.nn
-    emb_w, kernel, rec, bias, dense_k, dense_b = weights
-
-    class CharLM(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.emb = nn.Embedding(lm["vocab"], lm["emb"])
-            self.lstm = nn.LSTM(lm["emb"], lm["units"], batch_first=True)
-            self.fc = nn.Linear(lm["units"], lm["vocab"])
-
-        def forward(self, x):
-            return self.fc(self.lstm(self.emb(x))[0])
-
-    net = CharLM()
-    with torch.no_grad():
-        net.emb.weight.copy_(torch.from_numpy(emb_w))
-        net.lstm.weight_ih_l0.copy_(torch.from_numpy(kernel.T.copy()))   # (4H, I), i f g o
-        net.lstm.weight_hh_l0.copy_(torch.from_numpy(rec.T.copy()))
-        net.lstm.bias_ih_l0.copy_(torch.from_numpy(bias))
-        net.lstm.bias_hh_l0.zero_()
-        net.fc.weight.copy_(torch.from_numpy(dense_k.T.copy()))
-        net.fc.bias.copy_(torch.from_numpy(dense_b))
-    # one bias, as in Keras: a trained bias_hh would get bias_ih's gradient too and double the
-    # bias's Adam steps
-    net.lstm.bias_hh_l0.requires_grad_(False)
+    net = torch_char_lm(torch, lm["vocab"], lm["emb"], lm["units"], weights)
     opt = torch.optim.Adam([q for q in net.parameters() if q.requires_grad], lr=lm["lr"],
                            eps=EPSILON)
     loss_fn = nn.CrossEntropyLoss()

@@ -17,47 +17,14 @@ Before timing, the pyseq row checks its outputs (and gradients) against PyTorch 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
-import pytest
+
+from bench_rows import assert_close, one_case_at_a_time
+from rnn_bench import (Case, Direction, Problem, cast_problem, check_rnn_against_torch,
+                       load_torch_weights, make_rnn_problem, rnn_row_test, torch_module_step)
 
 FAMILY = "gru"
 SEED = 20240611
-
-
-@dataclass(frozen=True)
-class Case:
-    mode: str  # "train" (forward + backward) or "infer" (forward only)
-    B: int
-    T: int
-    I: int
-    H: int
-    bidirectional: bool = False
-
-    @property
-    def id(self) -> str:
-        return f"{self.mode}-B{self.B}-T{self.T}-I{self.I}-H{self.H}" + ("-bi" if self.bidirectional else "")
-
-    @property
-    def directions(self) -> int:
-        return 2 if self.bidirectional else 1
-
-    @property
-    def train(self) -> bool:
-        return self.mode == "train"
-
-
-CASES = [
-    Case("train", 32, 100, 20, 64, bidirectional=True),
-    Case("train", 64, 40, 256, 512),
-    Case("train", 32, 200, 128, 256),
-    Case("infer", 1, 100, 64, 128),
-    Case("infer", 64, 40, 256, 512),
-]
-# "pyseq_blas_step": pyseq with its step-loop product done by a BLAS call per step instead of the
-# packed-panel micro-kernel (csrc/cpu/packed_gemm.h): the measurement that justifies that kernel.
-IMPLS = ["pyseq", "pyseq_blas_step", "torch", "reference"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -65,55 +32,13 @@ IMPLS = ["pyseq", "pyseq_blas_step", "torch", "reference"]
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Direction:
-    reverse: bool
-    kernel: np.ndarray  # (I, 3H)
-    recurrent_kernel: np.ndarray  # (H, 3H)
-    bias: np.ndarray  # (2, 3H): input row, recurrent row
-    h0: np.ndarray  # (B, H)
-    dy: np.ndarray  # (B, T, H), C-contiguous slice of the upstream gradient
-    dh_T: np.ndarray  # (B, H)
+def make_problem(case: Case) -> Problem:
+    """float32 data, per direction: kernel (I, 3H), recurrent_kernel (H, 3H), bias (2, 3H)
+    (input row, recurrent row)."""
+    return make_rnn_problem(case, SEED, gates=3, bias_rows=(2,))
 
 
-@dataclass
-class Problem:
-    case: Case
-    x: np.ndarray  # (B, T, I)
-    dirs: list
-
-
-def make_problem(case: Case, dtype=np.float32) -> Problem:
-    rng = np.random.default_rng([SEED, case.B, case.T, case.I, case.H, case.directions])
-    B, T, I, H = case.B, case.T, case.I, case.H
-
-    def uni(shape, scale):
-        return rng.uniform(-scale, scale, size=shape).astype(dtype)
-
-    x = rng.standard_normal((B, T, I)).astype(dtype)
-    dirs = []
-    for d in range(case.directions):
-        dirs.append(Direction(
-            reverse=(d == 1),
-            kernel=uni((I, 3 * H), np.sqrt(6.0 / (I + 3 * H))),  # glorot-uniform-like
-            recurrent_kernel=uni((H, 3 * H), 1.0 / np.sqrt(H)),
-            bias=uni((2, 3 * H), 0.1),
-            h0=uni((B, H), 0.5),
-            # upstream gradients: random, fixed seed
-            dy=rng.standard_normal((B, T, H)).astype(dtype),
-            dh_T=rng.standard_normal((B, H)).astype(dtype),
-        ))
-    return Problem(case, x, dirs)
-
-
-_PROBLEMS: dict = {}
-
-
-def problem_for(case: Case) -> Problem:
-    if case not in _PROBLEMS:
-        _PROBLEMS.clear()  # keep one case's arrays alive at a time
-        _PROBLEMS[case] = make_problem(case)
-    return _PROBLEMS[case]
+problem_for = one_case_at_a_time(make_problem)
 
 
 # --------------------------------------------------------------------------------------------
@@ -123,11 +48,7 @@ def problem_for(case: Case) -> Problem:
 
 def numpy_step(mod, p: Problem, train: bool, dtype=None):
     """pyseq.ops or pyseq.reference (same API): one call per direction, forward then backward."""
-    cast = (lambda a: np.ascontiguousarray(a, dtype=dtype)) if dtype is not None else (lambda a: a)
-    x = cast(p.x)
-    dirs = [Direction(d.reverse, *(cast(getattr(d, f)) for f in
-                                   ("kernel", "recurrent_kernel", "bias", "h0", "dy", "dh_T")))
-            for d in p.dirs]
+    x, dirs = cast_problem(p, dtype)
     fwd, bwd = mod.gru_forward, mod.gru_backward
 
     if not train:
@@ -148,85 +69,33 @@ def to_torch_order(m: np.ndarray, H: int) -> np.ndarray:
     return np.concatenate([m[..., H:2 * H], m[..., :H], m[..., 2 * H:]], axis=-1)
 
 
+def torch_weights(d: Direction):
+    """PyTorch's (weight_ih, weight_hh, bias_ih, bias_hh), gate blocks reordered."""
+    H = d.h0.shape[-1]
+    return (to_torch_order(d.kernel, H).T, to_torch_order(d.recurrent_kernel, H).T,
+            to_torch_order(d.bias[0], H), to_torch_order(d.bias[1], H))
+
+
 def torch_step(torch, p: Problem, train: bool):
     """nn.GRU(batch_first=True) with the same weights; training step = forward +
     autograd.grad for x, every parameter and h0 (no .grad accumulation)."""
     c = p.case
-    H = c.H
-    gru = torch.nn.GRU(c.I, H, num_layers=1, batch_first=True, bidirectional=c.bidirectional)
-    with torch.no_grad():
-        for d in p.dirs:
-            sfx = "_reverse" if d.reverse else ""
-            getattr(gru, "weight_ih_l0" + sfx).copy_(torch.from_numpy(to_torch_order(d.kernel, H).T.copy()))
-            getattr(gru, "weight_hh_l0" + sfx).copy_(torch.from_numpy(to_torch_order(d.recurrent_kernel, H).T.copy()))
-            getattr(gru, "bias_ih_l0" + sfx).copy_(torch.from_numpy(to_torch_order(d.bias[0], H)))
-            getattr(gru, "bias_hh_l0" + sfx).copy_(torch.from_numpy(to_torch_order(d.bias[1], H)))
-    x = torch.from_numpy(p.x.copy())
-    h0 = torch.from_numpy(np.stack([d.h0 for d in p.dirs]))  # (directions, B, H)
-
-    if not train:
-        gru.requires_grad_(False)
-
-        def infer():
-            with torch.inference_mode():
-                return gru(x, h0)
-        return infer
-
-    x.requires_grad_(True)
-    h0.requires_grad_(True)
-    dy = torch.from_numpy(np.concatenate([d.dy for d in p.dirs], axis=-1))  # (B, T, directions*H)
-    dhn = torch.from_numpy(np.stack([d.dh_T for d in p.dirs]))
-    params = list(gru.parameters())
-
-    def step():
-        y, hn = gru(x, h0)
-        grads = torch.autograd.grad((y, hn), (x, *params, h0), (dy, dhn))
-        return (y, hn), grads
-    return step
-
-
-# --------------------------------------------------------------------------------------------
-# agreement check (untimed): pyseq against PyTorch before pyseq's row is timed
-# --------------------------------------------------------------------------------------------
-
-
-def _close(name, got, want, rtol=2e-3):
-    got = np.asarray(got, dtype=np.float64)
-    want = np.asarray(want, dtype=np.float64)
-    assert got.shape == want.shape, f"{name}: shape {got.shape} != {want.shape}"
-    scale = max(float(np.abs(want).max()), 1e-6)
-    err = float(np.abs(got - want).max())
-    assert err <= rtol * scale + 1e-5, f"{name}: max |pyseq - torch| = {err:.3g} (scale {scale:.3g})"
+    gru = torch.nn.GRU(c.I, c.H, num_layers=1, batch_first=True, bidirectional=c.bidirectional)
+    load_torch_weights(torch, gru, p.dirs, torch_weights)
+    return torch_module_step(torch, gru, p, train)
 
 
 def check_against_torch(torch, p: Problem, pyseq_out, train: bool):
     H = p.case.H
-    t_out = torch_step(torch, p, train)()
-    if train:
-        (ty, thn), tgrads = t_out
-        (outs, grads) = pyseq_out
-    else:
-        ty, thn = t_out
-        outs = pyseq_out
-    ty = ty.detach().numpy()
-    thn = thn.detach().numpy()
-    for k, (y, hT) in enumerate(outs):
-        _close(f"y[dir {k}]", y, ty[..., k * H:(k + 1) * H])
-        _close(f"h_T[dir {k}]", hT, thn[k])
-    if not train:
-        return
-    # torch grads: x, then per direction (w_ih, w_hh, b_ih, b_hh), then h0
-    tg = [g.numpy() for g in tgrads]
-    dx_t, h0g = tg[0], tg[-1]
-    _close("dx", sum(g[0] for g in grads), dx_t)
-    for k, g in enumerate(grads):
-        dx, dk, drk, db, dh0 = g
-        w_ih, w_hh, b_ih, b_hh = tg[1 + 4 * k: 5 + 4 * k]
-        _close(f"dkernel[dir {k}]", dk, to_torch_order(w_ih.T, H))
-        _close(f"drecurrent_kernel[dir {k}]", drk, to_torch_order(w_hh.T, H))
-        _close(f"dbias[0][dir {k}]", db[0], to_torch_order(b_ih, H))
-        _close(f"dbias[1][dir {k}]", db[1], to_torch_order(b_hh, H))
-        _close(f"dh0[dir {k}]", dh0, h0g[k])
+
+    def check_params(k, dk, drk, db, torch_grads):
+        w_ih, w_hh, b_ih, b_hh = torch_grads
+        assert_close(f"dkernel[dir {k}]", dk, to_torch_order(w_ih.T, H))
+        assert_close(f"drecurrent_kernel[dir {k}]", drk, to_torch_order(w_hh.T, H))
+        assert_close(f"dbias[0][dir {k}]", db[0], to_torch_order(b_ih, H))
+        assert_close(f"dbias[1][dir {k}]", db[1], to_torch_order(b_hh, H))
+
+    check_rnn_against_torch(torch_step(torch, p, train)(), pyseq_out, H, train, check_params)
 
 
 # --------------------------------------------------------------------------------------------
@@ -239,40 +108,5 @@ def test_blas_sgemm_peak(benchmark, blas_sgemm_peak):
     blas_sgemm_peak(benchmark, 2048)
 
 
-@pytest.mark.parametrize("impl", IMPLS)
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_gru(benchmark, request, measure, flops, case, impl):
-    benchmark.group = f"{FAMILY}-{case.id}"
-    flop = flops.step(flops.rnn(FAMILY, case.B, case.T, case.I, case.H, case.directions), case.train)
-    info = {"family": FAMILY, "case": case.id, "mode": case.mode, "B": case.B, "T": case.T,
-            "I": case.I, "H": case.H, "bidirectional": case.bidirectional,
-            "dtype": "float64" if impl == "reference" else "float32"}
-    p = problem_for(case)
-
-    if impl == "pyseq":
-        ops = request.getfixturevalue("pyseq_ops")
-        fn = numpy_step(ops, p, case.train)
-        try:
-            torch = request.getfixturevalue("torch_mod")
-        except pytest.skip.Exception:
-            torch = None
-        if torch is not None:
-            check_against_torch(torch, p, fn(), case.train)
-        measure(benchmark, fn, flop=flop, impl=impl, info=info)
-    elif impl == "pyseq_blas_step":
-        ops = request.getfixturevalue("pyseq_ops")
-        from pyseq import _core
-
-        previous = _core.get_step_product()
-        _core.set_step_product("blas")
-        try:
-            measure(benchmark, numpy_step(ops, p, case.train), flop=flop, impl=impl, info=info)
-        finally:
-            _core.set_step_product(previous)
-    elif impl == "torch":
-        torch = request.getfixturevalue("torch_mod")
-        measure(benchmark, torch_step(torch, p, case.train), flop=flop, impl=impl, info=info)
-    else:  # slow=True: skipped when one call exceeds REFERENCE_MAX_CALL_S (conftest.py)
-        ref = request.getfixturevalue("pyseq_reference")
-        measure(benchmark, numpy_step(ref, p, case.train, dtype=np.float64), flop=flop, impl=impl,
-                info=info, slow=True)
+# one row per (case, impl): FLOP = flops.rnn("gru", B, T, I, H, directions), x3 for "train"
+test_gru = rnn_row_test(FAMILY, problem_for, numpy_step, torch_step, check_against_torch)

@@ -15,47 +15,13 @@ Before timing, the pyseq row checks its outputs (and gradients) against PyTorch 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import numpy as np
-import pytest
+from bench_rows import assert_close, one_case_at_a_time
+from rnn_bench import (Case, Direction, Problem, cast_problem, check_rnn_against_torch,
+                       load_torch_weights, make_rnn_problem, rnn_row_test, torch_module_step)
 
 FAMILY = "lstm"
 SEED = 20240611
-
-
-@dataclass(frozen=True)
-class Case:
-    mode: str  # "train" (forward + backward) or "infer" (forward only)
-    B: int
-    T: int
-    I: int
-    H: int
-    bidirectional: bool = False
-
-    @property
-    def id(self) -> str:
-        return f"{self.mode}-B{self.B}-T{self.T}-I{self.I}-H{self.H}" + ("-bi" if self.bidirectional else "")
-
-    @property
-    def directions(self) -> int:
-        return 2 if self.bidirectional else 1
-
-    @property
-    def train(self) -> bool:
-        return self.mode == "train"
-
-
-CASES = [
-    Case("train", 32, 100, 20, 64, bidirectional=True),
-    Case("train", 64, 40, 256, 512),
-    Case("train", 32, 200, 128, 256),
-    Case("infer", 1, 100, 64, 128),
-    Case("infer", 64, 40, 256, 512),
-]
-# "pyseq_blas_step": pyseq with its step-loop product done by a BLAS call per step instead of the
-# packed-panel micro-kernel (csrc/cpu/packed_gemm.h): the measurement that justifies that kernel.
-IMPLS = ["pyseq", "pyseq_blas_step", "torch", "reference"]
+STATES = ("h", "c")  # the states checked: h_T, c_T after y and the gradients dh0, dc0
 
 
 # --------------------------------------------------------------------------------------------
@@ -63,59 +29,12 @@ IMPLS = ["pyseq", "pyseq_blas_step", "torch", "reference"]
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Direction:
-    reverse: bool
-    kernel: np.ndarray  # (I, 4H)
-    recurrent_kernel: np.ndarray  # (H, 4H)
-    bias: np.ndarray  # (4H,)
-    h0: np.ndarray  # (B, H)
-    c0: np.ndarray  # (B, H)
-    dy: np.ndarray  # (B, T, H), C-contiguous slice of the upstream gradient
-    dh_T: np.ndarray  # (B, H)
-    dc_T: np.ndarray  # (B, H)
+def make_problem(case: Case) -> Problem:
+    """float32 data, per direction: kernel (I, 4H), recurrent_kernel (H, 4H), bias (4H,); with c0 and dc_T."""
+    return make_rnn_problem(case, SEED, gates=4, cell=True)
 
 
-@dataclass
-class Problem:
-    case: Case
-    x: np.ndarray  # (B, T, I)
-    dirs: list
-
-
-def make_problem(case: Case, dtype=np.float32) -> Problem:
-    rng = np.random.default_rng([SEED, case.B, case.T, case.I, case.H, case.directions])
-    B, T, I, H = case.B, case.T, case.I, case.H
-
-    def uni(shape, scale):
-        return rng.uniform(-scale, scale, size=shape).astype(dtype)
-
-    x = rng.standard_normal((B, T, I)).astype(dtype)
-    dirs = []
-    for d in range(case.directions):
-        dirs.append(Direction(
-            reverse=(d == 1),
-            kernel=uni((I, 4 * H), np.sqrt(6.0 / (I + 4 * H))),  # glorot-uniform-like
-            recurrent_kernel=uni((H, 4 * H), 1.0 / np.sqrt(H)),
-            bias=uni((4 * H,), 0.1),
-            h0=uni((B, H), 0.5),
-            c0=uni((B, H), 0.5),
-            # upstream gradients: random, fixed seed
-            dy=rng.standard_normal((B, T, H)).astype(dtype),
-            dh_T=rng.standard_normal((B, H)).astype(dtype),
-            dc_T=rng.standard_normal((B, H)).astype(dtype),
-        ))
-    return Problem(case, x, dirs)
-
-
-_PROBLEMS: dict = {}
-
-
-def problem_for(case: Case) -> Problem:
-    if case not in _PROBLEMS:
-        _PROBLEMS.clear()  # keep one case's arrays alive at a time
-        _PROBLEMS[case] = make_problem(case)
-    return _PROBLEMS[case]
+problem_for = one_case_at_a_time(make_problem)
 
 
 # --------------------------------------------------------------------------------------------
@@ -125,11 +44,7 @@ def problem_for(case: Case) -> Problem:
 
 def numpy_step(mod, p: Problem, train: bool, dtype=None):
     """pyseq.ops or pyseq.reference (same API): one call per direction, forward then backward."""
-    cast = (lambda a: np.ascontiguousarray(a, dtype=dtype)) if dtype is not None else (lambda a: a)
-    x = cast(p.x)
-    dirs = [Direction(d.reverse, *(cast(getattr(d, f)) for f in
-                                   ("kernel", "recurrent_kernel", "bias", "h0", "c0", "dy", "dh_T", "dc_T")))
-            for d in p.dirs]
+    x, dirs = cast_problem(p, dtype)
     fwd, bwd = mod.lstm_forward, mod.lstm_backward
 
     if not train:
@@ -145,88 +60,31 @@ def numpy_step(mod, p: Problem, train: bool, dtype=None):
     return step
 
 
+def torch_weights(d: Direction):
+    """PyTorch's (weight_ih, weight_hh, bias_ih, bias_hh): kernel.T, recurrent_kernel.T, bias, 0
+    (the gate order i, f, c, o is PyTorch's i, f, g, o)."""
+    return d.kernel.T, d.recurrent_kernel.T, d.bias, None
+
+
 def torch_step(torch, p: Problem, train: bool):
     """nn.LSTM(batch_first=True) with the same weights; training step = forward +
     autograd.grad for x, every parameter, h0 and c0 (no .grad accumulation)."""
     c = p.case
     lstm = torch.nn.LSTM(c.I, c.H, num_layers=1, batch_first=True, bidirectional=c.bidirectional)
-    with torch.no_grad():
-        for d in p.dirs:
-            sfx = "_reverse" if d.reverse else ""
-            getattr(lstm, "weight_ih_l0" + sfx).copy_(torch.from_numpy(d.kernel.T.copy()))
-            getattr(lstm, "weight_hh_l0" + sfx).copy_(torch.from_numpy(d.recurrent_kernel.T.copy()))
-            getattr(lstm, "bias_ih_l0" + sfx).copy_(torch.from_numpy(d.bias))
-            getattr(lstm, "bias_hh_l0" + sfx).zero_()
-    x = torch.from_numpy(p.x.copy())
-    h0 = torch.from_numpy(np.stack([d.h0 for d in p.dirs]))  # (directions, B, H)
-    c0 = torch.from_numpy(np.stack([d.c0 for d in p.dirs]))
-
-    if not train:
-        lstm.requires_grad_(False)
-
-        def infer():
-            with torch.inference_mode():
-                return lstm(x, (h0, c0))
-        return infer
-
-    x.requires_grad_(True)
-    h0.requires_grad_(True)
-    c0.requires_grad_(True)
-    dy = torch.from_numpy(np.concatenate([d.dy for d in p.dirs], axis=-1))  # (B, T, directions*H)
-    dhn = torch.from_numpy(np.stack([d.dh_T for d in p.dirs]))
-    dcn = torch.from_numpy(np.stack([d.dc_T for d in p.dirs]))
-    params = list(lstm.parameters())
-
-    def step():
-        y, (hn, cn) = lstm(x, (h0, c0))
-        grads = torch.autograd.grad((y, hn, cn), (x, *params, h0, c0), (dy, dhn, dcn))
-        return (y, hn, cn), grads
-    return step
-
-
-# --------------------------------------------------------------------------------------------
-# agreement check (untimed): pyseq against PyTorch before pyseq's row is timed
-# --------------------------------------------------------------------------------------------
-
-
-def _close(name, got, want, rtol=2e-3):
-    got = np.asarray(got, dtype=np.float64)
-    want = np.asarray(want, dtype=np.float64)
-    assert got.shape == want.shape, f"{name}: shape {got.shape} != {want.shape}"
-    scale = max(float(np.abs(want).max()), 1e-6)
-    err = float(np.abs(got - want).max())
-    assert err <= rtol * scale + 1e-5, f"{name}: max |pyseq - torch| = {err:.3g} (scale {scale:.3g})"
+    load_torch_weights(torch, lstm, p.dirs, torch_weights)
+    return torch_module_step(torch, lstm, p, train, state_fields=("h0", "c0"),
+                             grad_fields=("dh_T", "dc_T"))
 
 
 def check_against_torch(torch, p: Problem, pyseq_out, train: bool):
-    H = p.case.H
-    t_out = torch_step(torch, p, train)()
-    if train:
-        (ty, thn, tcn), tgrads = t_out
-        (outs, grads) = pyseq_out
-    else:
-        ty, (thn, tcn) = t_out
-        outs = pyseq_out
-    ty = ty.detach().numpy()
-    thn, tcn = thn.detach().numpy(), tcn.detach().numpy()
-    for k, (y, hT, cT) in enumerate(outs):
-        _close(f"y[dir {k}]", y, ty[..., k * H:(k + 1) * H])
-        _close(f"h_T[dir {k}]", hT, thn[k])
-        _close(f"c_T[dir {k}]", cT, tcn[k])
-    if not train:
-        return
-    # torch grads: x, then per direction (w_ih, w_hh, b_ih, b_hh), then h0, c0
-    tg = [g.numpy() for g in tgrads]
-    dx_t, h0g, c0g = tg[0], tg[-2], tg[-1]
-    _close("dx", sum(g[0] for g in grads), dx_t)
-    for k, g in enumerate(grads):
-        dx, dk, drk, db, dh0, dc0 = g
-        w_ih, w_hh, b_ih, _b_hh = tg[1 + 4 * k: 5 + 4 * k]
-        _close(f"dkernel[dir {k}]", dk, w_ih.T)
-        _close(f"drecurrent_kernel[dir {k}]", drk, w_hh.T)
-        _close(f"dbias[dir {k}]", db, b_ih)
-        _close(f"dh0[dir {k}]", dh0, h0g[k])
-        _close(f"dc0[dir {k}]", dc0, c0g[k])
+    def check_params(k, dk, drk, db, torch_grads):
+        w_ih, w_hh, b_ih, _b_hh = torch_grads
+        assert_close(f"dkernel[dir {k}]", dk, w_ih.T)
+        assert_close(f"drecurrent_kernel[dir {k}]", drk, w_hh.T)
+        assert_close(f"dbias[dir {k}]", db, b_ih)
+
+    check_rnn_against_torch(torch_step(torch, p, train)(), pyseq_out, p.case.H, train, check_params,
+                            state_names=STATES)
 
 
 # --------------------------------------------------------------------------------------------
@@ -239,40 +97,5 @@ def test_blas_sgemm_peak(benchmark, blas_sgemm_peak):
     blas_sgemm_peak(benchmark, 2048)
 
 
-@pytest.mark.parametrize("impl", IMPLS)
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_lstm(benchmark, request, measure, flops, case, impl):
-    benchmark.group = f"{FAMILY}-{case.id}"
-    flop = flops.step(flops.rnn(FAMILY, case.B, case.T, case.I, case.H, case.directions), case.train)
-    info = {"family": FAMILY, "case": case.id, "mode": case.mode, "B": case.B, "T": case.T,
-            "I": case.I, "H": case.H, "bidirectional": case.bidirectional,
-            "dtype": "float64" if impl == "reference" else "float32"}
-    p = problem_for(case)
-
-    if impl == "pyseq":
-        ops = request.getfixturevalue("pyseq_ops")
-        fn = numpy_step(ops, p, case.train)
-        try:
-            torch = request.getfixturevalue("torch_mod")
-        except pytest.skip.Exception:
-            torch = None
-        if torch is not None:
-            check_against_torch(torch, p, fn(), case.train)
-        measure(benchmark, fn, flop=flop, impl=impl, info=info)
-    elif impl == "pyseq_blas_step":
-        ops = request.getfixturevalue("pyseq_ops")
-        from pyseq import _core
-
-        previous = _core.get_step_product()
-        _core.set_step_product("blas")
-        try:
-            measure(benchmark, numpy_step(ops, p, case.train), flop=flop, impl=impl, info=info)
-        finally:
-            _core.set_step_product(previous)
-    elif impl == "torch":
-        torch = request.getfixturevalue("torch_mod")
-        measure(benchmark, torch_step(torch, p, case.train), flop=flop, impl=impl, info=info)
-    else:  # slow=True: skipped when one call exceeds REFERENCE_MAX_CALL_S (conftest.py)
-        ref = request.getfixturevalue("pyseq_reference")
-        measure(benchmark, numpy_step(ref, p, case.train, dtype=np.float64), flop=flop, impl=impl,
-                info=info, slow=True)
+# one row per (case, impl): FLOP = flops.rnn("lstm", B, T, I, H, directions), x3 for "train"
+test_lstm = rnn_row_test(FAMILY, problem_for, numpy_step, torch_step, check_against_torch)

@@ -24,6 +24,8 @@ import time
 import numpy as np
 import pytest
 
+from torch_models import torch_char_lm
+
 FAMILY = "models"
 SEED = 20261122
 LM = dict(vocab=80, emb=256, units=512, B=64, T=40, batches=20)
@@ -53,29 +55,7 @@ def pyseq_lm():
 
 def torch_lm(torch, weights):
     nn = torch.nn
-    emb_w, kernel, rec, bias, dense_k, dense_b = weights
-
-    class Net(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.emb = nn.Embedding(LM["vocab"], LM["emb"])
-            self.lstm = nn.LSTM(LM["emb"], LM["units"], batch_first=True)
-            self.fc = nn.Linear(LM["units"], LM["vocab"])
-
-        def forward(self, x):
-            return self.fc(self.lstm(self.emb(x))[0])
-
-    net = Net()
-    with torch.no_grad():  # Keras gate order i, f, c, o is PyTorch's i, f, g, o
-        net.emb.weight.copy_(torch.from_numpy(emb_w))
-        net.lstm.weight_ih_l0.copy_(torch.from_numpy(kernel.T.copy()))
-        net.lstm.weight_hh_l0.copy_(torch.from_numpy(rec.T.copy()))
-        net.lstm.bias_ih_l0.copy_(torch.from_numpy(bias))
-        net.lstm.bias_hh_l0.zero_()
-        net.fc.weight.copy_(torch.from_numpy(dense_k.T.copy()))
-        net.fc.bias.copy_(torch.from_numpy(dense_b))
-    # One bias, as in Keras: a trainable bias_hh would get bias_ih's gradient too.
-    net.lstm.bias_hh_l0.requires_grad_(False)
+    net = torch_char_lm(torch, LM["vocab"], LM["emb"], LM["units"], weights)
     opt = torch.optim.Adam([q for q in net.parameters() if q.requires_grad], lr=1e-3, eps=1e-7)
     return net, opt, nn.CrossEntropyLoss()
 
