@@ -138,6 +138,25 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0=None, c0=None, *, mask=No
     return y, h.copy(), c.copy(), cache
 
 
+
+def _masked_step_backward(dy_t, mf, dh, dlast_y, zero_output_for_mask):
+    """Gradients through one step's mask, shared by every recurrent family.
+
+    Forward, with mf (B, 1) = 1 where the step was valid:
+        y_t = where(m, h_new, 0)                      (zero_output_for_mask)
+        y_t = last_y = where(m, h_new, last_y_prev)   (otherwise)
+        h   = where(m, h_new, h_prev)
+    Returns (dh_new, dh_prev, dlast_y): the gradient reaching the step's new state, the one
+    passed straight to the previous state, and the one left on last_y for earlier steps.
+    """
+    if zero_output_for_mask:
+        dh_new = mf * dy_t
+    else:
+        dlast_y = dlast_y + dy_t
+        dh_new = mf * dlast_y
+        dlast_y = (1.0 - mf) * dlast_y
+    return dh_new + mf * dh, (1.0 - mf) * dh, dlast_y
+
 def lstm_backward(dy, dh_T, dc_T, cache):
     """Backprop through time for :func:`lstm_forward`.
 
@@ -165,20 +184,10 @@ def lstm_backward(dy, dh_T, dc_T, cache):
         t, m = s["t"], s["m"]
         mf = m.astype(np.float64)           # (B, 1), 1 where the step was valid
 
-        # y_t = where(m, h_new, 0)                   (zero_output_for_mask)
-        # y_t = last_y = where(m, h_new, last_y_prev)  (otherwise)
-        dh_new = np.zeros((B, H))
-        if zero_output_for_mask:
-            dh_new += mf * dy[:, t, :]
-        else:
-            dlast_y = dlast_y + dy[:, t, :]
-            dh_new += mf * dlast_y
-            dlast_y = (1.0 - mf) * dlast_y
-
-        # h = where(m, h_new, h_prev);  c = where(m, c_new, c_prev)
-        dh_new += mf * dh
+        # outputs and h through the mask; c = where(m, c_new, c_prev)
+        dh_new, dh_prev, dlast_y = _masked_step_backward(dy[:, t, :], mf, dh, dlast_y,
+                                                         zero_output_for_mask)
         dc_new = mf * dc
-        dh_prev = (1.0 - mf) * dh
         dc_prev = (1.0 - mf) * dc
 
         # h_new = o * tanh(c_new)
@@ -327,17 +336,9 @@ def gru_backward(dy, dh_T, cache):
         t, m = s["t"], s["m"]
         mf = m.astype(np.float64)
 
-        # outputs, as for the LSTM
-        dh_new = np.zeros((B, H))
-        if zero_output_for_mask:
-            dh_new += mf * dy[:, t, :]
-        else:
-            dlast_y = dlast_y + dy[:, t, :]
-            dh_new += mf * dlast_y
-            dlast_y = (1.0 - mf) * dlast_y
-        # h = where(m, h_new, h_prev)
-        dh_new += mf * dh
-        dh_prev = (1.0 - mf) * dh
+        # outputs and h through the mask, as for the LSTM
+        dh_new, dh_prev, dlast_y = _masked_step_backward(dy[:, t, :], mf, dh, dlast_y,
+                                                         zero_output_for_mask)
 
         # h_new = z * h_prev + (1 - z) * n
         z, r, n, hm = s["z"], s["r"], s["n"], s["hm"]
@@ -480,18 +481,9 @@ def rnn_backward(dy, dh_T, cache):
         t, m = s["t"], s["m"]
         mf = m.astype(np.float64)
 
-        # y_t = where(m, h_new, 0)  or  y_t = last_y = where(m, h_new, last_y_prev)
-        dh_new = np.zeros((B, H))
-        if zero_output_for_mask:
-            dh_new += mf * dy[:, t, :]
-        else:
-            dlast_y = dlast_y + dy[:, t, :]
-            dh_new += mf * dlast_y
-            dlast_y = (1.0 - mf) * dlast_y
-
-        # h = where(m, h_new, h_prev)
-        dh_new += mf * dh
-        dh_prev = (1.0 - mf) * dh
+        # outputs and h through the mask, as for the LSTM
+        dh_new, dh_prev, dlast_y = _masked_step_backward(dy[:, t, :], mf, dh, dlast_y,
+                                                         zero_output_for_mask)
 
         # h_new = act(z)
         dz = dh_new * act_grad(s["z"])

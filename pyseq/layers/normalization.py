@@ -17,6 +17,17 @@ def _axes(layer, axis, rank):
     return sorted(out)
 
 
+def _param_shape(layer, input_shape):
+    """The normalised axes (kept on ``layer._ax``) and the shape of gamma/beta over them."""
+    check_rank(layer, input_shape, min_rank=1)
+    layer._ax = _axes(layer, layer.axis, len(input_shape))
+    shape = tuple(input_shape[a] for a in layer._ax)
+    if any(d is None for d in shape):
+        raise ValueError(f"[{layer.name}] ({type(layer).__name__}) needs known sizes on axis "
+                         f"{layer.axis}, got input shape {input_shape}")
+    return shape
+
+
 class LayerNormalization(Layer):
     """Normalises over ``axis`` per example: (x - mean) / sqrt(var + epsilon) * gamma + beta."""
 
@@ -32,12 +43,7 @@ class LayerNormalization(Layer):
         self.gamma = self.beta = None
 
     def build(self, input_shape):
-        check_rank(self, input_shape, min_rank=1)
-        self._ax = _axes(self, self.axis, len(input_shape))
-        shape = tuple(input_shape[a] for a in self._ax)
-        if any(d is None for d in shape):
-            raise ValueError(f"[{self.name}] (LayerNormalization) needs known sizes on axis "
-                             f"{self.axis}, got input shape {input_shape}")
+        shape = _param_shape(self, input_shape)
         if self.scale:
             self.gamma = self.add_weight("gamma", shape, self.gamma_initializer)
         if self.center and not self.rms_scaling:
@@ -107,12 +113,7 @@ class BatchNormalization(Layer):
         self.gamma = self.beta = None
 
     def build(self, input_shape):
-        check_rank(self, input_shape, min_rank=1)
-        self._ax = _axes(self, self.axis, len(input_shape))
-        shape = tuple(input_shape[a] for a in self._ax)
-        if any(d is None for d in shape):
-            raise ValueError(f"[{self.name}] (BatchNormalization) needs known sizes on axis "
-                             f"{self.axis}, got input shape {input_shape}")
+        shape = _param_shape(self, input_shape)
         if self.scale:
             self.gamma = self.add_weight("gamma", shape, self.gamma_initializer)
         if self.center:
