@@ -60,6 +60,16 @@ def _step_mask(mask, B, T):
     return mask.copy()
 
 
+def _step_inputs(mask, recurrent_dropout_mask, B, T, H):
+    """The (B, T) validity mask and the (B, H) recurrent dropout mask (ones for None) shared by
+    every recurrent oracle."""
+    valid = _step_mask(mask, B, T)
+    assert valid.shape == (B, T), valid.shape
+    dropout = np.ones((B, H)) if recurrent_dropout_mask is None else _f64(recurrent_dropout_mask)
+    assert dropout.shape == (B, H), dropout.shape
+    return valid, dropout
+
+
 # ================================================================================================
 # LSTM
 #
@@ -95,10 +105,7 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0=None, c0=None, *, mask=No
     h0 = _f64_or_zeros(h0, (B, H))
     c0 = _f64_or_zeros(c0, (B, H))
     assert h0.shape == (B, H) and c0.shape == (B, H), (h0.shape, c0.shape)
-    valid = _step_mask(mask, B, T)
-    assert valid.shape == (B, T), valid.shape
-    dropout = np.ones((B, H)) if recurrent_dropout_mask is None else _f64(recurrent_dropout_mask)
-    assert dropout.shape == (B, H), dropout.shape
+    valid, dropout = _step_inputs(mask, recurrent_dropout_mask, B, T, H)
 
     y = np.zeros((B, T, H))
     h = h0.copy()                   # state after the last processed step
@@ -266,10 +273,7 @@ def gru_forward(x, kernel, recurrent_kernel, bias, h0=None, *, reset_after=True,
         b_h = None
     h = _f64_or_zeros(h0, (B, H))
     assert h.shape == (B, H), h.shape
-    valid = _step_mask(mask, B, T)
-    assert valid.shape == (B, T), valid.shape
-    dropout = np.ones((B, H)) if recurrent_dropout_mask is None else _f64(recurrent_dropout_mask)
-    assert dropout.shape == (B, H), dropout.shape
+    valid, dropout = _step_inputs(mask, recurrent_dropout_mask, B, T, H)
 
     y = np.zeros((B, T, H))
     last_y = np.zeros((B, H))
@@ -426,10 +430,7 @@ def rnn_forward(x, kernel, recurrent_kernel, bias, h0=None, *, activation="tanh"
     assert b.shape == (H,), b.shape
     h0 = _f64_or_zeros(h0, (B, H))
     assert h0.shape == (B, H), h0.shape
-    valid = _step_mask(mask, B, T)
-    assert valid.shape == (B, T), valid.shape
-    dropout = np.ones((B, H)) if recurrent_dropout_mask is None else _f64(recurrent_dropout_mask)
-    assert dropout.shape == (B, H), dropout.shape
+    valid, dropout = _step_inputs(mask, recurrent_dropout_mask, B, T, H)
 
     y = np.zeros((B, T, H))
     h = h0.copy()
