@@ -95,18 +95,6 @@ class Sequential(Model):
         return list(self._stack)
 
     @property
-    def weights(self):
-        from .functional import _dedup
-        return _dedup(v for layer in self._stack for v in layer.weights)
-
-    @property
-    def trainable_weights(self):
-        from .functional import _dedup
-        if not self.trainable:
-            return []
-        return _dedup(v for layer in self._stack for v in layer.trainable_weights)
-
-    @property
     def trainable(self):
         return self._trainable
 
