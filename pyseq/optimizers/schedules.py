@@ -11,21 +11,29 @@ class LearningRateSchedule:
         return dict(self.__dict__)
 
 
-class ExponentialDecay(LearningRateSchedule):
-    """initial_learning_rate * decay_rate ** (step / decay_steps) (floored if staircase)."""
+class _StepDecay(LearningRateSchedule):
+    """The arguments and the decay progress step / decay_steps (floored if staircase) that
+    ExponentialDecay and InverseTimeDecay share."""
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
-                 name="ExponentialDecay"):
+                 name=None):
         if decay_steps <= 0:
-            raise ValueError(f"[ExponentialDecay] decay_steps must be > 0, got {decay_steps}")
+            raise ValueError(f"[{type(self).__name__}] decay_steps must be > 0, got "
+                             f"{decay_steps}")
         self.initial_learning_rate, self.decay_steps = initial_learning_rate, decay_steps
-        self.decay_rate, self.staircase, self.name = decay_rate, staircase, name
+        self.decay_rate, self.staircase = decay_rate, staircase
+        self.name = type(self).__name__ if name is None else name
+
+    def _progress(self, step):
+        p = step / self.decay_steps
+        return math.floor(p) if self.staircase else p
+
+
+class ExponentialDecay(_StepDecay):
+    """initial_learning_rate * decay_rate ** (step / decay_steps) (floored if staircase)."""
 
     def __call__(self, step):
-        p = step / self.decay_steps
-        if self.staircase:
-            p = math.floor(p)
-        return self.initial_learning_rate * self.decay_rate ** p
+        return self.initial_learning_rate * self.decay_rate ** self._progress(step)
 
 
 class PiecewiseConstantDecay(LearningRateSchedule):
@@ -72,18 +80,8 @@ class CosineDecay(LearningRateSchedule):
         return self._decay(step - self.warmup_steps, self.warmup_target)
 
 
-class InverseTimeDecay(LearningRateSchedule):
+class InverseTimeDecay(_StepDecay):
     """initial_learning_rate / (1 + decay_rate * step / decay_steps) (floored if staircase)."""
 
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
-                 name="InverseTimeDecay"):
-        if decay_steps <= 0:
-            raise ValueError(f"[InverseTimeDecay] decay_steps must be > 0, got {decay_steps}")
-        self.initial_learning_rate, self.decay_steps = initial_learning_rate, decay_steps
-        self.decay_rate, self.staircase, self.name = decay_rate, staircase, name
-
     def __call__(self, step):
-        p = step / self.decay_steps
-        if self.staircase:
-            p = math.floor(p)
-        return self.initial_learning_rate / (1.0 + self.decay_rate * p)
+        return self.initial_learning_rate / (1.0 + self.decay_rate * self._progress(step))
