@@ -16,7 +16,7 @@ import numpy as np
 
 from . import _core
 
-__all__ = ["lstm_forward", "lstm_backward"]
+__all__ = ["lstm_forward", "lstm_forward_tokens", "lstm_backward"]
 
 
 def _flag(op, name, value):
@@ -51,12 +51,34 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0=None, c0=None, *, mask=No
                               recurrent_dropout_mask)
 
 
+def lstm_forward_tokens(ids, table, kernel, recurrent_kernel, bias, h0=None, c0=None, *,
+                        mask=None, reverse=False, zero_output_for_mask=False,
+                        recurrent_dropout_mask=None):
+    """:func:`lstm_forward` on ``x = table[ids]`` (an Embedding feeding an LSTM), without
+    forming x.
+
+    ids (B, T) integers in [0, V), table (V, I); the rest as :func:`lstm_forward`. The input
+    projection x·kernel becomes (table·kernel)[ids], and :func:`lstm_backward` sums the gate
+    gradients by id before its products, so three products over B·T rows shrink to V rows: the
+    cheaper path when V < B·T (a character vocabulary against a batch of sequences). The
+    results equal ``lstm_forward(table[ids], ...)`` up to rounding (sums in another order).
+    With this ``saved``, lstm_backward's first output is ``d_table`` (V, I), the gradient
+    reaching the table (rows of unused ids are zero), instead of dx.
+    """
+    op = "lstm_forward_tokens"
+    return _core.lstm_forward_tokens(ids, table, kernel, recurrent_kernel, bias, h0, c0, mask,
+                                     _flag(op, "reverse", reverse),
+                                     _flag(op, "zero_output_for_mask", zero_output_for_mask),
+                                     recurrent_dropout_mask)
+
+
 def lstm_backward(dy, dh_T, dc_T, saved):
-    """Gradients of :func:`lstm_forward`.
+    """Gradients of :func:`lstm_forward` (or :func:`lstm_forward_tokens`).
 
     dy (B, T, H), dh_T and dc_T (B, H), each may be None (zeros). Returns
     ``(dx, dkernel, drecurrent_kernel, dbias, dh0, dc0)``, always arrays: dbias is (4H,) even
-    when bias was None, and dh0, dc0 are (B, H) even when h0, c0 were None.
+    when bias was None, and dh0, dc0 are (B, H) even when h0, c0 were None. After
+    :func:`lstm_forward_tokens`, dx is replaced by ``d_table`` (V, I).
     """
     return _core.lstm_backward(dy, dh_T, dc_T, saved)
 

@@ -229,6 +229,24 @@ def lstm_backward(dy, dh_T, dc_T, cache):
     return dx, dW, dU, db, dh, dc
 
 
+def lstm_forward_tokens(ids, table, kernel, recurrent_kernel, bias, h0=None, c0=None, **options):
+    """:func:`lstm_forward` on x = table[ids] (ids (B, T) integers, table (V, I)), formed here.
+    The cache makes :func:`lstm_backward_tokens` return the table's gradient in place of dx."""
+    ids = np.asarray(ids)
+    table = _f64(table)
+    *outs, cache = lstm_forward(table[ids], kernel, recurrent_kernel, bias, h0, c0, **options)
+    return (*outs, {"op": "lstm_tokens", "ids": ids, "V": table.shape[0], "inner": cache})
+
+
+def lstm_backward_tokens(dy, dh_T, dc_T, cache):
+    """:func:`lstm_backward` for :func:`lstm_forward_tokens`: ``(d_table, dkernel, ...)`` with
+    d_table (V, I) the sum of dx over the steps that looked each row up."""
+    dx, *rest = lstm_backward(dy, dh_T, dc_T, cache["inner"])
+    d_table = np.zeros((cache["V"], dx.shape[-1]))
+    np.add.at(d_table, cache["ids"], dx)
+    return (d_table, *rest)
+
+
 # ================================================================================================
 # GRU
 #

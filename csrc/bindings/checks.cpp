@@ -85,4 +85,30 @@ void check_extent(const char* op, const char* what, std::int64_t value) {
                         " (32-bit BLAS), got " + std::to_string(value));
 }
 
+// Indices as C-contiguous int32 (kept) or int64 (any other integer type), all in [0, V).
+py::array check_indices(const char* op, const char* name, const py::object& obj, std::int64_t V) {
+  py::array a = to_array(op, name, obj);
+  const char kind = a.dtype().kind();
+  if (kind != 'i' && kind != 'u')
+    type_error(op, std::string(name) + " must be an integer array, got dtype " + dtype_str(a));
+  py::array idx = (kind == 'i' && a.dtype().itemsize() == 4)
+                      ? py::array(contiguous<std::int32_t>(a))
+                      : py::array(contiguous<std::int64_t>(a));
+  const std::int64_t n = idx.size();
+  std::int64_t lo = 0, hi = 0;
+  auto scan = [&](auto* p) {
+    if (n) lo = hi = p[0];
+    for (std::int64_t i = 1; i < n; ++i) {
+      lo = p[i] < lo ? p[i] : lo;
+      hi = p[i] > hi ? p[i] : hi;
+    }
+  };
+  if (idx.dtype().itemsize() == 4) scan(static_cast<const std::int32_t*>(idx.data()));
+  else scan(static_cast<const std::int64_t*>(idx.data()));
+  if (n && (lo < 0 || hi >= V))
+    value_error(op, std::string(name) + " must be in [0, " + std::to_string(V) +
+                        "), got values in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  return idx;
+}
+
 }  // namespace pyseq::bind

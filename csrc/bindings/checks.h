@@ -43,6 +43,10 @@ void check_ndim(const char* op, const char* name, const py::array& a, int ndim, 
 void check_shape(const char* op, const char* name, const py::array& a,
                  const std::vector<std::int64_t>& shape, const char* formula);
 
+// Integer indices into a table of V rows, all in [0, V): a C-contiguous int32 array (kept as
+// int32) or int64 (any other integer dtype), else TypeError / ValueError naming `name`.
+py::array check_indices(const char* op, const char* name, const py::object& obj, std::int64_t V);
+
 // Sizes that must be >= 1 and fit the BLAS's 32-bit integers.
 void check_extent(const char* op, const char* what, std::int64_t value);
 

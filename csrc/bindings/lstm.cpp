@@ -11,6 +11,7 @@ namespace {
 
 constexpr const char* kFwd = "lstm_forward";
 constexpr const char* kBwd = "lstm_backward";
+constexpr const char* kTok = "lstm_forward_tokens";
 
 // What backward needs, kept by forward. Opaque to Python.
 struct LstmSaved {
@@ -21,27 +22,43 @@ struct LstmSaved {
   py::array gates, xh, c_in;               // kernel buffers (see cpu/lstm.h)
   py::array kernel, recurrent_kernel;      // contiguous inputs
   py::object mask, dropout_mask;          // contiguous arrays, or None
+  py::object ids, table;                  // token inputs: int64 (B, T) and (V, I), or None
+  std::int64_t V;
+};
+
+// The input x (B, T, I), or token inputs x[b, t] = table[ids[b, t]] (never formed).
+struct SequenceInput {
+  py::object x, ids, table;
+  std::int64_t V;
 };
 
 template <typename T>
-py::tuple forward(DType dt, const py::array& x_in, const py::array& kernel_in,
-                  const py::array& rk_in, const py::object& bias_obj, const py::object& h0_obj,
-                  const py::object& c0_obj, const py::object& mask, const py::object& drop_obj,
-                  bool reverse, bool zero_output_for_mask) {
-  const std::int64_t B = x_in.shape(0), T_ = x_in.shape(1), I = x_in.shape(2), H = rk_in.shape(0);
-  py::object bias = optional_float<T>(kFwd, "bias", bias_obj, {4 * H}, "(4H,)", dt);
-  py::object h0 = optional_float<T>(kFwd, "h0", h0_obj, {B, H}, "(B, H)", dt);
-  py::object c0 = optional_float<T>(kFwd, "c0", c0_obj, {B, H}, "(B, H)", dt);
-  py::object drop = optional_float<T>(kFwd, "recurrent_dropout_mask", drop_obj, {B, H}, "(B, H)", dt);
-  py::array x = contiguous<T>(x_in), kernel = contiguous<T>(kernel_in), rk = contiguous<T>(rk_in);
+py::tuple forward(DType dt, const SequenceInput& in, std::int64_t B, std::int64_t T_,
+                  std::int64_t I, const py::array& kernel_in, const py::array& rk_in,
+                  const py::object& bias_obj, const py::object& h0_obj, const py::object& c0_obj,
+                  const py::object& mask, const py::object& drop_obj, bool reverse,
+                  bool zero_output_for_mask) {
+  const char* op = in.ids.is_none() ? kFwd : kTok;
+  const std::int64_t H = rk_in.shape(0);
+  py::object bias = optional_float<T>(op, "bias", bias_obj, {4 * H}, "(4H,)", dt);
+  py::object h0 = optional_float<T>(op, "h0", h0_obj, {B, H}, "(B, H)", dt);
+  py::object c0 = optional_float<T>(op, "c0", c0_obj, {B, H}, "(B, H)", dt);
+  py::object drop = optional_float<T>(op, "recurrent_dropout_mask", drop_obj, {B, H}, "(B, H)", dt);
+  py::object x = in.x.is_none() ? in.x : py::object(contiguous<T>(in.x));
+  py::object table = in.table.is_none() ? in.table : py::object(contiguous<T>(in.table));
+  py::array kernel = contiguous<T>(kernel_in), rk = contiguous<T>(rk_in);
+  const std::int64_t XI = in.ids.is_none() ? I : 0;  // xh holds no x with token inputs
 
   py::array_t<T> y({B, T_, H}), h_last({B, H}), c_last({B, H});
-  py::array_t<T> gates({B, T_, 4 * H}), xh({B, T_, I + 1 + H}), c_in({B, T_, H});
+  py::array_t<T> gates({B, T_, 4 * H}), xh({B, T_, XI + 1 + H}), c_in({B, T_, H});
   int unit_chunks = 1;
   cpu::LstmForward<T> a{y.mutable_data(), h_last.mutable_data(), c_last.mutable_data(),
                         gates.mutable_data(), xh.mutable_data(), c_in.mutable_data(),
                         &unit_chunks,
-                        static_cast<const T*>(x.data()), static_cast<const T*>(kernel.data()),
+                        ptr_or_null<T>(x),
+                        in.ids.is_none() ? nullptr
+                                         : static_cast<const std::int64_t*>(in.ids.cast<py::array>().data()),
+                        ptr_or_null<T>(table), in.V, static_cast<const T*>(kernel.data()),
                         static_cast<const T*>(rk.data()), ptr_or_null<T>(bias),
                         ptr_or_null<T>(h0), ptr_or_null<T>(c0),
                         mask.is_none() ? nullptr : static_cast<const std::uint8_t*>(mask.cast<py::array>().data()),
@@ -52,7 +69,7 @@ py::tuple forward(DType dt, const py::array& x_in, const py::array& kernel_in,
   }
   auto saved = std::make_unique<LstmSaved>(LstmSaved{dt, B, T_, I, H, reverse, zero_output_for_mask,
                                                      unit_chunks, gates, xh, c_in, kernel, rk,
-                                                     mask, drop});
+                                                     mask, drop, in.ids, table, in.V});
   return py::make_tuple(y, h_last, c_last, py::cast(std::move(saved)));
 }
 
@@ -69,20 +86,60 @@ py::tuple lstm_forward(const py::object& x_obj, const py::object& kernel_obj,
   check_extent(kFwd, "T*4H", T_ * 4 * H);
   check_recurrent_shapes(kFwd, in, 4, "(I, 4H)", "(H, 4H)");
   py::object mask = check_step_mask(kFwd, mask_obj, B, T_);
+  const SequenceInput seq{x, py::none(), py::none(), 0};
   if (dt == DType::f32)
-    return forward<float>(dt, x, kernel, rk, bias_obj, h0_obj, c0_obj, mask, drop_obj, reverse,
-                          zero_output_for_mask);
-  return forward<double>(dt, x, kernel, rk, bias_obj, h0_obj, c0_obj, mask, drop_obj, reverse,
-                         zero_output_for_mask);
+    return forward<float>(dt, seq, B, T_, I, kernel, rk, bias_obj, h0_obj, c0_obj, mask, drop_obj,
+                          reverse, zero_output_for_mask);
+  return forward<double>(dt, seq, B, T_, I, kernel, rk, bias_obj, h0_obj, c0_obj, mask, drop_obj,
+                         reverse, zero_output_for_mask);
+}
+
+// lstm_forward on x = table[ids], without forming x.
+py::tuple lstm_forward_tokens(const py::object& ids_obj, const py::object& table_obj,
+                              const py::object& kernel_obj, const py::object& rk_obj,
+                              const py::object& bias_obj, const py::object& h0_obj,
+                              const py::object& c0_obj, const py::object& mask_obj, bool reverse,
+                              bool zero_output_for_mask, const py::object& drop_obj) {
+  py::array table = to_array(kTok, "table", table_obj);
+  const DType dt = float_dtype(kTok, "table", table);
+  check_ndim(kTok, "table", table, 2, "(V, I)");
+  py::array kernel = float_like(kTok, "kernel", kernel_obj, dt);
+  check_ndim(kTok, "kernel", kernel, 2, "(I, 4H)");
+  py::array rk = float_like(kTok, "recurrent_kernel", rk_obj, dt);
+  check_ndim(kTok, "recurrent_kernel", rk, 2, "(H, 4H)");
+  const std::int64_t V = table.shape(0), I = table.shape(1), H = rk.shape(0);
+  check_extent(kTok, "table rows V (table.shape[0])", V);
+  check_extent(kTok, "input features I (table.shape[1])", I);
+  check_extent(kTok, "hidden units H (recurrent_kernel.shape[0])", H);
+  py::array ids = check_indices(kTok, "ids", ids_obj, V);
+  check_ndim(kTok, "ids", ids, 2, "(B, T)");
+  const std::int64_t B = ids.shape(0), T_ = ids.shape(1);
+  check_extent(kTok, "batch size B (ids.shape[0])", B);
+  check_extent(kTok, "steps T (ids.shape[1])", T_);
+  check_extent(kTok, "B*T", B * T_);
+  check_extent(kTok, "T*4H", T_ * 4 * H);
+  check_recurrent_shapes(kTok, RecurrentInputs{dt, table, kernel, rk, B, T_, I, H}, 4, "(I, 4H)",
+                         "(H, 4H)");
+  py::object mask = check_step_mask(kTok, mask_obj, B, T_);
+  const SequenceInput seq{py::none(), contiguous<std::int64_t>(ids), table, V};
+  if (dt == DType::f32)
+    return forward<float>(dt, seq, B, T_, I, kernel, rk, bias_obj, h0_obj, c0_obj, mask, drop_obj,
+                          reverse, zero_output_for_mask);
+  return forward<double>(dt, seq, B, T_, I, kernel, rk, bias_obj, h0_obj, c0_obj, mask, drop_obj,
+                         reverse, zero_output_for_mask);
 }
 
 template <typename T>
 py::tuple backward(const LstmSaved& s, const py::object& dy, const py::object& dh_last,
                    const py::object& dc_last) {
   const std::int64_t B = s.B, T_ = s.T, I = s.I, H = s.H;
-  py::array_t<T> dx({B, T_, I}), dkernel({I, 4 * H}), drk({H, 4 * H}), dbias({4 * H}),
-      dh0({B, H}), dc0({B, H});
-  cpu::LstmBackward<T> a{dx.mutable_data(), dkernel.mutable_data(), drk.mutable_data(),
+  const bool tokens = !s.ids.is_none();
+  // dx (B, T, I), or with token inputs the gradient reaching the table (V, I)
+  py::array_t<T> dx = tokens ? py::array_t<T>({s.V, I}) : py::array_t<T>({B, T_, I});
+  py::array_t<T> dkernel({I, 4 * H}), drk({H, 4 * H}), dbias({4 * H}), dh0({B, H}), dc0({B, H});
+  cpu::LstmBackward<T> a{tokens ? nullptr : dx.mutable_data(),
+                         tokens ? dx.mutable_data() : nullptr, dkernel.mutable_data(),
+                         drk.mutable_data(),
                          dbias.mutable_data(), dh0.mutable_data(), dc0.mutable_data(),
                          ptr_or_null<T>(dy), ptr_or_null<T>(dh_last), ptr_or_null<T>(dc_last),
                          static_cast<const T*>(s.gates.data()), static_cast<const T*>(s.xh.data()),
@@ -90,7 +147,10 @@ py::tuple backward(const LstmSaved& s, const py::object& dy, const py::object& d
                          static_cast<const T*>(s.kernel.data()),
                          static_cast<const T*>(s.recurrent_kernel.data()),
                          s.mask.is_none() ? nullptr : static_cast<const std::uint8_t*>(s.mask.cast<py::array>().data()),
-                         ptr_or_null<T>(s.dropout_mask), B, T_, I, H, s.reverse,
+                         ptr_or_null<T>(s.dropout_mask),
+                         tokens ? static_cast<const std::int64_t*>(s.ids.cast<py::array>().data())
+                                : nullptr,
+                         ptr_or_null<T>(s.table), s.V, B, T_, I, H, s.reverse,
                          s.zero_output_for_mask};
   {
     py::gil_scoped_release release;
@@ -125,6 +185,10 @@ void register_lstm(py::module_& m) {
   m.def("lstm_forward", &lstm_forward, py::arg("x"), py::arg("kernel"),
         py::arg("recurrent_kernel"), py::arg("bias"), py::arg("h0"), py::arg("c0"),
         py::arg("mask"), py::arg("reverse"), py::arg("zero_output_for_mask"),
+        py::arg("recurrent_dropout_mask"));
+  m.def("lstm_forward_tokens", &lstm_forward_tokens, py::arg("ids"), py::arg("table"),
+        py::arg("kernel"), py::arg("recurrent_kernel"), py::arg("bias"), py::arg("h0"),
+        py::arg("c0"), py::arg("mask"), py::arg("reverse"), py::arg("zero_output_for_mask"),
         py::arg("recurrent_dropout_mask"));
   m.def("lstm_backward", &lstm_backward, py::arg("dy"), py::arg("dh_T"), py::arg("dc_T"),
         py::arg("saved"));

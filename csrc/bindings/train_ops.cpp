@@ -24,32 +24,6 @@ struct EmbeddingSaved {
   std::vector<py::ssize_t> out_shape;
 };
 
-// Indices as C-contiguous int32 (kept) or int64 (any other integer type), all in [0, V).
-py::array check_indices(const py::object& obj, std::int64_t V) {
-  py::array a = to_array(kEmbFwd, "indices", obj);
-  const char kind = a.dtype().kind();
-  if (kind != 'i' && kind != 'u')
-    type_error(kEmbFwd, "indices must be an integer array, got dtype " + dtype_str(a));
-  py::array idx = (kind == 'i' && a.dtype().itemsize() == 4)
-                      ? py::array(contiguous<std::int32_t>(a))
-                      : py::array(contiguous<std::int64_t>(a));
-  const std::int64_t n = idx.size();
-  std::int64_t lo = 0, hi = 0;
-  auto scan = [&](auto* p) {
-    if (n) lo = hi = p[0];
-    for (std::int64_t i = 1; i < n; ++i) {
-      lo = p[i] < lo ? p[i] : lo;
-      hi = p[i] > hi ? p[i] : hi;
-    }
-  };
-  if (idx.dtype().itemsize() == 4) scan(static_cast<const std::int32_t*>(idx.data()));
-  else scan(static_cast<const std::int64_t*>(idx.data()));
-  if (n && (lo < 0 || hi >= V))
-    value_error(kEmbFwd, "indices must be in [0, " + std::to_string(V) + "), got values in [" +
-                             std::to_string(lo) + ", " + std::to_string(hi) + "]");
-  return idx;
-}
-
 template <typename T>
 py::array emb_forward(const py::array& table_in, const py::array& idx) {
   auto table = contiguous<T>(table_in);
@@ -78,7 +52,7 @@ py::tuple embedding_forward(const py::object& table_obj, const py::object& idx_o
   const std::int64_t V = table.shape(0), D = table.shape(1);
   check_extent(kEmbFwd, "rows V (table.shape[0])", V);
   check_extent(kEmbFwd, "size D (table.shape[1])", D);
-  py::array idx = check_indices(idx_obj, V);
+  py::array idx = check_indices(kEmbFwd, "indices", idx_obj, V);
   py::array out = dt == DType::f32 ? emb_forward<float>(table, idx) : emb_forward<double>(table, idx);
   std::vector<py::ssize_t> shape(out.shape(), out.shape() + out.ndim());
   auto saved = std::make_unique<EmbeddingSaved>(EmbeddingSaved{dt, V, D, idx, shape});

@@ -6,6 +6,9 @@
 // x·W for every row is one product before the loop; in the loop only h_in·U remains, then one
 // fused pass over the gates. Backward keeps only dh_{t-1} = dz_t·Uᵀ in the loop; afterwards
 // dx = dz·Wᵀ, and [dW; db; dU] = [x | 1 | h_in]ᵀ·dz in one product over all steps.
+// Token inputs (x_t = table[id], an Embedding's rows, V of them): x·W becomes (table·W)[ids],
+// and backward sums dz by id into dP (V,4H) first: dtable = dP·Wᵀ, dW = tableᵀ·dP. Three
+// products over B·T rows become products over V rows plus a gather and a scatter.
 #include "lstm.h"
 
 #include <cstring>
@@ -81,7 +84,8 @@ inline void lstm_cell_forward(T* __restrict z, const T* __restrict bias, T* __re
 
 template <typename T, bool kDropout>
 void forward_impl(const LstmForward<T>& a) {
-  const std::int64_t B = a.B, T_ = a.T_, I = a.I, H = a.H, G4H = G * H, XH = I + 1 + H;
+  const std::int64_t B = a.B, T_ = a.T_, I = a.I, H = a.H, G4H = G * H;
+  const std::int64_t XI = a.ids ? 0 : I, XH = XI + 1 + H;  // xh row: [x | 1 | h_in]
   const Split split = split_for_chunks(H, choose_unit_chunks(B, H));
   const UnitChunks& chunks = split.chunks;
   *a.unit_chunks = chunks.n;
@@ -108,7 +112,7 @@ void forward_impl(const LstmForward<T>& a) {
   const std::int64_t t_first = a.reverse ? T_ - 1 : 0;
   for (std::int64_t b = 0; b < B; ++b)
     for (std::int64_t j = 0; j < H; ++j)
-      a.xh[(b * T_ + t_first) * XH + I + 1 + j] =
+      a.xh[(b * T_ + t_first) * XH + XI + 1 + j] =
           h_state[b * H + j] * (kDropout ? a.dropout_mask[b * H + j] : T(1));
 
   auto step = [&](std::int64_t s, std::int64_t t, const Part& p) {
@@ -117,7 +121,7 @@ void forward_impl(const LstmForward<T>& a) {
     for (int k = p.k0; k < chunks.n; k += p.dk) {
       const std::int64_t u0 = chunks.begin(k), hs = chunks.size(k);
       // z[rows, chunk] += h_in[rows, t] · U[:, chunk]
-      const T* h_rows = a.xh + (p.b0 * T_ + t) * XH + I + 1;
+      const T* h_rows = a.xh + (p.b0 * T_ + t) * XH + XI + 1;
       T* z_rows = a.gates + (p.b0 * T_ + t) * G4H + G * u0;
       if (panels) {
         u_panels.multiply(k, p.b1 - p.b0, h_rows, T_ * XH, z_rows, T_ * G4H, true);
@@ -131,7 +135,8 @@ void forward_impl(const LstmForward<T>& a) {
         T* h = h_state + b * H + u0;
         T* y = a.y + row * H + u0;
         // After the last step there is no next input: h_next lands in scratch.
-        T* h_next = has_next ? a.xh + (b * T_ + t_next) * XH + I + 1 + u0 : h_spill.get() + b * H + u0;
+        T* h_next = has_next ? a.xh + (b * T_ + t_next) * XH + XI + 1 + u0
+                             : h_spill.get() + b * H + u0;
         const T* m = kDropout ? a.dropout_mask + b * H + u0 : nullptr;
         if (!a.mask || a.mask[row]) {
           lstm_cell_forward<T, kDropout>(a.gates + row * G4H + G * u0, bias.get() + G * u0, c, h,
@@ -149,6 +154,12 @@ void forward_impl(const LstmForward<T>& a) {
       }
     }
   };
+  // Token inputs: P = table·W (V,4H) in the chunked column order; gates rows are P's rows by id.
+  Buffer<T> P(a.ids ? a.V * G4H : 0);
+  auto gather = [&](std::int64_t r0, std::int64_t r1, std::int64_t c0, std::int64_t width) {
+    for (std::int64_t r = r0; r < r1; ++r)
+      std::memcpy(a.gates + r * G4H + c0, P.get() + a.ids[r] * G4H + c0, width * sizeof(T));
+  };
   run_team([&](const Team& team) {
     const int tid = team.tid, nth = team.nth;
     // gates = x · W: every input projection at once, each thread for the gates it will update
@@ -157,23 +168,35 @@ void forward_impl(const LstmForward<T>& a) {
     {  // [x | 1] of xh for this thread's share of rows (read by backward only)
       auto [r0, r1] = team_share(B * T_, tid, nth);
       for (std::int64_t r = r0; r < r1; ++r) {
-        std::copy(a.x + r * I, a.x + (r + 1) * I, a.xh + r * XH);
-        a.xh[r * XH + I] = T(1);
+        if (!a.ids) std::copy(a.x + r * I, a.x + (r + 1) * I, a.xh + r * XH);
+        a.xh[r * XH + XI] = T(1);
       }
     }
     if (packed) {
       for (int k = p.k0; k < chunks.n; k += p.dk) {
         pack_chunk(w.W_mut(), a.kernel, 0, I, H, G, chunks, k);
         pack_chunk(w.U_mut(), a.recurrent_kernel, 0, H, H, G, chunks, k);
-        const std::int64_t c0 = G * chunks.begin(k);
-        blas::gemm<T>(false, false, B * T_, G * chunks.size(k), I, T(1), a.x, I, w.W + c0, G4H,
-                      T(0), a.gates + c0, G4H);
+        const std::int64_t c0 = G * chunks.begin(k), width = G * chunks.size(k);
+        if (a.ids) {
+          blas::gemm<T>(false, false, a.V, width, I, T(1), a.table, I, w.W + c0, G4H, T(0),
+                        P.get() + c0, G4H);
+          gather(0, B * T_, c0, width);
+        } else {
+          blas::gemm<T>(false, false, B * T_, width, I, T(1), a.x, I, w.W + c0, G4H, T(0),
+                        a.gates + c0, G4H);
+        }
         if (panels) u_panels.pack(k, w.U + c0, G4H, false);
       }
     } else {
-      if (p.b1 > p.b0)
+      if (a.ids) {  // every thread's rows need all of P
+        team_gemm<T>(tid, nth, false, false, a.V, G4H, I, T(1), a.table, I, w.W, G4H, T(0),
+                     P.get(), G4H);
+        team.barrier();
+        gather(p.b0 * T_, p.b1 * T_, 0, G4H);
+      } else if (p.b1 > p.b0) {
         blas::gemm<T>(false, false, (p.b1 - p.b0) * T_, G4H, I, T(1), a.x + p.b0 * T_ * I, I,
                       w.W, G4H, T(0), a.gates + p.b0 * T_ * G4H, G4H);
+      }
       if (panels) {  // one chunk shared by every thread: pack it together
         u_panels.pack_share(0, w.U, G4H, false, tid, nth);
         team.barrier();
@@ -283,8 +306,9 @@ void backward_impl(const LstmBackward<T>& a) {
     }
   };
   // After the loop, the time-independent products over all B·T rows at once.
-  const std::int64_t R = B * T_, XH = I + 1 + H;
-  Buffer<T> dWbU(XH * G4H);  // [dW; db; dU] in the chunked column order
+  const std::int64_t R = B * T_, XI = a.ids ? 0 : I, XH = XI + 1 + H;
+  Buffer<T> dWbU((I + 1 + H) * G4H);  // [dW; db; dU] in the chunked column order
+  Buffer<T> dP(a.ids ? a.V * G4H : 0);  // token inputs: dz summed by id
   run_team([&](const Team& team) {
     const int tid = team.tid, nth = team.nth;
     if (packed) {
@@ -302,12 +326,33 @@ void backward_impl(const LstmBackward<T>& a) {
     }
     time_loop(split, team, B, T_, a.reverse, /*backward=*/true, gates_grad, carry);
     team.barrier();
-    team_gemm<T>(tid, nth, false, true, R, I, G4H, T(1), dz.get(), G4H, w.W, G4H, T(0), a.dx, I);
-    team_gemm<T>(tid, nth, true, false, XH, G4H, R, T(1), a.xh, XH, dz.get(), G4H, T(0), dWbU.get(),
-                 G4H);
+    if (a.ids) {
+      {  // dP[id] += dz[row], each thread for its own columns (no two threads write one entry)
+        auto [c0, c1] = team_share(G4H, tid, nth, 16);
+        for (std::int64_t v = 0; v < a.V; ++v)
+          std::fill(dP.get() + v * G4H + c0, dP.get() + v * G4H + c1, T(0));
+        for (std::int64_t r = 0; r < R; ++r) {
+          T* __restrict d = dP.get() + a.ids[r] * G4H;
+          const T* __restrict z = dz.get() + r * G4H;
+#pragma omp simd
+          for (std::int64_t c = c0; c < c1; ++c) d[c] += z[c];
+        }
+      }
+      team.barrier();
+      team_gemm<T>(tid, nth, false, true, a.V, I, G4H, T(1), dP.get(), G4H, w.W, G4H, T(0),
+                   a.dtable, I);
+      team_gemm<T>(tid, nth, true, false, I, G4H, a.V, T(1), a.table, I, dP.get(), G4H, T(0),
+                   dWbU.get(), G4H);
+    } else {
+      team_gemm<T>(tid, nth, false, true, R, I, G4H, T(1), dz.get(), G4H, w.W, G4H, T(0), a.dx,
+                   I);
+    }
+    // [dW; db; dU] = [x | 1 | h_in]ᵀ·dz, or its [db; dU] rows with token inputs
+    team_gemm<T>(tid, nth, true, false, XH, G4H, R, T(1), a.xh, XH, dz.get(), G4H, T(0),
+                 dWbU.get() + (I - XI) * G4H, G4H);
     team.barrier();
     // Rows [r0, r1) of [dW; db; dU] back to Keras's column order, into the three outputs.
-    auto [r0, r1] = team_share(XH, tid, nth);
+    auto [r0, r1] = team_share(I + 1 + H, tid, nth);
     auto unpack_rows = [&](T* dst, std::int64_t first, std::int64_t count) {
       const std::int64_t lo = std::max(r0, first), hi = std::min(r1, first + count);
       for (int k = 0; k < chunks.n && lo < hi; ++k)

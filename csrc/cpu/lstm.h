@@ -21,12 +21,18 @@ struct LstmForward {
   T* c_last;     // (B,H)
   // saved for backward
   T* gates;      // (B,T,4H) post-activation gates, chunked column order
-  T* xh;         // (B,T,I+1+H) each row [x_t | 1 | h_in], h_in = h_prev * recurrent_dropout_mask
-                 // (the step's recurrent input): backward gets dW, db and dU from one product
+  T* xh;         // (B,T,XI+1+H) each row [x_t | 1 | h_in], h_in = h_prev * recurrent_dropout_mask
+                 // (the step's recurrent input): backward gets dW, db and dU from one product.
+                 // XI = I, or 0 with token inputs (x is never formed; see ids below)
   T* c_in;       // (B,T,H)  cell state entering each step
   int* unit_chunks;  // out: number of unit chunks used for the gate layout
   // inputs (all C-contiguous; the nullable ones mean zeros / all valid / no dropout)
-  const T* x;                 // (B,T,I)
+  const T* x;                 // (B,T,I), or null with token inputs
+  // Token inputs: x_t = table[ids[b,t]] (an Embedding's output, never formed). The input
+  // projection is then table·W (V rows) gathered by id: cheaper than x·W when V < B·T.
+  const std::int64_t* ids;    // (B,T) in [0,V), or null for x
+  const T* table;             // (V,I) with ids
+  std::int64_t V;
   const T* kernel;            // (I,4H)
   const T* recurrent_kernel;  // (H,4H)
   const T* bias;              // (4H,) or null
@@ -42,7 +48,8 @@ struct LstmForward {
 template <typename T>
 struct LstmBackward {
   // outputs (gradients of the forward inputs)
-  T* dx;                 // (B,T,I)
+  T* dx;                 // (B,T,I), or null with token inputs
+  T* dtable;             // (V,I) with token inputs (the gradient reaching the table), else null
   T* dkernel;            // (I,4H)
   T* drecurrent_kernel;  // (H,4H)
   T* dbias;              // (4H,)
@@ -56,6 +63,7 @@ struct LstmBackward {
   const T* gates; const T* xh; const T* c_in; int unit_chunks;
   const T* kernel; const T* recurrent_kernel;
   const std::uint8_t* mask; const T* dropout_mask;
+  const std::int64_t* ids; const T* table; std::int64_t V;  // token inputs, as in forward
   std::int64_t B, T_, I, H;
   bool reverse, zero_output_for_mask;
 };

@@ -1,4 +1,5 @@
-"""Embedding: integer indices to rows of a learned table."""
+"""Embedding: integer indices to rows of a learned table, and TokenRows, its output left
+unformed for a recurrent layer that takes token inputs (see ``Graph``)."""
 
 import numpy as np
 
@@ -54,6 +55,11 @@ class Embedding(Layer):
             idx = idx.astype(np.int64)
         return idx
 
+    def forward_tokens(self, inputs):
+        """The output as :class:`TokenRows` (nothing gathered); its consumer forms the rows or
+        folds the table into its own input projection, and returns the table's gradient."""
+        return TokenRows(self, self._indices(inputs)), None
+
     def forward(self, inputs, *, training=False, mask=None):
         # one native gather; the op checks the index range ([0, input_dim)) and dtype
         return ops.embedding_forward(self.embeddings.value, self._indices(inputs))
@@ -63,3 +69,41 @@ class Embedding(Layer):
             return {}, []
         d_table, _ = ops.embedding_backward(d_outputs, cache)
         return {}, [(self.embeddings, d_table)]
+
+
+class TokenRows:
+    """``table[ids]``, an Embedding's output, not yet formed: shape ids.shape + (output_dim,).
+
+    The model graph passes one to a recurrent layer that is the Embedding's only consumer. That
+    layer either folds the table into its input projection (``ops.lstm_forward_tokens``) or
+    forms the rows with :meth:`gather`; either way it reports the table's gradient through
+    :meth:`table_grads`, so the Embedding's own backward has nothing left to do.
+    """
+
+    __slots__ = ("layer", "ids")
+
+    def __init__(self, layer, ids):
+        self.layer, self.ids = layer, ids
+
+    @property
+    def table(self):
+        return self.layer.embeddings.value
+
+    @property
+    def shape(self):
+        return tuple(self.ids.shape) + (self.layer.output_dim,)
+
+    def gather(self):
+        """(rows, saved): the Embedding's forward; ``saved`` turns d_rows into the table's
+        gradient in :meth:`table_grads`."""
+        return ops.embedding_forward(self.table, self.ids)
+
+    def table_grads(self, d_table=None, *, d_rows=None, saved=None):
+        """[(embeddings, gradient)] from the table's gradient, or from the rows' gradient and
+        :meth:`gather`'s saved; [] when the Embedding is frozen."""
+        if not self.layer.trainable:
+            return []
+        if d_table is None:
+            d_table, _ = ops.embedding_backward(d_rows.astype(self.table.dtype, copy=False),
+                                                saved)
+        return [(self.layer.embeddings, d_table)]

@@ -18,6 +18,7 @@ from .. import ops
 from . import _rnn_numpy
 from ._keras_args import pop_keras_only
 from .base import Layer
+from .embedding import TokenRows
 
 __all__ = ["SimpleRNN", "LSTM", "GRU"]
 
@@ -147,6 +148,19 @@ class _RNN(Layer):
     def _run_forward(self, x, states, mask, rd):
         raise NotImplementedError
 
+    # Token inputs (an Embedding's TokenRows): layers with a token op fold the table into the
+    # input projection when that is cheaper, i.e. the table has at most half as many rows as the
+    # batch has steps (ops.lstm_forward_tokens). Input dropout needs the formed rows.
+    _token_op = None
+
+    def _folds(self, tokens, training):
+        V, rows = tokens.table.shape[0], tokens.ids.size
+        return (self._token_op is not None and self._fused() and 2 * V <= rows
+                and tokens.table.dtype == self.dtype and not (training and self.dropout > 0))
+
+    def _run_forward_tokens(self, tokens, states, mask, rd):
+        raise NotImplementedError
+
     def _run_backward(self, dy, dstates, saved):
         raise NotImplementedError
 
@@ -156,14 +170,24 @@ class _RNN(Layer):
 
     def forward(self, inputs, *, training=False, mask=None, initial_state=None):
         cls = type(self).__name__
-        x = np.asarray(inputs, dtype=self.dtype)
-        if x.ndim != 3:
+        tokens = emb_saved = None
+        if isinstance(inputs, TokenRows):
+            tokens = inputs
+            x = None
+            if not self._folds(tokens, training):
+                x, emb_saved = tokens.gather()
+        else:
+            x = inputs
+        shape = tokens.shape if x is None else np.shape(x)
+        if x is not None:
+            x = np.asarray(x, dtype=self.dtype)
+        if len(shape) != 3:
             raise ValueError(f"[{cls}] expects inputs of rank 3 (batch, timesteps, features), "
-                             f"got shape {x.shape}")
-        if x.shape[2] != self._input_features:
+                             f"got shape {shape}")
+        if shape[2] != self._input_features:
             raise ValueError(f"[{cls}] was built for {self._input_features} input features, "
-                             f"got inputs of shape {x.shape}")
-        B = x.shape[0]
+                             f"got inputs of shape {shape}")
+        B = shape[0]
         mask = _as_mask(mask)
         given_state = initial_state is not None
         if given_state:
@@ -191,7 +215,10 @@ class _RNN(Layer):
             x = x * dp[:, None, :]
         if training and self.recurrent_dropout > 0:
             rd = self._dropout_mask((B, self.units), self.recurrent_dropout)
-        y, new_states, saved = self._run_forward(x, states, mask, rd)
+        if x is None:
+            y, new_states, saved = self._run_forward_tokens(tokens, states, mask, rd)
+        else:
+            y, new_states, saved = self._run_forward(x, states, mask, rd)
         if self.stateful:
             self.states = list(new_states)
         last = -1 if not self.go_backwards else 0
@@ -206,11 +233,11 @@ class _RNN(Layer):
         else:
             out = new_states[0]
         outputs = [out] + list(new_states) if self.return_state else out
-        cache = (saved, dp, given_state, y.shape, last, last_from_y)
+        cache = (saved, dp, given_state, y.shape, last, last_from_y, tokens, emb_saved)
         return outputs, cache
 
     def backward(self, cache, d_outputs):
-        saved, dp, given_state, y_shape, last, last_from_y = cache
+        saved, dp, given_state, y_shape, last, last_from_y, tokens, emb_saved = cache
         if self.return_state:
             d_out, d_states = d_outputs[0], list(d_outputs[1:])
         else:
@@ -232,6 +259,10 @@ class _RNN(Layer):
         if self.use_bias:
             grads.append((self.bias, db))
         d_args = {"inputs": dx}
+        if tokens is not None:  # the table's gradient goes straight to the Embedding's weight
+            grads += (tokens.table_grads(d_rows=dx, saved=emb_saved) if emb_saved is not None
+                      else tokens.table_grads(dx))
+            d_args = {}
         if given_state:
             d_args["initial_state"] = list(d_init)
         return d_args, grads
@@ -293,6 +324,16 @@ class LSTM(_RNN):
                 activation=self.activation, recurrent_activation=self.recurrent_activation,
                 **opts)
         return y, [h, c], (self._fused(), saved)
+
+    _token_op = staticmethod(ops.lstm_forward_tokens)
+
+    def _run_forward_tokens(self, tokens, states, mask, rd):
+        h0, c0 = states
+        y, h, c, saved = ops.lstm_forward_tokens(
+            tokens.ids, tokens.table, self.kernel.value, self.recurrent_kernel.value, _bias(self),
+            h0, c0, mask=mask, reverse=self.go_backwards,
+            zero_output_for_mask=self.zero_output_for_mask, recurrent_dropout_mask=rd)
+        return y, [h, c], (True, saved)
 
     def _run_backward(self, dy, dstates, saved):
         fused, saved = saved

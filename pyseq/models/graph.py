@@ -8,6 +8,12 @@ and turns the output gradients into argument and weight gradients in backward.
 from ..layers._call import (SymbolicTensor, flatten, keyword_masks, map_structure, pack_like,
                             structure_mask)
 from ..layers.base import PreActivationGrad
+from ..layers.embedding import Embedding
+
+# Hand an Embedding's output to its only consumer unformed when that consumer is a recurrent
+# layer that takes token inputs (it may fold the table into its input projection). Set to False
+# to form every Embedding output, e.g. to compare the two.
+fold_embeddings = True
 
 
 class Graph:
@@ -79,6 +85,19 @@ class Graph:
         for t in self.outputs:
             self.uses[id(t)] = self.uses.get(id(t), 0) + 1
         self.node_of_output = [t.node if id(t) in produced else None for t in self.outputs]
+        self.token_nodes = self._token_nodes()
+
+    def _token_nodes(self):
+        """Ids of the Embedding nodes whose one output is used once, as the positional input
+        of a layer that takes TokenRows (recurrent layers with a token op)."""
+        out = set()
+        for node in self.nodes:
+            t = node.inputs
+            if (getattr(node.layer, "_token_op", None) is not None
+                    and isinstance(t, SymbolicTensor) and t.node is not None
+                    and isinstance(t.node.layer, Embedding) and self.uses.get(id(t)) == 1):
+                out.add(id(t.node))
+        return out
 
     # -- forward ---------------------------------------------------------------------------
     def forward(self, input_values, training=False, input_masks=None):
@@ -106,7 +125,10 @@ class Graph:
             extra = keyword_masks(layer, {k: node.kwargs[k] for k in node.tensor_kwargs},
                                   lambda v: structure_mask(v, mask_of)) if masks else {}
             flag = training if node.training is None else bool(node.training)
-            out, cache = layer.forward(args, training=flag, mask=in_mask, **kwargs, **extra)
+            if fold_embeddings and id(node) in self.token_nodes:
+                out, cache = layer.forward_tokens(args)
+            else:
+                out, cache = layer.forward(args, training=flag, mask=in_mask, **kwargs, **extra)
             caches.append(cache)
             if node.multi:
                 flat = flatten(out)
