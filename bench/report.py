@@ -83,7 +83,8 @@ def build(benches, stat="mean"):
 def shape_label(info):
     if all(k in info for k in ("B", "T", "I", "H")):
         s = f"({info['B']}, {info['T']}, {info['I']}, {info['H']})"
-        return s + (" bidirectional" if info.get("bidirectional") else "")
+        s += " bidirectional" if info.get("bidirectional") else ""
+        return s + (f" {info['variant']}" if info.get("variant") else "")
     return info.get("case", "?")
 
 

@@ -72,17 +72,30 @@ def test_blas_sgemm_peak(benchmark, blas_sgemm_peak):
 
 
 @pytest.mark.parametrize("impl", ["pyseq", "torch"])
-def test_lm_epoch(benchmark, request, measure, flops, impl):
-    benchmark.group = f"{FAMILY}-lm-epoch"
-    info = {"family": FAMILY, "case": "lm-epoch", "mode": "train", "B": LM["B"], "T": LM["T"],
+@pytest.mark.parametrize("fold", [True, False], ids=["folded", "formed"])
+def test_lm_epoch(benchmark, request, measure, flops, impl, fold):
+    """``fold``: pyseq's graph hands the Embedding's output unformed to the LSTM, which folds the
+    table into its input projection (the default); ``formed`` switches that off
+    (``pyseq.models.graph.fold_embeddings = False``), so the LSTM runs on the gathered rows as
+    PyTorch's does. PyTorch runs the same loop in both rows."""
+    case = "lm-epoch" if fold else "lm-epoch-formed"
+    benchmark.group = f"{FAMILY}-{case}"
+    info = {"family": FAMILY, "case": case, "mode": "train", "B": LM["B"], "T": LM["T"],
             "I": LM["emb"], "H": LM["units"], "batches_per_epoch": LM["batches"],
-            "dtype": "float32"}
+            "dtype": "float32",
+            "variant": "embedding folded" if fold else "embedding rows formed (fold off)"}
     x, y = lm_data()
     request.getfixturevalue("pyseq_ops")  # pins pyseq's threads, or skips
     model = pyseq_lm()
     if impl == "pyseq":
+        from pyseq.models import graph
+
         def epoch():
-            model.fit(x, y, batch_size=LM["B"], epochs=1, shuffle=False, verbose=0)
+            graph.fold_embeddings = fold
+            try:
+                model.fit(x, y, batch_size=LM["B"], epochs=1, shuffle=False, verbose=0)
+            finally:
+                graph.fold_embeddings = True
         measure(benchmark, epoch, flop=lm_flop(flops), impl=impl, info=info, max_rounds=5)
         return
     torch = request.getfixturevalue("torch_mod")
