@@ -405,3 +405,21 @@ def test_input_arguments():
         Input((3,), sparse=True)
     with pytest.raises(ValueError, match="shape"):
         Input()
+
+
+def test_layer_input_output_views_build_feature_extractors():
+    inp = pyseq.Input((6, 3))
+    lstm = layers.LSTM(5, return_sequences=True)
+    dense = layers.Dense(2)
+    model = pyseq.Model(inp, dense(lstm(inp)))
+    assert model.input is inp and model.output is dense.output and lstm.input is inp
+    assert model.layers[0].output is inp and model.layers[0].input is inp
+    features = pyseq.Model(model.inputs, model.layers[1].output)
+    x = np.random.default_rng(0).standard_normal((4, 6, 3)).astype("float32")
+    np.testing.assert_array_equal(features.predict(x, verbose=0), lstm(x))
+    seq = pyseq.Sequential([pyseq.Input((6, 3)), layers.LSTM(4), layers.Dense(1)])
+    assert seq.layers[0].output.shape == (None, 4) and seq.output.shape == (None, 1)
+    with pytest.raises(ValueError, match=r"has never been called on a symbolic tensor"):
+        layers.Dense(3).output
+    with pytest.raises(ValueError, match=r"has no output yet"):
+        pyseq.Sequential([layers.Dense(3)]).output

@@ -147,6 +147,25 @@ class Layer:
         self._sublayers.append(layer)
         return layer
 
+    # -- Keras's symbolic views: the tensors of the layer's first call in a graph -----------
+    def _first_node(self, what):
+        nodes = getattr(self, "_inbound_nodes", None)
+        if not nodes:
+            raise ValueError(f"[{self.name}] has never been called on a symbolic tensor, so it "
+                             f"has no {what}")
+        return nodes[0]
+
+    @property
+    def input(self):
+        """The symbolic input(s) of the layer's first call (Keras ``layer.input``)."""
+        return self._first_node("input").inputs
+
+    @property
+    def output(self):
+        """The symbolic output(s) of the layer's first call (Keras ``layer.output``), e.g. to
+        build a feature extractor ``Model(model.inputs, model.layers[2].output)``."""
+        return self._first_node("output").out_structure
+
     @property
     def trainable(self):
         return self._trainable

@@ -67,7 +67,10 @@ class InputLayer(Layer):
         node.outputs = [tensor]
         node.out_structure = tensor
         self._inbound_nodes = [node]
-        self.output = tensor
+
+    @property
+    def input(self):
+        return self.output
 
     def compute_output_shape(self, input_shape, **kwargs):
         return self.batch_shape

@@ -81,9 +81,11 @@ class AveragePooling1D(_Pooling1D):
 
 
 class _GlobalPooling1D(Layer):
-    """Pooling over all steps; a (B, T) mask excludes padded steps (see each class)."""
+    """Pooling over all steps; where the class uses it (``_uses_mask``), a (B, T) mask excludes
+    padded steps, as in Keras 3."""
 
     supports_masking = True
+    _uses_mask = True
 
 
     def __init__(self, data_format=None, keepdims=False, **kwargs):
@@ -114,7 +116,7 @@ class _GlobalPooling1D(Layer):
         if isinstance(mask, (list, tuple)):
             mask = mask[0] if mask else None
         if mask is not None:
-            mask = np.asarray(mask, dtype=bool)
+            mask = np.asarray(mask, dtype=bool) if self._uses_mask else None
         fwd, _ = self._ops()
         y, saved = fwd(cu.to_channels_last(x, self.data_format), mask)
         if self.keepdims:
@@ -138,8 +140,11 @@ class _GlobalPooling1D(Layer):
 
 
 class GlobalMaxPooling1D(_GlobalPooling1D):
-    """Max over the steps. Masked steps are ignored (Keras's GlobalMaxPooling1D ignores the
-    mask instead, so padded steps can win the max there)."""
+    """Max over all steps, masked ones included: Keras 3's GlobalMaxPooling1D takes no mask, so
+    padded steps can win the max (the same numbers as Keras). ``ops.global_max_pool1d_forward``
+    with a mask skips them, for code that wants that."""
+
+    _uses_mask = False
 
     def _ops(self):
         return ops.global_max_pool1d_forward, ops.global_max_pool1d_backward

@@ -44,6 +44,23 @@ class Model(Trainer, Layer):
             self.outputs[0].dtype
         self._last_masks = None
 
+    @property
+    def input(self):
+        """The model's symbolic input(s), as given to the constructor (Keras ``model.input``)."""
+        return self._structure("_input_structure", "input")
+
+    @property
+    def output(self):
+        """The model's symbolic output(s), as given to the constructor."""
+        return self._structure("_output_structure", "output")
+
+    def _structure(self, attr, what):
+        value = getattr(self, attr, None)
+        if value is None:
+            raise ValueError(f"[{self.name}] has no {what} yet: it is built on its first call "
+                             f"or when given an Input")
+        return value
+
     # -- layers and weights ----------------------------------------------------------------
     @property
     def layers(self):
