@@ -7,10 +7,11 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 import numpy as np
 import pytest
 
+import pyseq
 from pyseq import layers, ops
 from pyseq.models import Model, Sequential
 
-from layer_checks import KERAS_WARNINGS, keras_or_skip, to_numpy
+from layer_checks import KERAS_WARNINGS, check_layer_gradients, keras_or_skip, to_numpy
 
 pytestmark = KERAS_WARNINGS
 needs = {name: pytest.mark.skipif(not hasattr(ops, f"{name}_forward"),
@@ -147,3 +148,40 @@ def test_keras_parity_model():
     assert k.count_params() == p.count_params()
     p.set_weights(k.get_weights())
     np.testing.assert_allclose(p.predict(x, verbose=0), to_numpy(k(x)), rtol=1e-5, atol=1e-6)
+
+
+
+def _masking_input():
+    x = np.random.default_rng(3).standard_normal((5, 7, 3)).astype("float32")
+    x[0, 4:] = 0.0
+    x[2, :2] = -1.0
+    x[3, 3, 0] = 0.0  # one zero feature is not a masked step
+    return x
+
+
+def test_masking_layer():
+    x = _masking_input()
+    for mask_value in (0.0, -1.0):
+        m = layers.Masking(mask_value=mask_value)
+        keep = ~np.all(x == mask_value, axis=-1)
+        np.testing.assert_array_equal(m.compute_mask(x), keep)
+        np.testing.assert_array_equal(m(x), x * keep[..., None])
+        # the mask is a constant of the step (as in Keras): masked steps get no gradient, and
+        # finite differences apply where no step sits on mask_value
+        _, cache = m.forward(x)
+        d = m.backward(cache, np.ones_like(x))[0]["inputs"]
+        np.testing.assert_array_equal(d, np.broadcast_to(keep[..., None], x.shape))
+    check_layer_gradients(layers.Masking(dtype="float64"), x.astype("float64")[1:2] + 3.0)
+
+
+@KERAS_WARNINGS
+def test_masking_then_lstm_matches_keras():
+    keras = keras_or_skip()
+    x = _masking_input()
+    inp = keras.Input((7, 3))
+    kmodel = keras.Model(inp, keras.layers.Dense(2)(keras.layers.LSTM(4)(keras.layers.Masking()(inp))))
+    pinp = pyseq.Input((7, 3))
+    model = Model(pinp, layers.Dense(2)(layers.LSTM(4)(layers.Masking()(pinp))))
+    model.set_weights(kmodel.get_weights())
+    np.testing.assert_allclose(model.predict(x, verbose=0), to_numpy(kmodel.predict(x, verbose=0)),
+                               rtol=1e-5, atol=1e-6)

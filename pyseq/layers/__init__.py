@@ -6,7 +6,7 @@ __all__ = ["Layer", "Variable"]
 
 # --- core, merging, reshaping, embedding, normalization, wrappers (branch wip-layers) -------
 from ._call import SymbolicTensor  # noqa: E402
-from .core import Activation, Dense, Dropout, Input, InputLayer, SpatialDropout1D  # noqa: E402
+from .core import Activation, Dense, Dropout, Input, InputLayer, Masking, SpatialDropout1D  # noqa: E402
 from .embedding import Embedding  # noqa: E402
 from .merging import (Add, Average, Concatenate, Multiply, Subtract, add, average,  # noqa: E402
                       concatenate, multiply, subtract)
@@ -18,7 +18,7 @@ __all__ += ["SymbolicTensor", "Activation", "Dense", "Dropout", "Input", "InputL
             "SpatialDropout1D", "Embedding", "Add", "Average", "Concatenate", "Multiply",
             "Subtract", "add", "average", "concatenate", "multiply", "subtract",
             "BatchNormalization", "LayerNormalization", "Flatten", "RepeatVector", "Reshape",
-            "TimeDistributed"]
+            "TimeDistributed", "Masking"]
 # --- end of wip-layers block ----------------------------------------------------------------
 
 # --- sequence layers: recurrent, convolutional, pooling, attention (branch wip-seqlayers) ---

@@ -234,3 +234,36 @@ class SpatialDropout1D(Dropout):
             raise ValueError(f"[{self.name}] (SpatialDropout1D) expects inputs of rank 3, got "
                              f"shape {x.shape}")
         return (x.shape[0], 1, x.shape[2])
+
+
+class Masking(Layer):
+    """Keras ``Masking``: a step whose features all equal ``mask_value`` is masked for the
+    layers that follow, and its features are zeroed. (B, T, ...) -> the same shape."""
+
+    supports_masking = True
+
+    def __init__(self, mask_value=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.mask_value = mask_value
+
+    def build(self, input_shape):
+        check_rank(self, input_shape, min_rank=2)
+
+    def _keep(self, x):
+        return np.any(x != self.mask_value, axis=-1)  # (B, T) True = valid step
+
+    def compute_mask(self, inputs, mask=None, **kwargs):
+        return self._keep(np.asarray(inputs))
+
+    def forward(self, inputs, *, training=False, mask=None):
+        x = cast_float(np.asarray(inputs), self.dtype)
+        keep = self._keep(x)[..., None].astype(x.dtype)
+        return x * keep, keep
+
+    def backward(self, cache, d_outputs):
+        return {"inputs": None if d_outputs is None else d_outputs * cache}, []
+
+    def get_config(self):
+        config = super().get_config()
+        config["mask_value"] = self.mask_value
+        return config
