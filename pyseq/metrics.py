@@ -11,6 +11,9 @@ from . import losses as _losses
 
 
 class Metric:
+    # A compiled model sets this: False for compile(metrics=...), True for weighted_metrics.
+    uses_sample_weight = True
+
     def __init__(self, name=None, dtype=None):
         self.name = name or _losses._default_name(type(self))
         self.reset_state()

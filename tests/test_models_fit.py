@@ -188,3 +188,85 @@ def test_fit_follows_keras_loss_curve():
         np.testing.assert_allclose(ph[key], kh[key], rtol=1e-4, atol=1e-6, err_msg=key)
     for a, b in zip(p.get_weights(), [to_numpy(v.value) for v in k.weights]):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def _classifier(metrics=None, weighted_metrics=None, lr=0.05):
+    m = Sequential([Input((5,)), layers.Dense(3, activation="softmax")])
+    m.compile(pyseq.optimizers.SGD(lr), "sparse_categorical_crossentropy", metrics=metrics,
+              weighted_metrics=weighted_metrics)
+    return m
+
+
+def test_metrics_ignore_sample_weight_and_weighted_metrics_use_it():
+    x = RNG.standard_normal((12, 5)).astype(np.float32)
+    y = RNG.integers(0, 3, 12)
+    sw = np.where(np.arange(12) < 6, 1.0, 0.0).astype(np.float32)
+    m = _classifier(metrics=["accuracy"], weighted_metrics=["accuracy", "sparse_categorical_accuracy"])
+    logs = m.evaluate(x, y, sample_weight=sw, verbose=0, return_dict=True)
+    assert set(logs) == {"loss", "accuracy", "weighted_accuracy", "sparse_categorical_accuracy"}
+    hit = (m.predict(x, verbose=0).argmax(-1) == y).astype(float)
+    assert logs["accuracy"] == pytest.approx(hit.mean())
+    assert logs["weighted_accuracy"] == pytest.approx(hit[:6].mean())
+    assert logs["sparse_categorical_accuracy"] == pytest.approx(hit[:6].mean())
+    twice = _classifier(metrics=["accuracy", "accuracy"])
+    assert set(twice.evaluate(x, y, verbose=0, return_dict=True)) == {"loss", "accuracy", "accuracy_1"}
+
+
+@pytest.mark.parametrize("target", ["sparse", "one_hot", "column"])
+def test_class_weight_is_the_sample_weight_of_each_class(target):
+    x = RNG.standard_normal((16, 5)).astype(np.float32)
+    labels = RNG.integers(0, 3, 16)
+    y = {"sparse": labels, "one_hot": np.eye(3, dtype=np.float32)[labels],
+         "column": labels[:, None].astype(np.float32)}[target]
+    loss = "sparse_categorical_crossentropy" if target != "one_hot" else "categorical_crossentropy"
+    cw = {0: 0.5, 2: 3.0}  # class 1 absent: weight 1
+    runs = []
+    for kwargs in (dict(class_weight=cw), dict(sample_weight=np.array([cw.get(c, 1.0) for c in labels]))):
+        m = Sequential([Input((5,)), layers.Dense(3, activation="softmax")])
+        m.compile(pyseq.optimizers.SGD(0.1), loss)
+        m.set_weights([np.full((5, 3), 0.1, np.float32), np.zeros(3, np.float32)])
+        h = m.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0, **kwargs)
+        runs.append((h.history["loss"], m.get_weights(), m.train_on_batch(x, y, **kwargs)))
+    np.testing.assert_allclose(runs[0][0], runs[1][0], rtol=1e-6)
+    for a, b in zip(runs[0][1], runs[1][1]):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    assert runs[0][2] == pytest.approx(runs[1][2], rel=1e-6)
+
+
+def test_class_weight_errors():
+    x = RNG.standard_normal((8, 5)).astype(np.float32)
+    y = RNG.integers(0, 3, 8)
+    m = _classifier()
+    with pytest.raises(ValueError, match=r"\[fit\] give class_weight or sample_weight, not both"):
+        m.fit(x, y, class_weight={0: 2.0}, sample_weight=np.ones(8), verbose=0)
+    with pytest.raises(TypeError, match=r"\[fit\] class_weight must be a dict"):
+        m.fit(x, y, class_weight=[1.0, 2.0, 3.0], verbose=0)
+    inp = Input((5,))
+    two = Model(inp, [layers.Dense(1)(inp), layers.Dense(1)(inp)])
+    two.compile("sgd", "mse")
+    with pytest.raises(ValueError, match=r"only supported for models with a single output"):
+        two.fit(x, [y, y], class_weight={0: 2.0}, verbose=0)
+
+
+def test_weighted_metrics_and_class_weight_follow_keras():
+    from layers_helpers import import_keras, keras_weights
+    keras = import_keras()
+    x = RNG.standard_normal((40, 5)).astype(np.float32)
+    y = RNG.integers(0, 3, 40)
+    sw = RNG.random(40).astype(np.float32)
+    k = keras.Sequential([keras.Input((5,)), keras.layers.Dense(3, activation="softmax")])
+    p = Sequential([Input((5,)), layers.Dense(3, activation="softmax")])
+    p.set_weights(keras_weights(k))
+    for model, mod in ((k, keras), (p, pyseq)):
+        model.compile(mod.optimizers.SGD(0.1), "sparse_categorical_crossentropy",
+                      metrics=["accuracy"], weighted_metrics=["accuracy"])
+    kh = k.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0, sample_weight=sw).history
+    ph = p.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0, sample_weight=sw).history
+    assert set(kh) == set(ph)
+    for key in kh:
+        np.testing.assert_allclose(ph[key], kh[key], rtol=1e-5, err_msg=key)
+    cw = {0: 2.0, 1: 0.5}
+    kl = k.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0, class_weight=cw).history
+    pl = p.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0, class_weight=cw).history
+    for key in kl:
+        np.testing.assert_allclose(pl[key], kl[key], rtol=1e-5, err_msg=key)

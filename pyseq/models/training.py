@@ -102,6 +102,7 @@ class Trainer:
                 jit_compile="auto", auto_scale_loss=True):
         self.optimizer = _optimizers.get(optimizer)
         self._loss_spec, self._loss_weight_spec, self._metric_spec = loss, loss_weights, metrics
+        self._weighted_metric_spec = weighted_metrics
         self._loss_list = None
         self.compiled = True
         if self._graph_ready():
@@ -137,20 +138,36 @@ class Trainer:
         self._metric_lists = None
 
     def _resolve_metrics(self, ys, outs):
-        specs = self._per_output(self._metric_spec, "metrics")
+        """Per output, the compiled metrics: ``metrics`` ignore sample weights and
+        ``weighted_metrics`` use them (Keras 3); a repeated name gets _1, _2, ... as in Keras."""
         names = self._output_names()
         multi = len(names) > 1
-        lists = []
-        for i, spec in enumerate(specs):
-            ms = []
-            for m in ([] if spec is None else spec if isinstance(spec, (list, tuple))
-                      else [spec]):
-                yt = ys[i] if ys[i] is not None else np.zeros(0)
-                metric = _metrics.get(m, yt, outs[i], self._loss_list[i])
-                if multi:
-                    metric.name = f"{names[i]}_{metric.name}"
-                ms.append(metric)
-            lists.append(ms)
+        lists = [[] for _ in names]
+        for spec_all, weighted in ((self._metric_spec, False),
+                                   (getattr(self, "_weighted_metric_spec", None), True)):
+            for i, spec in enumerate(self._per_output(spec_all, "metrics")):
+                for m in ([] if spec is None else spec if isinstance(spec, (list, tuple))
+                          else [spec]):
+                    yt = ys[i] if ys[i] is not None else np.zeros(0)
+                    metric = _metrics.get(m, yt, outs[i], self._loss_list[i])
+                    metric.uses_sample_weight = weighted
+                    lists[i].append(metric)
+        # Keras's log names: the output's name first when there are several outputs; a repeat
+        # gets _1, _2, ...; a weighted metric whose name is taken becomes weighted_<name>.
+        counts = {}
+        for weighted in (False, True):
+            for i, ms in enumerate(lists):
+                prefix = f"{names[i]}_" if multi else ""
+                for m in (m for m in ms if m.uses_sample_weight == weighted):
+                    name = prefix + m.name
+                    if name in counts and weighted:
+                        name = f"{prefix}weighted_{m.name}"
+                    if name in counts:
+                        counts[name] += 1
+                        name = f"{name}_{counts[name] - 1}"
+                    else:
+                        counts[name] = 1
+                    m.name = name
         self._metric_lists = lists
 
     def _require_compiled(self, what):
@@ -259,7 +276,8 @@ class Trainer:
         for i, ms in enumerate(self._metric_lists):
             for m in ms:
                 if ys[i] is not None:
-                    m.update_state(ys[i], outs[i], sample_weight=sw, mask=masks[i])
+                    m.update_state(ys[i], outs[i], mask=masks[i],
+                                   sample_weight=sw if m.uses_sample_weight else None)
 
     def _reset_metrics_objects_only(self):
         for ms in self._metric_lists:
@@ -285,6 +303,30 @@ class Trainer:
             names += [m.name for m in ms]
         return names
 
+    def _sample_weights(self, what, ys, sample_weight, class_weight):
+        """The per-sample weights: ``sample_weight``, or ``class_weight`` ({class: weight})
+        turned into them as Keras does (the class is the argmax of one-hot targets, else the
+        rounded label; classes not in the dict weigh 1)."""
+        if class_weight is None:
+            return None if sample_weight is None else np.asarray(sample_weight)
+        if sample_weight is not None:
+            raise ValueError(f"[{what}] give class_weight or sample_weight, not both (Keras)")
+        if not isinstance(class_weight, dict):
+            raise TypeError(f"[{what}] class_weight must be a dict {{class index: weight}}, got "
+                            f"{type(class_weight).__name__}")
+        if len(ys) != 1:
+            raise ValueError(f"[{what}] class_weight is only supported for models with a single "
+                             f"output (Keras), this one has {len(ys)}")
+        y = np.asarray(ys[0])
+        if y.ndim > 1:
+            y = np.argmax(y, axis=-1) if y.shape[-1] != 1 else np.squeeze(y, axis=-1)
+        y = np.round(y).astype(np.int64)
+        if y.ndim != 1:
+            raise ValueError(f"[{what}] class_weight needs one class per sample, got targets of "
+                             f"shape {np.shape(ys[0])}")
+        weights = {int(k): float(v) for k, v in class_weight.items()}
+        return np.array([weights.get(int(c), 1.0) for c in y], dtype=np.float32)
+
     # -- fit / evaluate / predict ----------------------------------------------------------
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
@@ -294,14 +336,12 @@ class Trainer:
         fraction of the samples (before shuffling), as Keras."""
         self._ensure_built(x)
         self._require_compiled("fit")
-        if class_weight is not None:
-            raise ValueError("[fit] class_weight is not supported by pyseq; pass sample_weight")
         verbose = _verbose(verbose)
         batch_size = 32 if batch_size is None else int(batch_size)
         if batch_size <= 0:
             raise ValueError(f"[fit] batch_size must be positive, got {batch_size}")
         xs, ys = self._standardize_inputs(x), self._standardize_targets(y)
-        sw = None if sample_weight is None else np.asarray(sample_weight)
+        sw = self._sample_weights("fit", ys, sample_weight, class_weight)
         n = _num_samples(xs + ys + ([sw] if sw is not None else []))
         val = None
         if validation_data is not None:
@@ -450,7 +490,8 @@ class Trainer:
         self._require_compiled("train_on_batch")
         xs, ys = self._standardize_inputs(x), self._standardize_targets(y)
         self._reset_metrics()
-        self._train_batch(xs, ys, None if sample_weight is None else np.asarray(sample_weight))
+        self._train_batch(xs, ys, self._sample_weights("train_on_batch", ys, sample_weight,
+                                                       class_weight))
         logs = self._logs()
         return logs if return_dict else self._flatten_logs(logs)
 
