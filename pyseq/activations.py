@@ -138,6 +138,50 @@ _TABLE = {
 _TABLE["silu"] = _TABLE["swish"]
 
 
+def _relu6(x):
+    return np.clip(x, 0, 6).astype(x.dtype, copy=False)
+
+
+def _mish_backward(x, y, dy):
+    t = np.tanh(_softplus(x))
+    return dy * (t + x * (1 - t * t) * _sigmoid(x))
+
+
+def _squareplus(x, b=4.0):
+    return ((x + np.sqrt(x * x + b)) / 2).astype(x.dtype, copy=False)
+
+
+# Keras 3's other element-wise activations, with Keras's default parameters.
+_TABLE.update({
+    "relu6": Activation("relu6", _relu6, lambda x, y, dy: dy * ((x > 0) & (x < 6))),
+    "leaky_relu": Activation("leaky_relu", lambda x: np.where(x > 0, x, 0.2 * x).astype(x.dtype),
+                             lambda x, y, dy: dy * np.where(x > 0, 1.0, 0.2).astype(x.dtype)),
+    "hard_silu": Activation("hard_silu", lambda x: x * _relu6(x + 3) / 6,
+                            lambda x, y, dy: dy * np.where(x <= -3, 0.0, np.where(
+                                x >= 3, 1.0, (2 * x + 3) / 6)).astype(x.dtype)),
+    "mish": Activation("mish", lambda x: x * np.tanh(_softplus(x)), _mish_backward),
+    "log_sigmoid": Activation("log_sigmoid", lambda x: -_softplus(-x),
+                              lambda x, y, dy: dy * _sigmoid(-x)),
+    "celu": Activation("celu", _elu_forward, lambda x, y, dy: dy * np.where(x > 0, 1, y + 1)),
+    "hard_tanh": Activation("hard_tanh", lambda x: np.clip(x, -1, 1).astype(x.dtype, copy=False),
+                            lambda x, y, dy: dy * ((x > -1) & (x < 1))),
+    "tanh_shrink": Activation("tanh_shrink", lambda x: x - np.tanh(x),
+                              lambda x, y, dy: dy * np.tanh(x) ** 2),
+    "soft_shrink": Activation("soft_shrink",
+                              lambda x: np.where(x > 0.5, x - 0.5, np.where(x < -0.5, x + 0.5, 0))
+                              .astype(x.dtype), lambda x, y, dy: dy * (np.abs(x) > 0.5)),
+    "hard_shrink": Activation("hard_shrink", lambda x: np.where(np.abs(x) > 0.5, x, 0).astype(
+        x.dtype), lambda x, y, dy: dy * (np.abs(x) > 0.5)),
+    "squareplus": Activation("squareplus", _squareplus,
+                             lambda x, y, dy: dy * (1 + x / np.sqrt(x * x + 4)) / 2),
+    "sparse_plus": Activation("sparse_plus", lambda x: np.where(
+        x <= -1, 0, np.where(x >= 1, x, (x + 1) ** 2 / 4)).astype(x.dtype),
+        lambda x, y, dy: dy * np.where(x <= -1, 0, np.where(x >= 1, 1, (x + 1) / 2)).astype(
+            x.dtype)),
+})
+_TABLE["hard_swish"] = _TABLE["hard_silu"]
+
+
 def get(identifier):
     """An :class:`Activation` from a name, None (linear) or an Activation; else ValueError."""
     if identifier is None:
@@ -180,3 +224,15 @@ selu = _module_function("selu")
 gelu = _module_function("gelu")
 exponential = _module_function("exponential")
 hard_sigmoid = _module_function("hard_sigmoid")
+relu6 = _module_function("relu6")
+leaky_relu = _module_function("leaky_relu")
+hard_silu = hard_swish = _module_function("hard_silu")
+mish = _module_function("mish")
+log_sigmoid = _module_function("log_sigmoid")
+celu = _module_function("celu")
+hard_tanh = _module_function("hard_tanh")
+tanh_shrink = _module_function("tanh_shrink")
+soft_shrink = _module_function("soft_shrink")
+hard_shrink = _module_function("hard_shrink")
+squareplus = _module_function("squareplus")
+sparse_plus = _module_function("sparse_plus")

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from layers_helpers import check_layer_gradients, import_keras, keras_weights, to_numpy
+from pyseq import activations as pyseq_activations
 from pyseq import layers
 
 RNG = np.random.default_rng(1234)
@@ -289,3 +290,33 @@ def test_gelu_erf_paths_agree():
     exact = activations._erf_exact(x)
     np.testing.assert_allclose(activations._erf_as(x.astype(np.float32)), exact, atol=2e-7)
     np.testing.assert_allclose(activations._erf(x), exact, atol=1e-15)
+
+
+def _activation_points(dtype):
+    # away from the kinks at 0, +-0.5, +-1, +-3 and 6, where a one-sided slope is as right as another
+    x = np.linspace(-7.3, 7.3, 59).astype(dtype)
+    return x[np.min(np.abs(x[:, None] - np.array([0, 0.5, -0.5, 1, -1, 3, -3, 6])), axis=1) > 1e-3]
+
+
+@pytest.mark.parametrize("name", sorted(pyseq_activations._TABLE))
+def test_every_activation_forward_backward(name):
+    act = pyseq_activations.get(name)
+    x = _activation_points(np.float64)[None, :]
+    y = act(x)
+    assert y.shape == x.shape and y.dtype == np.float64
+    assert act(x.astype(np.float32)).dtype == np.float32
+    dy = np.random.default_rng(0).standard_normal(x.shape)
+    eps = 1e-6
+    numeric = np.array([[np.sum((act(x + eps * e) - act(x - eps * e)) * dy) / (2 * eps)
+                         for e in np.eye(x.size).reshape(x.size, *x.shape)]]).reshape(x.shape)
+    np.testing.assert_allclose(act.backward(x, y, dy), numeric, rtol=1e-5, atol=1e-7, err_msg=name)
+    np.testing.assert_array_equal(getattr(pyseq_activations, name)(x), y)  # keras.activations-style
+
+
+def test_every_activation_matches_keras():
+    keras = import_keras()
+    x = _activation_points(np.float32)[None, :]
+    for name in sorted(pyseq_activations._TABLE):
+        ref = to_numpy(getattr(keras.activations, name)(keras.ops.convert_to_tensor(x)))
+        np.testing.assert_allclose(pyseq_activations.get(name)(x), ref, rtol=2e-6, atol=2e-6,
+                                   err_msg=name)
