@@ -169,3 +169,17 @@ def test_no_fold_when_the_output_is_shared_or_wrapped():
         m.compile("sgd", "mse")
         y = m.predict(x, verbose=0)
         m.compute_gradients(x, np.zeros_like(y))
+
+
+def test_shared_lstm_folds_one_call_and_not_the_other(fold_calls):
+    tokens, feats = layers.Input((10,), dtype="int32"), layers.Input((10, 3))
+    shared = layers.LSTM(6, return_sequences=True)
+    both = layers.Concatenate()([shared(layers.Dense(8)(feats)),
+                                 shared(layers.Embedding(12, 8)(tokens))])
+    model = pyseq.Model([tokens, feats], layers.Dense(1)(layers.GlobalAveragePooling1D()(both)))
+    model.compile("sgd", "mse")
+    assert len(model._graph.token_nodes) == 1
+    rng = np.random.default_rng(0)
+    x = [rng.integers(0, 12, (16, 10)), rng.standard_normal((16, 10, 3)).astype("float32")]
+    assert_same(*gradients_both_ways(model, x, rng.standard_normal((16, 1))))
+    assert len(fold_calls) == 1
