@@ -85,7 +85,7 @@ def lstm_backward(dy, dh_T, dc_T, saved):
 
 # ---- GRU ---------------------------------------------------------------------------------------
 
-__all__ += ["gru_forward", "gru_backward"]
+__all__ += ["gru_forward", "gru_forward_tokens", "gru_backward"]
 
 
 def gru_forward(x, kernel, recurrent_kernel, bias, h0=None, *, reset_after=True, mask=None,
@@ -122,8 +122,24 @@ def gru_forward(x, kernel, recurrent_kernel, bias, h0=None, *, reset_after=True,
                              recurrent_dropout_mask)
 
 
+def gru_forward_tokens(ids, table, kernel, recurrent_kernel, bias, h0=None, *, reset_after=True,
+                       mask=None, reverse=False, zero_output_for_mask=False,
+                       recurrent_dropout_mask=None):
+    """:func:`gru_forward` on ``x = table[ids]`` without forming x: ids (B, T) integers in
+    [0, V), table (V, I), the rest as :func:`gru_forward`. As :func:`lstm_forward_tokens`, the
+    input-side products run over the table's V rows; :func:`gru_backward` on this ``saved``
+    returns ``d_table`` (V, I) in place of dx.
+    """
+    op = "gru_forward_tokens"
+    return _core.gru_forward_tokens(ids, table, kernel, recurrent_kernel, bias, h0,
+                                    _flag(op, "reset_after", reset_after), mask,
+                                    _flag(op, "reverse", reverse),
+                                    _flag(op, "zero_output_for_mask", zero_output_for_mask),
+                                    recurrent_dropout_mask)
+
+
 def gru_backward(dy, dh_T, saved):
-    """Gradients of :func:`gru_forward`.
+    """Gradients of :func:`gru_forward` (or :func:`gru_forward_tokens`: d_table in place of dx).
 
     dy (B, T, H) and dh_T (B, H), each may be None (zeros). Returns
     ``(dx, dkernel, drecurrent_kernel, dbias, dh0)``, always arrays: dbias has the bias shape of
@@ -137,7 +153,7 @@ def gru_backward(dy, dh_T, saved):
 # SimpleRNN
 # ------------------------------------------------------------------------------------------------
 
-__all__ += ["rnn_forward", "rnn_backward"]
+__all__ += ["rnn_forward", "rnn_forward_tokens", "rnn_backward"]
 
 
 def rnn_forward(x, kernel, recurrent_kernel, bias, h0=None, *, activation="tanh", mask=None,
@@ -167,8 +183,23 @@ def rnn_forward(x, kernel, recurrent_kernel, bias, h0=None, *, activation="tanh"
                              recurrent_dropout_mask)
 
 
+def rnn_forward_tokens(ids, table, kernel, recurrent_kernel, bias, h0=None, *, activation="tanh",
+                       mask=None, reverse=False, zero_output_for_mask=False,
+                       recurrent_dropout_mask=None):
+    """:func:`rnn_forward` on ``x = table[ids]`` without forming x: ids (B, T) integers in
+    [0, V), table (V, I), the rest as :func:`rnn_forward`. As :func:`lstm_forward_tokens`, the
+    input-side products run over the table's V rows; :func:`rnn_backward` on this ``saved``
+    returns ``d_table`` (V, I) in place of dx.
+    """
+    op = "rnn_forward_tokens"
+    return _core.rnn_forward_tokens(ids, table, kernel, recurrent_kernel, bias, h0, activation,
+                                    mask, _flag(op, "reverse", reverse),
+                                    _flag(op, "zero_output_for_mask", zero_output_for_mask),
+                                    recurrent_dropout_mask)
+
+
 def rnn_backward(dy, dh_T, saved):
-    """Gradients of :func:`rnn_forward`.
+    """Gradients of :func:`rnn_forward` (or :func:`rnn_forward_tokens`: d_table in place of dx).
 
     dy (B, T, H) and dh_T (B, H), each may be None (zeros). Returns
     ``(dx, dkernel, drecurrent_kernel, dbias, dh0)``, always arrays: dbias is (H,) even when bias

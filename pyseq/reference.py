@@ -229,22 +229,6 @@ def lstm_backward(dy, dh_T, dc_T, cache):
     return dx, dW, dU, db, dh, dc
 
 
-def lstm_forward_tokens(ids, table, kernel, recurrent_kernel, bias, h0=None, c0=None, **options):
-    """:func:`lstm_forward` on x = table[ids] (ids (B, T) integers, table (V, I)), formed here.
-    The cache makes :func:`lstm_backward_tokens` return the table's gradient in place of dx."""
-    ids = np.asarray(ids)
-    table = _f64(table)
-    *outs, cache = lstm_forward(table[ids], kernel, recurrent_kernel, bias, h0, c0, **options)
-    return (*outs, {"op": "lstm_tokens", "ids": ids, "V": table.shape[0], "inner": cache})
-
-
-def lstm_backward_tokens(dy, dh_T, dc_T, cache):
-    """:func:`lstm_backward` for :func:`lstm_forward_tokens`: ``(d_table, dkernel, ...)`` with
-    d_table (V, I) the sum of dx over the steps that looked each row up."""
-    dx, *rest = lstm_backward(dy, dh_T, dc_T, cache["inner"])
-    d_table = np.zeros((cache["V"], dx.shape[-1]))
-    np.add.at(d_table, cache["ids"], dx)
-    return (d_table, *rest)
 
 
 # ================================================================================================
@@ -849,3 +833,41 @@ def dense_backward(dz, saved):
     dz = np.zeros((x.shape[0], kernel.shape[1])) if dz is None else np.asarray(dz, np.float64)
     return dz @ kernel.T, x.T @ dz, (dz.sum(axis=0) if has_bias else None)
 # --- end of Dense block ---------------------------------------------------------------------
+
+
+# ================================================================================================
+# Token inputs: <family>_forward_tokens(ids, table, ...) = <family>_forward(table[ids], ...), and
+# the backward's first gradient is the table's: d_table[v] = sum of dx over the steps with id v.
+# ================================================================================================
+
+
+def _token_forward(forward):
+    def forward_tokens(ids, table, *args, **options):
+        ids = np.asarray(ids)
+        table = _f64(table)
+        *outs, cache = forward(table[ids], *args, **options)
+        return (*outs, {"ids": ids, "V": table.shape[0], "inner": cache})
+    forward_tokens.__name__ = forward.__name__ + "_tokens"
+    forward_tokens.__doc__ = (f":func:`{forward.__name__}` on x = table[ids] (ids (B, T) integers, "
+                              f"table (V, I)); see the section comment.")
+    return forward_tokens
+
+
+def _token_backward(backward):
+    def backward_tokens(*args):
+        *upstream, cache = args
+        dx, *rest = backward(*upstream, cache["inner"])
+        d_table = np.zeros((cache["V"], dx.shape[-1]))
+        np.add.at(d_table, cache["ids"], dx)
+        return (d_table, *rest)
+    backward_tokens.__name__ = backward.__name__ + "_tokens"
+    backward_tokens.__doc__ = f":func:`{backward.__name__}` for the token forward: d_table first."
+    return backward_tokens
+
+
+lstm_forward_tokens = _token_forward(lstm_forward)
+lstm_backward_tokens = _token_backward(lstm_backward)
+gru_forward_tokens = _token_forward(gru_forward)
+gru_backward_tokens = _token_backward(gru_backward)
+rnn_forward_tokens = _token_forward(rnn_forward)
+rnn_backward_tokens = _token_backward(rnn_backward)

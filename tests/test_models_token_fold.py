@@ -1,7 +1,8 @@
-"""The model graph hands an Embedding's output unformed (TokenRows) to an LSTM that is its only
-consumer, which folds the table into its input projection (ops.lstm_forward_tokens) when the
-table has at most half as many rows as the batch has steps. Folded or not, a model computes the
-same losses and gradients; these tests compare the two (graph.fold_embeddings switches it)."""
+"""The model graph hands an Embedding's output unformed (TokenRows) to a recurrent layer (LSTM,
+GRU, SimpleRNN) that is its only consumer, which folds the table into its input projection
+(ops.<cell>_forward_tokens) when the table has at most half as many rows as the batch has steps.
+Folded or not, a model computes the same losses and gradients; these tests compare the two
+(graph.fold_embeddings switches it)."""
 
 import numpy as np
 import pytest
@@ -13,29 +14,33 @@ from pyseq.models import graph
 
 @pytest.fixture
 def fold_calls(monkeypatch):
-    """Counts calls of ops.lstm_forward_tokens (the folded path)."""
+    """Counts calls of ops.<cell>_forward_tokens (the folded path)."""
     calls = []
-    real = ops.lstm_forward_tokens
+    for name in ("lstm_forward_tokens", "gru_forward_tokens", "rnn_forward_tokens"):
+        real = getattr(ops, name)
 
-    def counting(*a, **k):
-        calls.append(1)
-        return real(*a, **k)
+        def counting(*a, real=real, **k):
+            calls.append(1)
+            return real(*a, **k)
 
-    monkeypatch.setattr(ops, "lstm_forward_tokens", counting)
-    monkeypatch.setattr(layers.LSTM, "_token_op", staticmethod(counting))
+        monkeypatch.setattr(ops, name, counting)
     yield calls
 
 
-def gradients_both_ways(model, x, y):
-    """(loss, grads) folded and unfolded, from the same weights."""
+def gradients_both_ways(model, x, y, reseed=None):
+    """(loss, grads) folded and unfolded, from the same weights; ``reseed``: a layer whose
+    dropout generator restarts from the same seed before each, so both draw the same masks."""
     assert graph.fold_embeddings
-    folded = model.compute_gradients(x, y)
-    graph.fold_embeddings = False
-    try:
-        plain = model.compute_gradients(x, y)
-    finally:
-        graph.fold_embeddings = True
-    return folded, plain
+    results = []
+    for fold in (True, False):
+        if reseed is not None:
+            reseed._rng = np.random.default_rng(5)
+        graph.fold_embeddings = fold
+        try:
+            results.append(model.compute_gradients(x, y))
+        finally:
+            graph.fold_embeddings = True
+    return tuple(results)
 
 
 def assert_same(folded, plain, dtype=np.float32):
@@ -48,10 +53,10 @@ def assert_same(folded, plain, dtype=np.float32):
         np.testing.assert_allclose(a, b, rtol=0, atol=rtol * 10 * scale)
 
 
-def char_model(vocab=20, T=12, mask_zero=False, dtype="float32", **lstm):
+def char_model(vocab=20, T=12, mask_zero=False, dtype="float32", cell="LSTM", **rnn):
     model = pyseq.Sequential([layers.Input((T,), dtype="int32"),
                               layers.Embedding(vocab, 8, mask_zero=mask_zero, dtype=dtype),
-                              layers.LSTM(16, return_sequences=True, dtype=dtype, **lstm),
+                              getattr(layers, cell)(16, return_sequences=True, dtype=dtype, **rnn),
                               layers.Dense(vocab, dtype=dtype)])
     model.compile("adam", pyseq.losses.SparseCategoricalCrossentropy(from_logits=True))
     return model
@@ -65,27 +70,21 @@ def data(vocab=20, B=16, T=12, seed=0, zeros=False):
     return x, rng.integers(0, vocab, (B, T))
 
 
+@pytest.mark.parametrize("cell", ["LSTM", "GRU", "GRU-reset-before", "SimpleRNN", "SimpleRNN-relu"])
 @pytest.mark.parametrize("options", [dict(), dict(mask_zero=True), dict(go_backwards=True),
                                      dict(mask_zero=True, go_backwards=True, zero_output_for_mask=True),
                                      dict(recurrent_dropout=0.3, seed=1), dict(dtype="float64")])
-def test_folded_equals_formed(options, fold_calls):
+def test_folded_equals_formed(options, cell, fold_calls):
+    options = dict(options)
     mask_zero = options.pop("mask_zero", False)
     dtype = options.pop("dtype", "float32")
-    model = char_model(mask_zero=mask_zero, dtype=dtype, **options)
+    if cell == "GRU-reset-before":
+        cell, options["reset_after"] = "GRU", False
+    if cell == "SimpleRNN-relu":
+        cell, options["activation"] = "SimpleRNN", "relu"
+    model = char_model(mask_zero=mask_zero, dtype=dtype, cell=cell, **options)
     x, y = data(zeros=mask_zero)
-    rd = options.get("recurrent_dropout", 0)
-    if rd:  # the same dropout draws both ways: reseed the layer's generator in between
-        lstm = model.layers[1]
-        lstm._rng = np.random.default_rng(5)
-        folded = model.compute_gradients(x, y)
-        lstm._rng = np.random.default_rng(5)
-        graph.fold_embeddings = False
-        try:
-            plain = model.compute_gradients(x, y)
-        finally:
-            graph.fold_embeddings = True
-    else:
-        folded, plain = gradients_both_ways(model, x, y)
+    folded, plain = gradients_both_ways(model, x, y, reseed=model.layers[1])
     assert fold_calls, "the folded path did not run"
     assert_same(folded, plain, np.dtype(dtype).type)
 
@@ -139,16 +138,7 @@ def test_large_vocabulary_forms_rows(fold_calls):
 def test_input_dropout_in_training_forms_rows(fold_calls):
     model = char_model(dropout=0.5, seed=3)
     x, y = data()
-    lstm = model.layers[1]
-    lstm._rng = np.random.default_rng(4)
-    folded = model.compute_gradients(x, y)
-    lstm._rng = np.random.default_rng(4)
-    graph.fold_embeddings = False
-    try:
-        plain = model.compute_gradients(x, y)
-    finally:
-        graph.fold_embeddings = True
-    assert_same(folded, plain)
+    assert_same(*gradients_both_ways(model, x, y, reseed=model.layers[1]))
     assert not fold_calls  # input dropout multiplies the formed rows
     model.predict(x, verbose=0)
     assert fold_calls  # inference has no dropout: folded
@@ -160,8 +150,9 @@ def test_no_fold_when_the_output_is_shared_or_wrapped():
     a = pyseq.Model(tokens, layers.Add()([layers.LSTM(6, return_sequences=True)(e), e]))
     b = pyseq.Sequential([layers.Input((10,), dtype="int32"), layers.Embedding(15, 6),
                           layers.Bidirectional(layers.LSTM(4))])
-    c = pyseq.Sequential([layers.Input((10,), dtype="int32"), layers.Embedding(15, 6), layers.GRU(4)])
-    d = pyseq.Sequential([layers.Input((10,), dtype="int32"), layers.Embedding(15, 6), layers.LSTM(4)])
+    c = pyseq.Sequential([layers.Input((10,), dtype="int32"), layers.Embedding(15, 6),
+                          layers.Dense(3), layers.GRU(4)])
+    d = pyseq.Sequential([layers.Input((10,), dtype="int32"), layers.Embedding(15, 6), layers.GRU(4)])
     assert not a._graph.token_nodes and not b._graph.token_nodes and not c._graph.token_nodes
     assert len(d._graph.token_nodes) == 1
     x = np.random.default_rng(0).integers(0, 15, (3, 10))

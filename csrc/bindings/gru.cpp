@@ -11,6 +11,7 @@ namespace {
 
 constexpr const char* kFwd = "gru_forward";
 constexpr const char* kBwd = "gru_backward";
+constexpr const char* kTok = "gru_forward_tokens";
 
 // What backward needs, kept by forward. Opaque to Python.
 struct GruSaved {
@@ -21,29 +22,35 @@ struct GruSaved {
   py::array gates, xh, hn, h_prev;         // kernel buffers (see cpu/gru.h); hn, h_prev may be empty
   py::array kernel, recurrent_kernel;      // contiguous inputs
   py::object mask, dropout_mask;           // contiguous arrays, or None
+  SequenceInput seq;                       // x is not kept (xh holds it); token ids, table
 };
 
 template <typename T>
-py::tuple forward(DType dt, const py::array& x_in, const py::array& kernel_in,
-                  const py::array& rk_in, const py::object& bias_obj, const py::object& h0_obj,
-                  const py::object& mask, const py::object& drop_obj, bool reset_after,
-                  bool reverse, bool zero_output_for_mask) {
-  const std::int64_t B = x_in.shape(0), T_ = x_in.shape(1), I = x_in.shape(2), H = rk_in.shape(0);
+py::tuple forward(DType dt, const SequenceInput& in, std::int64_t B, std::int64_t T_,
+                  std::int64_t I, const py::array& kernel_in, const py::array& rk_in,
+                  const py::object& bias_obj, const py::object& h0_obj, const py::object& mask,
+                  const py::object& drop_obj, bool reset_after, bool reverse,
+                  bool zero_output_for_mask) {
+  const char* op = in.tokens() ? kTok : kFwd;
+  const std::int64_t H = rk_in.shape(0);
   py::object bias = reset_after
-                        ? optional_float<T>(kFwd, "bias", bias_obj, {2, 3 * H}, "(2, 3H) with reset_after=True", dt)
-                        : optional_float<T>(kFwd, "bias", bias_obj, {3 * H}, "(3H,) with reset_after=False", dt);
-  py::object h0 = optional_float<T>(kFwd, "h0", h0_obj, {B, H}, "(B, H)", dt);
-  py::object drop = optional_float<T>(kFwd, "recurrent_dropout_mask", drop_obj, {B, H}, "(B, H)", dt);
-  py::array x = contiguous<T>(x_in), kernel = contiguous<T>(kernel_in), rk = contiguous<T>(rk_in);
+                        ? optional_float<T>(op, "bias", bias_obj, {2, 3 * H}, "(2, 3H) with reset_after=True", dt)
+                        : optional_float<T>(op, "bias", bias_obj, {3 * H}, "(3H,) with reset_after=False", dt);
+  py::object h0 = optional_float<T>(op, "h0", h0_obj, {B, H}, "(B, H)", dt);
+  py::object drop = optional_float<T>(op, "recurrent_dropout_mask", drop_obj, {B, H}, "(B, H)", dt);
+  const SequenceInput seq = in.contiguous_as<T>();
+  py::array kernel = contiguous<T>(kernel_in), rk = contiguous<T>(rk_in);
 
-  const std::int64_t XH = cpu::gru_xh_columns(I, H, reset_after);
+  // xh holds no x columns with token inputs
+  const std::int64_t XH = cpu::gru_xh_columns(seq.tokens() ? 0 : I, H, reset_after);
   const std::int64_t hn_rows = reset_after ? B * T_ : 0, hp_rows = drop.is_none() ? 0 : B * T_;
   py::array_t<T> y({B, T_, H}), h_last({B, H});
   py::array_t<T> gates({B, T_, 3 * H}), xh({B, T_, XH}), hn({hn_rows, H}), h_prev({hp_rows, H});
   int unit_chunks = 1;
   cpu::GruForward<T> a{y.mutable_data(), h_last.mutable_data(), gates.mutable_data(),
                        xh.mutable_data(), hn.mutable_data(), h_prev.mutable_data(), &unit_chunks,
-                       static_cast<const T*>(x.data()), static_cast<const T*>(kernel.data()),
+                       ptr_or_null<T>(seq.x), seq.ids_ptr(), ptr_or_null<T>(seq.table), seq.V,
+                       static_cast<const T*>(kernel.data()),
                        static_cast<const T*>(rk.data()), ptr_or_null<T>(bias), ptr_or_null<T>(h0),
                        mask.is_none() ? nullptr : static_cast<const std::uint8_t*>(mask.cast<py::array>().data()),
                        ptr_or_null<T>(drop), B, T_, I, H, reset_after, reverse, zero_output_for_mask};
@@ -53,7 +60,8 @@ py::tuple forward(DType dt, const py::array& x_in, const py::array& kernel_in,
   }
   auto saved = std::make_unique<GruSaved>(GruSaved{dt, B, T_, I, H, reset_after, reverse,
                                                    zero_output_for_mask, unit_chunks, gates, xh,
-                                                   hn, h_prev, kernel, rk, mask, drop});
+                                                   hn, h_prev, kernel, rk, mask, drop,
+                                                   SequenceInput{py::none(), seq.ids, seq.table, seq.V}});
   return py::make_tuple(y, h_last, py::cast(std::move(saved)));
 }
 
@@ -71,11 +79,32 @@ py::tuple gru_forward(const py::object& x_obj, const py::object& kernel_obj,
   check_extent(kFwd, "T*(I+2H+2)", T_ * (I + 2 * H + 2));
   check_recurrent_shapes(kFwd, in, 3, "(I, 3H)", "(H, 3H)");
   py::object mask = check_step_mask(kFwd, mask_obj, B, T_);
+  const SequenceInput seq{x, py::none(), py::none(), 0};
   if (dt == DType::f32)
-    return forward<float>(dt, x, kernel, rk, bias_obj, h0_obj, mask, drop_obj, reset_after,
-                          reverse, zero_output_for_mask);
-  return forward<double>(dt, x, kernel, rk, bias_obj, h0_obj, mask, drop_obj, reset_after,
-                         reverse, zero_output_for_mask);
+    return forward<float>(dt, seq, B, T_, I, kernel, rk, bias_obj, h0_obj, mask, drop_obj,
+                          reset_after, reverse, zero_output_for_mask);
+  return forward<double>(dt, seq, B, T_, I, kernel, rk, bias_obj, h0_obj, mask, drop_obj,
+                         reset_after, reverse, zero_output_for_mask);
+}
+
+// gru_forward on x = table[ids], without forming x.
+py::tuple gru_forward_tokens(const py::object& ids_obj, const py::object& table_obj,
+                             const py::object& kernel_obj, const py::object& rk_obj,
+                             const py::object& bias_obj, const py::object& h0_obj,
+                             bool reset_after, const py::object& mask_obj, bool reverse,
+                             bool zero_output_for_mask, const py::object& drop_obj) {
+  const auto [in, seq] = check_token_inputs(kTok, ids_obj, table_obj, kernel_obj, rk_obj,
+                                             "(I, 3H)", "(H, 3H)");
+  const std::int64_t B = in.B, T_ = in.T, I = in.I, H = in.H;
+  check_extent(kTok, "T*4H", T_ * 4 * H);
+  check_extent(kTok, "T*(2H+2)", T_ * (2 * H + 2));
+  check_recurrent_shapes(kTok, in, 3, "(I, 3H)", "(H, 3H)");
+  py::object mask = check_step_mask(kTok, mask_obj, B, T_);
+  if (in.dt == DType::f32)
+    return forward<float>(in.dt, seq, B, T_, I, in.kernel, in.recurrent_kernel, bias_obj, h0_obj,
+                          mask, drop_obj, reset_after, reverse, zero_output_for_mask);
+  return forward<double>(in.dt, seq, B, T_, I, in.kernel, in.recurrent_kernel, bias_obj, h0_obj,
+                         mask, drop_obj, reset_after, reverse, zero_output_for_mask);
 }
 
 template <typename T>
@@ -83,9 +112,12 @@ py::tuple backward(const GruSaved& s, const py::object& dy, const py::object& dh
   const std::int64_t B = s.B, T_ = s.T, I = s.I, H = s.H;
   std::vector<py::ssize_t> bias_shape = s.reset_after ? std::vector<py::ssize_t>{2, 3 * H}
                                                       : std::vector<py::ssize_t>{3 * H};
-  py::array_t<T> dx({B, T_, I}), dkernel({I, 3 * H}), drk({H, 3 * H}), dbias(bias_shape),
-      dh0({B, H});
-  cpu::GruBackward<T> a{dx.mutable_data(), dkernel.mutable_data(), drk.mutable_data(),
+  const bool tokens = s.seq.tokens();
+  py::array_t<T> dx = input_grad<T>(s.seq, B, T_, I);  // or d_table (V, I)
+  py::array_t<T> dkernel({I, 3 * H}), drk({H, 3 * H}), dbias(bias_shape), dh0({B, H});
+  cpu::GruBackward<T> a{tokens ? nullptr : dx.mutable_data(),
+                        tokens ? dx.mutable_data() : nullptr, dkernel.mutable_data(),
+                        drk.mutable_data(),
                         dbias.mutable_data(), dh0.mutable_data(),
                         ptr_or_null<T>(dy), ptr_or_null<T>(dh_last),
                         static_cast<const T*>(s.gates.data()), static_cast<const T*>(s.xh.data()),
@@ -93,7 +125,8 @@ py::tuple backward(const GruSaved& s, const py::object& dy, const py::object& dh
                         s.unit_chunks, static_cast<const T*>(s.kernel.data()),
                         static_cast<const T*>(s.recurrent_kernel.data()),
                         s.mask.is_none() ? nullptr : static_cast<const std::uint8_t*>(s.mask.cast<py::array>().data()),
-                        ptr_or_null<T>(s.dropout_mask), B, T_, I, H, s.reset_after, s.reverse,
+                        ptr_or_null<T>(s.dropout_mask), s.seq.ids_ptr(),
+                        ptr_or_null<T>(s.seq.table), s.seq.V, B, T_, I, H, s.reset_after, s.reverse,
                         s.zero_output_for_mask};
   {
     py::gil_scoped_release release;
@@ -128,6 +161,10 @@ void register_gru(py::module_& m) {
         py::arg("recurrent_kernel"), py::arg("bias"), py::arg("h0"), py::arg("reset_after"),
         py::arg("mask"), py::arg("reverse"), py::arg("zero_output_for_mask"),
         py::arg("recurrent_dropout_mask"));
+  m.def("gru_forward_tokens", &gru_forward_tokens, py::arg("ids"), py::arg("table"),
+        py::arg("kernel"), py::arg("recurrent_kernel"), py::arg("bias"), py::arg("h0"),
+        py::arg("reset_after"), py::arg("mask"), py::arg("reverse"),
+        py::arg("zero_output_for_mask"), py::arg("recurrent_dropout_mask"));
   m.def("gru_backward", &gru_backward, py::arg("dy"), py::arg("dh_T"), py::arg("saved"));
 }
 

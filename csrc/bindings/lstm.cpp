@@ -22,14 +22,7 @@ struct LstmSaved {
   py::array gates, xh, c_in;               // kernel buffers (see cpu/lstm.h)
   py::array kernel, recurrent_kernel;      // contiguous inputs
   py::object mask, dropout_mask;          // contiguous arrays, or None
-  py::object ids, table;                  // token inputs: int64 (B, T) and (V, I), or None
-  std::int64_t V;
-};
-
-// The input x (B, T, I), or token inputs x[b, t] = table[ids[b, t]] (never formed).
-struct SequenceInput {
-  py::object x, ids, table;
-  std::int64_t V;
+  SequenceInput seq;                      // x is not kept (xh holds it); token ids, table
 };
 
 template <typename T>
@@ -38,16 +31,15 @@ py::tuple forward(DType dt, const SequenceInput& in, std::int64_t B, std::int64_
                   const py::object& bias_obj, const py::object& h0_obj, const py::object& c0_obj,
                   const py::object& mask, const py::object& drop_obj, bool reverse,
                   bool zero_output_for_mask) {
-  const char* op = in.ids.is_none() ? kFwd : kTok;
+  const char* op = in.tokens() ? kTok : kFwd;
   const std::int64_t H = rk_in.shape(0);
   py::object bias = optional_float<T>(op, "bias", bias_obj, {4 * H}, "(4H,)", dt);
   py::object h0 = optional_float<T>(op, "h0", h0_obj, {B, H}, "(B, H)", dt);
   py::object c0 = optional_float<T>(op, "c0", c0_obj, {B, H}, "(B, H)", dt);
   py::object drop = optional_float<T>(op, "recurrent_dropout_mask", drop_obj, {B, H}, "(B, H)", dt);
-  py::object x = in.x.is_none() ? in.x : py::object(contiguous<T>(in.x));
-  py::object table = in.table.is_none() ? in.table : py::object(contiguous<T>(in.table));
+  const SequenceInput seq = in.contiguous_as<T>();
   py::array kernel = contiguous<T>(kernel_in), rk = contiguous<T>(rk_in);
-  const std::int64_t XI = in.ids.is_none() ? I : 0;  // xh holds no x with token inputs
+  const std::int64_t XI = seq.tokens() ? 0 : I;  // xh holds no x with token inputs
 
   py::array_t<T> y({B, T_, H}), h_last({B, H}), c_last({B, H});
   py::array_t<T> gates({B, T_, 4 * H}), xh({B, T_, XI + 1 + H}), c_in({B, T_, H});
@@ -55,10 +47,8 @@ py::tuple forward(DType dt, const SequenceInput& in, std::int64_t B, std::int64_
   cpu::LstmForward<T> a{y.mutable_data(), h_last.mutable_data(), c_last.mutable_data(),
                         gates.mutable_data(), xh.mutable_data(), c_in.mutable_data(),
                         &unit_chunks,
-                        ptr_or_null<T>(x),
-                        in.ids.is_none() ? nullptr
-                                         : static_cast<const std::int64_t*>(in.ids.cast<py::array>().data()),
-                        ptr_or_null<T>(table), in.V, static_cast<const T*>(kernel.data()),
+                        ptr_or_null<T>(seq.x), seq.ids_ptr(), ptr_or_null<T>(seq.table), seq.V,
+                        static_cast<const T*>(kernel.data()),
                         static_cast<const T*>(rk.data()), ptr_or_null<T>(bias),
                         ptr_or_null<T>(h0), ptr_or_null<T>(c0),
                         mask.is_none() ? nullptr : static_cast<const std::uint8_t*>(mask.cast<py::array>().data()),
@@ -69,7 +59,8 @@ py::tuple forward(DType dt, const SequenceInput& in, std::int64_t B, std::int64_
   }
   auto saved = std::make_unique<LstmSaved>(LstmSaved{dt, B, T_, I, H, reverse, zero_output_for_mask,
                                                      unit_chunks, gates, xh, c_in, kernel, rk,
-                                                     mask, drop, in.ids, table, in.V});
+                                                     mask, drop,
+                                                     SequenceInput{py::none(), seq.ids, seq.table, seq.V}});
   return py::make_tuple(y, h_last, c_last, py::cast(std::move(saved)));
 }
 
@@ -100,28 +91,14 @@ py::tuple lstm_forward_tokens(const py::object& ids_obj, const py::object& table
                               const py::object& bias_obj, const py::object& h0_obj,
                               const py::object& c0_obj, const py::object& mask_obj, bool reverse,
                               bool zero_output_for_mask, const py::object& drop_obj) {
-  py::array table = to_array(kTok, "table", table_obj);
-  const DType dt = float_dtype(kTok, "table", table);
-  check_ndim(kTok, "table", table, 2, "(V, I)");
-  py::array kernel = float_like(kTok, "kernel", kernel_obj, dt);
-  check_ndim(kTok, "kernel", kernel, 2, "(I, 4H)");
-  py::array rk = float_like(kTok, "recurrent_kernel", rk_obj, dt);
-  check_ndim(kTok, "recurrent_kernel", rk, 2, "(H, 4H)");
-  const std::int64_t V = table.shape(0), I = table.shape(1), H = rk.shape(0);
-  check_extent(kTok, "table rows V (table.shape[0])", V);
-  check_extent(kTok, "input features I (table.shape[1])", I);
-  check_extent(kTok, "hidden units H (recurrent_kernel.shape[0])", H);
-  py::array ids = check_indices(kTok, "ids", ids_obj, V);
-  check_ndim(kTok, "ids", ids, 2, "(B, T)");
-  const std::int64_t B = ids.shape(0), T_ = ids.shape(1);
-  check_extent(kTok, "batch size B (ids.shape[0])", B);
-  check_extent(kTok, "steps T (ids.shape[1])", T_);
-  check_extent(kTok, "B*T", B * T_);
+  const auto [in, seq] = check_token_inputs(kTok, ids_obj, table_obj, kernel_obj, rk_obj,
+                                             "(I, 4H)", "(H, 4H)");
+  const DType dt = in.dt;
+  const py::array &kernel = in.kernel, &rk = in.recurrent_kernel;
+  const std::int64_t B = in.B, T_ = in.T, I = in.I, H = in.H;
   check_extent(kTok, "T*4H", T_ * 4 * H);
-  check_recurrent_shapes(kTok, RecurrentInputs{dt, table, kernel, rk, B, T_, I, H}, 4, "(I, 4H)",
-                         "(H, 4H)");
+  check_recurrent_shapes(kTok, in, 4, "(I, 4H)", "(H, 4H)");
   py::object mask = check_step_mask(kTok, mask_obj, B, T_);
-  const SequenceInput seq{py::none(), contiguous<std::int64_t>(ids), table, V};
   if (dt == DType::f32)
     return forward<float>(dt, seq, B, T_, I, kernel, rk, bias_obj, h0_obj, c0_obj, mask, drop_obj,
                           reverse, zero_output_for_mask);
@@ -133,9 +110,8 @@ template <typename T>
 py::tuple backward(const LstmSaved& s, const py::object& dy, const py::object& dh_last,
                    const py::object& dc_last) {
   const std::int64_t B = s.B, T_ = s.T, I = s.I, H = s.H;
-  const bool tokens = !s.ids.is_none();
-  // dx (B, T, I), or with token inputs the gradient reaching the table (V, I)
-  py::array_t<T> dx = tokens ? py::array_t<T>({s.V, I}) : py::array_t<T>({B, T_, I});
+  const bool tokens = s.seq.tokens();
+  py::array_t<T> dx = input_grad<T>(s.seq, B, T_, I);  // or d_table (V, I)
   py::array_t<T> dkernel({I, 4 * H}), drk({H, 4 * H}), dbias({4 * H}), dh0({B, H}), dc0({B, H});
   cpu::LstmBackward<T> a{tokens ? nullptr : dx.mutable_data(),
                          tokens ? dx.mutable_data() : nullptr, dkernel.mutable_data(),
@@ -148,9 +124,8 @@ py::tuple backward(const LstmSaved& s, const py::object& dy, const py::object& d
                          static_cast<const T*>(s.recurrent_kernel.data()),
                          s.mask.is_none() ? nullptr : static_cast<const std::uint8_t*>(s.mask.cast<py::array>().data()),
                          ptr_or_null<T>(s.dropout_mask),
-                         tokens ? static_cast<const std::int64_t*>(s.ids.cast<py::array>().data())
-                                : nullptr,
-                         ptr_or_null<T>(s.table), s.V, B, T_, I, H, s.reverse,
+                         s.seq.ids_ptr(), ptr_or_null<T>(s.seq.table), s.seq.V, B, T_, I, H,
+                         s.reverse,
                          s.zero_output_for_mask};
   {
     py::gil_scoped_release release;

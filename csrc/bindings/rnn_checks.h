@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "checks.h"
@@ -77,6 +78,58 @@ inline py::object upstream_grad(const char* op, DType dt, const char* name, cons
                                 const std::vector<std::int64_t>& shape, const char* formula) {
   if (dt == DType::f32) return optional_float<float>(op, name, obj, shape, formula, dt);
   return optional_float<double>(op, name, obj, shape, formula, dt);
+}
+
+// The sequence input of a recurrent forward: x (B, T, I), or token inputs x[b, t] =
+// table[ids[b, t]] (an Embedding's rows, never formed; cpu/token_inputs.h).
+struct SequenceInput {
+  py::object x, ids, table;  // x, or ids (int64, C-contiguous) and table
+  std::int64_t V = 0;
+
+  bool tokens() const { return !ids.is_none(); }
+  const std::int64_t* ids_ptr() const {
+    return tokens() ? static_cast<const std::int64_t*>(ids.cast<py::array>().data()) : nullptr;
+  }
+  // x and table as C-contiguous arrays of T (the kernels read them in place).
+  template <typename T>
+  SequenceInput contiguous_as() const {
+    return SequenceInput{x.is_none() ? x : py::object(contiguous<T>(x)), ids,
+                         table.is_none() ? table : py::object(contiguous<T>(table)), V};
+  }
+};
+
+// The checks of a <family>_forward_tokens: ids (B, T) integers in [0, V), table (V, I) deciding
+// the dtype, and the weights as check_recurrent_inputs (whose x slot holds the table).
+inline std::pair<RecurrentInputs, SequenceInput> check_token_inputs(
+    const char* op, const py::object& ids_obj, const py::object& table_obj,
+    const py::object& kernel_obj, const py::object& rk_obj, const char* kernel_dims,
+    const char* rk_dims) {
+  py::array table = to_array(op, "table", table_obj);
+  const DType dt = float_dtype(op, "table", table);
+  check_ndim(op, "table", table, 2, "(V, I)");
+  py::array kernel = float_like(op, "kernel", kernel_obj, dt);
+  check_ndim(op, "kernel", kernel, 2, kernel_dims);
+  py::array rk = float_like(op, "recurrent_kernel", rk_obj, dt);
+  check_ndim(op, "recurrent_kernel", rk, 2, rk_dims);
+  const std::int64_t V = table.shape(0), I = table.shape(1), H = rk.shape(0);
+  check_extent(op, "table rows V (table.shape[0])", V);
+  check_extent(op, "input features I (table.shape[1])", I);
+  check_extent(op, "hidden units H (recurrent_kernel.shape[0])", H);
+  py::array ids = check_indices(op, "ids", ids_obj, V);
+  check_ndim(op, "ids", ids, 2, "(B, T)");
+  const std::int64_t B = ids.shape(0), T = ids.shape(1);
+  check_extent(op, "batch size B (ids.shape[0])", B);
+  check_extent(op, "steps T (ids.shape[1])", T);
+  check_extent(op, "B*T", B * T);
+  return {RecurrentInputs{dt, table, kernel, rk, B, T, I, H},
+          SequenceInput{py::none(), contiguous<std::int64_t>(ids), table, V}};
+}
+
+// The gradient reaching the forward's sequence input: dx (B, T, I), or d_table (V, I) for tokens.
+template <typename T>
+py::array_t<T> input_grad(const SequenceInput& seq, std::int64_t B, std::int64_t T_,
+                          std::int64_t I) {
+  return seq.tokens() ? py::array_t<T>({seq.V, I}) : py::array_t<T>({B, T_, I});
 }
 
 }  // namespace pyseq::bind

@@ -12,6 +12,7 @@ namespace {
 
 constexpr const char* kFwd = "rnn_forward";
 constexpr const char* kBwd = "rnn_backward";
+constexpr const char* kTok = "rnn_forward_tokens";
 constexpr const char* kActivations = "'tanh', 'relu', 'sigmoid', 'linear' or None";
 
 // What backward needs, kept by forward. Opaque to Python.
@@ -21,8 +22,9 @@ struct RnnSaved {
   cpu::RnnActivation activation;
   bool reverse, zero_output_for_mask;
   py::array act, h_in;                         // kernel buffers (see cpu/simple_rnn.h)
-  py::array x, kernel, recurrent_kernel;       // contiguous inputs
+  py::array kernel, recurrent_kernel;          // contiguous inputs
   py::object mask, dropout_mask;               // contiguous arrays, or None
+  SequenceInput seq;                           // contiguous x, or token ids and table
 };
 
 const char* activation_name(cpu::RnnActivation a) {
@@ -35,34 +37,38 @@ const char* activation_name(cpu::RnnActivation a) {
 }
 
 // The activation by name; None is Keras's "linear" (no activation).
-cpu::RnnActivation parse_activation(const py::object& obj) {
+cpu::RnnActivation parse_activation(const char* op, const py::object& obj) {
   if (obj.is_none()) return cpu::RnnActivation::linear;
   if (!py::isinstance<py::str>(obj))
-    type_error(kFwd, std::string("activation must be a str (") + kActivations + "), got " +
+    type_error(op, std::string("activation must be a str (") + kActivations + "), got " +
                          py::str(py::type::of(obj).attr("__name__")).cast<std::string>());
   const std::string name = obj.cast<std::string>();
   for (auto a : {cpu::RnnActivation::tanh, cpu::RnnActivation::relu, cpu::RnnActivation::sigmoid,
                  cpu::RnnActivation::linear})
     if (name == activation_name(a)) return a;
-  value_error(kFwd, std::string("activation must be one of ") + kActivations + ", got '" + name +
+  value_error(op, std::string("activation must be one of ") + kActivations + ", got '" + name +
                         "'");
 }
 
 template <typename T>
-py::tuple forward(DType dt, const py::array& x_in, const py::array& kernel_in,
-                  const py::array& rk_in, const py::object& bias_obj, const py::object& h0_obj,
-                  const py::object& mask, const py::object& drop_obj, cpu::RnnActivation act,
-                  bool reverse, bool zero_output_for_mask) {
-  const std::int64_t B = x_in.shape(0), T_ = x_in.shape(1), I = x_in.shape(2), H = rk_in.shape(0);
-  py::object bias = optional_float<T>(kFwd, "bias", bias_obj, {H}, "(H,)", dt);
-  py::object h0 = optional_float<T>(kFwd, "h0", h0_obj, {B, H}, "(B, H)", dt);
-  py::object drop = optional_float<T>(kFwd, "recurrent_dropout_mask", drop_obj, {B, H}, "(B, H)", dt);
-  py::array x = contiguous<T>(x_in), kernel = contiguous<T>(kernel_in), rk = contiguous<T>(rk_in);
+py::tuple forward(DType dt, const SequenceInput& in, std::int64_t B, std::int64_t T_,
+                  std::int64_t I, const py::array& kernel_in, const py::array& rk_in,
+                  const py::object& bias_obj, const py::object& h0_obj, const py::object& mask,
+                  const py::object& drop_obj, cpu::RnnActivation act, bool reverse,
+                  bool zero_output_for_mask) {
+  const char* op = in.tokens() ? kTok : kFwd;
+  const std::int64_t H = rk_in.shape(0);
+  py::object bias = optional_float<T>(op, "bias", bias_obj, {H}, "(H,)", dt);
+  py::object h0 = optional_float<T>(op, "h0", h0_obj, {B, H}, "(B, H)", dt);
+  py::object drop = optional_float<T>(op, "recurrent_dropout_mask", drop_obj, {B, H}, "(B, H)", dt);
+  const SequenceInput seq = in.contiguous_as<T>();
+  py::array kernel = contiguous<T>(kernel_in), rk = contiguous<T>(rk_in);
 
   py::array_t<T> y({B, T_, H}), h_last({B, H}), act_buf({B, T_, H}), h_in({B, T_, H});
   cpu::RnnForward<T> a{y.mutable_data(), h_last.mutable_data(), act_buf.mutable_data(),
                        h_in.mutable_data(),
-                       static_cast<const T*>(x.data()), static_cast<const T*>(kernel.data()),
+                       ptr_or_null<T>(seq.x), seq.ids_ptr(), ptr_or_null<T>(seq.table), seq.V,
+                       static_cast<const T*>(kernel.data()),
                        static_cast<const T*>(rk.data()), ptr_or_null<T>(bias), ptr_or_null<T>(h0),
                        mask.is_none() ? nullptr : static_cast<const std::uint8_t*>(mask.cast<py::array>().data()),
                        ptr_or_null<T>(drop), B, T_, I, H, act, reverse, zero_output_for_mask};
@@ -71,8 +77,8 @@ py::tuple forward(DType dt, const py::array& x_in, const py::array& kernel_in,
     cpu::rnn_forward<T>(a);
   }
   auto saved = std::make_unique<RnnSaved>(RnnSaved{dt, B, T_, I, H, act, reverse,
-                                                   zero_output_for_mask, act_buf, h_in, x, kernel,
-                                                   rk, mask, drop});
+                                                   zero_output_for_mask, act_buf, h_in, kernel,
+                                                   rk, mask, drop, seq});
   return py::make_tuple(y, h_last, py::cast(std::move(saved)));
 }
 
@@ -81,7 +87,7 @@ py::tuple rnn_forward(const py::object& x_obj, const py::object& kernel_obj,
                       const py::object& h0_obj, const py::object& activation_obj,
                       const py::object& mask_obj, bool reverse, bool zero_output_for_mask,
                       const py::object& drop_obj) {
-  const cpu::RnnActivation act = parse_activation(activation_obj);
+  const cpu::RnnActivation act = parse_activation(kFwd, activation_obj);
   const RecurrentInputs in = check_recurrent_inputs(kFwd, x_obj, kernel_obj, rk_obj,
                                                     "(I, H)", "(H, H)");
   const DType dt = in.dt;
@@ -90,25 +96,51 @@ py::tuple rnn_forward(const py::object& x_obj, const py::object& kernel_obj,
   check_extent(kFwd, "T*H", T_ * H);
   check_recurrent_shapes(kFwd, in, 1, "(I, H)", "(H, H)");
   py::object mask = check_step_mask(kFwd, mask_obj, B, T_);
+  const SequenceInput seq{x, py::none(), py::none(), 0};
   if (dt == DType::f32)
-    return forward<float>(dt, x, kernel, rk, bias_obj, h0_obj, mask, drop_obj, act, reverse,
-                          zero_output_for_mask);
-  return forward<double>(dt, x, kernel, rk, bias_obj, h0_obj, mask, drop_obj, act, reverse,
-                         zero_output_for_mask);
+    return forward<float>(dt, seq, B, T_, I, kernel, rk, bias_obj, h0_obj, mask, drop_obj, act,
+                          reverse, zero_output_for_mask);
+  return forward<double>(dt, seq, B, T_, I, kernel, rk, bias_obj, h0_obj, mask, drop_obj, act,
+                         reverse, zero_output_for_mask);
+}
+
+// rnn_forward on x = table[ids], without forming x.
+py::tuple rnn_forward_tokens(const py::object& ids_obj, const py::object& table_obj,
+                             const py::object& kernel_obj, const py::object& rk_obj,
+                             const py::object& bias_obj, const py::object& h0_obj,
+                             const py::object& activation_obj, const py::object& mask_obj,
+                             bool reverse, bool zero_output_for_mask, const py::object& drop_obj) {
+  const cpu::RnnActivation act = parse_activation(kTok, activation_obj);
+  const auto [in, seq] = check_token_inputs(kTok, ids_obj, table_obj, kernel_obj, rk_obj,
+                                             "(I, H)", "(H, H)");
+  const std::int64_t B = in.B, T_ = in.T, I = in.I, H = in.H;
+  check_extent(kTok, "T*H", T_ * H);
+  check_recurrent_shapes(kTok, in, 1, "(I, H)", "(H, H)");
+  py::object mask = check_step_mask(kTok, mask_obj, B, T_);
+  if (in.dt == DType::f32)
+    return forward<float>(in.dt, seq, B, T_, I, in.kernel, in.recurrent_kernel, bias_obj, h0_obj,
+                          mask, drop_obj, act, reverse, zero_output_for_mask);
+  return forward<double>(in.dt, seq, B, T_, I, in.kernel, in.recurrent_kernel, bias_obj, h0_obj,
+                         mask, drop_obj, act, reverse, zero_output_for_mask);
 }
 
 template <typename T>
 py::tuple backward(const RnnSaved& s, const py::object& dy, const py::object& dh_last) {
   const std::int64_t B = s.B, T_ = s.T, I = s.I, H = s.H;
-  py::array_t<T> dx({B, T_, I}), dkernel({I, H}), drk({H, H}), dbias({H}), dh0({B, H});
-  cpu::RnnBackward<T> a{dx.mutable_data(), dkernel.mutable_data(), drk.mutable_data(),
+  const bool tokens = s.seq.tokens();
+  py::array_t<T> dx = input_grad<T>(s.seq, B, T_, I);  // or d_table (V, I)
+  py::array_t<T> dkernel({I, H}), drk({H, H}), dbias({H}), dh0({B, H});
+  cpu::RnnBackward<T> a{tokens ? nullptr : dx.mutable_data(),
+                        tokens ? dx.mutable_data() : nullptr, dkernel.mutable_data(),
+                        drk.mutable_data(),
                         dbias.mutable_data(), dh0.mutable_data(),
                         ptr_or_null<T>(dy), ptr_or_null<T>(dh_last),
                         static_cast<const T*>(s.act.data()), static_cast<const T*>(s.h_in.data()),
-                        static_cast<const T*>(s.x.data()), static_cast<const T*>(s.kernel.data()),
+                        ptr_or_null<T>(s.seq.x), static_cast<const T*>(s.kernel.data()),
                         static_cast<const T*>(s.recurrent_kernel.data()),
                         s.mask.is_none() ? nullptr : static_cast<const std::uint8_t*>(s.mask.cast<py::array>().data()),
-                        ptr_or_null<T>(s.dropout_mask), B, T_, I, H, s.activation, s.reverse,
+                        ptr_or_null<T>(s.dropout_mask), s.seq.ids_ptr(),
+                        ptr_or_null<T>(s.seq.table), s.seq.V, B, T_, I, H, s.activation, s.reverse,
                         s.zero_output_for_mask};
   {
     py::gil_scoped_release release;
@@ -142,6 +174,10 @@ void register_simple_rnn(py::module_& m) {
         py::arg("recurrent_kernel"), py::arg("bias"), py::arg("h0"), py::arg("activation"),
         py::arg("mask"), py::arg("reverse"), py::arg("zero_output_for_mask"),
         py::arg("recurrent_dropout_mask"));
+  m.def("rnn_forward_tokens", &rnn_forward_tokens, py::arg("ids"), py::arg("table"),
+        py::arg("kernel"), py::arg("recurrent_kernel"), py::arg("bias"), py::arg("h0"),
+        py::arg("activation"), py::arg("mask"), py::arg("reverse"),
+        py::arg("zero_output_for_mask"), py::arg("recurrent_dropout_mask"));
   m.def("rnn_backward", &rnn_backward, py::arg("dy"), py::arg("dh_T"), py::arg("saved"));
 }
 

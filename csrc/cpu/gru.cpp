@@ -15,6 +15,7 @@
 #include "blas.h"
 #include "packed_gemm.h"
 #include "rnn_common.h"
+#include "token_inputs.h"
 #include "vec_math.h"
 
 #ifndef PYSEQ_ISA
@@ -145,7 +146,7 @@ inline void cell_forward_n(T* __restrict g, const T* __restrict bias, T* __restr
 template <typename T, bool kResetAfter, bool kDropout>
 void forward_impl(const GruForward<T>& a) {
   const std::int64_t B = a.B, T_ = a.T_, I = a.I, H = a.H, G3H = G * H;
-  const std::int64_t XH = gru_xh_columns(I, H, kResetAfter);
+  const std::int64_t XI = a.ids ? 0 : I, XH = gru_xh_columns(XI, H, kResetAfter);
   const Split split = split_for_chunks(H, choose_unit_chunks(B, H));
   const UnitChunks& chunks = split.chunks;
   *a.unit_chunks = chunks.n;
@@ -181,10 +182,10 @@ void forward_impl(const GruForward<T>& a) {
   const std::int64_t t_first = a.reverse ? T_ - 1 : 0;
   for (std::int64_t b = 0; b < B; ++b)
     for (std::int64_t j = 0; j < H; ++j)
-      a.xh[(b * T_ + t_first) * XH + I + 1 + j] =
+      a.xh[(b * T_ + t_first) * XH + XI + 1 + j] =
           h_state[b * H + j] * (kDropout ? a.dropout_mask[b * H + j] : T(1));
 
-  const std::int64_t h_col = I + 1, rh_col = I + 1 + H;
+  const std::int64_t h_col = XI + 1, rh_col = XI + 1 + H;
   // Where a valid step of row b at time t writes its outputs (masked steps write y, h_next only).
   auto h_next_of = [&](std::int64_t s, std::int64_t t, std::int64_t b, std::int64_t u0) {
     // After the last step there is no next input: h_next lands in scratch.
@@ -279,6 +280,7 @@ void forward_impl(const GruForward<T>& a) {
       }
     }
   };
+  Buffer<T> P(a.ids ? a.V * G3H : 0);  // token inputs: table·W, whose rows gates take by id
   run_team([&](const Team& team) {
     const int tid = team.tid, nth = team.nth;
     // gates = x · W: every input projection at once, each thread for the gates it will update
@@ -287,8 +289,8 @@ void forward_impl(const GruForward<T>& a) {
     {  // the constant columns of xh for this thread's share of rows (read by backward only)
       auto [r0, r1] = team_share(B * T_, tid, nth);
       for (std::int64_t r = r0; r < r1; ++r) {
-        std::copy(a.x + r * I, a.x + (r + 1) * I, a.xh + r * XH);
-        a.xh[r * XH + I] = T(1);
+        if (!a.ids) std::copy(a.x + r * I, a.x + (r + 1) * I, a.xh + r * XH);
+        a.xh[r * XH + XI] = T(1);
         if (kResetAfter) a.xh[r * XH + XH - 1] = T(1);
       }
     }
@@ -298,18 +300,30 @@ void forward_impl(const GruForward<T>& a) {
       for (int k = p.k0; k < chunks.n; k += p.dk) {
         pack_chunk(Wm, a.kernel, 0, I, H, G, chunks, k);
         pack_chunk(Um, a.recurrent_kernel, 0, H, H, G, chunks, k);
-        const std::int64_t c0 = G * chunks.begin(k);
-        blas::gemm<T>(false, false, B * T_, G * chunks.size(k), I, T(1), a.x, I, W + c0, G3H,
-                      T(0), a.gates + c0, G3H);
+        const std::int64_t c0 = G * chunks.begin(k), width = G * chunks.size(k);
+        if (a.ids) {
+          blas::gemm<T>(false, false, a.V, width, I, T(1), a.table, I, W + c0, G3H, T(0),
+                        P.get() + c0, G3H);
+          gather_rows(a.gates, P.get(), G3H, a.ids, 0, B * T_, c0, width);
+        } else {
+          blas::gemm<T>(false, false, B * T_, width, I, T(1), a.x, I, W + c0, G3H, T(0),
+                        a.gates + c0, G3H);
+        }
         if (panels) {
           u_panels->pack(k, U + c0, G3H, false);
           if (!kResetAfter) un_panels->pack(k, U + c0 + 2 * chunks.size(k), G3H, false);
         }
       }
     } else {
-      if (p.b1 > p.b0)
+      if (a.ids) {  // every thread's rows need all of P
+        team_gemm<T>(tid, nth, false, false, a.V, G3H, I, T(1), a.table, I, W, G3H, T(0),
+                     P.get(), G3H);
+        team.barrier();
+        gather_rows(a.gates, P.get(), G3H, a.ids, p.b0 * T_, p.b1 * T_, 0, G3H);
+      } else if (p.b1 > p.b0) {
         blas::gemm<T>(false, false, (p.b1 - p.b0) * T_, G3H, I, T(1), a.x + p.b0 * T_ * I, I,
                       W, G3H, T(0), a.gates + p.b0 * T_ * G3H, G3H);
+      }
       if (panels) {  // one chunk shared by every thread: pack it together
         u_panels->pack_share(0, U, G3H, false, tid, nth);
         if (!kResetAfter) un_panels->pack_share(0, U + 2 * H, G3H, false, tid, nth);
@@ -374,7 +388,7 @@ inline void cell_backward_zn(T* __restrict dg, T* __restrict dzr, T* __restrict 
 template <typename T, bool kResetAfter, bool kDropout>
 void backward_impl(const GruBackward<T>& a) {
   const std::int64_t B = a.B, T_ = a.T_, I = a.I, H = a.H, G3H = G * H;
-  const std::int64_t XH = gru_xh_columns(I, H, kResetAfter);
+  const std::int64_t XI = a.ids ? 0 : I, XH = gru_xh_columns(XI, H, kResetAfter);
   const Split split = split_for_chunks(H, a.unit_chunks);
   const UnitChunks& chunks = split.chunks;
   const bool packed = chunks.n > 1;
@@ -406,7 +420,7 @@ void backward_impl(const GruBackward<T>& a) {
   T* dh = a.dh0;  // the carried gradient lives in the output and ends as dh0
   for (std::int64_t k = 0; k < B * H; ++k) dh[k] = a.dh_last ? a.dh_last[k] : T(0);
 
-  const std::int64_t h_col = I + 1;
+  const std::int64_t h_col = XI + 1;
   // h_{t-1} of a row: saved apart with a dropout mask, else it is h_in.
   auto h_prev_of = [&](std::int64_t row, std::int64_t u0) {
     return kDropout ? a.h_prev + row * H + u0 : a.xh + row * XH + h_col + u0;
@@ -558,7 +572,7 @@ void backward_impl(const GruBackward<T>& a) {
   // [dW; db_x | dU; db_h] (reset_after: in dg's input-side / recurrent-side column orders) or
   // [dW; db; dU] (chunked gate order).
   const std::int64_t out_rows = kResetAfter ? I + H + 2 : I + 1 + H;
-  Buffer<T> dWbU(out_rows * G3H);
+  Buffer<T> dWbU(out_rows * G3H), dP(a.ids ? a.V * G3H : 0);
   run_team([&](const Team& team) {
     const int tid = team.tid, nth = team.nth;
     const Part p = step_part(split, B, tid, nth);
@@ -598,10 +612,17 @@ void backward_impl(const GruBackward<T>& a) {
       time_loop(split, team, B, T_, a.reverse, /*backward=*/true, grad_zn, grad_r, carry_zr);
     }
     team.barrier();
-    // dx = dg_x · Wᵀ;  [dW; db_x] = [x | 1]ᵀ · dg_x
-    team_gemm<T>(tid, nth, false, true, R, I, G3H, T(1), dg.get(), DG, W, G3H, T(0), a.dx, I);
-    team_gemm<T>(tid, nth, true, false, I + 1, G3H, R, T(1), a.xh, XH, dg.get(), DG, T(0),
-                 dWbU.get(), G3H);
+    // dx = dg_x · Wᵀ
+    if (a.ids) {  // token inputs: d_table and dW from dg summed by id
+      token_backward<T>(team, dP.get(), dg.get(), DG, a.ids, R, a.V, a.table, I, W, G3H, G3H,
+                        a.dtable, dWbU.get(), G3H);
+    } else {
+      team_gemm<T>(tid, nth, false, true, R, I, G3H, T(1), dg.get(), DG, W, G3H, T(0), a.dx,
+                   I);
+    }
+    // [dW; db_x] = [x | 1]ᵀ·dg, or its db_x row with token inputs
+    team_gemm<T>(tid, nth, true, false, XI + 1, G3H, R, T(1), a.xh, XH, dg.get(), DG, T(0),
+                 dWbU.get() + (I - XI) * G3H, G3H);
     T* dU = dWbU.get() + (I + 1) * G3H;
     if (kResetAfter) {  // [dU; db_h] = [h_in | 1]ᵀ · dga
       team_gemm<T>(tid, nth, true, false, H + 1, G3H, R, T(1), a.xh + h_col, XH, dg_rec, DG,

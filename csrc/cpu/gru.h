@@ -30,7 +30,12 @@ struct GruForward {
   T* h_prev;     // (B,T,H) with a dropout mask only: h_{t-1} (h_in is not it); else unused
   int* unit_chunks;  // out: number of unit chunks used for the gate layout
   // inputs (all C-contiguous; the nullable ones mean zeros / all valid / no dropout)
-  const T* x;                 // (B,T,I)
+  const T* x;                 // (B,T,I), or null with token inputs
+  // Token inputs (token_inputs.h): x_t = table[ids[b,t]], never formed; xh then has no x
+  // columns (XI = 0 in place of I above)
+  const std::int64_t* ids;    // (B,T) in [0,V), or null for x
+  const T* table;             // (V,I) with ids
+  std::int64_t V;
   const T* kernel;            // (I,3H)
   const T* recurrent_kernel;  // (H,3H)
   const T* bias;              // (2,3H) if reset_after else (3H,); or null
@@ -45,7 +50,8 @@ struct GruForward {
 template <typename T>
 struct GruBackward {
   // outputs (gradients of the forward inputs)
-  T* dx;                 // (B,T,I)
+  T* dx;                 // (B,T,I), or null with token inputs
+  T* dtable;             // (V,I) with token inputs, else null
   T* dkernel;            // (I,3H)
   T* drecurrent_kernel;  // (H,3H)
   T* dbias;              // (2,3H) if reset_after else (3H,)
@@ -57,6 +63,7 @@ struct GruBackward {
   const T* gates; const T* xh; const T* hn; const T* h_prev; int unit_chunks;
   const T* kernel; const T* recurrent_kernel;
   const std::uint8_t* mask; const T* dropout_mask;
+  const std::int64_t* ids; const T* table; std::int64_t V;  // token inputs, as in forward
   std::int64_t B, T_, I, H;
   bool reset_after, reverse, zero_output_for_mask;
 };

@@ -6,9 +6,7 @@
 // x·W for every row is one product before the loop; in the loop only h_in·U remains, then one
 // fused pass over the gates. Backward keeps only dh_{t-1} = dz_t·Uᵀ in the loop; afterwards
 // dx = dz·Wᵀ, and [dW; db; dU] = [x | 1 | h_in]ᵀ·dz in one product over all steps.
-// Token inputs (x_t = table[id], an Embedding's rows, V of them): x·W becomes (table·W)[ids],
-// and backward sums dz by id into dP (V,4H) first: dtable = dP·Wᵀ, dW = tableᵀ·dP. Three
-// products over B·T rows become products over V rows plus a gather and a scatter.
+// Token inputs (x_t = table[id], an Embedding's rows; token_inputs.h): x·W is (table·W)[ids].
 #include "lstm.h"
 
 #include <cstring>
@@ -16,6 +14,7 @@
 #include "blas.h"
 #include "packed_gemm.h"
 #include "rnn_common.h"
+#include "token_inputs.h"
 #include "vec_math.h"
 
 #ifndef PYSEQ_ISA
@@ -156,10 +155,6 @@ void forward_impl(const LstmForward<T>& a) {
   };
   // Token inputs: P = table·W (V,4H) in the chunked column order; gates rows are P's rows by id.
   Buffer<T> P(a.ids ? a.V * G4H : 0);
-  auto gather = [&](std::int64_t r0, std::int64_t r1, std::int64_t c0, std::int64_t width) {
-    for (std::int64_t r = r0; r < r1; ++r)
-      std::memcpy(a.gates + r * G4H + c0, P.get() + a.ids[r] * G4H + c0, width * sizeof(T));
-  };
   run_team([&](const Team& team) {
     const int tid = team.tid, nth = team.nth;
     // gates = x · W: every input projection at once, each thread for the gates it will update
@@ -180,7 +175,7 @@ void forward_impl(const LstmForward<T>& a) {
         if (a.ids) {
           blas::gemm<T>(false, false, a.V, width, I, T(1), a.table, I, w.W + c0, G4H, T(0),
                         P.get() + c0, G4H);
-          gather(0, B * T_, c0, width);
+          gather_rows(a.gates, P.get(), G4H, a.ids, 0, B * T_, c0, width);
         } else {
           blas::gemm<T>(false, false, B * T_, width, I, T(1), a.x, I, w.W + c0, G4H, T(0),
                         a.gates + c0, G4H);
@@ -192,7 +187,7 @@ void forward_impl(const LstmForward<T>& a) {
         team_gemm<T>(tid, nth, false, false, a.V, G4H, I, T(1), a.table, I, w.W, G4H, T(0),
                      P.get(), G4H);
         team.barrier();
-        gather(p.b0 * T_, p.b1 * T_, 0, G4H);
+        gather_rows(a.gates, P.get(), G4H, a.ids, p.b0 * T_, p.b1 * T_, 0, G4H);
       } else if (p.b1 > p.b0) {
         blas::gemm<T>(false, false, (p.b1 - p.b0) * T_, G4H, I, T(1), a.x + p.b0 * T_ * I, I,
                       w.W, G4H, T(0), a.gates + p.b0 * T_ * G4H, G4H);
@@ -327,22 +322,8 @@ void backward_impl(const LstmBackward<T>& a) {
     time_loop(split, team, B, T_, a.reverse, /*backward=*/true, gates_grad, carry);
     team.barrier();
     if (a.ids) {
-      {  // dP[id] += dz[row], each thread for its own columns (no two threads write one entry)
-        auto [c0, c1] = team_share(G4H, tid, nth, 16);
-        for (std::int64_t v = 0; v < a.V; ++v)
-          std::fill(dP.get() + v * G4H + c0, dP.get() + v * G4H + c1, T(0));
-        for (std::int64_t r = 0; r < R; ++r) {
-          T* __restrict d = dP.get() + a.ids[r] * G4H;
-          const T* __restrict z = dz.get() + r * G4H;
-#pragma omp simd
-          for (std::int64_t c = c0; c < c1; ++c) d[c] += z[c];
-        }
-      }
-      team.barrier();
-      team_gemm<T>(tid, nth, false, true, a.V, I, G4H, T(1), dP.get(), G4H, w.W, G4H, T(0),
-                   a.dtable, I);
-      team_gemm<T>(tid, nth, true, false, I, G4H, a.V, T(1), a.table, I, dP.get(), G4H, T(0),
-                   dWbU.get(), G4H);
+      token_backward<T>(team, dP.get(), dz.get(), G4H, a.ids, R, a.V, a.table, I, w.W, G4H, G4H,
+                        a.dtable, dWbU.get(), G4H);
     } else {
       team_gemm<T>(tid, nth, false, true, R, I, G4H, T(1), dz.get(), G4H, w.W, G4H, T(0), a.dx,
                    I);

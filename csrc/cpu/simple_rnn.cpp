@@ -17,6 +17,7 @@
 #include "lstm.h"  // get_rnn_split: the step-loop split switch all RNN families share
 #include "packed_gemm.h"
 #include "rnn_common.h"
+#include "token_inputs.h"
 #include "vec_math.h"
 
 #ifndef PYSEQ_ISA
@@ -164,6 +165,7 @@ void forward_impl(const RnnForward<T>& a, CellForward<T> cell) {
       }
     }
   };
+  Buffer<T> P(a.ids ? a.V * H : 0);  // token inputs: table·W, whose rows act takes by id
   run_team([&](const Team& team) {
     const int tid = team.tid, nth = team.nth;
     // act = x · W: every input projection at once, each thread for the columns (units split) or
@@ -171,15 +173,27 @@ void forward_impl(const RnnForward<T>& a, CellForward<T> cell) {
     const Part p = step_part(split, B, tid, nth);
     if (split.by_units) {
       for (int k = p.k0; k < chunks.n; k += p.dk) {
-        const std::int64_t u0 = chunks.begin(k);
-        blas::gemm<T>(false, false, B * T_, chunks.size(k), I, T(1), a.x, I, a.kernel + u0, H,
-                      T(0), a.act + u0, H);
+        const std::int64_t u0 = chunks.begin(k), hs = chunks.size(k);
+        if (a.ids) {
+          blas::gemm<T>(false, false, a.V, hs, I, T(1), a.table, I, a.kernel + u0, H, T(0),
+                        P.get() + u0, H);
+          gather_rows(a.act, P.get(), H, a.ids, 0, B * T_, u0, hs);
+        } else {
+          blas::gemm<T>(false, false, B * T_, hs, I, T(1), a.x, I, a.kernel + u0, H, T(0),
+                        a.act + u0, H);
+        }
         if (panels) u_panels.pack(k, a.recurrent_kernel + u0, H, false);
       }
     } else {
-      if (p.b1 > p.b0)
+      if (a.ids) {  // every thread's rows need all of P
+        team_gemm<T>(tid, nth, false, false, a.V, H, I, T(1), a.table, I, a.kernel, H, T(0),
+                     P.get(), H);
+        team.barrier();
+        gather_rows(a.act, P.get(), H, a.ids, p.b0 * T_, p.b1 * T_, 0, H);
+      } else if (p.b1 > p.b0) {
         blas::gemm<T>(false, false, (p.b1 - p.b0) * T_, H, I, T(1), a.x + p.b0 * T_ * I, I,
                       a.kernel, H, T(0), a.act + p.b0 * T_ * H, H);
+      }
       if (panels) {  // one chunk shared by every thread: pack it together
         u_panels.pack_share(0, a.recurrent_kernel, H, false, tid, nth);
         team.barrier();
@@ -200,7 +214,7 @@ void weight_grads(T* dW, T* dU, T* db, const T* x, const T* h_in, const T* dz, s
     std::fill(dU, dU + H * H, T(0));
     return;
   }
-  blas::gemm<T>(true, false, I, H, R, T(1), x, I, dz, H, T(0), dW, H);
+  if (I > 0) blas::gemm<T>(true, false, I, H, R, T(1), x, I, dz, H, T(0), dW, H);
   blas::gemm<T>(true, false, H, H, R, T(1), h_in, H, dz, H, T(0), dU, H);
   for (std::int64_t r = 0; r < R; ++r) {
     const T* __restrict dzr = dz + r * H;
@@ -303,9 +317,11 @@ void backward_impl(const RnnBackward<T>& a, CellBackward<T> cell) {
       }
     }
   };
-  const std::int64_t R = B * T_, P = (I + H + 1) * H;  // P: one partial [dW; dU; db]
+  // With token inputs dW comes from token_backward, and the partial sums hold [dU; db] only.
+  const std::int64_t XI = a.ids ? 0 : I;
+  const std::int64_t R = B * T_, P = (XI + H + 1) * H;  // P: one partial [dW; dU; db]
   const int n_partial = std::max(0, get_num_threads() - 1);  // the team is never larger
-  Buffer<T> partial(n_partial * P);
+  Buffer<T> partial(n_partial * P), dP(a.ids ? a.V * H : 0);
   run_team([&](const Team& team) {
     const int tid = team.tid, nth = team.nth;
     if (split.by_units) {
@@ -319,7 +335,13 @@ void backward_impl(const RnnBackward<T>& a, CellBackward<T> cell) {
     time_loop(split, team, B, T_, a.reverse, /*backward=*/true, act_grad, carry);
     team.barrier();
     // After the loop, the time-independent products over all B·T rows at once.
-    team_gemm<T>(tid, nth, false, true, R, I, H, T(1), dz.get(), H, a.kernel, H, T(0), a.dx, I);
+    if (a.ids) {
+      token_backward<T>(team, dP.get(), dz.get(), H, a.ids, R, a.V, a.table, I, a.kernel, H, H,
+                        a.dtable, a.dkernel, H);
+    } else {
+      team_gemm<T>(tid, nth, false, true, R, I, H, T(1), dz.get(), H, a.kernel, H, T(0), a.dx,
+                   I);
+    }
     // [dW; dU; db] = [x | h_in | 1]ᵀ·dz: each thread sums its share of the rows, thread 0 into
     // the outputs and the others into scratch, then the team adds the partial sums. Full-width
     // products over half the rows beat thin column strips over all of them at small H (a third
@@ -328,9 +350,9 @@ void backward_impl(const RnnBackward<T>& a, CellBackward<T> cell) {
     if (tid < ns) {
       auto [r0, r1] = team_share(R, tid, ns, 8);
       T* dW = tid == 0 ? a.dkernel : partial.get() + (tid - 1) * P;
-      weight_grads<T>(dW, tid == 0 ? a.drecurrent_kernel : dW + I * H,
-                      tid == 0 ? a.dbias : dW + (I + H) * H, a.x + r0 * I, a.h_in + r0 * H,
-                      dz.get() + r0 * H, r1 - r0, I, H);
+      weight_grads<T>(dW, tid == 0 ? a.drecurrent_kernel : dW + XI * H,
+                      tid == 0 ? a.dbias : dW + (XI + H) * H, a.x ? a.x + r0 * I : nullptr,
+                      a.h_in + r0 * H, dz.get() + r0 * H, r1 - r0, XI, H);
     }
     team.barrier();
     auto [e0, e1] = team_share(P, tid, nth, 16);  // this thread's elements of [dW; dU; db]
@@ -341,9 +363,9 @@ void backward_impl(const RnnBackward<T>& a, CellBackward<T> cell) {
         for (std::int64_t e = lo; e < hi; ++e) out[e - first] += src[e];
       }
     };
-    add_partials(a.dkernel, 0, I * H);
-    add_partials(a.drecurrent_kernel, I * H, H * H);
-    add_partials(a.dbias, (I + H) * H, H);
+    add_partials(a.dkernel, 0, XI * H);
+    add_partials(a.drecurrent_kernel, XI * H, H * H);
+    add_partials(a.dbias, (XI + H) * H, H);
   });
 }
 

@@ -20,7 +20,11 @@ struct RnnForward {
   T* act;   // (B,T,H) post-activation output of each valid step (unspecified at masked steps)
   T* h_in;  // (B,T,H) the step's recurrent input h_{t-1} * recurrent_dropout_mask
   // inputs (all C-contiguous; the nullable ones mean zeros / all valid / no dropout)
-  const T* x;                 // (B,T,I)
+  const T* x;                 // (B,T,I), or null with token inputs
+  // Token inputs (token_inputs.h): x_t = table[ids[b,t]], never formed
+  const std::int64_t* ids;    // (B,T) in [0,V), or null for x
+  const T* table;             // (V,I) with ids
+  std::int64_t V;
   const T* kernel;            // (I,H)
   const T* recurrent_kernel;  // (H,H)
   const T* bias;              // (H,) or null
@@ -36,7 +40,8 @@ struct RnnForward {
 template <typename T>
 struct RnnBackward {
   // outputs (gradients of the forward inputs)
-  T* dx;                 // (B,T,I)
+  T* dx;                 // (B,T,I), or null with token inputs
+  T* dtable;             // (V,I) with token inputs, else null
   T* dkernel;            // (I,H)
   T* drecurrent_kernel;  // (H,H)
   T* dbias;              // (H,)
@@ -48,6 +53,7 @@ struct RnnBackward {
   const T* act; const T* h_in;
   const T* x; const T* kernel; const T* recurrent_kernel;
   const std::uint8_t* mask; const T* dropout_mask;
+  const std::int64_t* ids; const T* table; std::int64_t V;  // token inputs, as in forward
   std::int64_t B, T_, I, H;
   RnnActivation activation;
   bool reverse, zero_output_for_mask;

@@ -148,18 +148,27 @@ class _RNN(Layer):
     def _run_forward(self, x, states, mask, rd):
         raise NotImplementedError
 
-    # Token inputs (an Embedding's TokenRows): layers with a token op fold the table into the
-    # input projection when that is cheaper, i.e. the table has at most half as many rows as the
-    # batch has steps (ops.lstm_forward_tokens). Input dropout needs the formed rows.
-    _token_op = None
+    # Token inputs (an Embedding's TokenRows): the layers fold the table into the input
+    # projection when that is cheaper, i.e. the table has at most half as many rows as the batch
+    # has steps (ops.<cell>_forward_tokens). Input dropout needs the formed rows.
+    _token_op = None  # the name of ops.<cell>_forward_tokens (ids, table, *weights, ...)
 
     def _folds(self, tokens, training):
         V, rows = tokens.table.shape[0], tokens.ids.size
         return (self._token_op is not None and self._fused() and 2 * V <= rows
                 and tokens.table.dtype == self.dtype and not (training and self.dropout > 0))
 
+    def _token_options(self):
+        return {}
+
     def _run_forward_tokens(self, tokens, states, mask, rd):
-        raise NotImplementedError
+        out = getattr(ops, self._token_op)(
+            tokens.ids, tokens.table, self.kernel.value, self.recurrent_kernel.value, _bias(self),
+            *states, mask=mask, reverse=self.go_backwards,
+            zero_output_for_mask=self.zero_output_for_mask, recurrent_dropout_mask=rd,
+            **self._token_options())
+        *outputs, saved = out
+        return outputs[0], list(outputs[1:]), (True, saved)
 
     def _run_backward(self, dy, dstates, saved):
         raise NotImplementedError
@@ -325,15 +334,7 @@ class LSTM(_RNN):
                 **opts)
         return y, [h, c], (self._fused(), saved)
 
-    _token_op = staticmethod(ops.lstm_forward_tokens)
-
-    def _run_forward_tokens(self, tokens, states, mask, rd):
-        h0, c0 = states
-        y, h, c, saved = ops.lstm_forward_tokens(
-            tokens.ids, tokens.table, self.kernel.value, self.recurrent_kernel.value, _bias(self),
-            h0, c0, mask=mask, reverse=self.go_backwards,
-            zero_output_for_mask=self.zero_output_for_mask, recurrent_dropout_mask=rd)
-        return y, [h, c], (True, saved)
+    _token_op = "lstm_forward_tokens"
 
     def _run_backward(self, dy, dstates, saved):
         fused, saved = saved
@@ -359,8 +360,13 @@ class GRU(_RNN):
                          recurrent_initializer, bias_initializer, **kwargs)
         self.reset_after = bool(reset_after)
 
+    _token_op = "gru_forward_tokens"
+
     def _bias_shape(self):
         return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
+
+    def _token_options(self):
+        return {"reset_after": self.reset_after}
 
     def _run_forward(self, x, states, mask, rd):
         opts = dict(reset_after=self.reset_after, mask=mask, reverse=self.go_backwards,
@@ -402,8 +408,13 @@ class SimpleRNN(_RNN):
     def _fused(self):
         return self.activation.name in self._fused_activations
 
+    _token_op = "rnn_forward_tokens"
+
     def _op_activation(self):
         return None if self.activation.name == "linear" else self.activation.name
+
+    def _token_options(self):
+        return {"activation": self._op_activation()}
 
     def _run_forward(self, x, states, mask, rd):
         opts = dict(mask=mask, reverse=self.go_backwards,

@@ -93,7 +93,7 @@ class Graph:
         out = set()
         for node in self.nodes:
             t = node.inputs
-            if (getattr(node.layer, "_token_op", None) is not None
+            if (getattr(node.layer, "_token_op", None)
                     and isinstance(t, SymbolicTensor) and t.node is not None
                     and isinstance(t.node.layer, Embedding) and self.uses.get(id(t)) == 1):
                 out.add(id(t.node))
