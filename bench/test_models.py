@@ -118,6 +118,42 @@ def test_lm_epoch(benchmark, request, measure, flops, impl, fold):
     measure(benchmark, epoch, flop=lm_flop(flops), impl=impl, info=info, max_rounds=5)
 
 
+@pytest.mark.parametrize("cell", ["GRU", "SimpleRNN"])
+@pytest.mark.parametrize("fold", [True, False], ids=["folded", "formed"])
+def test_rnn_lm_epoch_fold(benchmark, request, measure, flops, cell, fold):
+    """The LM epoch with GRU(512) or SimpleRNN(512) in place of the LSTM, pyseq only, with the
+    Embedding folded into the recurrent layer (the default) and formed: what the fold gives the
+    other two cells."""
+    request.getfixturevalue("pyseq_ops")
+    import pyseq
+    from pyseq import layers
+    from pyseq.models import graph
+    case = f"{cell.lower()}-lm-epoch" + ("" if fold else "-formed")
+    benchmark.group = f"{FAMILY}-{case}"
+    info = {"family": FAMILY, "case": case, "mode": "train", "B": LM["B"], "T": LM["T"],
+            "I": LM["emb"], "H": LM["units"], "batches_per_epoch": LM["batches"],
+            "dtype": "float32", "variant": f"{cell}, embedding " + ("folded" if fold else "formed")}
+    x, y = lm_data()
+    model = pyseq.Sequential([pyseq.Input((LM["T"],), dtype="int32"),
+                              layers.Embedding(LM["vocab"], LM["emb"]),
+                              getattr(layers, cell)(LM["units"], return_sequences=True),
+                              layers.Dense(LM["vocab"])])
+    model.compile(pyseq.optimizers.Adam(1e-3),
+                  pyseq.losses.SparseCategoricalCrossentropy(from_logits=True))
+    kind = {"GRU": "gru", "SimpleRNN": "rnn"}[cell]
+    fwd = flops.rnn(kind, LM["B"], LM["T"], LM["emb"], LM["units"]) + flops.gemm(
+        LM["B"] * LM["T"], LM["vocab"], LM["units"])
+
+    def epoch():
+        graph.fold_embeddings = fold
+        try:
+            model.fit(x, y, batch_size=LM["B"], epochs=1, shuffle=False, verbose=0)
+        finally:
+            graph.fold_embeddings = True
+    measure(benchmark, epoch, flop=LM["batches"] * flops.step(fwd, True), impl="pyseq", info=info,
+            max_rounds=5)
+
+
 class OpsTimer:
     """Wraps every public pyseq.ops function (the kernels: *_forward, *_backward, adam_update)
     so that the time spent in them adds up."""
