@@ -144,12 +144,12 @@ def test_input_dropout_in_training_forms_rows(fold_calls):
     assert fold_calls  # inference has no dropout: folded
 
 
-def test_no_fold_when_the_output_is_shared_or_wrapped():
+def test_no_fold_when_the_output_is_shared_or_transformed():
     tokens = layers.Input((10,), dtype="int32")
     e = layers.Embedding(15, 6)(tokens)
     a = pyseq.Model(tokens, layers.Add()([layers.LSTM(6, return_sequences=True)(e), e]))
     b = pyseq.Sequential([layers.Input((10,), dtype="int32"), layers.Embedding(15, 6),
-                          layers.Bidirectional(layers.LSTM(4))])
+                          layers.Dropout(0.1), layers.Bidirectional(layers.LSTM(4))])
     c = pyseq.Sequential([layers.Input((10,), dtype="int32"), layers.Embedding(15, 6),
                           layers.Dense(3), layers.GRU(4)])
     d = pyseq.Sequential([layers.Input((10,), dtype="int32"), layers.Embedding(15, 6), layers.GRU(4)])
@@ -174,3 +174,18 @@ def test_shared_lstm_folds_one_call_and_not_the_other(fold_calls):
     x = [rng.integers(0, 12, (16, 10)), rng.standard_normal((16, 10, 3)).astype("float32")]
     assert_same(*gradients_both_ways(model, x, rng.standard_normal((16, 1))))
     assert len(fold_calls) == 1
+
+
+@pytest.mark.parametrize("merge_mode", ["concat", "mul", None])
+def test_bidirectional_folds_both_halves(merge_mode, fold_calls):
+    tokens = layers.Input((12,), dtype="int32")
+    bi = layers.Bidirectional(layers.LSTM(5, return_sequences=True), merge_mode=merge_mode,
+                              backward_layer=layers.GRU(5, return_sequences=True, go_backwards=True))
+    out = bi(layers.Embedding(20, 8, mask_zero=True)(tokens))
+    out = layers.Concatenate()(out) if merge_mode is None else out
+    model = pyseq.Model(tokens, layers.Dense(20)(out))
+    model.compile("adam", pyseq.losses.SparseCategoricalCrossentropy(from_logits=True))
+    assert len(model._graph.token_nodes) == 1
+    x, y = data(zeros=True)
+    assert_same(*gradients_both_ways(model, x, y))
+    assert len(fold_calls) == 2

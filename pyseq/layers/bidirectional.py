@@ -111,6 +111,12 @@ class Bidirectional(Layer):
             return outs + [None] * (2 * n)
         return outs if self.merge_mode is None else outs[0]
 
+    @property
+    def _token_op(self):
+        """Truthy when both halves take an Embedding's TokenRows (see Graph)."""
+        return bool(getattr(self.forward_layer, "_token_op", None)
+                    and getattr(self.backward_layer, "_token_op", None))
+
     def forward(self, inputs, *, training=False, mask=None, initial_state=None):
         fw, bw = self.forward_layer, self.backward_layer
         fw_state = bw_state = None
@@ -186,7 +192,8 @@ class Bidirectional(Layer):
             d_fw, d_bw = dy, dy_rev
         fw_args, fw_grads = fw.backward(fw_cache, d_fw)
         bw_args, bw_grads = bw.backward(bw_cache, d_bw)
-        d_args = {"inputs": fw_args["inputs"] + bw_args["inputs"]}
+        # Token inputs (TokenRows): both halves sent the table's gradient with their weights'.
+        d_args = {"inputs": fw_args["inputs"] + bw_args["inputs"]} if "inputs" in fw_args else {}
         if "initial_state" in fw_args:
             d_args["initial_state"] = list(fw_args["initial_state"]) + list(
                 bw_args["initial_state"])
