@@ -1,0 +1,100 @@
+// The host-side interface of the CUDA kernels (PYSEQ_CUDA=ON): plain pointers and sizes, no CUDA
+// types, so that the pybind11 module (csrc/bindings/cuda_module.cpp) is compiled by the host
+// compiler. Every pointer is a device pointer to C-contiguous data unless said otherwise. Work is
+// queued on the legacy default stream; a failed launch or CUDA call throws std::runtime_error
+// whose message starts with "[op]".
+// Legend: B batch, T steps, I input features, H hidden units, N heads, Lq/Lk query/key length,
+// D head size (q, k), Dv value size.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace pyseq::cuda {
+
+// ---- memory and devices (memory.cu) ------------------------------------------------------------
+// (device counts and descriptions: cuda.h, device.cu, compiled into both extensions)
+int pointer_device(const char* op, const void* p);  // the device holding p; throws for host memory
+void set_device(const char* op, int device);
+void* device_alloc(const char* op, std::size_t bytes);  // stream-ordered; never null for bytes > 0
+void device_free(void* p) noexcept;
+void zero(const char* op, void* p, std::size_t bytes);
+// dst (C-contiguous) <- src with byte strides, ndim <= 6.
+void copy_strided(const char* op, void* dst, const void* src, int ndim, const std::int64_t* shape,
+                  const std::int64_t* strides_bytes, int itemsize);
+void wait_for_stream(const char* op, std::uintptr_t stream);  // the producer's stream, 0 = none
+void copy_to_host(const char* op, void* dst, const void* src, std::size_t bytes);  // for tests
+void check_launch(const char* op);                             // throws on a failed launch
+
+// ---- attention (attention.cu) ------------------------------------------------------------------
+// Same semantics as csrc/cpu/attention.h, including the dropout generator.
+struct AttentionOptions {
+  const std::uint8_t* key_mask;   // (B,Lk) or null, nonzero = keep the key
+  const std::uint8_t* attn_mask;  // (B,Lq,Lk) or null, nonzero = attend
+  bool causal;
+  double scale;
+  double dropout;
+  std::uint64_t seed;
+  std::int64_t B, N, Lq, Lk, D, Dv;
+};
+
+template <typename T>
+struct AttentionForward {
+  T* o;      // (B,Lq,N,Dv)
+  T* lse;    // (B,N,Lq), +inf for fully masked rows
+  const T* q; const T* k; const T* v;
+  AttentionOptions opt;
+};
+
+template <typename T>
+struct AttentionBackward {
+  T* dq; T* dk; T* dv;
+  const T* dout; const T* o; const T* lse; const T* q; const T* k; const T* v;
+  AttentionOptions opt;
+};
+
+// Whether the tiles fit this device's shared memory (false: D or Dv too large for the kernel).
+template <typename T> bool attention_fits(std::int64_t D, std::int64_t Dv);
+template <typename T> void attention_forward(const AttentionForward<T>& a);
+template <typename T> void attention_backward(const AttentionBackward<T>& a);
+// The keep-mask (B,N,Lq,Lk) of the dropout generator, on the device: for tests against the CPU's.
+void attention_dropout_mask(std::uint8_t* keep, std::uint64_t seed, std::int64_t B,
+                            std::int64_t N, std::int64_t Lq, std::int64_t Lk, double p);
+
+// ---- LSTM (lstm.cu) ----------------------------------------------------------------------------
+// Same semantics as csrc/cpu/lstm.h; gates in Keras's column order (one chunk).
+template <typename T>
+struct LstmForward {
+  T* y;        // (B,T,H)
+  T* h_last;   // (B,H)
+  T* c_last;   // (B,H)
+  T* gates;    // (B,T,4H) saved: post-activation gates (zeros at masked steps)
+  T* h_in;     // (B,T,H)  saved: the recurrent input of each step, h_{t-1} * dropout_mask
+  T* c_in;     // (B,T,H)  saved: the cell state entering each step
+  std::int32_t* first_valid;  // (B,) saved: processing position of each row's first valid step
+  const T* x; const T* kernel; const T* recurrent_kernel;
+  const T* bias;               // (4H,) or null
+  const T* h0; const T* c0;    // (B,H) or null
+  const std::uint8_t* mask;    // (B,T) or null
+  const T* dropout_mask;       // (B,H) or null
+  std::int64_t B, T_, I, H;
+  bool reverse, zero_output_for_mask;
+};
+
+template <typename T>
+struct LstmBackward {
+  T* dx; T* dkernel; T* drecurrent_kernel; T* dbias; T* dh0; T* dc0;
+  T* dz;                        // (B,T,4H) scratch: pre-activation gate gradients
+  const T* dy; const T* dh_last; const T* dc_last;  // nullable = zeros
+  const T* gates; const T* h_in; const T* c_in; const std::int32_t* first_valid;
+  const T* x; const T* kernel; const T* recurrent_kernel;
+  const std::uint8_t* mask; const T* dropout_mask;
+  std::int64_t B, T_, I, H;
+  bool reverse, zero_output_for_mask;
+};
+
+template <typename T> void lstm_forward(const LstmForward<T>& a);
+template <typename T> void lstm_backward(const LstmBackward<T>& a);
+
+}  // namespace pyseq::cuda
