@@ -1,0 +1,74 @@
+"""The GPU side of the ops in pyseq.ops that have CUDA kernels (attention, LSTM).
+
+Each function receives pyseq._cuda and the op's bound arguments (see ``_device.gpu_aware``),
+parses the options as the CPU op does, turns the GPU arrays into pyseq DeviceBuffers, calls the
+kernel and returns the results as arrays of the first input's library.
+"""
+
+import numpy as np
+
+from . import _device
+from .ops import _flag, _real
+
+
+def _buffers(cuda, op, args, names):
+    return [None if args[n] is None else _device.to_device_buffer(cuda, op, n, args[n]) for n in names]
+
+
+def _saved(op, saved, cls):
+    if not isinstance(saved, cls):
+        raise TypeError(f"[{op}] saved must be the object returned by the GPU "
+                        f"{op.replace('_backward', '_forward')}, got {type(saved).__name__}")
+    return saved
+
+
+def attention_forward(cuda, a):
+    op = "attention_forward"
+    causal = _flag(op, "causal", a["causal"])
+    if _flag(op, "return_scores", a["return_scores"]):
+        raise NotImplementedError(f"[{op}] return_scores is not supported by the CUDA backend yet")
+    scale = a["scale"]
+    if scale is None:
+        d = a["q"].shape[-1] if len(a["q"].shape) >= 1 else 1
+        scale = 1.0 / np.sqrt(d) if d > 0 else 1.0
+    scale = _real(op, "scale", scale)
+    dropout = _real(op, "dropout", a["dropout"])
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"[{op}] dropout must be in [0, 1), got {dropout!r}")
+    seed = a["seed"]
+    if seed is None:
+        seed = int(np.random.default_rng().integers(0, 2**63)) if dropout > 0 else 0
+    elif isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"[{op}] seed must be an int or None, got {type(seed).__name__}")
+    elif not 0 <= int(seed) < 2**64:
+        raise ValueError(f"[{op}] seed must be in [0, 2**64), got {int(seed)}")
+    q, k, v, key_mask, attn_mask = _buffers(cuda, op, a, ("q", "k", "v", "key_mask", "attn_mask"))
+    o, state = cuda.attention_forward(q, k, v, scale, causal, key_mask, attn_mask, dropout, int(seed))
+    return _device.like(o, a["q"]), _device.GpuSaved(state, a["q"])
+
+
+def attention_backward(cuda, a):
+    op = "attention_backward"
+    saved = _saved(op, a["saved"], _device.GpuSaved)
+    (do,) = _buffers(cuda, op, a, ("do",))
+    return tuple(_device.like(g, saved.like) for g in cuda.attention_backward(do, saved.state))
+
+
+def lstm_forward(cuda, a):
+    op = "lstm_forward"
+    reverse = _flag(op, "reverse", a["reverse"])
+    zero_output = _flag(op, "zero_output_for_mask", a["zero_output_for_mask"])
+    bufs = _buffers(cuda, op, a, ("x", "kernel", "recurrent_kernel", "bias", "h0", "c0", "mask",
+                                  "recurrent_dropout_mask"))
+    x, kernel, recurrent, bias, h0, c0, mask, drop = bufs
+    y, h, c, state = cuda.lstm_forward(x, kernel, recurrent, bias, h0, c0, mask, reverse,
+                                       zero_output, drop)
+    like = a["x"]
+    return _device.like(y, like), _device.like(h, like), _device.like(c, like), _device.GpuSaved(state, like)
+
+
+def lstm_backward(cuda, a):
+    op = "lstm_backward"
+    saved = _saved(op, a["saved"], _device.GpuSaved)
+    dy, dh, dc = _buffers(cuda, op, a, ("dy", "dh_T", "dc_T"))
+    return tuple(_device.like(g, saved.like) for g in cuda.lstm_backward(dy, dh, dc, saved.state))
