@@ -214,6 +214,8 @@ py::tuple attention_forward(const Buf& q, const Buf& k, const Buf& v, double sca
   check_extent(kAttF, "head size D (q.shape[3])", D);
   check_extent(kAttF, "key length Lk (k.shape[1])", Lk);
   check_extent(kAttF, "value size Dv (v.shape[3])", Dv);
+  if (B * N > 65535)  // the kernels' grid has one row of blocks per (b, n)
+    value_error(kAttF, "B*N must be at most 65535 for the CUDA kernels, got " + std::to_string(B * N));
   check_shape(kAttF, "k", k, {B, Lk, N, D}, "(B, Lk, N, D) with B, N, D from q");
   check_shape(kAttF, "v", v, {B, Lk, N, Dv}, "(B, Lk, N, Dv) with B, N from q and Lk from k");
   Buf km = opt_buf(key_mask_obj), am = opt_buf(attn_mask_obj);

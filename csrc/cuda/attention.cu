@@ -102,13 +102,15 @@ __device__ __forceinline__ std::int64_t row_of(int b, int i, int n, int L, int N
 }
 
 // Shared memory (elements of T) of each kernel for tiles Br × Bc.
+// Key and value rows in shared memory are padded by one element: threads reading k_c·q_r for
+// consecutive c would otherwise all hit one bank when D is a multiple of 32.
 std::size_t forward_smem(int Br, int Bc, std::int64_t D, std::int64_t Dv) {
-  return std::size_t(Br) * D + std::size_t(Bc) * (D + Dv) + std::size_t(Br) * (Bc + 1) +
+  return std::size_t(Br) * D + std::size_t(Bc) * (D + 1 + Dv) + std::size_t(Br) * (Bc + 1) +
          std::size_t(Br) * Dv + 3 * std::size_t(Br);
 }
 std::size_t backward_smem(int Br, int Bc, std::int64_t D, std::int64_t Dv) {
-  return 2 * std::size_t(Bc) * (D + Dv) + std::size_t(Br) * (D + Dv) +
-         2 * std::size_t(Br) * (Bc + 1) + 2 * std::size_t(Br);
+  return std::size_t(Bc) * (D + 1 + Dv + 1) + std::size_t(Bc) * (D + Dv) +
+         std::size_t(Br) * (D + Dv) + 2 * std::size_t(Br) * (Bc + 1) + 2 * std::size_t(Br);
 }
 
 // ---- forward -------------------------------------------------------------------------------------
@@ -118,10 +120,10 @@ __global__ void __launch_bounds__(kThreads)
 attention_forward_kernel(T* __restrict__ o, T* __restrict__ lse, const T* __restrict__ q,
                          const T* __restrict__ k, const T* __restrict__ v, Params<T> p) {
   extern __shared__ unsigned char smem_bytes[];
-  const int Br = p.Br, Bc = p.Bc, D = p.D, Dv = p.Dv, S = Bc + 1;  // S: padded row of Ss
+  const int Br = p.Br, Bc = p.Bc, D = p.D, Dv = p.Dv, S = Bc + 1, KD = D + 1;  // padded rows
   T* Qs = reinterpret_cast<T*>(smem_bytes);  // Br × D
-  T* Ks = Qs + Br * D;                       // Bc × D
-  T* Vs = Ks + Bc * D;                       // Bc × Dv
+  T* Ks = Qs + Br * D;                       // Bc × KD
+  T* Vs = Ks + Bc * KD;                      // Bc × Dv
   T* Ss = Vs + Bc * Dv;                      // Br × S: scores, then dropped-out weights
   T* Os = Ss + Br * S;                       // Br × Dv: unnormalised output
   T* m_s = Os + Br * Dv;                     // Br: running max
@@ -149,7 +151,7 @@ attention_forward_kernel(T* __restrict__ o, T* __restrict__ lse, const T* __rest
     __syncthreads();  // the previous tile's Ks, Vs and Ss are consumed (and Qs is loaded)
     for (int idx = tid; idx < cols * D; idx += kThreads) {
       const int c = idx / D, d = idx % D;
-      Ks[idx] = k[row_of(b, j0 + c, n, p.Lk, p.N, D) + d];
+      Ks[c * KD + d] = k[row_of(b, j0 + c, n, p.Lk, p.N, D) + d];
     }
     for (int idx = tid; idx < cols * Dv; idx += kThreads) {
       const int c = idx / Dv, e = idx % Dv;
@@ -159,7 +161,7 @@ attention_forward_kernel(T* __restrict__ o, T* __restrict__ lse, const T* __rest
     for (int idx = tid; idx < rows * Bc; idx += kThreads) {
       const int r = idx / Bc, c = idx % Bc;
       const bool ok = c < cols && allowed(p, b, i0 + r, j0 + c);
-      Ss[r * S + c] = ok ? p.scale * dot(Qs + r * D, Ks + c * D, D) : neg_inf;
+      Ss[r * S + c] = ok ? p.scale * dot(Qs + r * D, Ks + c * KD, D) : neg_inf;
     }
     __syncthreads();
     // Online softmax, one warp per row: new max, weights exp(s - m), rescale of the old sum.
@@ -230,10 +232,10 @@ attention_backward_kernel(T* __restrict__ dq, T* __restrict__ dk, T* __restrict_
                           const T* __restrict__ drow, const T* __restrict__ q,
                           const T* __restrict__ k, const T* __restrict__ v, Params<T> p) {
   extern __shared__ unsigned char smem_bytes[];
-  const int Br = p.Br, Bc = p.Bc, D = p.D, Dv = p.Dv, S = Bc + 1;
-  T* Ks = reinterpret_cast<T*>(smem_bytes);  // Bc × D
-  T* Vs = Ks + Bc * D;                       // Bc × Dv
-  T* dKs = Vs + Bc * Dv;                     // Bc × D
+  const int Br = p.Br, Bc = p.Bc, D = p.D, Dv = p.Dv, S = Bc + 1, KD = D + 1, VD = Dv + 1;
+  T* Ks = reinterpret_cast<T*>(smem_bytes);  // Bc × KD
+  T* Vs = Ks + Bc * KD;                      // Bc × VD
+  T* dKs = Vs + Bc * VD;                     // Bc × D
   T* dVs = dKs + Bc * D;                     // Bc × Dv
   T* Qs = dVs + Bc * Dv;                     // Br × D
   T* dOs = Qs + Br * D;                      // Br × Dv
@@ -249,12 +251,12 @@ attention_backward_kernel(T* __restrict__ dq, T* __restrict__ dk, T* __restrict_
 
   for (int idx = tid; idx < cols * D; idx += kThreads) {
     const int c = idx / D, d = idx % D;
-    Ks[idx] = k[row_of(b, j0 + c, n, p.Lk, p.N, D) + d];
+    Ks[c * KD + d] = k[row_of(b, j0 + c, n, p.Lk, p.N, D) + d];
     dKs[idx] = 0;
   }
   for (int idx = tid; idx < cols * Dv; idx += kThreads) {
     const int c = idx / Dv, e = idx % Dv;
-    Vs[idx] = v[row_of(b, j0 + c, n, p.Lk, p.N, Dv) + e];
+    Vs[c * VD + e] = v[row_of(b, j0 + c, n, p.Lk, p.N, Dv) + e];
     dVs[idx] = 0;
   }
   // Causal: only queries i >= j0 see this tile; start at the query tile holding i = j0 (none
@@ -281,14 +283,14 @@ attention_backward_kernel(T* __restrict__ dq, T* __restrict__ dk, T* __restrict_
       T pz = 0, ds = 0;
       // lse = +inf marks a fully masked row: P = 0 there, and so are its gradients.
       if (c < cols && lse_s[r] != T(INFINITY) && allowed(p, b, i, j)) {
-        const T pij = exp(p.scale * dot(Qs + r * D, Ks + c * D, D) - lse_s[r]);
+        const T pij = exp(p.scale * dot(Qs + r * D, Ks + c * KD, D) - lse_s[r]);
         T z = 1;
         if (p.dropout) {
           const std::uint64_t key = dropout_row_key(p.seed, std::uint64_t(bn) * p.Lq + i);
           z = dropout_bits(key, std::uint32_t(j)) >= p.threshold ? p.keep_scale : T(0);
         }
         pz = pij * z;
-        ds = pij * (z * dot(dOs + r * Dv, Vs + c * Dv, Dv) - drow_s[r]);
+        ds = pij * (z * dot(dOs + r * Dv, Vs + c * VD, Dv) - drow_s[r]);
       }
       Ps[r * S + c] = pz;
       dSs[r * S + c] = ds;
@@ -311,7 +313,7 @@ attention_backward_kernel(T* __restrict__ dq, T* __restrict__ dk, T* __restrict_
     for (int idx = tid; idx < rows * D; idx += kThreads) {
       const int r = idx / D, d = idx % D;
       T acc = 0;
-      for (int c = 0; c < cols; ++c) acc += dSs[r * S + c] * Ks[c * D + d];
+      for (int c = 0; c < cols; ++c) acc += dSs[r * S + c] * Ks[c * KD + d];
       if (acc != T(0)) atomicAdd(dq + row_of(b, i0 + r, n, p.Lq, p.N, D) + d, p.scale * acc);
     }
   }
