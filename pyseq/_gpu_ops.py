@@ -1,4 +1,4 @@
-"""The GPU side of the ops in pyseq.ops that have CUDA kernels (attention, LSTM).
+"""The GPU side of the ops in pyseq.ops that have CUDA kernels (attention, LSTM, GRU, SimpleRNN).
 
 Each function receives pyseq._cuda and the op's bound arguments (see ``_device.gpu_aware``),
 parses the options as the CPU op does, turns the GPU arrays into pyseq DeviceBuffers, calls the
@@ -72,3 +72,53 @@ def lstm_backward(cuda, a):
     saved = _saved(op, a["saved"], _device.GpuSaved)
     dy, dh, dc = _buffers(cuda, op, a, ("dy", "dh_T", "dc_T"))
     return tuple(_device.like(g, saved.like) for g in cuda.lstm_backward(dy, dh, dc, saved.state))
+
+
+def gru_forward(cuda, a):
+    op = "gru_forward"
+    if not _flag(op, "reset_after", a["reset_after"]):
+        raise NotImplementedError(f"[{op}] the CUDA backend has reset_after=True only (Keras's default); "
+                                  "pass NumPy arrays for reset_after=False")
+    reverse = _flag(op, "reverse", a["reverse"])
+    zero_output = _flag(op, "zero_output_for_mask", a["zero_output_for_mask"])
+    x, kernel, recurrent, bias, h0, mask, drop = _buffers(
+        cuda, op, a, ("x", "kernel", "recurrent_kernel", "bias", "h0", "mask", "recurrent_dropout_mask"))
+    y, h, state = cuda.gru_forward(x, kernel, recurrent, bias, h0, mask, reverse, zero_output, drop)
+    like = a["x"]
+    return _device.like(y, like), _device.like(h, like), _device.GpuSaved(state, like)
+
+
+def gru_backward(cuda, a):
+    op = "gru_backward"
+    saved = _saved(op, a["saved"], _device.GpuSaved)
+    dy, dh = _buffers(cuda, op, a, ("dy", "dh_T"))
+    return tuple(_device.like(g, saved.like) for g in cuda.gru_backward(dy, dh, saved.state))
+
+
+# The CUDA kernel's activation codes (csrc/cuda/cuda_ops.h RnnActivation); None is "linear".
+_RNN_ACTIVATIONS = {"tanh": 0, "relu": 1, "sigmoid": 2, "linear": 3}
+
+
+def rnn_forward(cuda, a):
+    op = "rnn_forward"
+    activation = "linear" if a["activation"] is None else a["activation"]
+    if not isinstance(activation, str):
+        raise TypeError(f"[{op}] activation must be a str (tanh, relu, sigmoid, linear) or None, got "
+                        f"{type(activation).__name__}")
+    if activation not in _RNN_ACTIVATIONS:
+        raise ValueError(f"[{op}] activation must be one of tanh, relu, sigmoid, linear, got '{activation}'")
+    reverse = _flag(op, "reverse", a["reverse"])
+    zero_output = _flag(op, "zero_output_for_mask", a["zero_output_for_mask"])
+    x, kernel, recurrent, bias, h0, mask, drop = _buffers(
+        cuda, op, a, ("x", "kernel", "recurrent_kernel", "bias", "h0", "mask", "recurrent_dropout_mask"))
+    y, h, state = cuda.rnn_forward(x, kernel, recurrent, bias, h0, _RNN_ACTIVATIONS[activation], mask,
+                                   reverse, zero_output, drop)
+    like = a["x"]
+    return _device.like(y, like), _device.like(h, like), _device.GpuSaved(state, like)
+
+
+def rnn_backward(cuda, a):
+    op = "rnn_backward"
+    saved = _saved(op, a["saved"], _device.GpuSaved)
+    dy, dh = _buffers(cuda, op, a, ("dy", "dh_T"))
+    return tuple(_device.like(g, saved.like) for g in cuda.rnn_backward(dy, dh, saved.state))

@@ -1,4 +1,4 @@
-"""The CUDA ops (attention, LSTM) on GPU arrays against the same float64 oracle as the CPU tests,
+"""The CUDA ops (attention, LSTM, GRU, SimpleRNN) on GPU arrays against the same float64 oracle as the CPU tests,
 with the CPU tests' problem generators. Arrays are PyTorch CUDA tensors; everything here is
 skipped, with the reason, where there is no CUDA GPU or pyseq was built without CUDA."""
 
@@ -13,7 +13,11 @@ from pyseq import _core, ops, reference
 
 import test_attention as cpu_attention
 import test_lstm as cpu_lstm
-from helpers import LSTM_GRAD_NAMES, LSTM_OPTIONS, LSTM_POSITIONAL, assert_all_close, numeric_gradients
+import test_gru as cpu_gru
+import test_simple_rnn as cpu_rnn
+from gru_helpers import GRU_GRAD_NAMES, GRU_OUT_NAMES, call_gru_forward
+from helpers import (LSTM_GRAD_NAMES, LSTM_POSITIONAL, RNN_GRAD_NAMES, assert_all_close, call_lstm_forward,
+                     call_rnn_forward, numeric_gradients)
 
 try:
     import torch
@@ -148,23 +152,26 @@ def test_gpu_attention_errors_name_the_op():
 # ------------------------------------------------------------------------------------------------
 
 
-def check_lstm(p):
-    """GPU LSTM forward/backward on Problem p (test_lstm's) against the oracle."""
-    inputs, up = cpu_lstm.build(replace(p, noncontiguous=False))
-    g = {k: to_gpu(v, strided=p.noncontiguous) for k, v in inputs.items()}
+def check_recurrent(family, op, call, p, opts, out_names, grad_names):
+    """GPU <op>_forward/backward on Problem p of a CPU test module (``family``: its build) against
+    the oracle; ``call(fn, inputs, **opts)`` calls a forward from an inputs dict."""
+    inputs, up = family.build(replace(p, noncontiguous=False))
+    g = {k: to_gpu(v, strided=p.noncontiguous) if isinstance(v, np.ndarray) or v is None else v
+         for k, v in inputs.items()}
     g_up = tuple(to_gpu(u, strided=p.noncontiguous) for u in up)
-    opts = dict(reverse=p.reverse, zero_output_for_mask=p.zero_output_for_mask)
-    kw = {k: g[k] for k in LSTM_OPTIONS if k in g}
-    *outs, saved = ops.lstm_forward(*(g[k] for k in LSTM_POSITIONAL), **kw, **opts)
-    grads = ops.lstm_backward(*g_up, saved)
-    ref_kw = {k: inputs[k] for k in LSTM_OPTIONS if k in inputs}
-    *outs_r, cache = reference.lstm_forward(*(inputs[k] for k in LSTM_POSITIONAL), **ref_kw, **opts)
-    grads_r = reference.lstm_backward(*up, cache)
+    *outs, saved = call(getattr(ops, f"{op}_forward"), g, **opts)
+    grads = getattr(ops, f"{op}_backward")(*g_up, saved)
+    *outs_r, cache = call(getattr(reference, f"{op}_forward"), inputs, **opts)
+    grads_r = getattr(reference, f"{op}_backward")(*up, cache)
     dt = np.dtype(p.dtype)
-    assert_all_close(tuple(map(to_host, outs)), tuple(outs_r), dt, cpu_lstm.OUT_NAMES, factor=FACTOR,
-                     prefix=f"{p}\n  ")
-    assert_all_close(tuple(map(to_host, grads)), grads_r, dt, LSTM_GRAD_NAMES, factor=FACTOR,
-                     prefix=f"{p}\n  ")
+    assert_all_close(tuple(map(to_host, outs)), tuple(outs_r), dt, out_names, factor=FACTOR, prefix=f"{p}\n  ")
+    assert_all_close(tuple(map(to_host, grads)), grads_r, dt, grad_names, factor=FACTOR, prefix=f"{p}\n  ")
+
+
+def check_lstm(p):
+    check_recurrent(cpu_lstm, "lstm", call_lstm_forward, p,
+                    dict(reverse=p.reverse, zero_output_for_mask=p.zero_output_for_mask),
+                    cpu_lstm.OUT_NAMES, LSTM_GRAD_NAMES)
 
 
 LstmProblem = cpu_lstm.Problem
@@ -225,3 +232,53 @@ def test_outputs_are_views_of_pyseq_memory_in_the_callers_library():
     del saved
     torch.cuda.synchronize()
     assert torch.isfinite(y).all()  # the tensor keeps pyseq's buffer alive after saved is gone
+
+
+# ------------------------------------------------------------------------------------------------
+# GRU (reset_after=True) and SimpleRNN
+# ------------------------------------------------------------------------------------------------
+
+
+def check_gru(p):
+    check_recurrent(cpu_gru, "gru", call_gru_forward, p,
+                    dict(reverse=p.reverse, zero_output_for_mask=p.zero_output_for_mask),
+                    GRU_OUT_NAMES, GRU_GRAD_NAMES)
+
+
+def check_rnn(p):
+    check_recurrent(cpu_rnn, "rnn", call_rnn_forward, p,
+                    dict(activation=p.activation, reverse=p.reverse, zero_output_for_mask=p.zero_output_for_mask),
+                    cpu_rnn.OUT_NAMES, RNN_GRAD_NAMES)
+
+
+@settings(max_examples=100)
+@given(p=cpu_gru.problems().map(lambda p: replace(p, reset_after=True)))
+@example(p=cpu_gru.Problem(1, 1, 1, 1, np.float32))
+@example(p=cpu_gru.Problem(3, 12, 2, 5, np.float64, mask="fully_masked_rows", reverse=True, dropout_p=0.5))
+@example(p=cpu_gru.Problem(7, 9, 13, 17, np.float32, mask="right_padded", zero_output_for_mask=True, noncontiguous=True))
+def test_gpu_gru_matches_reference(p):
+    check_gru(p)
+
+
+@settings(max_examples=100)
+@given(p=cpu_rnn.problems())
+@example(p=cpu_rnn.Problem(1, 1, 1, 1, np.float32))
+@example(p=cpu_rnn.Problem(3, 12, 2, 5, np.float64, mask="fully_masked_rows", reverse=True, dropout_p=0.5,
+                           activation="relu"))
+@example(p=cpu_rnn.Problem(7, 9, 13, 17, np.float32, mask="leading_masked", activation=None, noncontiguous=True))
+def test_gpu_rnn_matches_reference(p):
+    check_rnn(p)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("B,H", [(15, 15), (17, 17), (33, 31)])  # step tiles 16 ± 1
+def test_gpu_gru_and_rnn_tile_boundaries(dtype, B, H):
+    check_gru(cpu_gru.Problem(B, 6, 7, H, dtype, mask="random", reverse=True, dropout_p=0.25, seed=B + H))
+    check_rnn(cpu_rnn.Problem(B, 6, 7, H, dtype, mask="random", dropout_p=0.25, activation="sigmoid", seed=B))
+
+
+def test_gpu_gru_reset_before_is_not_there_yet():
+    x = torch.zeros((2, 3, 4), device="cuda")
+    with pytest.raises(NotImplementedError, match=r"\[gru_forward\] the CUDA backend has reset_after=True only"):
+        ops.gru_forward(x, torch.zeros((4, 15), device="cuda"), torch.zeros((5, 15), device="cuda"), None,
+                        reset_after=False)

@@ -186,8 +186,8 @@ def test_cuda_build_routes_fake_arrays_to_the_cuda_module():
     with pytest.raises((RuntimeError, ValueError), match=r"\[attention_forward\]"):
         ops.attention_forward(FakeCudaArray((2, 5, 3, 4)), FakeCudaArray((2, 6, 3, 4)),
                               FakeCudaArray((2, 6, 3, 2)))
-    with pytest.raises(NotImplementedError, match=r"\[gru_forward\] the CUDA backend has no kernel"):
-        ops.gru_forward(FakeCudaArray((2, 7, 4)), FakeCudaArray((4, 15)), FakeCudaArray((5, 15)), None)
+    with pytest.raises(NotImplementedError, match=r"\[conv1d_forward\] the CUDA backend has no kernel"):
+        ops.conv1d_forward(FakeCudaArray((2, 7, 4)), FakeCudaArray((3, 4, 6)))
 
 
 @pytest.mark.skipif(not BUILT_WITH_CUDA, reason="this pyseq was built without CUDA")

@@ -97,4 +97,74 @@ struct LstmBackward {
 template <typename T> void lstm_forward(const LstmForward<T>& a);
 template <typename T> void lstm_backward(const LstmBackward<T>& a);
 
+// ---- GRU (gru.cu), reset_after=True only ------------------------------------------------------
+// Same semantics as csrc/cpu/gru.h with reset_after=True (Keras's default, cuDNN's form):
+// a = h_in·U + b_h (one product for all three gates), n = tanh(gx_n + r∘a_n).
+template <typename T>
+struct GruForward {
+  T* y;        // (B,T,H)
+  T* h_last;   // (B,H)
+  T* gates;    // (B,T,3H) saved: post-activation z, r, n (zeros at masked steps)
+  T* hn;       // (B,T,H)  saved: a_n = h_in·U_n + b_hn, what r multiplies
+  T* h_prev;   // (B,T,H)  saved: the state entering each step
+  T* h_in;     // (B,T,H)  saved: h_{t-1} * dropout_mask
+  std::int32_t* first_valid;   // (B,)
+  const T* x; const T* kernel; const T* recurrent_kernel;
+  const T* bias;               // (2,3H): row 0 b_x, row 1 b_h; or null
+  const T* h0;                 // (B,H) or null
+  const std::uint8_t* mask; const T* dropout_mask;
+  std::int64_t B, T_, I, H;
+  bool reverse, zero_output_for_mask;
+};
+
+template <typename T>
+struct GruBackward {
+  T* dx; T* dkernel; T* drecurrent_kernel; T* dbias /* (2,3H) */; T* dh0;
+  T* dgx;  // (B,T,3H) scratch: gradients of x·W + b_x
+  T* da;   // (B,T,3H) scratch: gradients of h_in·U + b_h
+  const T* dy; const T* dh_last;
+  const T* gates; const T* hn; const T* h_prev; const T* h_in; const std::int32_t* first_valid;
+  const T* x; const T* kernel; const T* recurrent_kernel;
+  const std::uint8_t* mask; const T* dropout_mask;
+  std::int64_t B, T_, I, H;
+  bool reverse, zero_output_for_mask;
+};
+
+template <typename T> void gru_forward(const GruForward<T>& a);
+template <typename T> void gru_backward(const GruBackward<T>& a);
+
+// ---- SimpleRNN (simple_rnn.cu) -----------------------------------------------------------------
+enum class RnnActivation : int { tanh = 0, relu = 1, sigmoid = 2, linear = 3 };
+
+template <typename T>
+struct RnnForward {
+  T* y;        // (B,T,H)
+  T* h_last;   // (B,H)
+  T* act;      // (B,T,H) saved: h_t at valid steps (the activation's output), zeros at masked
+  T* h_in;     // (B,T,H) saved
+  std::int32_t* first_valid;
+  const T* x; const T* kernel; const T* recurrent_kernel;
+  const T* bias; const T* h0;  // (H,), (B,H) or null
+  const std::uint8_t* mask; const T* dropout_mask;
+  RnnActivation activation;
+  std::int64_t B, T_, I, H;
+  bool reverse, zero_output_for_mask;
+};
+
+template <typename T>
+struct RnnBackward {
+  T* dx; T* dkernel; T* drecurrent_kernel; T* dbias; T* dh0;
+  T* dz;  // (B,T,H) scratch: pre-activation gradients
+  const T* dy; const T* dh_last;
+  const T* act; const T* h_in; const std::int32_t* first_valid;
+  const T* x; const T* kernel; const T* recurrent_kernel;
+  const std::uint8_t* mask; const T* dropout_mask;
+  RnnActivation activation;
+  std::int64_t B, T_, I, H;
+  bool reverse, zero_output_for_mask;
+};
+
+template <typename T> void rnn_forward(const RnnForward<T>& a);
+template <typename T> void rnn_backward(const RnnBackward<T>& a);
+
 }  // namespace pyseq::cuda
