@@ -1,4 +1,5 @@
-"""The GPU side of the ops in pyseq.ops that have CUDA kernels (attention, LSTM, GRU, SimpleRNN).
+"""The GPU side of the ops in pyseq.ops that have CUDA kernels (attention, LSTM, GRU, SimpleRNN,
+conv1d, 1-D pooling).
 
 Each function receives pyseq._cuda and the op's bound arguments (see ``_device.gpu_aware``),
 parses the options as the CPU op does, turns the GPU arrays into pyseq DeviceBuffers, calls the
@@ -122,3 +123,82 @@ def rnn_backward(cuda, a):
     saved = _saved(op, a["saved"], _device.GpuSaved)
     dy, dh = _buffers(cuda, op, a, ("dy", "dh_T"))
     return tuple(_device.like(g, saved.like) for g in cuda.rnn_backward(dy, dh, saved.state))
+
+
+# ---- conv1d and pooling: options parsed as the CPU bindings do (csrc/bindings/window_options.h)
+
+def _int_option(op, name, value):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"[{op}] {name} must be an int, got {type(value).__name__}")
+    value = int(value)
+    if value < 1:
+        raise ValueError(f"[{op}] {name} must be at least 1, got {value}")
+    if value > 2**31 - 1:
+        raise ValueError(f"[{op}] {name} must be at most {2**31 - 1}, got {value}")
+    return value
+
+
+def _padding(op, value, allow_causal):
+    allowed = "'valid', 'same' or 'causal'" if allow_causal else "'valid' or 'same'"
+    if not isinstance(value, str):
+        raise TypeError(f"[{op}] padding must be a str, {allowed}, got {type(value).__name__}")
+    lower = value.lower()
+    if lower in ("valid", "same") or (allow_causal and lower == "causal"):
+        return lower
+    raise ValueError(f"[{op}] padding must be {allowed}, got '{value}'")
+
+
+def conv1d_forward(cuda, a):
+    op = "conv1d_forward"
+    stride, dilation, groups = (_int_option(op, n, a[n]) for n in ("stride", "dilation", "groups"))
+    padding = _padding(op, a["padding"], True)
+    x, kernel, bias = _buffers(cuda, op, a, ("x", "kernel", "bias"))
+    y, state = cuda.conv1d_forward(x, kernel, bias, stride, padding, dilation, groups)
+    return _device.like(y, a["x"]), _device.GpuSaved(state, a["x"])
+
+
+def conv1d_backward(cuda, a):
+    op = "conv1d_backward"
+    saved = _saved(op, a["saved"], _device.GpuSaved)
+    (dy,) = _buffers(cuda, op, a, ("dy",))
+    return tuple(_device.like(g, saved.like) for g in cuda.conv1d_backward(dy, saved.state))
+
+
+def _pool_forward(kind):
+    op = f"{kind}_pool1d_forward"
+
+    def forward(cuda, a):
+        pool = _int_option(op, "pool_size", a["pool_size"])
+        strides = pool if a["strides"] is None else _int_option(op, "strides", a["strides"])
+        padding = _padding(op, a["padding"], False)
+        (x,) = _buffers(cuda, op, a, ("x",))
+        y, state = cuda.pool1d_forward(kind, x, pool, strides, padding)
+        return _device.like(y, a["x"]), _device.GpuSaved(state, a["x"])
+    return forward
+
+
+def _global_pool_forward(kind):
+    op = f"global_{kind}_pool1d_forward"
+
+    def forward(cuda, a):
+        x, mask = _buffers(cuda, op, a, ("x", "mask"))
+        y, state = cuda.global_pool1d_forward(kind, x, mask)
+        return _device.like(y, a["x"]), _device.GpuSaved(state, a["x"])
+    return forward
+
+
+def _pool_backward(name):
+    op = f"{name}_backward"
+
+    def backward(cuda, a):
+        saved = _saved(op, a["saved"], _device.GpuSaved)
+        (dy,) = _buffers(cuda, op, a, ("dy",))
+        return tuple(_device.like(g, saved.like) for g in cuda.pool1d_backward(op, dy, saved.state))
+    return backward
+
+
+max_pool1d_forward, avg_pool1d_forward = _pool_forward("max"), _pool_forward("avg")
+global_max_pool1d_forward, global_avg_pool1d_forward = _global_pool_forward("max"), _global_pool_forward("avg")
+max_pool1d_backward, avg_pool1d_backward = _pool_backward("max_pool1d"), _pool_backward("avg_pool1d")
+global_max_pool1d_backward = _pool_backward("global_max_pool1d")
+global_avg_pool1d_backward = _pool_backward("global_avg_pool1d")

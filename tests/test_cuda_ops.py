@@ -1,4 +1,4 @@
-"""The CUDA ops (attention, LSTM, GRU, SimpleRNN) on GPU arrays against the same float64 oracle as the CPU tests,
+"""The CUDA ops (attention, LSTM, GRU, SimpleRNN, conv1d, pooling) on GPU arrays against the same float64 oracle as the CPU tests,
 with the CPU tests' problem generators. Arrays are PyTorch CUDA tensors; everything here is
 skipped, with the reason, where there is no CUDA GPU or pyseq was built without CUDA."""
 
@@ -13,10 +13,12 @@ from pyseq import _core, ops, reference
 
 import test_attention as cpu_attention
 import test_lstm as cpu_lstm
+import test_conv1d as cpu_conv1d
 import test_gru as cpu_gru
+import test_pool1d as cpu_pool1d
 import test_simple_rnn as cpu_rnn
 from gru_helpers import GRU_GRAD_NAMES, GRU_OUT_NAMES, call_gru_forward
-from helpers import (LSTM_GRAD_NAMES, LSTM_POSITIONAL, RNN_GRAD_NAMES, assert_all_close, call_lstm_forward,
+from helpers import (LSTM_GRAD_NAMES, assert_close, make_mask, LSTM_POSITIONAL, RNN_GRAD_NAMES, assert_all_close, call_lstm_forward,
                      call_rnn_forward, numeric_gradients)
 
 try:
@@ -282,3 +284,58 @@ def test_gpu_gru_reset_before_is_not_there_yet():
     with pytest.raises(NotImplementedError, match=r"\[gru_forward\] the CUDA backend has reset_after=True only"):
         ops.gru_forward(x, torch.zeros((4, 15), device="cuda"), torch.zeros((5, 15), device="cuda"), None,
                         reset_after=False)
+
+
+# ------------------------------------------------------------------------------------------------
+# conv1d and pooling
+# ------------------------------------------------------------------------------------------------
+
+
+def check_conv1d(p):
+    inputs, dy = cpu_conv1d.build(replace(p, noncontiguous=False))
+    opts = cpu_conv1d.options(p)
+    g = {k: to_gpu(v, strided=p.noncontiguous) for k, v in inputs.items()}
+    y, saved = ops.conv1d_forward(g["x"], g["kernel"], g["bias"], **opts)
+    grads = ops.conv1d_backward(to_gpu(dy, strided=p.noncontiguous), saved)
+    y_r, cache = reference.conv1d_forward(inputs["x"], inputs["kernel"], inputs["bias"], **opts)
+    grads_r = reference.conv1d_backward(dy, cache)
+    dt = np.dtype(p.dtype)
+    assert_close(to_host(y), y_r, dt, f"{p}\n  y", factor=FACTOR)
+    assert (grads[2] is None) == (not p.with_bias)
+    for name, gr, r in zip(cpu_conv1d.GRAD_NAMES, grads, grads_r):
+        if r is not None:
+            assert_close(to_host(gr), r, dt, f"{p}\n  {name}", factor=FACTOR)
+
+
+@settings(max_examples=100)
+@given(p=cpu_conv1d.problems())
+@example(p=cpu_conv1d.Problem(1, 1, 1, 1, 1, np.float32))
+@example(p=cpu_conv1d.Problem(2, 17, 6, 9, 5, np.float64, stride=3, padding="same", dilation=2, groups=3))
+@example(p=cpu_conv1d.Problem(3, 9, 4, 4, 3, np.float32, padding="causal", groups=4, with_bias=False,
+                              noncontiguous=True, upstream=False))
+def test_gpu_conv1d_matches_reference(p):
+    check_conv1d(p)
+
+
+def check_pool1d(p):
+    rng = np.random.default_rng(p.seed)
+    dt = np.dtype(p.dtype)
+    x = (rng.integers(-2, 3, size=(p.B, p.T, p.C)) if p.ties else rng.standard_normal((p.B, p.T, p.C))).astype(dt)
+    mask = make_mask(rng, p.B, p.T, p.mask) if p.op in cpu_pool1d.GLOBAL else None
+    y_r, cache = cpu_pool1d.run(reference, p, x, mask)
+    dy = rng.standard_normal(y_r.shape).astype(dt) if p.upstream else None
+    y, saved = cpu_pool1d.run(ops, p, to_gpu(x, strided=p.noncontiguous), to_gpu(mask))
+    (dx,) = getattr(ops, p.op + "_backward")(to_gpu(dy, strided=p.noncontiguous), saved)
+    (dx_r,) = getattr(reference, p.op + "_backward")(dy, cache)
+    assert_close(to_host(y), y_r, dt, f"{p}\n  y")
+    assert_close(to_host(dx), dx_r, dt, f"{p}\n  dx")
+
+
+@settings(max_examples=100)
+@given(p=cpu_pool1d.problems())
+@example(p=cpu_pool1d.Problem("max_pool1d", 2, 10, 3, np.float32, pool_size=4, strides=1, padding="same", ties=True))
+@example(p=cpu_pool1d.Problem("avg_pool1d", 2, 3, 4, np.float64, pool_size=7, padding="same"))
+@example(p=cpu_pool1d.Problem("global_max_pool1d", 3, 6, 4, np.float64, mask="fully_masked_rows", ties=True))
+@example(p=cpu_pool1d.Problem("global_avg_pool1d", 3, 6, 4, np.float32, mask="fully_masked_rows", noncontiguous=True))
+def test_gpu_pool1d_matches_reference(p):
+    check_pool1d(p)

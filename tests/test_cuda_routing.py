@@ -166,6 +166,8 @@ def gpu_calls():
     yield "conv1d_forward", lambda: ops.conv1d_forward(x3, FakeCudaArray((3, 4, 6)))
     yield "max_pool1d_forward", lambda: ops.max_pool1d_forward(x3, 2)
     yield "avg_pool1d_forward", lambda: ops.avg_pool1d_forward(x3, 2)
+    yield "global_avg_pool1d_forward", lambda: ops.global_avg_pool1d_forward(x3)
+    yield "dense_forward", lambda: ops.dense_forward(FakeCudaArray((2, 3)), FakeCudaArray((3, 4)))
     yield "lstm_backward", lambda: ops.lstm_backward(FakeCudaArray((2, 7, 5)), None, None,
                                                      _device.GpuSaved(object(), x3))
 
@@ -186,8 +188,8 @@ def test_cuda_build_routes_fake_arrays_to_the_cuda_module():
     with pytest.raises((RuntimeError, ValueError), match=r"\[attention_forward\]"):
         ops.attention_forward(FakeCudaArray((2, 5, 3, 4)), FakeCudaArray((2, 6, 3, 4)),
                               FakeCudaArray((2, 6, 3, 2)))
-    with pytest.raises(NotImplementedError, match=r"\[conv1d_forward\] the CUDA backend has no kernel"):
-        ops.conv1d_forward(FakeCudaArray((2, 7, 4)), FakeCudaArray((3, 4, 6)))
+    with pytest.raises(NotImplementedError, match=r"\[dense_forward\] the CUDA backend has no kernel"):
+        ops.dense_forward(FakeCudaArray((2, 3)), FakeCudaArray((3, 4)))
 
 
 @pytest.mark.skipif(not BUILT_WITH_CUDA, reason="this pyseq was built without CUDA")

@@ -167,4 +167,46 @@ struct RnnBackward {
 template <typename T> void rnn_forward(const RnnForward<T>& a);
 template <typename T> void rnn_backward(const RnnBackward<T>& a);
 
+// ---- conv1d (conv1d.cu) and 1-D pooling (pool1d.cu) -----------------------------------------
+// The semantics of csrc/cpu/conv1d.h, csrc/cpu/pool1d.h and docs/conv1d_contract.md; the bindings
+// turn the padding name into pad_left and T_out.
+struct Conv1dShape {
+  std::int64_t B, T, C, F, K;  // x (B,T,C), kernel (K, C/G, F)
+  std::int64_t T_out;          // y (B,T_out,F)
+  std::int64_t stride, dilation, groups, pad_left;
+};
+
+template <typename T>
+void conv1d_forward(T* y, const T* x, const T* kernel, const T* bias /* nullable */, const Conv1dShape& s);
+template <typename T>
+void conv1d_backward(T* dx, T* dkernel, T* dbias /* nullable */, const T* dy, const T* x, const T* kernel,
+                     const Conv1dShape& s);
+
+// Windowed pools over x (B,T,C): window t' covers steps [t'·stride − pad_left, ... + pool) ∩ [0, T).
+struct PoolShape {
+  std::int64_t B, T, C, T_out, pool, stride, pad_left;
+};
+// y (B,T_out,C); argmax (B,T_out,C) saved: the step of the window's first maximum.
+template <typename T>
+void max_pool1d_forward(T* y, std::int32_t* argmax, const T* x, const PoolShape& s);
+template <typename T>
+void max_pool1d_backward(T* dx, const T* dy, const std::int32_t* argmax, const PoolShape& s);
+template <typename T>
+void avg_pool1d_forward(T* y, const T* x, const PoolShape& s);
+template <typename T>
+void avg_pool1d_backward(T* dx, const T* dy, const PoolShape& s);
+// Global pools: y (B,C) over the valid steps (mask (B,T) nullable); a row without one gives 0.
+template <typename T>
+void global_max_pool1d_forward(T* y, std::int32_t* argmax /* (B,C), -1 = none */, const T* x,
+                               const std::uint8_t* mask, std::int64_t B, std::int64_t T_, std::int64_t C);
+template <typename T>
+void global_max_pool1d_backward(T* dx, const T* dy, const std::int32_t* argmax, std::int64_t B,
+                                std::int64_t T_, std::int64_t C);
+template <typename T>
+void global_avg_pool1d_forward(T* y, const T* x, const std::uint8_t* mask, std::int64_t B, std::int64_t T_,
+                               std::int64_t C);
+template <typename T>
+void global_avg_pool1d_backward(T* dx, const T* dy, const std::uint8_t* mask, std::int64_t B,
+                                std::int64_t T_, std::int64_t C);
+
 }  // namespace pyseq::cuda
