@@ -61,6 +61,9 @@ def _is_saved_on_gpu(x):
 
 
 def _is_array_like(x):
+    # Host arrays (NumPy, lists, CPU tensors); scalars, strings and None are options, not arrays.
+    if x is None or isinstance(x, (np.generic, str, bytes, int, float, complex)):
+        return False
     return isinstance(x, (np.ndarray, list, tuple)) or hasattr(x, "__array__") or \
         hasattr(x, "__array_interface__")
 

@@ -28,9 +28,10 @@ def attention_forward(cuda, a):
     causal = _flag(op, "causal", a["causal"])
     if _flag(op, "return_scores", a["return_scores"]):
         raise NotImplementedError(f"[{op}] return_scores is not supported by the CUDA backend yet")
+    q, k, v, key_mask, attn_mask = _buffers(cuda, op, a, ("q", "k", "v", "key_mask", "attn_mask"))
     scale = a["scale"]
     if scale is None:
-        d = a["q"].shape[-1] if len(a["q"].shape) >= 1 else 1
+        d = q.shape[-1] if len(q.shape) >= 1 else 1
         scale = 1.0 / np.sqrt(d) if d > 0 else 1.0
     scale = _real(op, "scale", scale)
     dropout = _real(op, "dropout", a["dropout"])
@@ -43,7 +44,6 @@ def attention_forward(cuda, a):
         raise TypeError(f"[{op}] seed must be an int or None, got {type(seed).__name__}")
     elif not 0 <= int(seed) < 2**64:
         raise ValueError(f"[{op}] seed must be in [0, 2**64), got {int(seed)}")
-    q, k, v, key_mask, attn_mask = _buffers(cuda, op, a, ("q", "k", "v", "key_mask", "attn_mask"))
     o, state = cuda.attention_forward(q, k, v, scale, causal, key_mask, attn_mask, dropout, int(seed))
     return _device.like(o, a["q"]), _device.GpuSaved(state, a["q"])
 

@@ -1,6 +1,7 @@
 """Every CUDA source of csrc/cuda/ compiles with nvcc for the architectures PYSEQ_CUDA=ON builds
-(sm_80 and sm_90 machine code, sm_90 PTX), warnings as errors. Needs nvcc only, no GPU; skipped
-with the reason when nvcc (or, for gemm.cu, cuBLAS's headers) is missing."""
+(sm_80 and sm_90 machine code, sm_90 PTX), warnings as errors; and the CUDA kernels' dropout
+generator, compiled by nvcc and run on the host, draws the CPU kernel's mask. Needs nvcc only, no
+GPU; skipped with the reason when nvcc (or, for gemm.cu, cuBLAS's headers) is missing."""
 
 import os
 import shutil
@@ -9,7 +10,10 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from pyseq import _core
 
 CUDA_DIR = Path(__file__).resolve().parent.parent / "csrc" / "cuda"
 SOURCES = sorted(CUDA_DIR.glob("*.cu"))
@@ -80,3 +84,19 @@ def test_cublas_sources_compile(name, tmp_path):
     _, rc, log = compile_one(CUDA_DIR / name, tmp_path, include)
     assert rc == 0, log
     assert "warning" not in log.lower(), log
+
+
+def test_dropout_generator_is_the_cpu_kernels(tmp_path):
+    exe = tmp_path / "cuda_dropout_check"
+    source = Path(__file__).resolve().parent / "cuda_dropout_check.cu"
+    proc = subprocess.run([NVCC, "-std=c++17", "-O2", "--Werror", "all-warnings", str(source), "-o", str(exe)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for seed, shape, p in ((0, (1, 1, 1, 1), 0.5), (12345, (2, 3, 17, 33), 0.3),
+                           (2**64 - 1, (1, 2, 5, 130), 0.9), (7, (2, 1, 3, 4), 0.0)):
+        out = subprocess.run([str(exe), str(seed), *map(str, shape), repr(p)], capture_output=True,
+                             text=True, check=True).stdout
+        keep = np.frombuffer(out.encode(), dtype=np.uint8).reshape(shape) == ord("1")
+        np.testing.assert_array_equal(keep, _core.attention_dropout_mask(seed, *shape, p), err_msg=f"{seed} {p}")
+        if 0 < p < 1 and keep.size > 100:  # the comparison is not between two constant masks
+            assert 0 < keep.mean() < 1

@@ -141,6 +141,21 @@ def test_mixed_inputs_name_the_op_and_the_arguments():
         ops.conv1d_forward(np.zeros((1, 5, 2), np.float32), FakeCudaArray((3, 2, 4)))
 
 
+def test_numpy_scalars_and_options_are_not_host_arrays():
+    # Options such as a NumPy float scale or a padding name do not make a GPU call "mixed".
+    q = FakeCudaArray((2, 5, 3, 4))
+    call = lambda: ops.attention_forward(q, q, q, scale=np.float32(0.5), dropout=np.float64(0.1),  # noqa: E731
+                                         seed=np.int64(3))
+    expected = RuntimeError if not BUILT_WITH_CUDA else (RuntimeError, ValueError)
+    with pytest.raises(expected, match=r"\[attention_forward\]") as info:
+        call()
+    assert "host" not in str(info.value)
+    with pytest.raises(expected, match=r"\[conv1d_forward\]") as info:
+        ops.conv1d_forward(FakeCudaArray((1, 5, 2)), FakeCudaArray((3, 2, 4)), None, stride=np.int32(2),
+                           padding="same")
+    assert "host" not in str(info.value)
+
+
 def test_gpu_saved_state_with_a_numpy_gradient_is_mixed():
     saved = _device.GpuSaved(object(), FakeCudaArray((2, 3, 5)))
     with pytest.raises(TypeError, match=r"\[lstm_backward\].*saved on the GPU and dy on the host"):

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "cuda_ops.h"
+#include "dropout.cuh"
 
 namespace pyseq::cuda {
 
@@ -21,34 +22,6 @@ namespace {
 
 constexpr int kThreads = 128;  // 4 warps per block
 constexpr int kWarps = kThreads / 32;
-
-// ---- the dropout generator: the device twin of csrc/cpu/attention.h -----------------------------
-// row = splitmix64(seed ^ splitmix64((b·N + n)·Lq + i)); bits = fmix32(low32(row) ^ high32(row) ^
-// j·0x9E3779B9); kept iff bits >= floor(p·2^32). Must stay bit-identical to the CPU's (tested
-// against _core.attention_dropout_mask on a GPU).
-__device__ __forceinline__ std::uint64_t splitmix64(std::uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-__device__ __forceinline__ std::uint64_t dropout_row_key(std::uint64_t seed, std::uint64_t row) {
-  return splitmix64(seed ^ splitmix64(row));
-}
-__device__ __forceinline__ std::uint32_t dropout_bits(std::uint64_t row_key, std::uint32_t j) {
-  std::uint32_t x = static_cast<std::uint32_t>(row_key) ^
-                    static_cast<std::uint32_t>(row_key >> 32) ^ (j * 0x9E3779B9u);
-  x ^= x >> 16;
-  x *= 0x85EBCA6Bu;
-  x ^= x >> 13;
-  x *= 0xC2B2AE35u;
-  x ^= x >> 16;
-  return x;
-}
-
-std::uint32_t dropout_threshold(double p) {  // p in [0, 1): exact in double
-  return static_cast<std::uint32_t>(std::floor(p * 4294967296.0));
-}
 
 // Kernel-side copy of the options, with the dropout threshold and scale in kernel form.
 template <typename T>
