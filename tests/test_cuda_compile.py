@@ -1,7 +1,8 @@
 """Every CUDA source of csrc/cuda/ compiles with nvcc for the architectures PYSEQ_CUDA=ON builds
-(sm_80 and sm_90 machine code, sm_90 PTX), warnings as errors; and the CUDA kernels' dropout
-generator, compiled by nvcc and run on the host, draws the CPU kernel's mask. Needs nvcc only, no
-GPU; skipped with the reason when nvcc (or, for gemm.cu, cuBLAS's headers) is missing."""
+(sm_80 and sm_90 machine code, sm_90 PTX), warnings as errors. And what of the CUDA code can run
+on the host does, compiled by nvcc: the attention dropout generator draws the CPU kernel's mask,
+and the conv1d and pooling kernels' element functions match the float64 reference. Needs nvcc
+only, no GPU; skipped with the reason when nvcc (or, for gemm.cu, cuBLAS's headers) is missing."""
 
 import os
 import shutil
@@ -13,7 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pyseq import _core
+from hypothesis import example, given, settings
+
+from pyseq import _core, reference
+
+import test_conv1d as cpu_conv1d
+import test_pool1d as cpu_pool1d
+from helpers import assert_close, make_mask
 
 CUDA_DIR = Path(__file__).resolve().parent.parent / "csrc" / "cuda"
 SOURCES = sorted(CUDA_DIR.glob("*.cu"))
@@ -100,3 +107,90 @@ def test_dropout_generator_is_the_cpu_kernels(tmp_path):
         np.testing.assert_array_equal(keep, _core.attention_dropout_mask(seed, *shape, p), err_msg=f"{seed} {p}")
         if 0 < p < 1 and keep.size > 100:  # the comparison is not between two constant masks
             assert 0 < keep.mean() < 1
+
+
+# ------------------------------------------------------------------------------------------------
+# conv1d and pooling: the kernels' element functions, run on the host
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def window_check(tmp_path_factory):
+    """Run tests/cuda_window_check.cu (compiled once): (mode, sizes, float64 arrays) -> flat output."""
+    folder = tmp_path_factory.mktemp("cuda_window_check")
+    exe = folder / "cuda_window_check"
+    source = Path(__file__).resolve().parent / "cuda_window_check.cu"
+    proc = subprocess.run([NVCC, "-std=c++17", "-O2", "--Werror", "all-warnings", str(source), "-o", str(exe)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    def run(mode, sizes, arrays):
+        header = np.zeros(16, np.int64)
+        header[0] = mode
+        header[1:1 + len(sizes)] = sizes
+        inp, out = folder / "in.bin", folder / "out.bin"
+        with open(inp, "wb") as fh:
+            fh.write(header.tobytes())
+            for a in arrays:
+                fh.write(np.ascontiguousarray(a, np.float64).tobytes())
+        subprocess.run([str(exe), str(inp), str(out)], check=True)
+        return np.fromfile(out, np.float64)
+    return run
+
+
+def split(flat, *shapes):
+    out, at = [], 0
+    for shape in shapes:
+        n = int(np.prod(shape))
+        out.append(flat[at:at + n].reshape(shape))
+        at += n
+    assert at == flat.size
+    return out
+
+
+@settings(max_examples=60)
+@given(p=cpu_conv1d.problems())
+@example(p=cpu_conv1d.Problem(2, 17, 6, 9, 5, np.float64, stride=3, padding="same", dilation=2, groups=3))
+@example(p=cpu_conv1d.Problem(1, 4, 2, 2, 7, np.float64, stride=5, padding="causal", dilation=3))
+def test_conv1d_element_functions_match_reference(window_check, p):
+    inputs, dy = cpu_conv1d.build(p)
+    opts = cpu_conv1d.options(p)
+    y_r, cache = reference.conv1d_forward(inputs["x"], inputs["kernel"], inputs["bias"], **opts)
+    if dy is None:
+        dy = np.ones(y_r.shape)
+    dx_r, dk_r, _ = reference.conv1d_backward(dy, cache)
+    T_out, pad_left = reference._window_padding(p.T, p.span, p.stride, p.padding)
+    sizes = [p.B, p.T, p.C, p.F, p.K, T_out, 1 if T_out == 1 else p.stride, p.dilation, p.groups, pad_left,
+             int(p.with_bias)]
+    arrays = [inputs["x"], inputs["kernel"]] + ([inputs["bias"]] if p.with_bias else []) + [dy]
+    y, dx, dk = split(window_check(0, sizes, arrays), y_r.shape, dx_r.shape, dk_r.shape)
+    for name, got, want in (("y", y, y_r), ("dx", dx, dx_r), ("dkernel", dk, dk_r)):
+        assert_close(got, want, np.float64, f"{p}\n  {name}")
+
+
+POOL_MODES = {"max_pool1d": 1, "avg_pool1d": 2, "global_max_pool1d": 3, "global_avg_pool1d": 4}
+
+
+@settings(max_examples=60)
+@given(p=cpu_pool1d.problems())
+@example(p=cpu_pool1d.Problem("max_pool1d", 2, 10, 3, np.float64, pool_size=4, strides=1, padding="same", ties=True))
+@example(p=cpu_pool1d.Problem("avg_pool1d", 2, 3, 4, np.float64, pool_size=7, padding="same"))
+@example(p=cpu_pool1d.Problem("avg_pool1d", 2, 10, 3, np.float64, pool_size=2, strides=5))
+@example(p=cpu_pool1d.Problem("global_max_pool1d", 3, 6, 4, np.float64, mask="fully_masked_rows", ties=True))
+def test_pool1d_element_functions_match_reference(window_check, p):
+    rng = np.random.default_rng(p.seed)
+    x = rng.integers(-2, 3, size=(p.B, p.T, p.C)).astype(np.float64) if p.ties else rng.standard_normal((p.B, p.T, p.C))
+    mask = make_mask(rng, p.B, p.T, p.mask) if p.op in cpu_pool1d.GLOBAL else None
+    y_r, cache = cpu_pool1d.run(reference, p, x, mask)
+    dy = rng.standard_normal(y_r.shape)
+    (dx_r,) = getattr(reference, p.op + "_backward")(dy, cache)
+    if p.op in cpu_pool1d.GLOBAL:
+        sizes = [p.B, p.T, p.C, 0, 0, 0, 0, int(mask is not None)]
+    else:
+        strides = p.pool_size if p.strides is None else p.strides
+        T_out, pad_left = reference._window_padding(p.T, p.pool_size, strides, p.padding)
+        sizes = [p.B, p.T, p.C, T_out, p.pool_size, strides, pad_left, 0]
+    arrays = [x] + ([mask] if mask is not None else []) + [dy]
+    y, dx = split(window_check(POOL_MODES[p.op], sizes, arrays), y_r.shape, dx_r.shape)
+    assert_close(y, y_r, np.float64, f"{p}\n  y")
+    assert_close(dx, dx_r, np.float64, f"{p}\n  dx")

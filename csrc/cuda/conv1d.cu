@@ -5,11 +5,13 @@
 //
 //   y[b, t', g·Fg + j] = bias[.] + Σ_k Σ_i x[b, t'·s + k·d − pad_left, g·Cg + i] · kernel[k, i, g·Fg + j]
 //
-// One thread per output element in each direction, filters (or channels) fastest so that a warp
+// One thread per output element in each direction (the element functions of conv1d.cuh, which
+// tests/test_cuda_compile.py also runs on the host), filters (or channels) fastest so that a warp
 // reads the kernel's rows and dy coalesced and x as broadcasts: plain but exact; no shared-memory
 // tiling or implicit GEMM yet.
 #include <cuda_runtime.h>
 
+#include "conv1d.cuh"
 #include "cuda_ops.h"
 
 namespace pyseq::cuda {
@@ -26,65 +28,23 @@ unsigned blocks_for(std::int64_t n) {
 #define PYSEQ_GRID_STRIDE(i, n) \
   for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < (n); i += std::int64_t(gridDim.x) * blockDim.x)
 
-// y (B,T_out,F) <- x (B,T,C), kernel (K,Cg,F), bias (F,) or null.
 template <typename T>
 __global__ void conv1d_forward_kernel(T* __restrict__ y, const T* __restrict__ x,
                                       const T* __restrict__ kernel, const T* __restrict__ bias,
                                       Conv1dShape s) {
-  const std::int64_t Cg = s.C / s.groups, Fg = s.F / s.groups;
-  PYSEQ_GRID_STRIDE(at, s.B * s.T_out * s.F) {
-    const std::int64_t f = at % s.F, to = at / s.F % s.T_out, b = at / s.F / s.T_out;
-    const std::int64_t c0 = f / Fg * Cg;
-    T acc = bias ? bias[f] : T(0);
-    for (std::int64_t k = 0; k < s.K; ++k) {
-      const std::int64_t t = to * s.stride + k * s.dilation - s.pad_left;
-      if (t < 0 || t >= s.T) continue;
-      const T* xr = x + (b * s.T + t) * s.C + c0;
-      const T* w = kernel + k * Cg * s.F + f;
-      for (std::int64_t i = 0; i < Cg; ++i) acc += xr[i] * w[i * s.F];
-    }
-    y[at] = acc;
-  }
+  PYSEQ_GRID_STRIDE(at, s.B * s.T_out * s.F) y[at] = conv1d_y_at(at, x, kernel, bias, s);
 }
 
-// dx (B,T,C) = Σ over the taps that read x[b, t, c]:  t = t'·s + k·d − pad_left  (forward line).
 template <typename T>
 __global__ void conv1d_dx_kernel(T* __restrict__ dx, const T* __restrict__ dy,
                                  const T* __restrict__ kernel, Conv1dShape s) {
-  const std::int64_t Cg = s.C / s.groups, Fg = s.F / s.groups;
-  PYSEQ_GRID_STRIDE(at, s.B * s.T * s.C) {
-    const std::int64_t c = at % s.C, t = at / s.C % s.T, b = at / s.C / s.T;
-    const std::int64_t i = c % Cg, f0 = c / Cg * Fg;
-    T acc = 0;
-    for (std::int64_t k = 0; k < s.K; ++k) {
-      const std::int64_t num = t + s.pad_left - k * s.dilation;  // = t'·s
-      if (num < 0 || num % s.stride) continue;
-      const std::int64_t to = num / s.stride;
-      if (to >= s.T_out) continue;
-      const T* g = dy + (b * s.T_out + to) * s.F + f0;
-      const T* w = kernel + (k * Cg + i) * s.F + f0;
-      for (std::int64_t j = 0; j < Fg; ++j) acc += g[j] * w[j];
-    }
-    dx[at] = acc;
-  }
+  PYSEQ_GRID_STRIDE(at, s.B * s.T * s.C) dx[at] = conv1d_dx_at(at, dy, kernel, s);
 }
 
-// dkernel (K,Cg,F) = Σ_b Σ_t' x[b, t'·s + k·d − pad_left, g·Cg + i] · dy[b, t', f].
 template <typename T>
 __global__ void conv1d_dkernel_kernel(T* __restrict__ dkernel, const T* __restrict__ dy,
                                       const T* __restrict__ x, Conv1dShape s) {
-  const std::int64_t Cg = s.C / s.groups, Fg = s.F / s.groups;
-  PYSEQ_GRID_STRIDE(at, s.K * Cg * s.F) {
-    const std::int64_t f = at % s.F, i = at / s.F % Cg, k = at / s.F / Cg;
-    const std::int64_t c = f / Fg * Cg + i;
-    T acc = 0;
-    for (std::int64_t b = 0; b < s.B; ++b)
-      for (std::int64_t to = 0; to < s.T_out; ++to) {
-        const std::int64_t t = to * s.stride + k * s.dilation - s.pad_left;
-        if (t >= 0 && t < s.T) acc += x[(b * s.T + t) * s.C + c] * dy[(b * s.T_out + to) * s.F + f];
-      }
-    dkernel[at] = acc;
-  }
+  PYSEQ_GRID_STRIDE(at, s.K * (s.C / s.groups) * s.F) dkernel[at] = conv1d_dkernel_at(at, dy, x, s);
 }
 
 // dbias (F,) = Σ_rows dy.
