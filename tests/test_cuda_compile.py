@@ -1,8 +1,8 @@
 """Every CUDA source of csrc/cuda/ compiles with nvcc for the architectures PYSEQ_CUDA=ON builds
 (sm_80 and sm_90 machine code, sm_90 PTX), warnings as errors. And what of the CUDA code can run
 on the host does, compiled by nvcc: the attention dropout generator draws the CPU kernel's mask,
-and the conv1d and pooling kernels' element functions match the float64 reference. Needs nvcc
-only, no GPU; skipped with the reason when nvcc (or, for gemm.cu, cuBLAS's headers) is missing."""
+the conv1d and pooling kernels' element functions, and the recurrent families' step updates
+(driven in the CUDA host code's order) match the float64 reference. Needs nvcc only, no GPU; skipped with the reason when nvcc (or, for gemm.cu, cuBLAS's headers) is missing."""
 
 import os
 import shutil
@@ -14,13 +14,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from dataclasses import replace
+
 from hypothesis import example, given, settings
 
 from pyseq import _core, reference
 
 import test_conv1d as cpu_conv1d
+import test_gru as cpu_gru
+import test_lstm as cpu_lstm
+import test_simple_rnn as cpu_rnn
 import test_pool1d as cpu_pool1d
-from helpers import assert_close, make_mask
+from helpers import assert_all_close, assert_close, make_mask
 
 CUDA_DIR = Path(__file__).resolve().parent.parent / "csrc" / "cuda"
 SOURCES = sorted(CUDA_DIR.glob("*.cu"))
@@ -194,3 +199,90 @@ def test_pool1d_element_functions_match_reference(window_check, p):
     y, dx = split(window_check(POOL_MODES[p.op], sizes, arrays), y_r.shape, dx_r.shape)
     assert_close(y, y_r, np.float64, f"{p}\n  y")
     assert_close(dx, dx_r, np.float64, f"{p}\n  dx")
+
+
+# ------------------------------------------------------------------------------------------------
+# LSTM, GRU, SimpleRNN: the step kernels' updates (rnn_cells.cuh), run on the host
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def rnn_check(tmp_path_factory):
+    """Run tests/cuda_rnn_check.cu (compiled once): (sizes, float64 arrays) -> flat output."""
+    folder = tmp_path_factory.mktemp("cuda_rnn_check")
+    exe = folder / "cuda_rnn_check"
+    source = Path(__file__).resolve().parent / "cuda_rnn_check.cu"
+    proc = subprocess.run([NVCC, "-std=c++17", "-O2", "--Werror", "all-warnings", str(source), "-o", str(exe)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    def run(sizes, arrays):
+        inp, out = folder / "in.bin", folder / "out.bin"
+        with open(inp, "wb") as fh:
+            fh.write(np.asarray(sizes, np.int64).tobytes())
+            for a in arrays:
+                if a is not None:
+                    fh.write(np.ascontiguousarray(a, np.float64).tobytes())
+        subprocess.run([str(exe), str(inp), str(out)], check=True)
+        return np.fromfile(out, np.float64)
+    return run
+
+
+RNN_ACTIVATION_CODES = {"tanh": 0, "relu": 1, "sigmoid": 2, "linear": 3, None: 3}
+
+
+def check_rnn_cells(run, mode, p, inputs, up, out_names, grad_names, fwd, bwd, fwd_opts):
+    """The host run of the CUDA step updates against reference.<family>_forward/backward."""
+    names = ("bias", "h0", "c0", "mask", "recurrent_dropout_mask")
+    present = [inputs.get(n) is not None for n in names]
+    sizes = [mode, p.B, p.T, p.I, p.H, int(p.reverse), int(p.zero_output_for_mask),
+             RNN_ACTIVATION_CODES[fwd_opts.get("activation", "tanh")], *map(int, present)]
+    ups = tuple(up) + (None,) * (3 - len(up))
+    sizes += [int(u is not None) for u in ups]
+    arrays = [inputs["x"], inputs["kernel"], inputs["recurrent_kernel"]] + [inputs.get(n) for n in names] + list(ups)
+    positional = [inputs[k] for k in ("x", "kernel", "recurrent_kernel", "bias", "h0")] + \
+        ([inputs.get("c0")] if mode == 0 else [])
+    *outs_r, cache = fwd(*positional, mask=inputs["mask"], recurrent_dropout_mask=inputs["recurrent_dropout_mask"],
+                         reverse=p.reverse, zero_output_for_mask=p.zero_output_for_mask, **fwd_opts)
+    grads_r = bwd(*up, cache)
+    shapes = [np.shape(a) for a in tuple(outs_r) + tuple(grads_r)]
+    got = split(run(sizes, arrays), *shapes)
+    n = len(outs_r)
+    assert_all_close(tuple(got[:n]), tuple(outs_r), np.float64, out_names, prefix=f"{p}\n  ")
+    assert_all_close(tuple(got[n:]), tuple(grads_r), np.float64, grad_names, prefix=f"{p}\n  ")
+
+
+def float64_problem(p, **changes):
+    return replace(p, dtype=np.float64, noncontiguous=False, **changes)
+
+
+@settings(max_examples=40)
+@given(p=cpu_lstm.problems().map(float64_problem))
+@example(p=cpu_lstm.Problem(3, 12, 2, 5, np.float64, mask="fully_masked_rows", reverse=True, dropout_p=0.5))
+@example(p=cpu_lstm.Problem(5, 7, 3, 2, np.float64, mask="leading_masked", zero_output_for_mask=True, upstream="dy"))
+@example(p=cpu_lstm.Problem(2, 6, 3, 4, np.float64, mask="random", with_bias=False, with_h0=False, with_c0=False))
+def test_lstm_step_updates_match_reference(rnn_check, p):
+    inputs, up = cpu_lstm.build(p)
+    check_rnn_cells(rnn_check, 0, p, inputs, up, cpu_lstm.OUT_NAMES, ("dx", "dkernel", "drecurrent_kernel", "dbias",
+                    "dh0", "dc0"), reference.lstm_forward, reference.lstm_backward, {})
+
+
+@settings(max_examples=40)
+@given(p=cpu_gru.problems().map(lambda p: float64_problem(p, reset_after=True)))
+@example(p=cpu_gru.Problem(3, 12, 2, 5, np.float64, mask="fully_masked_rows", reverse=True, dropout_p=0.5))
+@example(p=cpu_gru.Problem(5, 7, 3, 2, np.float64, mask="leading_masked", zero_output_for_mask=True, upstream="dy"))
+def test_gru_step_updates_match_reference(rnn_check, p):
+    inputs, up = cpu_gru.build(p)
+    check_rnn_cells(rnn_check, 1, p, inputs, up, ("y", "h_T"), ("dx", "dkernel", "drecurrent_kernel", "dbias", "dh0"),
+                    reference.gru_forward, reference.gru_backward, dict(reset_after=True))
+
+
+@settings(max_examples=40)
+@given(p=cpu_rnn.problems().map(float64_problem))
+@example(p=cpu_rnn.Problem(3, 12, 2, 5, np.float64, mask="fully_masked_rows", reverse=True, dropout_p=0.5,
+                           activation="relu"))
+@example(p=cpu_rnn.Problem(4, 5, 3, 2, np.float64, mask="random", activation=None, zero_output_for_mask=True))
+def test_simple_rnn_step_updates_match_reference(rnn_check, p):
+    inputs, up = cpu_rnn.build(p)
+    check_rnn_cells(rnn_check, 2, p, inputs, up, ("y", "h_T"), ("dx", "dkernel", "drecurrent_kernel", "dbias", "dh0"),
+                    reference.rnn_forward, reference.rnn_backward, dict(activation=p.activation))

@@ -11,6 +11,7 @@
 
 #include "cuda_ops.h"
 #include "gemm.h"
+#include "rnn_cells.cuh"
 #include "rnn_common.cuh"
 
 namespace pyseq::cuda {
@@ -20,47 +21,16 @@ namespace {
 using namespace rnn;
 constexpr int G = 3;  // gates per unit
 
-template <typename T> __device__ __forceinline__ T sigmoid(T x) { return T(1) / (T(1) + exp(-x)); }
-
 // One forward step at processing position s (time t) for the block's rows and units.
 template <typename T>
 __global__ void __launch_bounds__(kThreads) gru_step_forward_kernel(GruForward<T> a, int s) {
-  const int H = int(a.H), T_ = int(a.T_), G3H = G * H;
+  const int H = int(a.H), T_ = int(a.T_);
   const int t = step_at(s, T_, a.reverse);
   T acc[G] = {0, 0, 0};
   product_forward<T, G>(acc, a.h_in + std::int64_t(t) * H, std::int64_t(T_) * H, a.recurrent_kernel, a.B, H);
   const int j = blockIdx.x * kUnits + threadIdx.x % kUnits, b = blockIdx.y * kRows + threadIdx.x / kUnits;
   if (b >= a.B || j >= H) return;
-
-  const std::int64_t row = std::int64_t(b) * T_ + t, bj = std::int64_t(b) * H + j;
-  T* gate = a.gates + row * G3H;  // x·W in, activations out
-  const T h_prev = a.h_last[bj];
-  a.h_prev[row * H + j] = h_prev;
-  T h;
-  if (!a.mask || a.mask[row]) {
-    const T* bx = a.bias;
-    const T* bh = a.bias ? a.bias + G3H : nullptr;
-    auto b_of = [&](const T* bias, int g) { return bias ? bias[g * H + j] : T(0); };
-    const T an = acc[2] + b_of(bh, 2);
-    const T z = sigmoid(gate[j] + b_of(bx, 0) + acc[0] + b_of(bh, 0));
-    const T r = sigmoid(gate[H + j] + b_of(bx, 1) + acc[1] + b_of(bh, 1));
-    const T n = tanh(gate[2 * H + j] + b_of(bx, 2) + r * an);
-    h = z * h_prev + (T(1) - z) * n;
-    gate[j] = z;
-    gate[H + j] = r;
-    gate[2 * H + j] = n;
-    a.hn[row * H + j] = an;
-    a.h_last[bj] = h;
-    a.y[row * H + j] = h;
-  } else {  // carry the state; the output repeats the last valid one (zeros before it)
-    h = h_prev;
-    for (int g = 0; g < G; ++g) gate[g * H + j] = T(0);
-    a.hn[row * H + j] = T(0);
-    a.y[row * H + j] = (a.zero_output_for_mask || s < a.first_valid[b]) ? T(0) : h;
-  }
-  if (s + 1 < T_)
-    a.h_in[(std::int64_t(b) * T_ + step_at(s + 1, T_, a.reverse)) * H + j] =
-        a.dropout_mask ? h * a.dropout_mask[bj] : h;
+  gru_forward_cell(a, s, b, j, acc);
 }
 
 // One backward step at processing position s, or with kFinal the tail giving dh0. dh0 holds the
@@ -76,35 +46,7 @@ __global__ void __launch_bounds__(kThreads) gru_step_backward_kernel(GruBackward
                               std::int64_t(T_) * G3H, a.recurrent_kernel, a.B, H, G3H);
   const int j = blockIdx.x * kUnits + threadIdx.x % kUnits, b = blockIdx.y * kRows + threadIdx.x / kUnits;
   if (b >= a.B || j >= H) return;
-  const std::int64_t bj = std::int64_t(b) * H + j;
-  T dh = a.dh0[bj] + (a.dropout_mask ? acc * a.dropout_mask[bj] : acc);
-  if (kFinal) {
-    a.dh0[bj] = dh;
-    return;
-  }
-  const int t = step_at(s, T_, a.reverse);
-  const std::int64_t row = std::int64_t(b) * T_ + t;
-  T* dgx = a.dgx + row * G3H;
-  T* da = a.da + row * G3H;
-  const bool valid = !a.mask || a.mask[row];
-  if (a.dy && output_reads_state(valid, a.zero_output_for_mask, s, a.first_valid[b])) dh += a.dy[row * H + j];
-  if (!valid) {
-    for (int g = 0; g < G; ++g) dgx[g * H + j] = da[g * H + j] = T(0);
-    a.dh0[bj] = dh;  // h_t = h_{t-1}
-    return;
-  }
-  const T* gate = a.gates + row * G3H;
-  const T z = gate[j], r = gate[H + j], n = gate[2 * H + j];
-  const T an = a.hn[row * H + j], h_prev = a.h_prev[row * H + j];
-  // h_t = z∘h_{t-1} + (1-z)∘n
-  const T dz = dh * (h_prev - n) * z * (T(1) - z);
-  const T dn = dh * (T(1) - z) * (T(1) - n * n);  // n = tanh(gx_n + r∘a_n)
-  const T dr = dn * an * r * (T(1) - r);
-  dgx[j] = da[j] = dz;
-  dgx[H + j] = da[H + j] = dr;
-  dgx[2 * H + j] = dn;
-  da[2 * H + j] = dn * r;
-  a.dh0[bj] = dh * z;  // the direct path; the one through h_in comes with the next launch
+  gru_backward_cell<T, kFinal>(a, s, b, j, acc);
 }
 
 }  // namespace

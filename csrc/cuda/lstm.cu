@@ -15,6 +15,7 @@
 
 #include "cuda_ops.h"
 #include "gemm.h"
+#include "rnn_cells.cuh"
 #include "rnn_common.cuh"
 
 namespace pyseq::cuda {
@@ -24,48 +25,18 @@ namespace {
 using namespace rnn;
 constexpr int G = 4;  // gates per unit
 
-template <typename T> __device__ __forceinline__ T sigmoid(T x) { return T(1) / (T(1) + exp(-x)); }
-
 // One forward step at processing position s (time t): z = gates_t (x·W) + h_in·U + b for the
 // block's rows and units, then the fused update. Writes gates[:, t] (activations; zeros at masked
 // steps), the states, y[:, t], c_in[:, t] and h_in[:, next step].
 template <typename T>
 __global__ void __launch_bounds__(kThreads) lstm_step_forward_kernel(LstmForward<T> a, int s) {
-  const int H = int(a.H), T_ = int(a.T_), G4H = G * H;
+  const int H = int(a.H), T_ = int(a.T_);
   const int t = step_at(s, T_, a.reverse);
   T acc[G] = {0, 0, 0, 0};
   product_forward<T, G>(acc, a.h_in + std::int64_t(t) * H, std::int64_t(T_) * H, a.recurrent_kernel, a.B, H);
   const int j = blockIdx.x * kUnits + threadIdx.x % kUnits, b = blockIdx.y * kRows + threadIdx.x / kUnits;
   if (b >= a.B || j >= H) return;
-
-  const std::int64_t row = std::int64_t(b) * T_ + t, bj = std::int64_t(b) * H + j;
-  T* z = a.gates + row * G4H;
-  const T c_prev = a.c_last[bj];
-  a.c_in[row * H + j] = c_prev;
-  T h;
-  if (!a.mask || a.mask[row]) {
-    const T* bias = a.bias;
-    const T i = sigmoid(z[j] + acc[0] + (bias ? bias[j] : T(0)));
-    const T f = sigmoid(z[H + j] + acc[1] + (bias ? bias[H + j] : T(0)));
-    const T g = tanh(z[2 * H + j] + acc[2] + (bias ? bias[2 * H + j] : T(0)));
-    const T o = sigmoid(z[3 * H + j] + acc[3] + (bias ? bias[3 * H + j] : T(0)));
-    const T c = f * c_prev + i * g;
-    h = o * tanh(c);
-    z[j] = i;
-    z[H + j] = f;
-    z[2 * H + j] = g;
-    z[3 * H + j] = o;
-    a.c_last[bj] = c;
-    a.h_last[bj] = h;
-    a.y[row * H + j] = h;
-  } else {  // carry the state; the output repeats the last valid one (zeros before it)
-    h = a.h_last[bj];
-    for (int g = 0; g < G; ++g) z[g * H + j] = T(0);
-    a.y[row * H + j] = (a.zero_output_for_mask || s < a.first_valid[b]) ? T(0) : h;
-  }
-  if (s + 1 < T_)
-    a.h_in[(std::int64_t(b) * T_ + step_at(s + 1, T_, a.reverse)) * H + j] =
-        a.dropout_mask ? h * a.dropout_mask[bj] : h;
+  lstm_forward_cell(a, s, b, j, acc);
 }
 
 // One backward step at processing position s (time t), or with kFinal the tail that turns the
@@ -82,33 +53,7 @@ __global__ void __launch_bounds__(kThreads) lstm_step_backward_kernel(LstmBackwa
                               std::int64_t(T_) * G4H, a.recurrent_kernel, a.B, H, G4H);
   const int j = blockIdx.x * kUnits + threadIdx.x % kUnits, b = blockIdx.y * kRows + threadIdx.x / kUnits;
   if (b >= a.B || j >= H) return;
-  const std::int64_t bj = std::int64_t(b) * H + j;
-  T dh = a.dh0[bj] + (a.dropout_mask ? acc * a.dropout_mask[bj] : acc);
-  if (kFinal) {
-    a.dh0[bj] = dh;
-    return;
-  }
-  const int t = step_at(s, T_, a.reverse);
-  const std::int64_t row = std::int64_t(b) * T_ + t;
-  T* dz = a.dz + row * G4H;
-  const bool valid = !a.mask || a.mask[row];
-  if (a.dy && output_reads_state(valid, a.zero_output_for_mask, s, a.first_valid[b])) dh += a.dy[row * H + j];
-  if (!valid) {
-    for (int g = 0; g < G; ++g) dz[g * H + j] = T(0);
-    a.dh0[bj] = dh;  // h_t = h_{t-1}, c_t = c_{t-1}: both gradients pass through
-    return;
-  }
-  const T* z = a.gates + row * G4H;
-  const T i = z[j], f = z[H + j], g = z[2 * H + j], o = z[3 * H + j];
-  const T c_prev = a.c_in[row * H + j];
-  const T tc = tanh(f * c_prev + i * g);               // c_t = f∘c_{t-1} + i∘g
-  const T dc = a.dc0[bj] + dh * o * (T(1) - tc * tc);  // h_t = o∘tanh(c_t)
-  dz[j] = dc * g * i * (T(1) - i);
-  dz[H + j] = dc * c_prev * f * (T(1) - f);
-  dz[2 * H + j] = dc * i * (T(1) - g * g);
-  dz[3 * H + j] = dh * tc * o * (T(1) - o);
-  a.dc0[bj] = dc * f;
-  a.dh0[bj] = T(0);  // h_{t-1} reaches the loss only through h_in, i.e. the next launch's product
+  lstm_backward_cell<T, kFinal>(a, s, b, j, acc);
 }
 
 }  // namespace

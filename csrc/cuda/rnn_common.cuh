@@ -11,17 +11,14 @@
 
 #include <cstdint>
 
+#include "rnn_cells.cuh"
+
 namespace pyseq::cuda::rnn {
 
 constexpr int kRows = 16;   // batch rows per block
 constexpr int kUnits = 16;  // hidden units per block
 constexpr int kThreads = kRows * kUnits;
 constexpr int kChunk = 32;  // inner-product slice staged in shared memory
-
-// The time step processed at position s (reverse = Keras go_backwards).
-__device__ __forceinline__ int step_at(int s, int T_, bool reverse) {
-  return reverse ? T_ - 1 - s : s;
-}
 
 inline unsigned blocks_for(std::int64_t n, int threads) {
   return unsigned((n + threads - 1) / threads);
@@ -41,17 +38,7 @@ __global__ void init_states_kernel(T* __restrict__ h_state, T* __restrict__ c_st
                                    const T* __restrict__ dropout, std::int64_t B, int T_,
                                    std::int64_t H, bool reverse) {
   const std::int64_t at = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x;
-  if (at >= B * H) return;
-  const std::int64_t b = at / H, j = at % H;
-  const T h = h0 ? h0[at] : T(0);
-  h_state[at] = h;
-  if (c_state) c_state[at] = c0 ? c0[at] : T(0);
-  h_in[(b * T_ + step_at(0, T_, reverse)) * H + j] = dropout ? h * dropout[at] : h;
-  if (j == 0) {
-    int s = 0;
-    while (s < T_ && mask && !mask[b * T_ + step_at(s, T_, reverse)]) ++s;
-    first_valid[b] = s;
-  }
+  if (at < B * H) init_state_at(at, h_state, c_state, h_in, first_valid, h0, c0, mask, dropout, T_, H, reverse);
 }
 
 // dst[i] = src[i] or zeros, for the running gradients of the states in backward.
@@ -130,13 +117,6 @@ __global__ void column_sum_kernel(T* __restrict__ out, const T* __restrict__ m, 
   T s = 0;
   for (std::int64_t r = 0; r < rows; ++r) s += m[r * n + c];
   out[c] = s;
-}
-
-// Whether step s of row b writes dy into the state gradient: y_t is h_t at a valid step, the
-// carried h at a masked one after the row's first valid step, else zeros.
-__device__ __forceinline__ bool output_reads_state(bool valid, bool zero_output_for_mask, int s,
-                                                   std::int32_t first_valid) {
-  return valid || (!zero_output_for_mask && s > first_valid);
 }
 
 }  // namespace pyseq::cuda::rnn

@@ -9,6 +9,7 @@
 
 #include "cuda_ops.h"
 #include "gemm.h"
+#include "rnn_cells.cuh"
 #include "rnn_common.cuh"
 
 namespace pyseq::cuda {
@@ -18,27 +19,6 @@ namespace {
 using namespace rnn;
 
 template <typename T>
-__device__ __forceinline__ T activate(RnnActivation f, T z) {
-  switch (f) {
-    case RnnActivation::tanh: return tanh(z);
-    case RnnActivation::relu: return z > T(0) ? z : T(0);
-    case RnnActivation::sigmoid: return T(1) / (T(1) + exp(-z));
-    default: return z;
-  }
-}
-
-// act'(z) written with the output h = act(z).
-template <typename T>
-__device__ __forceinline__ T derivative(RnnActivation f, T h) {
-  switch (f) {
-    case RnnActivation::tanh: return T(1) - h * h;
-    case RnnActivation::relu: return h > T(0) ? T(1) : T(0);
-    case RnnActivation::sigmoid: return h * (T(1) - h);
-    default: return T(1);
-  }
-}
-
-template <typename T>
 __global__ void __launch_bounds__(kThreads) rnn_step_forward_kernel(RnnForward<T> a, int s) {
   const int H = int(a.H), T_ = int(a.T_);
   const int t = step_at(s, T_, a.reverse);
@@ -46,21 +26,7 @@ __global__ void __launch_bounds__(kThreads) rnn_step_forward_kernel(RnnForward<T
   product_forward<T, 1>(acc, a.h_in + std::int64_t(t) * H, std::int64_t(T_) * H, a.recurrent_kernel, a.B, H);
   const int j = blockIdx.x * kUnits + threadIdx.x % kUnits, b = blockIdx.y * kRows + threadIdx.x / kUnits;
   if (b >= a.B || j >= H) return;
-  const std::int64_t row = std::int64_t(b) * T_ + t, bj = std::int64_t(b) * H + j;
-  T h;
-  if (!a.mask || a.mask[row]) {
-    h = activate(a.activation, a.act[row * H + j] + acc[0] + (a.bias ? a.bias[j] : T(0)));
-    a.act[row * H + j] = h;
-    a.h_last[bj] = h;
-    a.y[row * H + j] = h;
-  } else {
-    h = a.h_last[bj];
-    a.act[row * H + j] = T(0);
-    a.y[row * H + j] = (a.zero_output_for_mask || s < a.first_valid[b]) ? T(0) : h;
-  }
-  if (s + 1 < T_)
-    a.h_in[(std::int64_t(b) * T_ + step_at(s + 1, T_, a.reverse)) * H + j] =
-        a.dropout_mask ? h * a.dropout_mask[bj] : h;
+  rnn_forward_cell(a, s, b, j, acc);
 }
 
 template <typename T, bool kFinal>
@@ -73,23 +39,7 @@ __global__ void __launch_bounds__(kThreads) rnn_step_backward_kernel(RnnBackward
                               std::int64_t(T_) * H, a.recurrent_kernel, a.B, H, H);
   const int j = blockIdx.x * kUnits + threadIdx.x % kUnits, b = blockIdx.y * kRows + threadIdx.x / kUnits;
   if (b >= a.B || j >= H) return;
-  const std::int64_t bj = std::int64_t(b) * H + j;
-  T dh = a.dh0[bj] + (a.dropout_mask ? acc * a.dropout_mask[bj] : acc);
-  if (kFinal) {
-    a.dh0[bj] = dh;
-    return;
-  }
-  const int t = step_at(s, T_, a.reverse);
-  const std::int64_t row = std::int64_t(b) * T_ + t;
-  const bool valid = !a.mask || a.mask[row];
-  if (a.dy && output_reads_state(valid, a.zero_output_for_mask, s, a.first_valid[b])) dh += a.dy[row * H + j];
-  if (!valid) {
-    a.dz[row * H + j] = T(0);
-    a.dh0[bj] = dh;
-    return;
-  }
-  a.dz[row * H + j] = dh * derivative(a.activation, a.act[row * H + j]);
-  a.dh0[bj] = T(0);  // h_{t-1} reaches the loss only through h_in (the next launch's product)
+  rnn_backward_cell<T, kFinal>(a, s, b, j, acc);
 }
 
 }  // namespace
