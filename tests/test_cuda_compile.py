@@ -1,8 +1,9 @@
 """Every CUDA source of csrc/cuda/ compiles with nvcc for the architectures PYSEQ_CUDA=ON builds
 (sm_80 and sm_90 machine code, sm_90 PTX), warnings as errors. And what of the CUDA code can run
 on the host does, compiled by nvcc: the attention dropout generator draws the CPU kernel's mask,
-the conv1d and pooling kernels' element functions, and the recurrent families' step updates
-(driven in the CUDA host code's order) match the float64 reference. Needs nvcc only, no GPU; skipped with the reason when nvcc (or, for gemm.cu, cuBLAS's headers) is missing."""
+the attention kernels' block functions (on a one-thread host executor), the conv1d and pooling
+kernels' element functions, and the recurrent families' step updates (driven in the CUDA host
+code's order) match the float64 reference. Needs nvcc only, no GPU; skipped with the reason when nvcc (or, for gemm.cu, cuBLAS's headers) is missing."""
 
 import os
 import shutil
@@ -20,6 +21,7 @@ from hypothesis import example, given, settings
 
 from pyseq import _core, reference
 
+import test_attention as cpu_attention
 import test_conv1d as cpu_conv1d
 import test_gru as cpu_gru
 import test_lstm as cpu_lstm
@@ -286,3 +288,79 @@ def test_simple_rnn_step_updates_match_reference(rnn_check, p):
     inputs, up = cpu_rnn.build(p)
     check_rnn_cells(rnn_check, 2, p, inputs, up, ("y", "h_T"), ("dx", "dkernel", "drecurrent_kernel", "dbias", "dh0"),
                     reference.rnn_forward, reference.rnn_backward, dict(activation=p.activation))
+
+
+# ------------------------------------------------------------------------------------------------
+# attention: the kernels' block functions on the host executor
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def attention_check(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cuda_attention_check")
+    exe = folder / "cuda_attention_check"
+    source = Path(__file__).resolve().parent / "cuda_attention_check.cu"
+    proc = subprocess.run([NVCC, "-std=c++17", "-O2", "--Werror", "all-warnings", str(source), "-o", str(exe)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    def run(header, arrays):
+        inp, out = folder / "in.bin", folder / "out.bin"
+        with open(inp, "wb") as fh:
+            fh.write(header.tobytes())
+            for a in arrays:
+                fh.write(np.ascontiguousarray(a, np.float64).tobytes())
+        subprocess.run([str(exe), str(inp), str(out)], check=True)
+        return np.fromfile(out, np.float64)
+    return run
+
+
+def check_attention_blocks(run, p, tile):
+    inputs = cpu_attention.build(replace(p, dtype=np.float64, noncontiguous=False))
+    opts = cpu_attention.options(p, inputs)
+    q, k, v, do = (inputs[n] for n in ("q", "k", "v", "do"))
+    if do is None:
+        do = np.zeros((p.B, p.Lq, p.N, p.Dv))
+    scale = 1.0 / np.sqrt(p.D) if p.scale is None else p.scale
+    o_r, cache = reference.attention_forward(q, k, v, **opts)
+    grads_r = reference.attention_backward(do, cache)
+    # the log-sum-exp the kernel saves: of the scaled, masked scores, +inf for fully masked rows
+    s = scale * np.einsum("bind,bjnd->bnij", q, k)
+    allowed = reference._attention_allowed(p.B, p.Lq, p.Lk, p.causal, opts["key_mask"], opts["attn_mask"])
+    with np.errstate(divide="ignore"):
+        m = np.max(np.where(allowed, s, -np.inf), axis=-1, keepdims=True)
+        m = np.where(np.isfinite(m), m, 0.0)
+        total = np.where(allowed, np.exp(s - m), 0.0).sum(axis=-1)
+        lse_r = np.where(total > 0, m[..., 0] + np.log(total), np.inf)
+    header = np.zeros(16, np.int64)
+    header[:10] = [p.B, p.N, p.Lq, p.Lk, p.D, p.Dv, int(p.causal), int(opts["key_mask"] is not None),
+                   int(opts["attn_mask"] is not None), tile]
+    header.view(np.uint64)[10] = opts["seed"] or 0
+    arrays = [np.array([opts["dropout"]]), np.array([scale]), q, k, v, do] + \
+        [m for m in (opts["key_mask"], opts["attn_mask"]) if m is not None]
+    o, lse, dq, dk, dv = split(run(header, arrays), o_r.shape, lse_r.shape, *(g.shape for g in grads_r))
+    assert np.array_equal(np.isinf(lse), np.isinf(lse_r)), f"{p}: fully masked rows differ"
+    finite = np.isfinite(lse_r)
+    assert_close(lse[finite], lse_r[finite], np.float64, f"{p} tile {tile}\n  lse")
+    assert_all_close((o, dq, dk, dv), (o_r,) + tuple(grads_r), np.float64, ("o", "dq", "dk", "dv"),
+                     prefix=f"{p} tile {tile}\n  ")
+
+
+@settings(max_examples=60)
+@given(p=cpu_attention.problems())
+@example(p=cpu_attention.Problem(1, 1, 1, 1, 1, 1, np.float64, causal=True, mask="all_masked"))
+@example(p=cpu_attention.Problem(2, 3, 9, 13, 8, 3, np.float64, causal=True, mask="key+attn", dropout=0.6))
+@example(p=cpu_attention.Problem(3, 1, 13, 5, 17, 2, np.float64, causal=True, mask="attn_full_rows"))
+@example(p=cpu_attention.Problem(2, 2, 7, 11, 3, 16, np.float64, mask="key_full_rows", scale=-0.7, dropout=0.2))
+def test_attention_blocks_match_reference(attention_check, p):
+    check_attention_blocks(attention_check, p, tile=(8, 16, 32, 64)[p.seed % 4])
+
+
+@pytest.mark.parametrize("L", [7, 8, 9, 16, 17, 33])  # around the tiles of 8 and 16 rows
+@pytest.mark.parametrize("causal", [False, True])
+def test_attention_blocks_tile_boundaries(attention_check, L, causal):
+    for tile in (8, 16):
+        check_attention_blocks(attention_check, cpu_attention.Problem(1, 2, L, L + 3, 5, 4, np.float64, causal=causal,
+                                                                      mask="key", dropout=0.25, seed=L), tile)
+        check_attention_blocks(attention_check, cpu_attention.Problem(1, 1, L + 2, L, 4, 6, np.float64, causal=causal,
+                                                                      seed=L + 1), tile)
