@@ -364,3 +364,14 @@ def test_attention_blocks_tile_boundaries(attention_check, L, causal):
                                                                       mask="key", dropout=0.25, seed=L), tile)
         check_attention_blocks(attention_check, cpu_attention.Problem(1, 1, L + 2, L, 4, 6, np.float64, causal=causal,
                                                                       seed=L + 1), tile)
+
+
+def test_gemm_row_major_mapping(tmp_path):
+    # gemm.cu's row-major to column-major translation, through a column-major product on the host
+    exe = tmp_path / "cuda_gemm_check"
+    source = Path(__file__).resolve().parent / "cuda_gemm_check.cu"
+    proc = subprocess.run([NVCC, "-std=c++17", "-O2", "--Werror", "all-warnings", str(source), "-o", str(exe)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    run = subprocess.run([str(exe)], capture_output=True, text=True)
+    assert run.returncode == 0 and run.stdout.strip() == "ok", run.stdout + run.stderr

@@ -1,6 +1,4 @@
-// cuBLAS behind gemm.h. Row-major C = op(A)·op(B) is column-major Cᵀ = op(B)ᵀ·op(A)ᵀ, and a
-// row-major buffer read column-major is its transpose: so cuBLAS gets B before A, with the same
-// transpose flags.
+// cuBLAS behind gemm.h; the row-major to column-major mapping is gemm.h's column_major.
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
@@ -56,9 +54,10 @@ template <typename T>
 void gemm(const char* op, bool trans_a, bool trans_b, int m, int n, int k, T alpha, const T* A,
           int lda, const T* B, int ldb, T beta, T* C, int ldc) {
   if (m == 0 || n == 0) return;
+  const ColumnMajorGemm c = column_major(trans_a, trans_b, m, n, k, A, lda, B, ldb);
   const cublasStatus_t s =
-      call(handle(op), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, n,
-           m, k, &alpha, B, ldb, A, lda, &beta, C, ldc);
+      call(handle(op), c.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, c.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, c.m,
+           c.n, c.k, &alpha, static_cast<const T*>(c.A), c.lda, static_cast<const T*>(c.B), c.ldb, &beta, C, ldc);
   if (s != CUBLAS_STATUS_SUCCESS) fail(op, "gemm", s);
 }
 

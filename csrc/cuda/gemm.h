@@ -10,4 +10,20 @@ template <typename T>
 void gemm(const char* op, bool trans_a, bool trans_b, int m, int n, int k, T alpha, const T* A,
           int lda, const T* B, int ldb, T beta, T* C, int ldc);
 
+// The column-major (BLAS) call that computes a row-major product: row-major C = op(A)·op(B) is
+// column-major Cᵀ = op(B)ᵀ·op(A)ᵀ, and a row-major buffer read column-major is its transpose, so
+// B comes first, with the same transpose flags. Checked on the host by tests/cuda_gemm_check.cu.
+struct ColumnMajorGemm {
+  bool trans_a, trans_b;
+  int m, n, k;
+  const void* A;
+  int lda;
+  const void* B;
+  int ldb;
+};
+inline ColumnMajorGemm column_major(bool trans_a, bool trans_b, int m, int n, int k, const void* A, int lda,
+                                    const void* B, int ldb) {
+  return ColumnMajorGemm{trans_b, trans_a, n, m, k, B, ldb, A, lda};
+}
+
 }  // namespace pyseq::cuda
