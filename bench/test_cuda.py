@@ -9,7 +9,7 @@ Rows (float32, "train" = forward + backward of the whole op, as the CPU families
   least as fast as cuDNN; attention training at least 1.5x SDPA.
 Every timed call ends with torch.cuda.synchronize(), so a row is the time until the GPU is done.
 The whole file skips, with the reason, without a CUDA GPU, without PyTorch CUDA, or with a pyseq
-built without CUDA. Rows for an op the CUDA backend does not have yet (GRU) skip with that reason.
+built without CUDA. The pyseq rows first check their output against PyTorch's.
 No numbers from this file are in bench/RESULTS.md until it has run on a GPU.
 """
 
@@ -86,42 +86,52 @@ def rnn_problem(case):
     x = torch.randn((case.B, case.T, case.I), device="cuda", generator=g)
     W = torch.randn((case.I, G * H), device="cuda", generator=g) / case.I ** 0.5
     U = torch.randn((H, G * H), device="cuda", generator=g) / H ** 0.5
-    b = torch.randn((G * H,), device="cuda", generator=g) * 0.1
+    # Keras biases: (4H,) for the LSTM, (2, 3H) for the GRU (input row, recurrent row)
+    b = torch.randn((G * H,) if case.family == "lstm" else (2, G * H), device="cuda", generator=g) * 0.1
     dy = torch.randn((case.B, case.T, H), device="cuda", generator=g)
     return x, W, U, b, dy
 
 
 def torch_rnn(case, x, W, U, b):
-    """torch.nn.LSTM/GRU with the same weights (Keras column blocks are PyTorch's rows, transposed;
-    Keras i,f,c,o is PyTorch's i,f,g,o)."""
-    cls = torch.nn.LSTM if case.family == "lstm" else torch.nn.GRU
-    m = cls(case.I, case.H, batch_first=True).cuda()
+    """torch.nn.LSTM/GRU with the same weights: Keras's column blocks are PyTorch's rows,
+    transposed; LSTM gates i, f, c, o are PyTorch's i, f, g, o; GRU gates z, r, h are PyTorch's
+    r, z, n reordered (and Keras's reset_after GRU is PyTorch's)."""
+    H = case.H
+    if case.family == "lstm":
+        m = torch.nn.LSTM(case.I, H, batch_first=True).cuda()
+        order = torch.arange(4 * H, device="cuda")
+        b_ih, b_hh = b, torch.zeros_like(b)
+    else:
+        m = torch.nn.GRU(case.I, H, batch_first=True).cuda()
+        order = torch.cat([torch.arange(H, 2 * H), torch.arange(0, H), torch.arange(2 * H, 3 * H)]).cuda()
+        b_ih, b_hh = b[0], b[1]
     with torch.no_grad():
-        m.weight_ih_l0.copy_(W.T)
-        m.weight_hh_l0.copy_(U.T)
-        m.bias_ih_l0.copy_(b)
-        m.bias_hh_l0.zero_()
+        m.weight_ih_l0.copy_(W.T[order])
+        m.weight_hh_l0.copy_(U.T[order])
+        m.bias_ih_l0.copy_(b_ih[order])
+        m.bias_hh_l0.copy_(b_hh[order])
     return m
 
 
 @pytest.mark.parametrize("impl", ["pyseq", "torch"])
 @pytest.mark.parametrize("case", RNN_CASES, ids=lambda c: c.id)
 def test_cuda_rnn(benchmark, measure, flops, case, impl):
-    if case.family != "lstm" and impl == "pyseq":
-        pytest.skip(f"the CUDA backend has no {case.family} kernel yet")
     x, W, U, b, dy = rnn_problem(case)
+    forward = ops.lstm_forward if case.family == "lstm" else ops.gru_forward
+    backward = ops.lstm_backward if case.family == "lstm" else ops.gru_backward
+    n_states = 2 if case.family == "lstm" else 1  # upstream gradients of the final states: None
     flop = flops.step(flops.rnn(case.family, case.B, case.T, case.I, case.H), case.train)
     info = dict(family=f"cuda_{case.family}", case=case.id, mode=case.mode, B=case.B, T=case.T, I=case.I,
                 H=case.H, gpu=torch.cuda.get_device_name())
     if impl == "pyseq":
         def step():
-            y, h, c, saved = ops.lstm_forward(x, W, U, b)
+            y, *_, saved = forward(x, W, U, b)
             if case.train:
-                return ops.lstm_backward(dy, None, None, saved)
+                return backward(dy, *(None,) * n_states, saved)
             return y
         m = torch_rnn(case, x, W, U, b)
         y_ref, _ = m(x)
-        y, *_ = ops.lstm_forward(x, W, U, b)
+        y, *_ = forward(x, W, U, b)
         assert_close("y", y.cpu().numpy(), y_ref.detach().cpu().numpy())
         measure(benchmark, synced(step), flop=flop, impl=impl, info=info)
     else:
