@@ -418,3 +418,16 @@ def dense_backward(dz, saved):
     dz (M, U) may be None (zeros)."""
     return _core.dense_backward(dz, saved)
 # --- end of Dense block ---------------------------------------------------------------------
+
+
+# ================================================================================================
+# CUDA backend (issue 8): every op above accepts GPU arrays (__cuda_array_interface__ or a CUDA
+# DLPack device) and then runs on pyseq._cuda (pyseq/_device.py routes, pyseq/_gpu_ops.py holds
+# the GPU side); NumPy arguments run the CPU op unchanged.
+# ================================================================================================
+from . import _device, _gpu_ops  # noqa: E402
+
+for _name in __all__:
+    globals()[_name] = _device.gpu_aware(globals()[_name], getattr(_gpu_ops, _name, None))
+del _name
+# --- end of CUDA backend block --------------------------------------------------------------
