@@ -180,6 +180,9 @@ AWKWARD = [
     (2, 50, 48, 48, 3, 1, 1, 3, "causal"),
     (1, 33, 24, 24, 5, 2, 2, 24, "same"),
     (1, 23, 16, 32, 3, 1, 1, 16, "valid"),
+    # rows of 512 bytes or more: dkernel from x copied in channel blocks (12 + a partial one),
+    # a batch split mid-row between the threads (B = 3)
+    (3, 41, 129, 65, 3, 2, 1, 1, "causal"),
 ]
 
 
@@ -238,7 +241,8 @@ def test_every_simd_level(simd):
         _core.set_simd(simd)
         for p in (Problem(2, 70, 20, 40, 3, np.float32, padding="same", seed=8),
                   Problem(2, 30, 12, 12, 3, np.float64, stride=2, dilation=2, groups=12, seed=9),
-                  Problem(1, 300, 9, 17, 4, np.float32, padding="causal", stride=2, seed=10)):
+                  Problem(1, 300, 9, 17, 4, np.float32, padding="causal", stride=2, seed=10),
+                  Problem(3, 41, 133, 20, 3, np.float32, padding="same", stride=2, seed=11)):
             check_against_reference(p)
     finally:
         _core.set_simd(previous)
