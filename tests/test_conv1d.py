@@ -183,6 +183,9 @@ AWKWARD = [
     # rows of 512 bytes or more: dkernel from x copied in channel blocks (12 + a partial one),
     # a batch split mid-row between the threads (B = 3)
     (3, 41, 129, 65, 3, 2, 1, 1, "causal"),
+    # filters (per group) a multiple of 64: float's 64-wide panels and 6-row blocks on AVX-512
+    (2, 37, 20, 128, 3, 1, 1, 1, "same"),
+    (1, 30, 16, 128, 3, 1, 2, 2, "causal"),
 ]
 
 

@@ -73,34 +73,37 @@ Path choose_path(const Geom& g) {
 // in place: element (m, p) of A at A[m·rs + p·ps]. Forward and dx read A row-major (ps = 1) with
 // rows that overlap (rs = s·C < K·C); dkernel reads it transposed (rs = 1, ps = s·C). The BLAS
 // accepts neither layout. The register block is 12 rows × 2 vectors (or 8 × 3 for the wide
-// panels) on AVX-512: 24 accumulators, fewer loads per FMA than packed_gemm's 8 × 2 (measured:
+// panels, 6 × 4 for float's 64-wide ones) on AVX-512: 24 accumulators, fewer loads per FMA than packed_gemm's 8 × 2 (measured:
 // B1 C64 T256 K3 F64 forward on one thread 63 -> 45 µs; the large shapes were already at the
 // sgemm peak).
 #if defined(PYSEQ_ISA_LEVEL) && PYSEQ_ISA_LEVEL >= 2
-template <int NV> constexpr int kRows = NV == 2 ? 12 : 8;
+template <int NV> constexpr int kRows = NV == 2 ? 12 : NV == 4 ? 6 : 8;
 #else
 template <int NV> constexpr int kRows = kRowBlock;
 #endif
 
 #if defined(PYSEQ_ISA_LEVEL) && PYSEQ_ISA_LEVEL >= 2
 
-// float, 12 × 32 on AVX-512 written with intrinsics: GCC's form of the generic loop below keeps
+// float on AVX-512 (MR_ rows × NV vectors, 12 × 2 or 6 × 4) written with intrinsics: GCC's form of the generic loop below keeps
 // the twelve row addresses in spilled registers and moves them back through xmm registers
 // (port 0, an FMA port) on every step. Here row m of A sits at base m / 4 plus (m % 4) strides,
 // three bases and the stride in registers (rows one number apart when !kUnitP). Measured: the
 // forward at B32 C256 T1024 K5 F256 71.5 -> 69 ms, B32 C32 T500 K7 F32 0.79 -> 0.73 ms.
-template <int MR_, bool kUnitP>
+template <int MR_, int NV, bool kUnitP>
 inline void micro_f32(const float* __restrict A, i64 rs, i64 ps, const float* __restrict panel,
                       i64 kc, float* __restrict C, i64 ldc, i64 nr, bool accumulate,
                       const float* init) {
-  const __mmask16 k0 = nr >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << nr) - 1);
-  const __mmask16 k1 = nr >= 32 ? __mmask16(0xFFFF) : nr <= 16 ? __mmask16(0) : __mmask16((1u << (nr - 16)) - 1);
-  __m512 c0[MR_], c1[MR_];
+  __mmask16 kv[NV];
+  for (int v = 0; v < NV; ++v) {
+    const i64 lanes = std::clamp<i64>(nr - 16 * v, 0, 16);
+    kv[v] = lanes == 16 ? __mmask16(0xFFFF) : __mmask16((1u << lanes) - 1);
+  }
+  __m512 c[MR_][NV];
 #pragma GCC unroll 12
   for (int m = 0; m < MR_; ++m) {
-    const float* c = accumulate ? C + m * ldc : init;
-    c0[m] = c ? _mm512_maskz_loadu_ps(k0, c) : _mm512_setzero_ps();
-    c1[m] = c ? _mm512_maskz_loadu_ps(k1, c + 16) : _mm512_setzero_ps();
+    const float* src = accumulate ? C + m * ldc : init;
+    for (int v = 0; v < NV; ++v)
+      c[m][v] = src ? _mm512_maskz_loadu_ps(kv[v], src + 16 * v) : _mm512_setzero_ps();
   }
   const i64 R = (kUnitP ? rs : 1) * i64(sizeof(float)), R3 = 3 * R;
   const i64 step = (kUnitP ? 1 : ps) * i64(sizeof(float));
@@ -109,26 +112,24 @@ inline void micro_f32(const float* __restrict A, i64 rs, i64 ps, const float* __
   const char* b2 = b0 + 8 * R;
 #pragma GCC unroll 2
   for (i64 p = 0; p < kc; ++p) {
-    const __m512 w0 = _mm512_loadu_ps(panel), w1 = _mm512_loadu_ps(panel + 16);
-    panel += 32;
+    __m512 w[NV];
+    for (int v = 0; v < NV; ++v) w[v] = _mm512_loadu_ps(panel + 16 * v);
+    panel += 16 * NV;
 #pragma GCC unroll 12
     for (int m = 0; m < MR_; ++m) {
       const char* b = m < 4 ? b0 : m < 8 ? b1 : b2;
       const int j = m & 3;
       const char* a = j == 0 ? b : j == 1 ? b + R : j == 2 ? b + 2 * R : b + R3;
       const __m512 av = _mm512_set1_ps(*reinterpret_cast<const float*>(a));
-      c0[m] = _mm512_fmadd_ps(av, w0, c0[m]);
-      c1[m] = _mm512_fmadd_ps(av, w1, c1[m]);
+      for (int v = 0; v < NV; ++v) c[m][v] = _mm512_fmadd_ps(av, w[v], c[m][v]);
     }
     b0 += step;
     b1 += step;
     b2 += step;
   }
 #pragma GCC unroll 12
-  for (int m = 0; m < MR_; ++m) {
-    _mm512_mask_storeu_ps(C + m * ldc, k0, c0[m]);
-    _mm512_mask_storeu_ps(C + m * ldc + 16, k1, c1[m]);
-  }
+  for (int m = 0; m < MR_; ++m)
+    for (int v = 0; v < NV; ++v) _mm512_mask_storeu_ps(C + m * ldc + 16 * v, kv[v], c[m][v]);
 }
 #endif
 
@@ -143,8 +144,8 @@ inline void micro_kernel_s(int mr, const T* __restrict A, i64 rs, i64 ps,
     }
   }
 #if defined(PYSEQ_ISA_LEVEL) && PYSEQ_ISA_LEVEL >= 2
-  if constexpr (std::is_same_v<T, float> && NV == 2) {
-    micro_f32<MR_, kUnitP>(A, rs, ps, panel, kc, C, ldc, nr, accumulate, init);
+  if constexpr (std::is_same_v<T, float> && (NV == 2 || NV == 4)) {
+    micro_f32<MR_, NV, kUnitP>(A, rs, ps, panel, kc, C, ldc, nr, accumulate, init);
     return;
   }
 #endif
@@ -261,15 +262,18 @@ void dkernel_packed(T* dW, const T* xb, i64 u0, i64 C, i64 s, i64 K, const T* dy
 }
 
 // `sets` weight matrices of (R, N) each, packed into column panels for packed_gemm; wide panels
-// where they waste under 5 % of the columns in padding (as StepWeights chooses).
+// where they waste under 5 % of the columns in padding (as StepWeights chooses). float on
+// AVX-512 with N a multiple of 64: 64-wide panels and 6-row blocks, 10 loads per 24 FMAs instead
+// of 14 (B32 C256 T1024 K5 F256 forward 67.0 -> 66.0 ms; dkernel_packed in this shape measured
+// slower and stays 12 × 32).
 template <typename T>
 class Panels {
  public:
   Panels(i64 sets, i64 R, i64 N)
-      : sets_(sets), R_(R), N_(N),
-        wide_(((N + kNRw - 1) / kNRw * kNRw - N) * 20 < N),
-        nr_(wide_ ? kNRw : kNRn),
-        per_set_(wide_ ? packed_size<T, kWideVectors>(R, N) : packed_size<T, 2>(R, N)),
+      : sets_(sets), R_(R), N_(N), nv_(choose_nv(N)),
+        nr_(nv_ == 4 ? kNRq : nv_ == 3 ? kNRw : kNRn),
+        per_set_(nv_ == 4 ? packed_size<T, 4>(R, N)
+                 : nv_ == 3 ? packed_size<T, kWideVectors>(R, N) : packed_size<T, 2>(R, N)),
         buf_(sets > 0 ? sets * per_set_ : 1) {}
   // This thread's share of every set's panels; src(set, &ptr, &ld, &transposed) names set's
   // source: (R, N) row-major, or its transpose stored (N, R). Call from every member, then meet.
@@ -284,7 +288,8 @@ class Panels {
       bool tr;
       src(set, &m, &ld, &tr);
       T* dst = buf_.get() + set * per_set_;
-      if (wide_) pack_panels<T, kWideVectors>(dst, m, ld, R_, N_, tr, n0, n0 + nr_);
+      if (nv_ == 4) pack_panels<T, 4>(dst, m, ld, R_, N_, tr, n0, n0 + nr_);
+      else if (nv_ == 3) pack_panels<T, kWideVectors>(dst, m, ld, R_, N_, tr, n0, n0 + nr_);
       else pack_panels<T, 2>(dst, m, ld, R_, N_, tr, n0, n0 + nr_);
     }
   }
@@ -293,15 +298,31 @@ class Panels {
                 const T* init = nullptr) {
     if (M <= 0) return;
     const T* p = buf_.get() + set * per_set_;
-    if (wide_) panel_gemm<T, kWideVectors, true>(M, N_, R_, A, lda, 1, p, C, ldc, accumulate, init);
+    if constexpr (kQuad) {
+      if (nv_ == 4) {
+        panel_gemm<T, 4, true>(M, N_, R_, A, lda, 1, p, C, ldc, accumulate, init);
+        return;
+      }
+    }
+    if (nv_ == 3) panel_gemm<T, kWideVectors, true>(M, N_, R_, A, lda, 1, p, C, ldc, accumulate, init);
     else panel_gemm<T, 2, true>(M, N_, R_, A, lda, 1, p, C, ldc, accumulate, init);
   }
 
  private:
+#if defined(PYSEQ_ISA_LEVEL) && PYSEQ_ISA_LEVEL >= 2
+  static constexpr bool kQuad = std::is_same_v<T, float>;
+#else
+  static constexpr bool kQuad = false;
+#endif
+  static constexpr int kNRq = PanelShape<T, 4>::NR;
   static constexpr int kNRw = PanelShape<T, kWideVectors>::NR;
   static constexpr int kNRn = PanelShape<T, 2>::NR;
+  static int choose_nv(i64 N) {  // vectors per panel row: 4, 3 (kWideVectors) or 2
+    if (kQuad && N % kNRq == 0) return 4;
+    return ((N + kNRw - 1) / kNRw * kNRw - N) * 20 < N ? 3 : 2;
+  }
   i64 sets_, R_, N_;
-  bool wide_;
+  int nv_;
   i64 nr_, per_set_;
   Buffer<T> buf_;
 };
