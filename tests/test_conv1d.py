@@ -169,7 +169,7 @@ def test_conv1d_matches_reference(p):
 
 
 # Shapes that straddle the micro-kernel's blocks: output rows past 8/12/256 (row blocks, dkernel's
-# reduction block), K·C past 512 (forward's reduction block), filters past the 16/32-wide panels.
+# reduction block), K·C past 512 and 2048 (reduction blocks), filters past the 16/32-wide panels.
 AWKWARD = [
     # B, T, C, F, K, stride, dilation, groups, padding
     (1, 300, 33, 33, 5, 1, 1, 1, "same"),
@@ -186,6 +186,9 @@ AWKWARD = [
     # filters (per group) a multiple of 64: float's 64-wide panels and 6-row blocks on AVX-512
     (2, 37, 20, 128, 3, 1, 1, 1, "same"),
     (1, 30, 16, 128, 3, 1, 2, 2, "causal"),
+    # K·C past 2048, the products' reduction block (with the bias seeding only the first block)
+    (1, 40, 700, 33, 3, 1, 1, 1, "same"),
+    (2, 20, 520, 64, 5, 1, 1, 1, "valid"),
 ]
 
 
