@@ -73,9 +73,8 @@ Path choose_path(const Geom& g) {
 // in place: element (m, p) of A at A[m·rs + p·ps]. Forward and dx read A row-major (ps = 1) with
 // rows that overlap (rs = s·C < K·C); dkernel reads it transposed (rs = 1, ps = s·C). The BLAS
 // accepts neither layout. The register block is 12 rows × 2 vectors (or 8 × 3 for the wide
-// panels, 6 × 4 for float's 64-wide ones) on AVX-512: 24 accumulators, fewer loads per FMA than packed_gemm's 8 × 2 (measured:
-// B1 C64 T256 K3 F64 forward on one thread 63 -> 45 µs; the large shapes were already at the
-// sgemm peak).
+// panels, 6 × 4 for float's 64-wide ones) on AVX-512: 24 accumulators, fewer loads per FMA than
+// packed_gemm's 8 × 2 (measured: B1 C64 T256 K3 F64 forward on one thread 63 -> 45 µs).
 #if defined(PYSEQ_ISA_LEVEL) && PYSEQ_ISA_LEVEL >= 2
 template <int NV> constexpr int kRows = NV == 2 ? 12 : NV == 4 ? 6 : 8;
 #else
@@ -84,15 +83,16 @@ template <int NV> constexpr int kRows = kRowBlock;
 
 #if defined(PYSEQ_ISA_LEVEL) && PYSEQ_ISA_LEVEL >= 2
 
-// float on AVX-512 (MR_ rows × NV vectors, 12 × 2 or 6 × 4) written with intrinsics: GCC's form of the generic loop below keeps
-// the twelve row addresses in spilled registers and moves them back through xmm registers
-// (port 0, an FMA port) on every step. Here row m of A sits at base m / 4 plus (m % 4) strides,
+// float on AVX-512 (MR_ rows × NV vectors, 12 × 2 or 6 × 4) written with intrinsics: GCC's form
+// of the generic loop below keeps the twelve row addresses in spilled registers and moves them
+// back through xmm registers (port 0, an FMA port) on every step. Here row m of A sits at base m / 4 plus (m % 4) strides,
 // three bases and the stride in registers (rows one number apart when !kUnitP). Measured: the
 // forward at B32 C256 T1024 K5 F256 71.5 -> 69 ms, B32 C32 T500 K7 F32 0.79 -> 0.73 ms.
 template <int MR_, int NV, bool kUnitP>
 inline void micro_f32(const float* __restrict A, i64 rs, i64 ps, const float* __restrict panel,
                       i64 kc, float* __restrict C, i64 ldc, i64 nr, bool accumulate,
                       const float* init) {
+  static_assert(MR_ <= 12, "rows are addressed from three bases of four");
   __mmask16 kv[NV];
   for (int v = 0; v < NV; ++v) {
     const i64 lanes = std::clamp<i64>(nr - 16 * v, 0, 16);
