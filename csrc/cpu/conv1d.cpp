@@ -85,9 +85,10 @@ template <int NV> constexpr int kRows = kRowBlock;
 
 // float on AVX-512 (MR_ rows × NV vectors, 12 × 2 or 6 × 4) written with intrinsics: GCC's form
 // of the generic loop below keeps the twelve row addresses in spilled registers and moves them
-// back through xmm registers (port 0, an FMA port) on every step. Here row m of A sits at base m / 4 plus (m % 4) strides,
-// three bases and the stride in registers (rows one number apart when !kUnitP). Measured: the
-// forward at B32 C256 T1024 K5 F256 71.5 -> 69 ms, B32 C32 T500 K7 F32 0.79 -> 0.73 ms.
+// back through xmm registers (port 0, an FMA port) on every step. Here row m of A sits at base
+// m / 4 plus (m % 4) strides, three bases and the stride in registers (rows one number apart
+// when !kUnitP). Measured: the forward at B32 C256 T1024 K5 F256 71.5 -> 69 ms, B32 C32 T500 K7
+// F32 0.79 -> 0.73 ms.
 template <int MR_, int NV, bool kUnitP>
 inline void micro_f32(const float* __restrict A, i64 rs, i64 ps, const float* __restrict panel,
                       i64 kc, float* __restrict C, i64 ldc, i64 nr, bool accumulate,
