@@ -169,7 +169,7 @@ def test_conv1d_matches_reference(p):
 
 
 # Shapes that straddle the micro-kernel's blocks: output rows past 8/12/256 (row blocks, dkernel's
-# reduction block), K·C past 512 (forward's reduction block), filters past the 16/32-wide panels.
+# reduction block), K·C past 512 and 2048 (reduction blocks), filters past the 16/32-wide panels.
 AWKWARD = [
     # B, T, C, F, K, stride, dilation, groups, padding
     (1, 300, 33, 33, 5, 1, 1, 1, "same"),
@@ -180,6 +180,15 @@ AWKWARD = [
     (2, 50, 48, 48, 3, 1, 1, 3, "causal"),
     (1, 33, 24, 24, 5, 2, 2, 24, "same"),
     (1, 23, 16, 32, 3, 1, 1, 16, "valid"),
+    # rows of 512 bytes or more: dkernel from x copied in channel blocks (12 + a partial one),
+    # a batch split mid-row between the threads (B = 3)
+    (3, 41, 129, 65, 3, 2, 1, 1, "causal"),
+    # filters (per group) a multiple of 64: float's 64-wide panels and 6-row blocks on AVX-512
+    (2, 37, 20, 128, 3, 1, 1, 1, "same"),
+    (1, 30, 16, 128, 3, 1, 2, 2, "causal"),
+    # K·C past 2048, the products' reduction block (with the bias seeding only the first block)
+    (1, 40, 700, 33, 3, 1, 1, 1, "same"),
+    (2, 20, 520, 64, 5, 1, 1, 1, "valid"),
 ]
 
 
@@ -238,7 +247,8 @@ def test_every_simd_level(simd):
         _core.set_simd(simd)
         for p in (Problem(2, 70, 20, 40, 3, np.float32, padding="same", seed=8),
                   Problem(2, 30, 12, 12, 3, np.float64, stride=2, dilation=2, groups=12, seed=9),
-                  Problem(1, 300, 9, 17, 4, np.float32, padding="causal", stride=2, seed=10)):
+                  Problem(1, 300, 9, 17, 4, np.float32, padding="causal", stride=2, seed=10),
+                  Problem(3, 41, 133, 20, 3, np.float32, padding="same", stride=2, seed=11)):
             check_against_reference(p)
     finally:
         _core.set_simd(previous)
