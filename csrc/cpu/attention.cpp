@@ -17,11 +17,16 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "blas.h"
 #include "packed_gemm.h"
 #include "rnn_common.h"
 #include "vec_math.h"
+
+#if defined(PYSEQ_ISA_LEVEL) && PYSEQ_ISA_LEVEL >= 2
+#include <immintrin.h>
+#endif
 
 #ifndef PYSEQ_ISA
 #error "PYSEQ_ISA must name the ISA namespace this file is compiled for"
@@ -375,6 +380,224 @@ void forward_impl(const AttentionForward<T>& a) {
   });
 }
 
+// ---- forward, AVX-512 float: queries along the vector lanes ------------------------------------
+// The tile is transposed: Sᵀ (keys × 48 queries) and Oᵀ (Dv × 48 queries), so that each query's
+// softmax state (running max m, sum l, rescale alpha) is one vector lane: no horizontal reduction
+// and no per-row scalar code. Per tile of 48 queries Q_i and block of BK keys K_j, all in L1:
+//   Sᵀ = K_j (c·Q_i)ᵀ with c = scale·log2(e) folded into the packed Q (scores in base 2);
+//   m' = max(m, colmax Sᵀ);  Pᵀ = 2^(Sᵀ - m');  l = l·2^(m - m') + colsum Pᵀ;
+//   Oᵀ = Oᵀ·2^(m - m') + V_jᵀ Pᵀ;   at the end o = Oᵀᵀ / l, lse = ln2·m + ln l.
+// Taken for float without attn_mask, dropout or scores (key_mask and causal are handled here);
+// the rest runs forward_impl.
+#if defined(PYSEQ_ISA_LEVEL) && PYSEQ_ISA_LEVEL >= 2
+constexpr int kTq = 48;  // queries per tile: 3 vectors
+constexpr int kTv = 3;
+constexpr int kTr = 8;   // rows (keys of Sᵀ, value columns of Oᵀ) per register block
+
+// 2^t for t <= 0 up to rounding (t = -inf gives 0): 2^n · p(f), n = round(t), f in [-1/2, 1/2],
+// p a degree-6 fit of 2^f (relative error 1e-7), the scaling by vscalefps (which flushes to 0
+// below the float range). t is clamped first so that -inf gives n = -150, f = 0, not NaN.
+inline __m512 exp2_ps(__m512 t) {
+  t = _mm512_max_ps(t, _mm512_set1_ps(-150.0f));
+  const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512 f = _mm512_sub_ps(t, n);
+  __m512 p = _mm512_set1_ps(1.5469732170458883e-4f);
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.3400432653725147e-3f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.61802527308464e-3f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.550327152013779e-2f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.4022650718688965e-1f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931471824645996e-1f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+  return _mm512_scalef_ps(p, n);
+}
+
+// Sᵀ rows [j, j+8) = K rows [j, j+8) (ldk apart) · Qp (D × 48), masked, into S (rows of 48);
+// raises mx (3 vectors) to the column maxima. `valid` bit r: key j+r is not masked by the key
+// mask or the end of the keys; with `causal`, query i0+q sees key j+r iff j+r <= i0+q.
+template <bool kCausal>
+inline void scores_block(float* __restrict S, const float* __restrict K, std::int64_t ldk,
+                         const float* __restrict Qp, std::int64_t D, unsigned valid,
+                         std::int64_t j, __m512i qidx0, __m512* mx) {
+  __m512 acc[kTr][kTv];
+  for (int r = 0; r < kTr; ++r)
+    for (int v = 0; v < kTv; ++v) acc[r][v] = _mm512_setzero_ps();
+#pragma GCC unroll 2
+  for (std::int64_t d = 0; d < D; ++d) {
+    const __m512 q0 = _mm512_loadu_ps(Qp + d * kTq);
+    const __m512 q1 = _mm512_loadu_ps(Qp + d * kTq + 16);
+    const __m512 q2 = _mm512_loadu_ps(Qp + d * kTq + 32);
+#pragma GCC unroll 8
+    for (int r = 0; r < kTr; ++r) {
+      const __m512 kk = _mm512_set1_ps(K[r * ldk + d]);
+      acc[r][0] = _mm512_fmadd_ps(kk, q0, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(kk, q1, acc[r][1]);
+      acc[r][2] = _mm512_fmadd_ps(kk, q2, acc[r][2]);
+    }
+  }
+  const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+#pragma GCC unroll 8
+  for (int r = 0; r < kTr; ++r) {
+    const bool keep = valid >> r & 1u;
+    for (int v = 0; v < kTv; ++v) {
+      __m512 s = keep ? acc[r][v] : ninf;
+      if (kCausal) {
+        // lanes of queries before key j + r: masked
+        const __m512i qi = _mm512_add_epi32(qidx0, _mm512_set1_epi32(16 * v));
+        const __mmask16 sees = _mm512_cmp_epi32_mask(qi, _mm512_set1_epi32(static_cast<int>(j + r)),
+                                                     _MM_CMPINT_NLT);
+        s = _mm512_mask_blend_ps(sees, ninf, s);
+      }
+      _mm512_storeu_ps(S + r * kTq + 16 * v, s);
+      mx[v] = _mm512_max_ps(mx[v], s);
+    }
+  }
+}
+
+// Oᵀ rows [d0, d0+8) (48 each) = alpha ∘ Oᵀ + V (nk keys × 8, rows ldv apart)ᵀ · Pᵀ (nk × 48).
+inline void values_block(float* __restrict O, const float* __restrict V, std::int64_t ldv,
+                         const float* __restrict P, std::int64_t nk, const __m512* alpha) {
+  __m512 acc[kTr][kTv];
+  for (int r = 0; r < kTr; ++r)
+    for (int v = 0; v < kTv; ++v) acc[r][v] = _mm512_mul_ps(_mm512_loadu_ps(O + r * kTq + 16 * v), alpha[v]);
+#pragma GCC unroll 2
+  for (std::int64_t j = 0; j < nk; ++j) {
+    const __m512 p0 = _mm512_loadu_ps(P + j * kTq);
+    const __m512 p1 = _mm512_loadu_ps(P + j * kTq + 16);
+    const __m512 p2 = _mm512_loadu_ps(P + j * kTq + 32);
+    const float* vj = V + j * ldv;
+#pragma GCC unroll 8
+    for (int r = 0; r < kTr; ++r) {
+      const __m512 vv = _mm512_set1_ps(vj[r]);
+      acc[r][0] = _mm512_fmadd_ps(vv, p0, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(vv, p1, acc[r][1]);
+      acc[r][2] = _mm512_fmadd_ps(vv, p2, acc[r][2]);
+    }
+  }
+  for (int r = 0; r < kTr; ++r)
+    for (int v = 0; v < kTv; ++v) _mm512_storeu_ps(O + r * kTq + 16 * v, acc[r][v]);
+}
+
+// One tile of 48 queries [i0, i0+48) of head (b, n) against every key it can see. K and V are
+// the head's rows, ldk and ldv apart: round_up(Lk, 8) rows of K, rows of V with round_up(Dv, 8)
+// readable columns (see HeadCopy).
+template <bool kCausal>
+void fused_forward_tile(const AttentionForward<float>& a, std::int64_t bk, std::int64_t b,
+                        std::int64_t n, std::int64_t i0, const float* K, std::int64_t ldk,
+                        const float* V, std::int64_t ldv, float* Qp, float* S, float* O) {
+  const AttentionOptions& o = a.opt;
+  const std::int64_t N = o.N, D = o.D, Dv = o.Dv, Lq = o.Lq, Lk = o.Lk;
+  const std::int64_t mq = std::min<std::int64_t>(kTq, Lq - i0), dvp = round_up(Dv, kTr);
+  const float c = static_cast<float>(o.scale * 1.4426950408889634);
+  {  // Qp = c·Qᵀ (D × 48), queries past Lq zero
+    const float* Q = a.q + ((b * Lq + i0) * N + n) * D;
+    if (mq < kTq) std::fill(Qp, Qp + D * kTq, 0.0f);
+    for (std::int64_t q = 0; q < mq; ++q)
+      for (std::int64_t d = 0; d < D; ++d) Qp[d * kTq + q] = c * Q[q * N * D + d];
+  }
+  std::fill(O, O + dvp * kTq, 0.0f);
+  const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  __m512 m[kTv], l[kTv];
+  for (int v = 0; v < kTv; ++v) m[v] = ninf, l[v] = _mm512_setzero_ps();
+  const __m512i qidx0 = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(i0)),
+                                         _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+  const std::uint8_t* km = o.key_mask ? o.key_mask + b * Lk : nullptr;
+  const std::int64_t kend = kCausal ? std::min(Lk, i0 + mq) : Lk;
+  for (std::int64_t j0 = 0; j0 < kend; j0 += bk) {
+    const std::int64_t nk = std::min(bk, kend - j0);
+    __m512 mx[kTv] = {ninf, ninf, ninf};
+    for (std::int64_t j = j0; j < j0 + nk; j += kTr) {
+      unsigned valid = 0;
+      for (int r = 0; r < kTr; ++r)
+        valid |= static_cast<unsigned>(j + r < kend && (!km || km[j + r])) << r;
+      const float* Kj = K + j * ldk;
+      float* Sr = S + (j - j0) * kTq;
+      if (kCausal && j + kTr - 1 > i0)
+        scores_block<true>(Sr, Kj, ldk, Qp, D, valid, j, qidx0, mx);
+      else
+        scores_block<false>(Sr, Kj, ldk, Qp, D, valid, j, qidx0, mx);
+    }
+    __m512 alpha[kTv], msafe[kTv], sum[kTv];
+    for (int v = 0; v < kTv; ++v) {
+      const __m512 mnew = _mm512_max_ps(m[v], mx[v]);
+      // lanes with every key so far masked: subtract 0, so that 2^(-inf) = 0, not NaN
+      msafe[v] = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(mnew, ninf, _CMP_EQ_OQ), mnew,
+                                      _mm512_setzero_ps());
+      alpha[v] = exp2_ps(_mm512_sub_ps(m[v], msafe[v]));
+      m[v] = mnew;
+      sum[v] = _mm512_setzero_ps();
+    }
+    for (std::int64_t j = 0; j < nk; ++j)
+      for (int v = 0; v < kTv; ++v) {
+        float* s = S + j * kTq + 16 * v;
+        const __m512 p = exp2_ps(_mm512_sub_ps(_mm512_loadu_ps(s), msafe[v]));
+        _mm512_storeu_ps(s, p);
+        sum[v] = _mm512_add_ps(sum[v], p);
+      }
+    for (int v = 0; v < kTv; ++v) l[v] = _mm512_fmadd_ps(l[v], alpha[v], sum[v]);
+    for (std::int64_t d0 = 0; d0 < dvp; d0 += kTr)
+      values_block(O + d0 * kTq, V + j0 * ldv + d0, ldv, S, nk, alpha);
+  }
+  alignas(64) float mm[kTq], ll[kTq];
+  for (int v = 0; v < kTv; ++v) {
+    _mm512_store_ps(mm + 16 * v, m[v]);
+    _mm512_store_ps(ll + 16 * v, l[v]);
+  }
+  for (std::int64_t q = 0; q < mq; ++q) {
+    float* __restrict out = a.o + ((b * Lq + i0 + q) * N + n) * Dv;
+    const float inv = ll[q] > 0.0f ? 1.0f / ll[q] : 0.0f;
+    for (std::int64_t d = 0; d < Dv; ++d) out[d] = O[d * kTq + q] * inv;
+    // +inf for a fully masked row: exp(s - lse) is then 0 for every key in backward
+    a.lse[(b * N + n) * Lq + i0 + q] =
+        ll[q] > 0.0f ? mm[q] * 0.6931471805599453f + std::log(ll[q])
+                     : std::numeric_limits<float>::infinity();
+  }
+}
+
+// One thread's contiguous copy of a head's keys and values. Read in place, a head's rows lie
+// N·D floats apart, which at N·D = 256 maps them onto a quarter of the L2 sets: at L = 2048 its
+// keys and values (1 MiB) then no longer stay in L2 from one query tile to the next.
+// K: round_up(Lk, 8) rows of D (rows past Lk zero); V: Lk rows of round_up(Dv, 8) (zero-padded).
+struct HeadCopy {
+  std::int64_t Lk, D, Dv, dvp, head = -1;
+  Buffer<float> K, V;
+  HeadCopy(std::int64_t Lk_, std::int64_t D_, std::int64_t Dv_)
+      : Lk(Lk_), D(D_), Dv(Dv_), dvp(round_up(Dv_, kTr)), K(round_up(Lk_, kTr) * D_), V(Lk_ * dvp) {}
+  void load(std::int64_t bn, const float* k, std::int64_t ldk, const float* v, std::int64_t ldv) {
+    if (bn == head) return;
+    head = bn;
+    for (std::int64_t j = 0; j < Lk; ++j) {
+      std::copy(k + j * ldk, k + j * ldk + D, K.get() + j * D);
+      std::copy(v + j * ldv, v + j * ldv + Dv, V.get() + j * dvp);
+      std::fill(V.get() + j * dvp + Dv, V.get() + (j + 1) * dvp, 0.0f);
+    }
+    std::fill(K.get() + Lk * D, K.get() + round_up(Lk, kTr) * D, 0.0f);
+  }
+};
+
+template <bool kCausal>
+void fused_forward_impl(const AttentionForward<float>& a) {
+  const AttentionOptions& o = a.opt;
+  int bq_set = 0, bk_set = 0;
+  get_attention_tiles(&bq_set, &bk_set);
+  const std::int64_t bk = round_up(bk_set > 0 ? bk_set : 64, kTr);
+  const std::int64_t N = o.N, D = o.D, Dv = o.Dv, Lk = o.Lk, BN = o.B * N;
+  const std::int64_t nqt = (o.Lq + kTq - 1) / kTq, dvp = round_up(Dv, kTr);
+  std::atomic<std::int64_t> next{0};
+  run_team([&](const Team&) {
+    Buffer<float> Qp(D * kTq), S(bk * kTq), O(dvp * kTq);
+    HeadCopy kv(Lk, D, Dv);
+    // Head by head (its keys and values stay in L2 for all its query tiles); within a head,
+    // the last query tiles first (under causal masking they see the most keys).
+    for_tasks(next, BN * nqt, [&](std::int64_t task) {
+      const std::int64_t bn = task / nqt, qt = nqt - 1 - task % nqt, b = bn / N, n = bn % N;
+      kv.load(bn, a.k + (b * Lk * N + n) * D, N * D, a.v + (b * Lk * N + n) * Dv, N * Dv);
+      fused_forward_tile<kCausal>(a, bk, b, n, qt * kTq, kv.K.get(), D, kv.V.get(), dvp, Qp.get(),
+                                  S.get(), O.get());
+    });
+  });
+}
+#endif  // PYSEQ_ISA_LEVEL >= 2
+
 // ---- backward ----------------------------------------------------------------------------------
 
 // One thread's scratch for backward_tile.
@@ -537,6 +760,15 @@ void backward_impl(const AttentionBackward<T>& a) {
 
 template <typename T>
 void attention_forward(const AttentionForward<T>& a) {
+#if defined(PYSEQ_ISA_LEVEL) && PYSEQ_ISA_LEVEL >= 2
+  if constexpr (std::is_same_v<T, float>) {
+    if (a.opt.dropout == 0 && !a.opt.attn_mask && !a.scores) {
+      if (a.opt.causal) fused_forward_impl<true>(a);
+      else fused_forward_impl<false>(a);
+      return;
+    }
+  }
+#endif
   if (a.opt.dropout > 0) forward_impl<T, true>(a);
   else forward_impl<T, false>(a);
 }
