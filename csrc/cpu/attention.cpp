@@ -394,11 +394,11 @@ constexpr int kTq = 48;  // queries per tile: 3 vectors
 constexpr int kTv = 3;
 constexpr int kTr = 8;   // rows (keys of Sᵀ, value columns of Oᵀ) per register block
 
-// 2^t for t <= 0 up to rounding (t = -inf gives 0): 2^n · p(f), n = round(t), f in [-1/2, 1/2],
-// p a degree-6 fit of 2^f (relative error 1e-7), the scaling by vscalefps (which flushes to 0
-// below the float range). t is clamped first so that -inf gives n = -150, f = 0, not NaN.
+// 2^t for t <= 0 up to rounding: 2^n · p(f), n = round(t), f in [-1/2, 1/2], p a degree-6 fit
+// of 2^f (relative error 1e-7), scaled by vscalefps. Below t = -125 (and for t = -inf or NaN) the
+// result is 0: no subnormal results, whose microcode assists would cost more than the exp.
 inline __m512 exp2_ps(__m512 t) {
-  t = _mm512_max_ps(t, _mm512_set1_ps(-150.0f));
+  const __mmask16 normal = _mm512_cmp_ps_mask(t, _mm512_set1_ps(-125.0f), _CMP_GE_OQ);
   const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   const __m512 f = _mm512_sub_ps(t, n);
   __m512 p = _mm512_set1_ps(1.5469732170458883e-4f);
@@ -408,7 +408,33 @@ inline __m512 exp2_ps(__m512 t) {
   p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.4022650718688965e-1f));
   p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931471824645996e-1f));
   p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
-  return _mm512_scalef_ps(p, n);
+  return _mm512_maskz_scalef_ps(normal, p, n);
+}
+
+// Backward's P = exp(S - lse) in place, S (mq × nk, rows ld apart) of queries i0 + r and keys
+// j0 + j; with `causal` (diag = i0 - j0) the entries above the diagonal, which scores_gemm may
+// not have computed, become 0.
+inline void probabilities(float* P, std::int64_t ld, const float* lse, std::int64_t mq,
+                          std::int64_t nk, bool causal, std::int64_t diag) {
+  const __m512 log2e = _mm512_set1_ps(1.4426950408889634f);
+  const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  for (std::int64_t r = 0; r < mq; ++r) {
+    float* p = P + r * ld;
+    const __m512 L = _mm512_set1_ps(lse[r]);
+    const std::int64_t last = causal ? std::min(nk - 1, r + diag) : nk - 1;  // last visible key
+    for (std::int64_t j = 0; j < nk; j += 16) {
+      const __mmask16 in = j + 16 <= nk ? __mmask16(0xFFFF) : __mmask16((1u << (nk - j)) - 1);
+      __m512 t = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(in, p + j), L), log2e);
+      if (j + 15 > last) {
+        const __mmask16 sees = _mm512_cmp_epi32_mask(
+            _mm512_add_epi32(lane, _mm512_set1_epi32(static_cast<int>(j))),
+            _mm512_set1_epi32(static_cast<int>(last)), _MM_CMPINT_LE);
+        t = _mm512_mask_blend_ps(sees, ninf, t);
+      }
+      _mm512_mask_storeu_ps(p + j, in, exp2_ps(t));
+    }
+  }
 }
 
 // Sᵀ rows [j, j+8) = K rows [j, j+8) (ldk apart) · Qp (D × 48), masked, into S (rows of 48);
@@ -493,6 +519,11 @@ void fused_forward_tile(const AttentionForward<float>& a, std::int64_t bk, std::
     if (mq < kTq) std::fill(Qp, Qp + D * kTq, 0.0f);
     for (std::int64_t q = 0; q < mq; ++q)
       for (std::int64_t d = 0; d < D; ++d) Qp[d * kTq + q] = c * Q[q * N * D + d];
+    // The head's next two tiles (the next tasks, on one thread or the other): their queries
+    // come from memory, and read cold here they cost 5 % of the forward.
+    for (std::int64_t q = std::max<std::int64_t>(0, i0 - 2 * kTq); q < i0; ++q)
+      for (std::int64_t d = 0; d < D; d += 16)
+        _mm_prefetch(reinterpret_cast<const char*>(Q + (q - i0) * N * D + d), _MM_HINT_T1);
   }
   std::fill(O, O + dvp * kTq, 0.0f);
   const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
@@ -579,7 +610,7 @@ void fused_forward_impl(const AttentionForward<float>& a) {
   const AttentionOptions& o = a.opt;
   int bq_set = 0, bk_set = 0;
   get_attention_tiles(&bq_set, &bk_set);
-  const std::int64_t bk = round_up(bk_set > 0 ? bk_set : 64, kTr);
+  const std::int64_t bk = round_up(bk_set > 0 ? bk_set : 128, kTr);
   const std::int64_t N = o.N, D = o.D, Dv = o.Dv, Lk = o.Lk, BN = o.B * N;
   const std::int64_t nqt = (o.Lq + kTq - 1) / kTq, dvp = round_up(Dv, kTr);
   std::atomic<std::int64_t> next{0};
@@ -643,12 +674,22 @@ void backward_tile(const AttentionBackward<T>& a, const Tiles& t, std::int64_t b
     const T* dO = a.dout + ((b * Lq + i0) * N + n) * Dv;
     // forward: S = scale · Q Kᵀ, P = exp(S - lse)
     scores_gemm<T, kNVs>(mq, nk, D, Q, N * D, w.KTp.get(), P, BK, o.causal, i0 - j0);
-    mask_scores(P, BK, o, b, i0, mq, j0, nk);
-    for (std::int64_t r = 0; r < mq; ++r) {
-      T* __restrict p = P + r * BK;
-      const T L = lse[i0 + r];
+#if defined(PYSEQ_ISA_LEVEL) && PYSEQ_ISA_LEVEL >= 2
+    if constexpr (std::is_same_v<T, float>) {
+      // causal masking inside the exp pass unless another mask needs mask_scores anyway
+      const bool other_masks = o.key_mask || o.attn_mask;
+      if (other_masks) mask_scores(P, BK, o, b, i0, mq, j0, nk);
+      probabilities(P, BK, lse + i0, mq, nk, o.causal && !other_masks, i0 - j0);
+    } else
+#endif
+    {
+      mask_scores(P, BK, o, b, i0, mq, j0, nk);
+      for (std::int64_t r = 0; r < mq; ++r) {
+        T* __restrict p = P + r * BK;
+        const T L = lse[i0 + r];
 #pragma omp simd
-      for (std::int64_t j = 0; j < nk; ++j) p[j] = softmax_exp<T>(p[j] - L);
+        for (std::int64_t j = 0; j < nk; ++j) p[j] = softmax_exp<T>(p[j] - L);
+      }
     }
     // dP = dO Vᵀ, the gradient reaching P∘Z
     scores_gemm<T, kNVs>(mq, nk, Dv, dO, N * Dv, w.VTp.get(), dP, BK, o.causal, i0 - j0);
