@@ -586,13 +586,14 @@ void fused_forward_tile(const AttentionForward<float>& a, std::int64_t bk, std::
 
 // One thread's contiguous copy of a head's keys and values. Read in place, a head's rows lie
 // N·D floats apart, which at N·D = 256 maps them onto a quarter of the L2 sets: at L = 2048 its
-// keys and values (1 MiB) then no longer stay in L2 from one query tile to the next.
-// K: round_up(Lk, 8) rows of D (rows past Lk zero); V: Lk rows of round_up(Dv, 8) (zero-padded).
+// keys and values (1 MiB) then no longer stay in L2 from one query tile to the next. (Keys in
+// blocks of 8, D × 8 each, for contiguous broadcasts, ran forward and backward 3-6 % slower.)
+// K: round_up(Lk, 8) rows of D; V: round_up(Lk, 8) rows of round_up(Dv, 8); zero-padded.
 struct HeadCopy {
   std::int64_t Lk, D, Dv, dvp, head = -1;
   Buffer<float> K, V;
   HeadCopy(std::int64_t Lk_, std::int64_t D_, std::int64_t Dv_)
-      : Lk(Lk_), D(D_), Dv(Dv_), dvp(round_up(Dv_, kTr)), K(round_up(Lk_, kTr) * D_), V(Lk_ * dvp) {}
+      : Lk(Lk_), D(D_), Dv(Dv_), dvp(round_up(Dv_, kTr)), K(round_up(Lk_, kTr) * D_), V(round_up(Lk_, kTr) * dvp) {}
   void load(std::int64_t bn, const float* k, std::int64_t ldk, const float* v, std::int64_t ldv) {
     if (bn == head) return;
     head = bn;
@@ -602,6 +603,7 @@ struct HeadCopy {
       std::fill(V.get() + j * dvp + Dv, V.get() + (j + 1) * dvp, 0.0f);
     }
     std::fill(K.get() + Lk * D, K.get() + round_up(Lk, kTr) * D, 0.0f);
+    std::fill(V.get() + Lk * dvp, V.get() + round_up(Lk, kTr) * dvp, 0.0f);
   }
 };
 
@@ -727,6 +729,22 @@ void backward_tile(const AttentionBackward<T>& a, const Tiles& t, std::int64_t b
   }
 }
 
+// Drow = rowsum(dO ∘ o), (B,N,Lq): this thread's share of the rows.
+template <typename T>
+void row_dots(const AttentionBackward<T>& a, T* drow, int tid, int nth) {
+  const std::int64_t Lq = a.opt.Lq, N = a.opt.N, Dv = a.opt.Dv;
+  auto [r0, r1] = team_share(a.opt.B * Lq * N, tid, nth);
+  for (std::int64_t r = r0; r < r1; ++r) {
+    const T* __restrict x = a.dout + r * Dv;
+    const T* __restrict y = a.o + r * Dv;
+    T sum = 0;
+#pragma omp simd reduction(+ : sum)
+    for (std::int64_t d = 0; d < Dv; ++d) sum += x[d] * y[d];
+    const std::int64_t b = r / (Lq * N), i = r / N % Lq, n = r % N;
+    drow[(b * N + n) * Lq + i] = sum;
+  }
+}
+
 template <typename T, bool kDropout>
 void backward_impl(const AttentionBackward<T>& a) {
   const AttentionOptions& o = a.opt;
@@ -744,18 +762,7 @@ void backward_impl(const AttentionBackward<T>& a) {
   std::atomic<std::int64_t> next{0};
   run_team([&](const Team& team) {
     const int tid = team.tid, nth = team.nth;
-    {  // Drow = rowsum(dO ∘ o), (B,N,Lq)
-      auto [r0, r1] = team_share(B * Lq * N, tid, nth);
-      for (std::int64_t r = r0; r < r1; ++r) {
-        const T* __restrict x = a.dout + r * Dv;
-        const T* __restrict y = a.o + r * Dv;
-        T sum = 0;
-#pragma omp simd reduction(+ : sum)
-        for (std::int64_t d = 0; d < Dv; ++d) sum += x[d] * y[d];
-        const std::int64_t b = r / (Lq * N), i = r / N % Lq, n = r % N;
-        drow.get()[(b * N + n) * Lq + i] = sum;
-      }
-    }
+    row_dots(a, drow.get(), tid, nth);
     BackwardScratch<T> scratch(t, D, Dv);
     const bool private_dq = !by_heads && tid > 0;
     std::unique_ptr<Buffer<T>> dq_own(private_dq ? new Buffer<T>(B * Lq * N * D) : nullptr);
@@ -797,6 +804,227 @@ void backward_impl(const AttentionBackward<T>& a) {
   });
 }
 
+#if defined(PYSEQ_ISA_LEVEL) && PYSEQ_ISA_LEVEL >= 2
+// ---- backward, AVX-512 float: queries along the vector lanes ------------------------------------
+// As the forward: per head, per tile of 48 queries (outer) and block of BK keys (inner), with the
+// queries on the vector lanes, so that lse and Drow are lane vectors:
+//   Pᵀ = 2^(K (c·Q)ᵀ - log2(e)·lse)  (c = scale·log2 e; rows of keys masked as in forward)
+//   dSᵀ = Pᵀ ∘ (V dOᵀ - Drow)        (in the epilogue of the dPᵀ block, Pᵀ still in L1)
+//   dV += Pᵀ dO;  dK += dSᵀ Q;  dQᵀ += Kᵀ dSᵀ   (dK, dQ times scale when written out)
+// Taken for float without attn_mask or dropout, D and Dv multiples of 16, and heads enough for
+// one per task (each thread then owns its head's dK, dV and each query tile's dQ outright).
+
+// Pᵀ and dSᵀ rows [j, j+8) (rows of 48) for K, V rows [j, j+8) (ldk, ldv apart); Qp = c·Qᵀ
+// (D × 48), dOp = dOᵀ (Dv × 48); lse2 = log2(e)·lse and drow per query (48 each). They and the
+// query indices are read after the products, not held in registers across them: with the 24
+// accumulators they would not fit in the 32 registers.
+template <bool kCausal>
+__attribute__((noinline)) void probabilities_block(float* __restrict P, float* __restrict dS,
+                                const float* __restrict K, std::int64_t ldk,
+                                const float* __restrict V, std::int64_t ldv,
+                                const float* __restrict Qp, std::int64_t D,
+                                const float* __restrict dOp, std::int64_t Dv, unsigned valid,
+                                std::int64_t j, std::int64_t i0, const float* lse2,
+                                const float* drow) {
+  __m512 acc[kTr][kTv];
+  for (int r = 0; r < kTr; ++r)
+    for (int v = 0; v < kTv; ++v) acc[r][v] = _mm512_setzero_ps();
+#pragma GCC unroll 2
+  for (std::int64_t d = 0; d < D; ++d) {
+    const __m512 q0 = _mm512_loadu_ps(Qp + d * kTq);
+    const __m512 q1 = _mm512_loadu_ps(Qp + d * kTq + 16);
+    const __m512 q2 = _mm512_loadu_ps(Qp + d * kTq + 32);
+#pragma GCC unroll 8
+    for (int r = 0; r < kTr; ++r) {
+      const __m512 kk = _mm512_set1_ps(K[r * ldk + d]);
+      acc[r][0] = _mm512_fmadd_ps(kk, q0, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(kk, q1, acc[r][1]);
+      acc[r][2] = _mm512_fmadd_ps(kk, q2, acc[r][2]);
+    }
+  }
+  const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+#pragma GCC unroll 8
+  for (int r = 0; r < kTr; ++r) {
+    const bool keep = valid >> r & 1u;
+    for (int v = 0; v < kTv; ++v) {
+      __m512 t = keep ? _mm512_sub_ps(acc[r][v], _mm512_load_ps(lse2 + 16 * v)) : ninf;
+      if (kCausal) {
+        const __m512i qi = _mm512_add_epi32(
+            _mm512_set1_epi32(static_cast<int>(i0 + 16 * v)),
+            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+        const __mmask16 sees = _mm512_cmp_epi32_mask(qi, _mm512_set1_epi32(static_cast<int>(j + r)),
+                                                     _MM_CMPINT_NLT);
+        t = _mm512_mask_blend_ps(sees, ninf, t);
+      }
+      _mm512_storeu_ps(P + r * kTq + 16 * v, exp2_ps(t));
+    }
+  }
+  for (int r = 0; r < kTr; ++r)
+    for (int v = 0; v < kTv; ++v) acc[r][v] = _mm512_setzero_ps();
+#pragma GCC unroll 2
+  for (std::int64_t d = 0; d < Dv; ++d) {
+    const __m512 g0 = _mm512_loadu_ps(dOp + d * kTq);
+    const __m512 g1 = _mm512_loadu_ps(dOp + d * kTq + 16);
+    const __m512 g2 = _mm512_loadu_ps(dOp + d * kTq + 32);
+#pragma GCC unroll 8
+    for (int r = 0; r < kTr; ++r) {
+      const __m512 vv = _mm512_set1_ps(V[r * ldv + d]);
+      acc[r][0] = _mm512_fmadd_ps(vv, g0, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(vv, g1, acc[r][1]);
+      acc[r][2] = _mm512_fmadd_ps(vv, g2, acc[r][2]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < kTr; ++r)
+    for (int v = 0; v < kTv; ++v)
+      _mm512_storeu_ps(dS + r * kTq + 16 * v,
+                       _mm512_mul_ps(_mm512_loadu_ps(P + r * kTq + 16 * v),
+                                     _mm512_sub_ps(acc[r][v], _mm512_load_ps(drow + 16 * v))));
+}
+
+// C rows [0, 8) (ldc apart), columns [0, 16·NV) += A (8 × 48, rows of 48) · X (48 × 16·NV,
+// rows ldx apart): dV += Pᵀ dO and dK += dSᵀ Q for 8 keys.
+template <int NV>
+inline void keys_block(float* __restrict C, std::int64_t ldc, const float* __restrict A,
+                       const float* __restrict X, std::int64_t ldx) {
+  __m512 acc[kTr][NV];
+  for (int r = 0; r < kTr; ++r)
+    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_loadu_ps(C + r * ldc + 16 * v);
+#pragma GCC unroll 2
+  for (int q = 0; q < kTq; ++q) {
+    __m512 x[NV];
+    for (int v = 0; v < NV; ++v) x[v] = _mm512_loadu_ps(X + q * ldx + 16 * v);
+#pragma GCC unroll 8
+    for (int r = 0; r < kTr; ++r) {
+      const __m512 a = _mm512_set1_ps(A[r * kTq + q]);
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(a, x[v], acc[r][v]);
+    }
+  }
+  for (int r = 0; r < kTr; ++r)
+    for (int v = 0; v < NV; ++v) _mm512_storeu_ps(C + r * ldc + 16 * v, acc[r][v]);
+}
+
+// C (keys × cols, ldc apart) rows [0, 8) += A · X, in column panels of 32 (and one of 16).
+inline void keys_rows(float* C, std::int64_t ldc, const float* A, const float* X, std::int64_t cols) {
+  std::int64_t c0 = 0;
+  for (; c0 + 32 <= cols; c0 += 32) keys_block<2>(C + c0, ldc, A, X + c0, cols);
+  if (c0 < cols) keys_block<1>(C + c0, ldc, A, X + c0, cols);
+}
+
+// One thread's state for fused_backward_head: the head's keys and values, its dK and dV
+// (round_up(Lk, 8) rows), and one query tile's packed operands and dQᵀ.
+struct FusedBackwardScratch {
+  HeadCopy kv;
+  Buffer<float> dK, dV, Qp, Qr, dOp, dOr, P, dS, dQt;
+  FusedBackwardScratch(std::int64_t Lk, std::int64_t D, std::int64_t Dv, std::int64_t bk)
+      : kv(Lk, D, Dv), dK(round_up(Lk, kTr) * D), dV(round_up(Lk, kTr) * Dv), Qp(D * kTq),
+        Qr(kTq * D), dOp(Dv * kTq), dOr(kTq * Dv), P(bk * kTq), dS(bk * kTq), dQt(D * kTq) {}
+};
+
+template <bool kCausal>
+void fused_backward_head(const AttentionBackward<float>& a, std::int64_t bk, std::int64_t b,
+                         std::int64_t n, const float* drow_all, FusedBackwardScratch& w) {
+  const AttentionOptions& o = a.opt;
+  const std::int64_t N = o.N, D = o.D, Dv = o.Dv, Lq = o.Lq, Lk = o.Lk, bn = b * N + n;
+  const float c = static_cast<float>(o.scale * 1.4426950408889634), scale = static_cast<float>(o.scale);
+  w.kv.load(bn, a.k + (b * Lk * N + n) * D, N * D, a.v + (b * Lk * N + n) * Dv, N * Dv);
+  const float* K = w.kv.K.get();
+  const float* V = w.kv.V.get();
+  float *dK = w.dK.get(), *dV = w.dV.get(), *Qp = w.Qp.get(), *Qr = w.Qr.get(),
+        *dOp = w.dOp.get(), *dOr = w.dOr.get(), *P = w.P.get(), *dS = w.dS.get(),
+        *dQt = w.dQt.get();
+  std::fill(dK, dK + round_up(Lk, kTr) * D, 0.0f);
+  std::fill(dV, dV + round_up(Lk, kTr) * Dv, 0.0f);
+  const std::uint8_t* km = o.key_mask ? o.key_mask + b * Lk : nullptr;
+  const __m512 ones = _mm512_set1_ps(1.0f);
+  const __m512 alpha[kTv] = {ones, ones, ones};
+  for (std::int64_t i0 = 0; i0 < Lq; i0 += kTq) {
+    const std::int64_t mq = std::min<std::int64_t>(kTq, Lq - i0);
+    // The tile's operands, padded with zero queries: c·Qᵀ, Q, dOᵀ, dO; lse2 and drow by lane
+    // (+inf and 0 past Lq, so that padded queries have P = 0).
+    const float* Q = a.q + ((b * Lq + i0) * N + n) * D;
+    const float* dO = a.dout + ((b * Lq + i0) * N + n) * Dv;
+    if (mq < kTq) {
+      std::fill(Qp, Qp + D * kTq, 0.0f);
+      std::fill(Qr, Qr + kTq * D, 0.0f);
+      std::fill(dOp, dOp + Dv * kTq, 0.0f);
+      std::fill(dOr, dOr + kTq * Dv, 0.0f);
+    }
+    alignas(64) float l2[kTq], dr[kTq];
+    for (std::int64_t q = 0; q < kTq; ++q) {
+      if (q >= mq) {
+        l2[q] = std::numeric_limits<float>::infinity();
+        dr[q] = 0.0f;
+        continue;
+      }
+      l2[q] = a.lse[bn * Lq + i0 + q] * 1.4426950408889634f;
+      dr[q] = drow_all[bn * Lq + i0 + q];
+      for (std::int64_t d = 0; d < D; ++d) {
+        Qp[d * kTq + q] = c * Q[q * N * D + d];
+        Qr[q * D + d] = Q[q * N * D + d];
+      }
+      for (std::int64_t d = 0; d < Dv; ++d) {
+        dOp[d * kTq + q] = dO[q * N * Dv + d];
+        dOr[q * Dv + d] = dO[q * N * Dv + d];
+      }
+    }
+    std::fill(dQt, dQt + D * kTq, 0.0f);
+    const std::int64_t kend = kCausal ? std::min(Lk, i0 + mq) : Lk;
+    for (std::int64_t j0 = 0; j0 < kend; j0 += bk) {
+      const std::int64_t nk = std::min(bk, kend - j0);
+      for (std::int64_t j = j0; j < j0 + nk; j += kTr) {
+        unsigned valid = 0xFF;
+        if (km || j + kTr > kend)
+          for (int r = 0; r < kTr; ++r)
+            if (j + r >= kend || (km && !km[j + r])) valid &= ~(1u << r);
+        float* Pj = P + (j - j0) * kTq;
+        float* dSj = dS + (j - j0) * kTq;
+        if (kCausal && j + kTr - 1 > i0)
+          probabilities_block<true>(Pj, dSj, K + j * D, D, V + j * Dv, Dv, Qp, D, dOp, Dv, valid,
+                                    j, i0, l2, dr);
+        else
+          probabilities_block<false>(Pj, dSj, K + j * D, D, V + j * Dv, Dv, Qp, D, dOp, Dv, valid,
+                                     j, i0, l2, dr);
+        // rows past kend have P = dS = 0: dK, dV have round_up(Lk, 8) rows to take them
+        keys_rows(dV + j * Dv, Dv, Pj, dOr, Dv);
+        keys_rows(dK + j * D, D, dSj, Qr, D);
+      }
+      for (std::int64_t d0 = 0; d0 < D; d0 += kTr)
+        values_block(dQt + d0 * kTq, K + j0 * D + d0, D, dS, nk, alpha);
+    }
+    for (std::int64_t q = 0; q < mq; ++q) {
+      float* __restrict out = a.dq + ((b * Lq + i0 + q) * N + n) * D;
+      for (std::int64_t d = 0; d < D; ++d) out[d] = scale * dQt[d * kTq + q];
+    }
+  }
+  for (std::int64_t j = 0; j < Lk; ++j) {
+    float* __restrict dk = a.dk + ((b * Lk + j) * N + n) * D;
+    float* __restrict dv = a.dv + ((b * Lk + j) * N + n) * Dv;
+    for (std::int64_t d = 0; d < D; ++d) dk[d] = scale * dK[j * D + d];
+    std::copy(dV + j * Dv, dV + (j + 1) * Dv, dv);
+  }
+}
+
+template <bool kCausal>
+void fused_backward_impl(const AttentionBackward<float>& a) {
+  const AttentionOptions& o = a.opt;
+  int bq_set = 0, bk_set = 0;
+  get_attention_tiles(&bq_set, &bk_set);
+  const std::int64_t bk = round_up(bk_set > 0 ? bk_set : 64, kTr);
+  const std::int64_t N = o.N, BN = o.B * N;
+  Buffer<float> drow(BN * o.Lq);
+  std::atomic<std::int64_t> next{0};
+  run_team([&](const Team& team) {
+    row_dots(a, drow.get(), team.tid, team.nth);
+    team.barrier();
+    FusedBackwardScratch w(o.Lk, o.D, o.Dv, bk);
+    for_tasks(next, BN, [&](std::int64_t bn) {
+      fused_backward_head<kCausal>(a, bk, bn / N, bn % N, drow.get(), w);
+    });
+  });
+}
+#endif  // PYSEQ_ISA_LEVEL >= 2
+
 }  // namespace
 
 template <typename T>
@@ -816,6 +1044,18 @@ void attention_forward(const AttentionForward<T>& a) {
 
 template <typename T>
 void attention_backward(const AttentionBackward<T>& a) {
+#if defined(PYSEQ_ISA_LEVEL) && PYSEQ_ISA_LEVEL >= 2
+  if constexpr (std::is_same_v<T, float>) {
+    const AttentionOptions& o = a.opt;
+    const std::int64_t BN = o.B * o.N, nth = std::max(1, get_num_threads());
+    if (o.dropout == 0 && !o.attn_mask && o.D % 16 == 0 && o.Dv % 16 == 0 &&
+        (BN % nth == 0 || BN >= 4 * nth)) {
+      if (o.causal) fused_backward_impl<true>(a);
+      else fused_backward_impl<false>(a);
+      return;
+    }
+  }
+#endif
   if (a.opt.dropout > 0) backward_impl<T, true>(a);
   else backward_impl<T, false>(a);
 }
