@@ -437,6 +437,30 @@ inline void probabilities(float* P, std::int64_t ld, const float* lse, std::int6
   }
 }
 
+// dst (cols × 48) = c · srcᵀ for the tile's `rows` query rows of src (ld apart, `cols` each);
+// rows past `rows` zero. A full tile is read by gathers: the scalar transpose cost 5 % of the
+// forward.
+inline void pack_transposed(float* __restrict dst, const float* __restrict src, std::int64_t ld,
+                            std::int64_t rows, std::int64_t cols, float c) {
+  if (rows < kTq) {
+    std::fill(dst, dst + cols * kTq, 0.0f);
+    for (std::int64_t q = 0; q < rows; ++q)
+      for (std::int64_t d = 0; d < cols; ++d) dst[d * kTq + q] = c * src[q * ld + d];
+    return;
+  }
+  const __m512i idx0 = _mm512_mullo_epi32(
+      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+      _mm512_set1_epi32(static_cast<int>(ld)));
+  const __m512i idx1 = _mm512_add_epi32(idx0, _mm512_set1_epi32(static_cast<int>(16 * ld)));
+  const __m512i idx2 = _mm512_add_epi32(idx1, _mm512_set1_epi32(static_cast<int>(16 * ld)));
+  const __m512 cv = _mm512_set1_ps(c);
+  for (std::int64_t d = 0; d < cols; ++d) {
+    _mm512_storeu_ps(dst + d * kTq, _mm512_mul_ps(cv, _mm512_i32gather_ps(idx0, src + d, 4)));
+    _mm512_storeu_ps(dst + d * kTq + 16, _mm512_mul_ps(cv, _mm512_i32gather_ps(idx1, src + d, 4)));
+    _mm512_storeu_ps(dst + d * kTq + 32, _mm512_mul_ps(cv, _mm512_i32gather_ps(idx2, src + d, 4)));
+  }
+}
+
 // Sᵀ rows [j, j+8) = K rows [j, j+8) (ldk apart) · Qp (D × 48), masked, into S (rows of 48);
 // raises mx (3 vectors) to the column maxima. `valid` bit r: key j+r is not masked by the key
 // mask or the end of the keys; with `causal`, query i0+q sees key j+r iff j+r <= i0+q.
@@ -516,9 +540,7 @@ void fused_forward_tile(const AttentionForward<float>& a, std::int64_t bk, std::
   const float c = static_cast<float>(o.scale * 1.4426950408889634);
   {  // Qp = c·Qᵀ (D × 48), queries past Lq zero
     const float* Q = a.q + ((b * Lq + i0) * N + n) * D;
-    if (mq < kTq) std::fill(Qp, Qp + D * kTq, 0.0f);
-    for (std::int64_t q = 0; q < mq; ++q)
-      for (std::int64_t d = 0; d < D; ++d) Qp[d * kTq + q] = c * Q[q * N * D + d];
+    pack_transposed(Qp, Q, N * D, mq, D, c);
     // The head's next two tiles (the next tasks, on one thread or the other): their queries
     // come from memory, and read cold here they cost 5 % of the forward.
     for (std::int64_t q = std::max<std::int64_t>(0, i0 - 2 * kTq); q < i0; ++q)
@@ -904,11 +926,13 @@ inline void keys_block(float* __restrict C, std::int64_t ldc, const float* __res
     for (int v = 0; v < NV; ++v) _mm512_storeu_ps(C + r * ldc + 16 * v, acc[r][v]);
 }
 
-// C (keys × cols, ldc apart) rows [0, 8) += A · X, in column panels of 32 (and one of 16).
-inline void keys_rows(float* C, std::int64_t ldc, const float* A, const float* X, std::int64_t cols) {
+// C (keys × cols, ldc apart) rows [0, 8) += A · X (X rows ldx apart), in column panels of 32
+// (and one of 16).
+inline void keys_rows(float* C, std::int64_t ldc, const float* A, const float* X, std::int64_t ldx,
+                      std::int64_t cols) {
   std::int64_t c0 = 0;
-  for (; c0 + 32 <= cols; c0 += 32) keys_block<2>(C + c0, ldc, A, X + c0, cols);
-  if (c0 < cols) keys_block<1>(C + c0, ldc, A, X + c0, cols);
+  for (; c0 + 32 <= cols; c0 += 32) keys_block<2>(C + c0, ldc, A, X + c0, ldx);
+  if (c0 < cols) keys_block<1>(C + c0, ldc, A, X + c0, ldx);
 }
 
 // One thread's state for fused_backward_head: the head's keys and values, its dK and dV
@@ -944,29 +968,33 @@ void fused_backward_head(const AttentionBackward<float>& a, std::int64_t bk, std
     // (+inf and 0 past Lq, so that padded queries have P = 0).
     const float* Q = a.q + ((b * Lq + i0) * N + n) * D;
     const float* dO = a.dout + ((b * Lq + i0) * N + n) * Dv;
+    pack_transposed(Qp, Q, N * D, mq, D, c);
+    pack_transposed(dOp, dO, N * Dv, mq, Dv, 1.0f);
+    // Q and dO rows for dK and dV: read in place, but for the last tile zero-padded copies.
+    const float* Qx = Q;
+    const float* dOx = dO;
+    std::int64_t ldq = N * D, lddo = N * Dv;
     if (mq < kTq) {
-      std::fill(Qp, Qp + D * kTq, 0.0f);
       std::fill(Qr, Qr + kTq * D, 0.0f);
-      std::fill(dOp, dOp + Dv * kTq, 0.0f);
       std::fill(dOr, dOr + kTq * Dv, 0.0f);
+      for (std::int64_t q = 0; q < mq; ++q) {
+        std::copy(Q + q * N * D, Q + q * N * D + D, Qr + q * D);
+        std::copy(dO + q * N * Dv, dO + q * N * Dv + Dv, dOr + q * Dv);
+      }
+      Qx = Qr, dOx = dOr, ldq = D, lddo = Dv;
+    } else if (i0 + 2 * kTq <= Lq) {  // the next tile's rows, from memory
+      for (std::int64_t q = kTq; q < 2 * kTq; ++q) {
+        for (std::int64_t d = 0; d < D; d += 16)
+          _mm_prefetch(reinterpret_cast<const char*>(Q + q * N * D + d), _MM_HINT_T1);
+        for (std::int64_t d = 0; d < Dv; d += 16)
+          _mm_prefetch(reinterpret_cast<const char*>(dO + q * N * Dv + d), _MM_HINT_T1);
+      }
     }
     alignas(64) float l2[kTq], dr[kTq];
     for (std::int64_t q = 0; q < kTq; ++q) {
-      if (q >= mq) {
-        l2[q] = std::numeric_limits<float>::infinity();
-        dr[q] = 0.0f;
-        continue;
-      }
-      l2[q] = a.lse[bn * Lq + i0 + q] * 1.4426950408889634f;
-      dr[q] = drow_all[bn * Lq + i0 + q];
-      for (std::int64_t d = 0; d < D; ++d) {
-        Qp[d * kTq + q] = c * Q[q * N * D + d];
-        Qr[q * D + d] = Q[q * N * D + d];
-      }
-      for (std::int64_t d = 0; d < Dv; ++d) {
-        dOp[d * kTq + q] = dO[q * N * Dv + d];
-        dOr[q * Dv + d] = dO[q * N * Dv + d];
-      }
+      l2[q] = q < mq ? a.lse[bn * Lq + i0 + q] * 1.4426950408889634f
+                     : std::numeric_limits<float>::infinity();
+      dr[q] = q < mq ? drow_all[bn * Lq + i0 + q] : 0.0f;
     }
     std::fill(dQt, dQt + D * kTq, 0.0f);
     const std::int64_t kend = kCausal ? std::min(Lk, i0 + mq) : Lk;
@@ -986,8 +1014,8 @@ void fused_backward_head(const AttentionBackward<float>& a, std::int64_t bk, std
           probabilities_block<false>(Pj, dSj, K + j * D, D, V + j * Dv, Dv, Qp, D, dOp, Dv, valid,
                                      j, i0, l2, dr);
         // rows past kend have P = dS = 0: dK, dV have round_up(Lk, 8) rows to take them
-        keys_rows(dV + j * Dv, Dv, Pj, dOr, Dv);
-        keys_rows(dK + j * D, D, dSj, Qr, D);
+        keys_rows(dV + j * Dv, Dv, Pj, dOx, lddo, Dv);
+        keys_rows(dK + j * D, D, dSj, Qx, ldq, D);
       }
       for (std::int64_t d0 = 0; d0 < D; d0 += kTr)
         values_block(dQt + d0 * kTq, K + j0 * D + d0, D, dS, nk, alpha);
