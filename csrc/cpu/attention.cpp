@@ -10,6 +10,9 @@
 //   P = exp(S - lse);  dV_j += (P∘Z)ᵀ dO_i;  dP = (dO_i V_jᵀ) ∘ Z;  dS = P ∘ (dP - Drow_i)
 //   dK_j += scale · dSᵀ Q_i;  dQ_i += scale · dS K_j,   with Drow = rowsum(dO ∘ o).
 // Under causal masking, tiles above the diagonal are skipped in both directions.
+// float32 on AVX-512 runs its own forward and backward (fused_forward_impl, fused_backward_impl,
+// below) on transposed tiles, queries on the vector lanes; the generic path above serves float64,
+// the other ISA levels, and the options the fused kernels leave out (dropout, attn_mask, scores).
 #include "attention.h"
 
 #include <algorithm>
