@@ -404,13 +404,12 @@ inline __m512 exp2_ps(__m512 t) {
   const __mmask16 normal = _mm512_cmp_ps_mask(t, _mm512_set1_ps(-125.0f), _CMP_GE_OQ);
   const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   const __m512 f = _mm512_sub_ps(t, n);
-  __m512 p = _mm512_set1_ps(1.5469732170458883e-4f);
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.3400432653725147e-3f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.61802527308464e-3f));
+  __m512 p = _mm512_set1_ps(1.3400432653725147e-3f);
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.676037356257439e-3f));
   p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.550327152013779e-2f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.4022650718688965e-1f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.402210682630539e-1f));
   p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931471824645996e-1f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0000001192092896f));
   return _mm512_maskz_scalef_ps(normal, p, n);
 }
 
