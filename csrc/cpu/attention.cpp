@@ -473,7 +473,7 @@ inline void scores_block(float* __restrict S, const float* __restrict K, std::in
   __m512 acc[kTr][kTv];
   for (int r = 0; r < kTr; ++r)
     for (int v = 0; v < kTv; ++v) acc[r][v] = _mm512_setzero_ps();
-#pragma GCC unroll 2
+#pragma GCC unroll 4
   for (std::int64_t d = 0; d < D; ++d) {
     const __m512 q0 = _mm512_loadu_ps(Qp + d * kTq);
     const __m512 q1 = _mm512_loadu_ps(Qp + d * kTq + 16);
@@ -511,7 +511,7 @@ inline void values_block(float* __restrict O, const float* __restrict V, std::in
   __m512 acc[kTr][kTv];
   for (int r = 0; r < kTr; ++r)
     for (int v = 0; v < kTv; ++v) acc[r][v] = _mm512_mul_ps(_mm512_loadu_ps(O + r * kTq + 16 * v), alpha[v]);
-#pragma GCC unroll 2
+#pragma GCC unroll 4
   for (std::int64_t j = 0; j < nk; ++j) {
     const __m512 p0 = _mm512_loadu_ps(P + j * kTq);
     const __m512 p1 = _mm512_loadu_ps(P + j * kTq + 16);
@@ -853,7 +853,7 @@ __attribute__((noinline)) void probabilities_block(float* __restrict P, float* _
   __m512 acc[kTr][kTv];
   for (int r = 0; r < kTr; ++r)
     for (int v = 0; v < kTv; ++v) acc[r][v] = _mm512_setzero_ps();
-#pragma GCC unroll 2
+#pragma GCC unroll 4
   for (std::int64_t d = 0; d < D; ++d) {
     const __m512 q0 = _mm512_loadu_ps(Qp + d * kTq);
     const __m512 q1 = _mm512_loadu_ps(Qp + d * kTq + 16);
@@ -885,7 +885,7 @@ __attribute__((noinline)) void probabilities_block(float* __restrict P, float* _
   }
   for (int r = 0; r < kTr; ++r)
     for (int v = 0; v < kTv; ++v) acc[r][v] = _mm512_setzero_ps();
-#pragma GCC unroll 2
+#pragma GCC unroll 4
   for (std::int64_t d = 0; d < Dv; ++d) {
     const __m512 g0 = _mm512_loadu_ps(dOp + d * kTq);
     const __m512 g1 = _mm512_loadu_ps(dOp + d * kTq + 16);
@@ -914,7 +914,7 @@ inline void keys_block(float* __restrict C, std::int64_t ldc, const float* __res
   __m512 acc[kTr][NV];
   for (int r = 0; r < kTr; ++r)
     for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_loadu_ps(C + r * ldc + 16 * v);
-#pragma GCC unroll 2
+#pragma GCC unroll 4
   for (int q = 0; q < kTq; ++q) {
     __m512 x[NV];
     for (int v = 0; v < NV; ++v) x[v] = _mm512_loadu_ps(X + q * ldx + 16 * v);
