@@ -466,31 +466,28 @@ inline void pack_transposed(float* __restrict dst, const float* __restrict src, 
 // Sᵀ rows [j, j+8) = K rows [j, j+8) (ldk apart) · Qp (D × 48), masked, into S (rows of 48);
 // raises mx (3 vectors) to the column maxima. `valid` bit r: key j+r is not masked by the key
 // mask or the end of the keys; with `causal`, query i0+q sees key j+r iff j+r <= i0+q.
-template <bool kCausal>
+template <bool kCausal, int V>
 inline void scores_block(float* __restrict S, const float* __restrict K, std::int64_t ldk,
                          const float* __restrict Qp, std::int64_t D, unsigned valid,
                          std::int64_t j, __m512i qidx0, __m512* mx) {
-  __m512 acc[kTr][kTv];
+  __m512 acc[kTr][V];
   for (int r = 0; r < kTr; ++r)
-    for (int v = 0; v < kTv; ++v) acc[r][v] = _mm512_setzero_ps();
+    for (int v = 0; v < V; ++v) acc[r][v] = _mm512_setzero_ps();
 #pragma GCC unroll 4
   for (std::int64_t d = 0; d < D; ++d) {
-    const __m512 q0 = _mm512_loadu_ps(Qp + d * kTq);
-    const __m512 q1 = _mm512_loadu_ps(Qp + d * kTq + 16);
-    const __m512 q2 = _mm512_loadu_ps(Qp + d * kTq + 32);
+    __m512 qv[V];
+    for (int v = 0; v < V; ++v) qv[v] = _mm512_loadu_ps(Qp + d * kTq + 16 * v);
 #pragma GCC unroll 8
     for (int r = 0; r < kTr; ++r) {
       const __m512 kk = _mm512_set1_ps(K[r * ldk + d]);
-      acc[r][0] = _mm512_fmadd_ps(kk, q0, acc[r][0]);
-      acc[r][1] = _mm512_fmadd_ps(kk, q1, acc[r][1]);
-      acc[r][2] = _mm512_fmadd_ps(kk, q2, acc[r][2]);
+      for (int v = 0; v < V; ++v) acc[r][v] = _mm512_fmadd_ps(kk, qv[v], acc[r][v]);
     }
   }
   const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
 #pragma GCC unroll 8
   for (int r = 0; r < kTr; ++r) {
     const bool keep = valid >> r & 1u;
-    for (int v = 0; v < kTv; ++v) {
+    for (int v = 0; v < V; ++v) {
       __m512 s = keep ? acc[r][v] : ninf;
       if (kCausal) {
         // lanes of queries before key j + r: masked
@@ -505,37 +502,37 @@ inline void scores_block(float* __restrict S, const float* __restrict K, std::in
   }
 }
 
-// Oᵀ rows [d0, d0+8) (48 each) = alpha ∘ Oᵀ + V (nk keys × 8, rows ldv apart)ᵀ · Pᵀ (nk × 48).
+// Oᵀ rows [d0, d0+8) (48 each, the first 16·NV used) = alpha ∘ Oᵀ + V (nk keys × 8, rows ldv
+// apart)ᵀ · Pᵀ (nk × 48).
+template <int NV>
 inline void values_block(float* __restrict O, const float* __restrict V, std::int64_t ldv,
                          const float* __restrict P, std::int64_t nk, const __m512* alpha) {
-  __m512 acc[kTr][kTv];
+  __m512 acc[kTr][NV];
   for (int r = 0; r < kTr; ++r)
-    for (int v = 0; v < kTv; ++v) acc[r][v] = _mm512_mul_ps(_mm512_loadu_ps(O + r * kTq + 16 * v), alpha[v]);
+    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_mul_ps(_mm512_loadu_ps(O + r * kTq + 16 * v), alpha[v]);
 #pragma GCC unroll 4
   for (std::int64_t j = 0; j < nk; ++j) {
-    const __m512 p0 = _mm512_loadu_ps(P + j * kTq);
-    const __m512 p1 = _mm512_loadu_ps(P + j * kTq + 16);
-    const __m512 p2 = _mm512_loadu_ps(P + j * kTq + 32);
+    __m512 pv[NV];
+    for (int v = 0; v < NV; ++v) pv[v] = _mm512_loadu_ps(P + j * kTq + 16 * v);
     const float* vj = V + j * ldv;
 #pragma GCC unroll 8
     for (int r = 0; r < kTr; ++r) {
       const __m512 vv = _mm512_set1_ps(vj[r]);
-      acc[r][0] = _mm512_fmadd_ps(vv, p0, acc[r][0]);
-      acc[r][1] = _mm512_fmadd_ps(vv, p1, acc[r][1]);
-      acc[r][2] = _mm512_fmadd_ps(vv, p2, acc[r][2]);
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(vv, pv[v], acc[r][v]);
     }
   }
   for (int r = 0; r < kTr; ++r)
-    for (int v = 0; v < kTv; ++v) _mm512_storeu_ps(O + r * kTq + 16 * v, acc[r][v]);
+    for (int v = 0; v < NV; ++v) _mm512_storeu_ps(O + r * kTq + 16 * v, acc[r][v]);
 }
 
 // One tile of 48 queries [i0, i0+48) of head (b, n) against every key it can see. K and V are
 // the head's rows, ldk and ldv apart: round_up(Lk, 8) rows of K, rows of V with round_up(Dv, 8)
 // readable columns (see HeadCopy).
-template <bool kCausal>
+// V: vectors of queries in use (3; fewer for a last tile of at most 32 or 16 queries).
+template <bool kCausal, int V>
 void fused_forward_tile(const AttentionForward<float>& a, std::int64_t bk, std::int64_t b,
                         std::int64_t n, std::int64_t i0, const float* K, std::int64_t ldk,
-                        const float* V, std::int64_t ldv, float* Qp, float* S, float* O) {
+                        const float* Vr, std::int64_t ldv, float* Qp, float* S, float* O) {
   const AttentionOptions& o = a.opt;
   const std::int64_t N = o.N, D = o.D, Dv = o.Dv, Lq = o.Lq, Lk = o.Lk;
   const std::int64_t mq = std::min<std::int64_t>(kTq, Lq - i0), dvp = round_up(Dv, kTr);
@@ -551,15 +548,16 @@ void fused_forward_tile(const AttentionForward<float>& a, std::int64_t bk, std::
   }
   std::fill(O, O + dvp * kTq, 0.0f);
   const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
-  __m512 m[kTv], l[kTv];
-  for (int v = 0; v < kTv; ++v) m[v] = ninf, l[v] = _mm512_setzero_ps();
+  __m512 m[V], l[V];
+  for (int v = 0; v < V; ++v) m[v] = ninf, l[v] = _mm512_setzero_ps();
   const __m512i qidx0 = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(i0)),
                                          _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
   const std::uint8_t* km = o.key_mask ? o.key_mask + b * Lk : nullptr;
   const std::int64_t kend = kCausal ? std::min(Lk, i0 + mq) : Lk;
   for (std::int64_t j0 = 0; j0 < kend; j0 += bk) {
     const std::int64_t nk = std::min(bk, kend - j0);
-    __m512 mx[kTv] = {ninf, ninf, ninf};
+    __m512 mx[V];
+    for (int v = 0; v < V; ++v) mx[v] = ninf;
     for (std::int64_t j = j0; j < j0 + nk; j += kTr) {
       unsigned valid = 0;
       for (int r = 0; r < kTr; ++r)
@@ -567,12 +565,12 @@ void fused_forward_tile(const AttentionForward<float>& a, std::int64_t bk, std::
       const float* Kj = K + j * ldk;
       float* Sr = S + (j - j0) * kTq;
       if (kCausal && j + kTr - 1 > i0)
-        scores_block<true>(Sr, Kj, ldk, Qp, D, valid, j, qidx0, mx);
+        scores_block<true, V>(Sr, Kj, ldk, Qp, D, valid, j, qidx0, mx);
       else
-        scores_block<false>(Sr, Kj, ldk, Qp, D, valid, j, qidx0, mx);
+        scores_block<false, V>(Sr, Kj, ldk, Qp, D, valid, j, qidx0, mx);
     }
-    __m512 alpha[kTv], msafe[kTv], sum[kTv];
-    for (int v = 0; v < kTv; ++v) {
+    __m512 alpha[V], msafe[V], sum[V];
+    for (int v = 0; v < V; ++v) {
       const __m512 mnew = _mm512_max_ps(m[v], mx[v]);
       // lanes with every key so far masked: subtract 0, so that 2^(-inf) = 0, not NaN
       msafe[v] = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(mnew, ninf, _CMP_EQ_OQ), mnew,
@@ -582,18 +580,18 @@ void fused_forward_tile(const AttentionForward<float>& a, std::int64_t bk, std::
       sum[v] = _mm512_setzero_ps();
     }
     for (std::int64_t j = 0; j < nk; ++j)
-      for (int v = 0; v < kTv; ++v) {
+      for (int v = 0; v < V; ++v) {
         float* s = S + j * kTq + 16 * v;
         const __m512 p = exp2_ps(_mm512_sub_ps(_mm512_loadu_ps(s), msafe[v]));
         _mm512_storeu_ps(s, p);
         sum[v] = _mm512_add_ps(sum[v], p);
       }
-    for (int v = 0; v < kTv; ++v) l[v] = _mm512_fmadd_ps(l[v], alpha[v], sum[v]);
+    for (int v = 0; v < V; ++v) l[v] = _mm512_fmadd_ps(l[v], alpha[v], sum[v]);
     for (std::int64_t d0 = 0; d0 < dvp; d0 += kTr)
-      values_block(O + d0 * kTq, V + j0 * ldv + d0, ldv, S, nk, alpha);
+      values_block<V>(O + d0 * kTq, Vr + j0 * ldv + d0, ldv, S, nk, alpha);
   }
   alignas(64) float mm[kTq], ll[kTq];
-  for (int v = 0; v < kTv; ++v) {
+  for (int v = 0; v < V; ++v) {
     _mm512_store_ps(mm + 16 * v, m[v]);
     _mm512_store_ps(ll + 16 * v, l[v]);
   }
@@ -648,8 +646,11 @@ void fused_forward_impl(const AttentionForward<float>& a) {
     for_tasks(next, BN * nqt, [&](std::int64_t task) {
       const std::int64_t bn = task / nqt, qt = nqt - 1 - task % nqt, b = bn / N, n = bn % N;
       kv.load(bn, a.k + (b * Lk * N + n) * D, N * D, a.v + (b * Lk * N + n) * Dv, N * Dv);
-      fused_forward_tile<kCausal>(a, bk, b, n, qt * kTq, kv.K.get(), D, kv.V.get(), dvp, Qp.get(),
-                                  S.get(), O.get());
+      const std::int64_t mq = std::min<std::int64_t>(kTq, o.Lq - qt * kTq);
+      auto tile = mq > 32   ? fused_forward_tile<kCausal, 3>
+                  : mq > 16 ? fused_forward_tile<kCausal, 2>
+                            : fused_forward_tile<kCausal, 1>;
+      tile(a, bk, b, n, qt * kTq, kv.K.get(), D, kv.V.get(), dvp, Qp.get(), S.get(), O.get());
     });
   });
 }
@@ -842,7 +843,7 @@ void backward_impl(const AttentionBackward<T>& a) {
 // (D × 48), dOp = dOᵀ (Dv × 48); lse2 = log2(e)·lse and drow per query (48 each). They and the
 // query indices are read after the products, not held in registers across them: with the 24
 // accumulators they would not fit in the 32 registers.
-template <bool kCausal>
+template <bool kCausal, int NV>
 __attribute__((noinline)) void probabilities_block(float* __restrict P, float* __restrict dS,
                                 const float* __restrict K, std::int64_t ldk,
                                 const float* __restrict V, std::int64_t ldv,
@@ -850,27 +851,24 @@ __attribute__((noinline)) void probabilities_block(float* __restrict P, float* _
                                 const float* __restrict dOp, std::int64_t Dv, unsigned valid,
                                 std::int64_t j, std::int64_t i0, const float* lse2,
                                 const float* drow) {
-  __m512 acc[kTr][kTv];
+  __m512 acc[kTr][NV];
   for (int r = 0; r < kTr; ++r)
-    for (int v = 0; v < kTv; ++v) acc[r][v] = _mm512_setzero_ps();
+    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
 #pragma GCC unroll 4
   for (std::int64_t d = 0; d < D; ++d) {
-    const __m512 q0 = _mm512_loadu_ps(Qp + d * kTq);
-    const __m512 q1 = _mm512_loadu_ps(Qp + d * kTq + 16);
-    const __m512 q2 = _mm512_loadu_ps(Qp + d * kTq + 32);
+    __m512 qv[NV];
+    for (int v = 0; v < NV; ++v) qv[v] = _mm512_loadu_ps(Qp + d * kTq + 16 * v);
 #pragma GCC unroll 8
     for (int r = 0; r < kTr; ++r) {
       const __m512 kk = _mm512_set1_ps(K[r * ldk + d]);
-      acc[r][0] = _mm512_fmadd_ps(kk, q0, acc[r][0]);
-      acc[r][1] = _mm512_fmadd_ps(kk, q1, acc[r][1]);
-      acc[r][2] = _mm512_fmadd_ps(kk, q2, acc[r][2]);
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(kk, qv[v], acc[r][v]);
     }
   }
   const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
 #pragma GCC unroll 8
   for (int r = 0; r < kTr; ++r) {
     const bool keep = valid >> r & 1u;
-    for (int v = 0; v < kTv; ++v) {
+    for (int v = 0; v < NV; ++v) {
       __m512 t = keep ? _mm512_sub_ps(acc[r][v], _mm512_load_ps(lse2 + 16 * v)) : ninf;
       if (kCausal) {
         const __m512i qi = _mm512_add_epi32(
@@ -884,38 +882,35 @@ __attribute__((noinline)) void probabilities_block(float* __restrict P, float* _
     }
   }
   for (int r = 0; r < kTr; ++r)
-    for (int v = 0; v < kTv; ++v) acc[r][v] = _mm512_setzero_ps();
+    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
 #pragma GCC unroll 4
   for (std::int64_t d = 0; d < Dv; ++d) {
-    const __m512 g0 = _mm512_loadu_ps(dOp + d * kTq);
-    const __m512 g1 = _mm512_loadu_ps(dOp + d * kTq + 16);
-    const __m512 g2 = _mm512_loadu_ps(dOp + d * kTq + 32);
+    __m512 gv[NV];
+    for (int v = 0; v < NV; ++v) gv[v] = _mm512_loadu_ps(dOp + d * kTq + 16 * v);
 #pragma GCC unroll 8
     for (int r = 0; r < kTr; ++r) {
       const __m512 vv = _mm512_set1_ps(V[r * ldv + d]);
-      acc[r][0] = _mm512_fmadd_ps(vv, g0, acc[r][0]);
-      acc[r][1] = _mm512_fmadd_ps(vv, g1, acc[r][1]);
-      acc[r][2] = _mm512_fmadd_ps(vv, g2, acc[r][2]);
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(vv, gv[v], acc[r][v]);
     }
   }
 #pragma GCC unroll 8
   for (int r = 0; r < kTr; ++r)
-    for (int v = 0; v < kTv; ++v)
+    for (int v = 0; v < NV; ++v)
       _mm512_storeu_ps(dS + r * kTq + 16 * v,
                        _mm512_mul_ps(_mm512_loadu_ps(P + r * kTq + 16 * v),
                                      _mm512_sub_ps(acc[r][v], _mm512_load_ps(drow + 16 * v))));
 }
 
-// C rows [0, 8) (ldc apart), columns [0, 16·NV) += A (8 × 48, rows of 48) · X (48 × 16·NV,
-// rows ldx apart): dV += Pᵀ dO and dK += dSᵀ Q for 8 keys.
-template <int NV>
+// C rows [0, 8) (ldc apart), columns [0, 16·NV) += A (8 × 16·QV, rows of 48) · X (16·QV × 16·NV,
+// rows ldx apart): dV += Pᵀ dO and dK += dSᵀ Q for 8 keys and the tile's 16·QV queries.
+template <int NV, int QV>
 inline void keys_block(float* __restrict C, std::int64_t ldc, const float* __restrict A,
                        const float* __restrict X, std::int64_t ldx) {
   __m512 acc[kTr][NV];
   for (int r = 0; r < kTr; ++r)
     for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_loadu_ps(C + r * ldc + 16 * v);
 #pragma GCC unroll 4
-  for (int q = 0; q < kTq; ++q) {
+  for (int q = 0; q < 16 * QV; ++q) {
     __m512 x[NV];
     for (int v = 0; v < NV; ++v) x[v] = _mm512_loadu_ps(X + q * ldx + 16 * v);
 #pragma GCC unroll 8
@@ -930,11 +925,12 @@ inline void keys_block(float* __restrict C, std::int64_t ldc, const float* __res
 
 // C (keys × cols, ldc apart) rows [0, 8) += A · X (X rows ldx apart), in column panels of 32
 // (and one of 16).
+template <int QV>
 inline void keys_rows(float* C, std::int64_t ldc, const float* A, const float* X, std::int64_t ldx,
                       std::int64_t cols) {
   std::int64_t c0 = 0;
-  for (; c0 + 32 <= cols; c0 += 32) keys_block<2>(C + c0, ldc, A, X + c0, ldx);
-  if (c0 < cols) keys_block<1>(C + c0, ldc, A, X + c0, ldx);
+  for (; c0 + 32 <= cols; c0 += 32) keys_block<2, QV>(C + c0, ldc, A, X + c0, ldx);
+  if (c0 < cols) keys_block<1, QV>(C + c0, ldc, A, X + c0, ldx);
 }
 
 // One thread's state for fused_backward_head: the head's keys and values, its dK and dV
@@ -1000,6 +996,9 @@ void fused_backward_head(const AttentionBackward<float>& a, std::int64_t bk, std
     }
     std::fill(dQt, dQt + D * kTq, 0.0f);
     const std::int64_t kend = kCausal ? std::min(Lk, i0 + mq) : Lk;
+    // NV: vectors of queries in use (3; fewer for a last tile of at most 32 or 16 queries)
+    auto keys = [&](auto nv) {
+    constexpr int NV = decltype(nv)::value;
     for (std::int64_t j0 = 0; j0 < kend; j0 += bk) {
       const std::int64_t nk = std::min(bk, kend - j0);
       for (std::int64_t j = j0; j < j0 + nk; j += kTr) {
@@ -1010,18 +1009,22 @@ void fused_backward_head(const AttentionBackward<float>& a, std::int64_t bk, std
         float* Pj = P + (j - j0) * kTq;
         float* dSj = dS + (j - j0) * kTq;
         if (kCausal && j + kTr - 1 > i0)
-          probabilities_block<true>(Pj, dSj, K + j * D, D, V + j * Dv, Dv, Qp, D, dOp, Dv, valid,
+          probabilities_block<true, NV>(Pj, dSj, K + j * D, D, V + j * Dv, Dv, Qp, D, dOp, Dv, valid,
                                     j, i0, l2, dr);
         else
-          probabilities_block<false>(Pj, dSj, K + j * D, D, V + j * Dv, Dv, Qp, D, dOp, Dv, valid,
+          probabilities_block<false, NV>(Pj, dSj, K + j * D, D, V + j * Dv, Dv, Qp, D, dOp, Dv, valid,
                                      j, i0, l2, dr);
         // rows past kend have P = dS = 0: dK, dV have round_up(Lk, 8) rows to take them
-        keys_rows(dV + j * Dv, Dv, Pj, dOx, lddo, Dv);
-        keys_rows(dK + j * D, D, dSj, Qx, ldq, D);
+        keys_rows<NV>(dV + j * Dv, Dv, Pj, dOx, lddo, Dv);
+        keys_rows<NV>(dK + j * D, D, dSj, Qx, ldq, D);
       }
       for (std::int64_t d0 = 0; d0 < D; d0 += kTr)
-        values_block(dQt + d0 * kTq, K + j0 * D + d0, D, dS, nk, alpha);
+        values_block<NV>(dQt + d0 * kTq, K + j0 * D + d0, D, dS, nk, alpha);
     }
+    };
+    if (mq > 32) keys(std::integral_constant<int, 3>{});
+    else if (mq > 16) keys(std::integral_constant<int, 2>{});
+    else keys(std::integral_constant<int, 1>{});
     for (std::int64_t q = 0; q < mq; ++q) {
       float* __restrict out = a.dq + ((b * Lq + i0 + q) * N + n) * D;
       for (std::int64_t d = 0; d < D; ++d) out[d] = scale * dQt[d * kTq + q];
