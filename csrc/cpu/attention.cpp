@@ -642,15 +642,20 @@ void fused_forward_impl(const AttentionForward<float>& a) {
     Buffer<float> Qp(D * kTq), S(bk * kTq), O(dvp * kTq);
     HeadCopy kv(Lk, D, Dv);
     // Head by head (its keys and values stay in L2 for all its query tiles); within a head,
-    // the last query tiles first (under causal masking they see the most keys).
-    for_tasks(next, BN * nqt, [&](std::int64_t task) {
-      const std::int64_t bn = task / nqt, qt = nqt - 1 - task % nqt, b = bn / N, n = bn % N;
-      kv.load(bn, a.k + (b * Lk * N + n) * D, N * D, a.v + (b * Lk * N + n) * Dv, N * Dv);
-      const std::int64_t mq = std::min<std::int64_t>(kTq, o.Lq - qt * kTq);
-      auto tile = mq > 32   ? fused_forward_tile<kCausal, 3>
-                  : mq > 16 ? fused_forward_tile<kCausal, 2>
-                            : fused_forward_tile<kCausal, 1>;
-      tile(a, bk, b, n, qt * kTq, kv.K.get(), D, kv.V.get(), dvp, Qp.get(), S.get(), O.get());
+    // the last query tiles first (under causal masking they see the most keys). Whole heads per
+    // task where they spread evenly over the team (each head is then copied once), else tiles.
+    const std::int64_t nth = std::max(1, get_num_threads());
+    const std::int64_t per = BN % nth == 0 || BN >= 4 * nth ? nqt : 1;
+    for_tasks(next, BN * nqt / per, [&](std::int64_t task) {
+      for (std::int64_t t = task * per; t < (task + 1) * per; ++t) {
+        const std::int64_t bn = t / nqt, qt = nqt - 1 - t % nqt, b = bn / N, n = bn % N;
+        kv.load(bn, a.k + (b * Lk * N + n) * D, N * D, a.v + (b * Lk * N + n) * Dv, N * Dv);
+        const std::int64_t mq = std::min<std::int64_t>(kTq, o.Lq - qt * kTq);
+        auto tile = mq > 32   ? fused_forward_tile<kCausal, 3>
+                    : mq > 16 ? fused_forward_tile<kCausal, 2>
+                              : fused_forward_tile<kCausal, 1>;
+        tile(a, bk, b, n, qt * kTq, kv.K.get(), D, kv.V.get(), dvp, Qp.get(), S.get(), O.get());
+      }
     });
   });
 }
