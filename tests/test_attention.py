@@ -100,6 +100,10 @@ def check_against_reference(p, *, factor=1.0):
     with tiles(*p.tiles):
         o, scores, saved = ops.attention_forward(q, k, v, return_scores=True, **opts)
         grads = ops.attention_backward(do, saved)
+        # Without the weights too: float32 forward then takes its fast path (AVX-512) where the
+        # options allow, and backward starts from that forward's log-sum-exp.
+        o_fast, saved_fast = ops.attention_forward(q, k, v, **opts)
+        grads_fast = ops.attention_backward(do, saved_fast)
     dt = np.dtype(p.dtype)
     shapes = dict(o=(p.B, p.Lq, p.N, p.Dv), scores=(p.B, p.N, p.Lq, p.Lk),
                   dq=(p.B, p.Lq, p.N, p.D), dk=(p.B, p.Lk, p.N, p.D), dv=(p.B, p.Lk, p.N, p.Dv))
@@ -110,6 +114,9 @@ def check_against_reference(p, *, factor=1.0):
     grads_r = reference.attention_backward(do, cache)
     assert_all_close((o, scores), (o_r, scores_r), dt, ("o", "scores"), factor=factor, prefix=f"{p}\n  ")
     assert_all_close(grads, grads_r, dt, GRAD_NAMES, factor=factor, prefix=f"{p}\n  ")
+    assert_all_close((o_fast,), (o_r,), dt, ("o without scores",), factor=factor, prefix=f"{p}\n  ")
+    assert_all_close(grads_fast, grads_r, dt, tuple(f"{g} without scores" for g in GRAD_NAMES),
+                     factor=factor, prefix=f"{p}\n  ")
     assert_unchanged(before, inputs, "attention_forward/backward")
     return o, scores, grads, saved
 
@@ -161,6 +168,9 @@ def test_attention_matches_reference(p):
 # The kernel's default (block_q, block_k), forward and backward (csrc/cpu/attention.cpp
 # choose_tiles): lengths of a tile ± 1 are the boundary cases.
 DEFAULT_TILES = [(64, 192), (128, 384), (32, 144)]  # forward causal, forward, backward
+# The AVX-512 float32 paths (fused_forward_impl, fused_backward_impl): tiles of 48 queries,
+# blocks of 128 keys (forward) and 64 (backward); register blocks of 8 keys.
+FUSED_TILES = [(48, 64), (96, 128)]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -170,6 +180,17 @@ def test_attention_default_tile_boundaries(dtype, bq, bk, dq, dk):
     for causal, mask, dropout in [(False, "none", 0.0), (True, "key+attn", 0.3)]:
         check_against_reference(Problem(1, 2, bq + dq, bk + dk, 16, 8, dtype, causal=causal,
                                         mask=mask, dropout=dropout, seed=7 + dq + 3 * dk))
+
+
+@pytest.mark.parametrize("lq,lk", FUSED_TILES)
+@pytest.mark.parametrize("dq,dk", [(-1, -1), (0, 0), (1, 1), (-1, 1), (1, -1)])
+def test_attention_fused_tile_boundaries(lq, lk, dq, dk):
+    # D, Dv multiples of 16 (the fused backward's condition; 48 = one panel of 32 and one of 16)
+    # with causal and key masks, rows whose keys are all masked, and Lq != Lk.
+    for causal, mask, d, dv in [(False, "none", 16, 48), (True, "key_full_rows", 32, 16),
+                                (True, "key", 64, 64)]:
+        check_against_reference(Problem(2, 2, lq + dq, lk + dk, d, dv, np.float32, causal=causal,
+                                        mask=mask, seed=5 + dq + 3 * dk))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -10,6 +10,9 @@
 //   P = exp(S - lse);  dV_j += (P∘Z)ᵀ dO_i;  dP = (dO_i V_jᵀ) ∘ Z;  dS = P ∘ (dP - Drow_i)
 //   dK_j += scale · dSᵀ Q_i;  dQ_i += scale · dS K_j,   with Drow = rowsum(dO ∘ o).
 // Under causal masking, tiles above the diagonal are skipped in both directions.
+// float32 on AVX-512 runs its own forward and backward (fused_forward_impl, fused_backward_impl,
+// below) on transposed tiles, queries on the vector lanes; the generic path above serves float64,
+// the other ISA levels, and the options the fused kernels leave out (dropout, attn_mask, scores).
 #include "attention.h"
 
 #include <algorithm>
@@ -17,11 +20,16 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "blas.h"
 #include "packed_gemm.h"
 #include "rnn_common.h"
 #include "vec_math.h"
+
+#if defined(PYSEQ_ISA_LEVEL) && PYSEQ_ISA_LEVEL >= 2
+#include <immintrin.h>
+#endif
 
 #ifndef PYSEQ_ISA
 #error "PYSEQ_ISA must name the ISA namespace this file is compiled for"
@@ -375,6 +383,284 @@ void forward_impl(const AttentionForward<T>& a) {
   });
 }
 
+// ---- forward, AVX-512 float: queries along the vector lanes ------------------------------------
+// The tile is transposed: Sᵀ (keys × 48 queries) and Oᵀ (Dv × 48 queries), so that each query's
+// softmax state (running max m, sum l, rescale alpha) is one vector lane: no horizontal reduction
+// and no per-row scalar code. Per tile of 48 queries Q_i and block of BK keys K_j, all in L1:
+//   Sᵀ = K_j (c·Q_i)ᵀ with c = scale·log2(e) folded into the packed Q (scores in base 2);
+//   m' = max(m, colmax Sᵀ);  Pᵀ = 2^(Sᵀ - m');  l = l·2^(m - m') + colsum Pᵀ;
+//   Oᵀ = Oᵀ·2^(m - m') + V_jᵀ Pᵀ;   at the end o = Oᵀᵀ / l, lse = ln2·m + ln l.
+// Taken for float without attn_mask, dropout or scores (key_mask and causal are handled here);
+// the rest runs forward_impl.
+#if defined(PYSEQ_ISA_LEVEL) && PYSEQ_ISA_LEVEL >= 2
+constexpr int kTq = 48;  // queries per tile: 3 vectors
+constexpr int kTv = 3;
+constexpr int kTr = 8;   // rows (keys of Sᵀ, value columns of Oᵀ) per register block
+
+// 2^t for t <= 0 up to rounding: 2^n · p(f), n = round(t), f in [-1/2, 1/2], p a degree-6 fit
+// of 2^f (relative error 1e-7), scaled by vscalefps. Below t = -125 (and for t = -inf or NaN) the
+// result is 0: no subnormal results, whose microcode assists would cost more than the exp.
+inline __m512 exp2_ps(__m512 t) {
+  const __mmask16 normal = _mm512_cmp_ps_mask(t, _mm512_set1_ps(-125.0f), _CMP_GE_OQ);
+  const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512 f = _mm512_sub_ps(t, n);
+  __m512 p = _mm512_set1_ps(1.3400432653725147e-3f);
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.676037356257439e-3f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.550327152013779e-2f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.402210682630539e-1f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931471824645996e-1f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0000001192092896f));
+  return _mm512_maskz_scalef_ps(normal, p, n);
+}
+
+// Backward's P = exp(S - lse) in place, S (mq × nk, rows ld apart) of queries i0 + r and keys
+// j0 + j; with `causal` (diag = i0 - j0) the entries above the diagonal, which scores_gemm may
+// not have computed, become 0.
+inline void probabilities(float* P, std::int64_t ld, const float* lse, std::int64_t mq,
+                          std::int64_t nk, bool causal, std::int64_t diag) {
+  const __m512 log2e = _mm512_set1_ps(1.4426950408889634f);
+  const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  for (std::int64_t r = 0; r < mq; ++r) {
+    float* p = P + r * ld;
+    const __m512 L = _mm512_set1_ps(lse[r]);
+    const std::int64_t last = causal ? std::min(nk - 1, r + diag) : nk - 1;  // last visible key
+    for (std::int64_t j = 0; j < nk; j += 16) {
+      const __mmask16 in = j + 16 <= nk ? __mmask16(0xFFFF) : __mmask16((1u << (nk - j)) - 1);
+      __m512 t = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(in, p + j), L), log2e);
+      if (j + 15 > last) {
+        const __mmask16 sees = _mm512_cmp_epi32_mask(
+            _mm512_add_epi32(lane, _mm512_set1_epi32(static_cast<int>(j))),
+            _mm512_set1_epi32(static_cast<int>(last)), _MM_CMPINT_LE);
+        t = _mm512_mask_blend_ps(sees, ninf, t);
+      }
+      _mm512_mask_storeu_ps(p + j, in, exp2_ps(t));
+    }
+  }
+}
+
+// dst (cols × 48) = c · srcᵀ for the tile's `rows` query rows of src (ld apart, `cols` each);
+// rows past `rows` zero. A full tile is read by gathers: the scalar transpose cost 5 % of the
+// forward.
+inline void pack_transposed(float* __restrict dst, const float* __restrict src, std::int64_t ld,
+                            std::int64_t rows, std::int64_t cols, float c) {
+  if (rows < kTq) {
+    std::fill(dst, dst + cols * kTq, 0.0f);
+    for (std::int64_t q = 0; q < rows; ++q)
+      for (std::int64_t d = 0; d < cols; ++d) dst[d * kTq + q] = c * src[q * ld + d];
+    return;
+  }
+  const __m512i idx0 = _mm512_mullo_epi32(
+      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+      _mm512_set1_epi32(static_cast<int>(ld)));
+  const __m512i idx1 = _mm512_add_epi32(idx0, _mm512_set1_epi32(static_cast<int>(16 * ld)));
+  const __m512i idx2 = _mm512_add_epi32(idx1, _mm512_set1_epi32(static_cast<int>(16 * ld)));
+  const __m512 cv = _mm512_set1_ps(c);
+  for (std::int64_t d = 0; d < cols; ++d) {
+    _mm512_storeu_ps(dst + d * kTq, _mm512_mul_ps(cv, _mm512_i32gather_ps(idx0, src + d, 4)));
+    _mm512_storeu_ps(dst + d * kTq + 16, _mm512_mul_ps(cv, _mm512_i32gather_ps(idx1, src + d, 4)));
+    _mm512_storeu_ps(dst + d * kTq + 32, _mm512_mul_ps(cv, _mm512_i32gather_ps(idx2, src + d, 4)));
+  }
+}
+
+// Sᵀ rows [j, j+8) = K rows [j, j+8) (ldk apart) · Qp (D × 48), masked, into S (rows of 48);
+// raises mx (3 vectors) to the column maxima. `valid` bit r: key j+r is not masked by the key
+// mask or the end of the keys; with `causal`, query i0+q sees key j+r iff j+r <= i0+q.
+template <bool kCausal, int V>
+inline void scores_block(float* __restrict S, const float* __restrict K, std::int64_t ldk,
+                         const float* __restrict Qp, std::int64_t D, unsigned valid,
+                         std::int64_t j, __m512i qidx0, __m512* mx) {
+  __m512 acc[kTr][V];
+  for (int r = 0; r < kTr; ++r)
+    for (int v = 0; v < V; ++v) acc[r][v] = _mm512_setzero_ps();
+#pragma GCC unroll 4
+  for (std::int64_t d = 0; d < D; ++d) {
+    __m512 qv[V];
+    for (int v = 0; v < V; ++v) qv[v] = _mm512_loadu_ps(Qp + d * kTq + 16 * v);
+#pragma GCC unroll 8
+    for (int r = 0; r < kTr; ++r) {
+      const __m512 kk = _mm512_set1_ps(K[r * ldk + d]);
+      for (int v = 0; v < V; ++v) acc[r][v] = _mm512_fmadd_ps(kk, qv[v], acc[r][v]);
+    }
+  }
+  const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+#pragma GCC unroll 8
+  for (int r = 0; r < kTr; ++r) {
+    const bool keep = valid >> r & 1u;
+    for (int v = 0; v < V; ++v) {
+      __m512 s = keep ? acc[r][v] : ninf;
+      if (kCausal) {
+        // lanes of queries before key j + r: masked
+        const __m512i qi = _mm512_add_epi32(qidx0, _mm512_set1_epi32(16 * v));
+        const __mmask16 sees = _mm512_cmp_epi32_mask(qi, _mm512_set1_epi32(static_cast<int>(j + r)),
+                                                     _MM_CMPINT_NLT);
+        s = _mm512_mask_blend_ps(sees, ninf, s);
+      }
+      _mm512_storeu_ps(S + r * kTq + 16 * v, s);
+      mx[v] = _mm512_max_ps(mx[v], s);
+    }
+  }
+}
+
+// Oᵀ rows [d0, d0+8) (48 each, the first 16·NV used) = alpha ∘ Oᵀ + V (nk keys × 8, rows ldv
+// apart)ᵀ · Pᵀ (nk × 48).
+template <int NV>
+inline void values_block(float* __restrict O, const float* __restrict V, std::int64_t ldv,
+                         const float* __restrict P, std::int64_t nk, const __m512* alpha) {
+  __m512 acc[kTr][NV];
+  for (int r = 0; r < kTr; ++r)
+    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_mul_ps(_mm512_loadu_ps(O + r * kTq + 16 * v), alpha[v]);
+#pragma GCC unroll 4
+  for (std::int64_t j = 0; j < nk; ++j) {
+    __m512 pv[NV];
+    for (int v = 0; v < NV; ++v) pv[v] = _mm512_loadu_ps(P + j * kTq + 16 * v);
+    const float* vj = V + j * ldv;
+#pragma GCC unroll 8
+    for (int r = 0; r < kTr; ++r) {
+      const __m512 vv = _mm512_set1_ps(vj[r]);
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(vv, pv[v], acc[r][v]);
+    }
+  }
+  for (int r = 0; r < kTr; ++r)
+    for (int v = 0; v < NV; ++v) _mm512_storeu_ps(O + r * kTq + 16 * v, acc[r][v]);
+}
+
+// One tile of 48 queries [i0, i0+48) of head (b, n) against every key it can see. K and V are
+// the head's rows, ldk and ldv apart: round_up(Lk, 8) rows of K, rows of V with round_up(Dv, 8)
+// readable columns (see HeadCopy).
+// V: vectors of queries in use (3; fewer for a last tile of at most 32 or 16 queries).
+template <bool kCausal, int V>
+void fused_forward_tile(const AttentionForward<float>& a, std::int64_t bk, std::int64_t b,
+                        std::int64_t n, std::int64_t i0, const float* K, std::int64_t ldk,
+                        const float* Vr, std::int64_t ldv, float* Qp, float* S, float* O) {
+  const AttentionOptions& o = a.opt;
+  const std::int64_t N = o.N, D = o.D, Dv = o.Dv, Lq = o.Lq, Lk = o.Lk;
+  const std::int64_t mq = std::min<std::int64_t>(kTq, Lq - i0), dvp = round_up(Dv, kTr);
+  const float c = static_cast<float>(o.scale * 1.4426950408889634);
+  {  // Qp = c·Qᵀ (D × 48), queries past Lq zero
+    const float* Q = a.q + ((b * Lq + i0) * N + n) * D;
+    pack_transposed(Qp, Q, N * D, mq, D, c);
+    // The head's next two tiles (the next tasks, on one thread or the other): their queries
+    // come from memory, and read cold here they cost 5 % of the forward.
+    for (std::int64_t q = std::max<std::int64_t>(0, i0 - 2 * kTq); q < i0; ++q)
+      for (std::int64_t d = 0; d < D; d += 16)
+        _mm_prefetch(reinterpret_cast<const char*>(Q + (q - i0) * N * D + d), _MM_HINT_T1);
+  }
+  std::fill(O, O + dvp * kTq, 0.0f);
+  const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  __m512 m[V], l[V];
+  for (int v = 0; v < V; ++v) m[v] = ninf, l[v] = _mm512_setzero_ps();
+  const __m512i qidx0 = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(i0)),
+                                         _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+  const std::uint8_t* km = o.key_mask ? o.key_mask + b * Lk : nullptr;
+  const std::int64_t kend = kCausal ? std::min(Lk, i0 + mq) : Lk;
+  for (std::int64_t j0 = 0; j0 < kend; j0 += bk) {
+    const std::int64_t nk = std::min(bk, kend - j0);
+    __m512 mx[V];
+    for (int v = 0; v < V; ++v) mx[v] = ninf;
+    for (std::int64_t j = j0; j < j0 + nk; j += kTr) {
+      unsigned valid = 0;
+      for (int r = 0; r < kTr; ++r)
+        valid |= static_cast<unsigned>(j + r < kend && (!km || km[j + r])) << r;
+      const float* Kj = K + j * ldk;
+      float* Sr = S + (j - j0) * kTq;
+      if (kCausal && j + kTr - 1 > i0)
+        scores_block<true, V>(Sr, Kj, ldk, Qp, D, valid, j, qidx0, mx);
+      else
+        scores_block<false, V>(Sr, Kj, ldk, Qp, D, valid, j, qidx0, mx);
+    }
+    __m512 alpha[V], msafe[V], sum[V];
+    for (int v = 0; v < V; ++v) {
+      const __m512 mnew = _mm512_max_ps(m[v], mx[v]);
+      // lanes with every key so far masked: subtract 0, so that 2^(-inf) = 0, not NaN
+      msafe[v] = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(mnew, ninf, _CMP_EQ_OQ), mnew,
+                                      _mm512_setzero_ps());
+      alpha[v] = exp2_ps(_mm512_sub_ps(m[v], msafe[v]));
+      m[v] = mnew;
+      sum[v] = _mm512_setzero_ps();
+    }
+    for (std::int64_t j = 0; j < nk; ++j)
+      for (int v = 0; v < V; ++v) {
+        float* s = S + j * kTq + 16 * v;
+        const __m512 p = exp2_ps(_mm512_sub_ps(_mm512_loadu_ps(s), msafe[v]));
+        _mm512_storeu_ps(s, p);
+        sum[v] = _mm512_add_ps(sum[v], p);
+      }
+    for (int v = 0; v < V; ++v) l[v] = _mm512_fmadd_ps(l[v], alpha[v], sum[v]);
+    for (std::int64_t d0 = 0; d0 < dvp; d0 += kTr)
+      values_block<V>(O + d0 * kTq, Vr + j0 * ldv + d0, ldv, S, nk, alpha);
+  }
+  alignas(64) float mm[kTq], ll[kTq];
+  for (int v = 0; v < V; ++v) {
+    _mm512_store_ps(mm + 16 * v, m[v]);
+    _mm512_store_ps(ll + 16 * v, l[v]);
+  }
+  for (std::int64_t q = 0; q < mq; ++q) {
+    float* __restrict out = a.o + ((b * Lq + i0 + q) * N + n) * Dv;
+    const float inv = ll[q] > 0.0f ? 1.0f / ll[q] : 0.0f;
+    for (std::int64_t d = 0; d < Dv; ++d) out[d] = O[d * kTq + q] * inv;
+    // +inf for a fully masked row: exp(s - lse) is then 0 for every key in backward
+    a.lse[(b * N + n) * Lq + i0 + q] =
+        ll[q] > 0.0f ? mm[q] * 0.6931471805599453f + std::log(ll[q])
+                     : std::numeric_limits<float>::infinity();
+  }
+}
+
+// One thread's contiguous copy of a head's keys and values. Read in place, a head's rows lie
+// N·D floats apart, which at N·D = 256 maps them onto a quarter of the L2 sets: at L = 2048 its
+// keys and values (1 MiB) then no longer stay in L2 from one query tile to the next. (Keys in
+// blocks of 8, D × 8 each, for contiguous broadcasts, ran forward and backward 3-6 % slower.)
+// K: round_up(Lk, 8) rows of D; V: round_up(Lk, 8) rows of round_up(Dv, 8); zero-padded.
+struct HeadCopy {
+  std::int64_t Lk, D, Dv, dvp, head = -1;
+  Buffer<float> K, V;
+  HeadCopy(std::int64_t Lk_, std::int64_t D_, std::int64_t Dv_)
+      : Lk(Lk_), D(D_), Dv(Dv_), dvp(round_up(Dv_, kTr)), K(round_up(Lk_, kTr) * D_), V(round_up(Lk_, kTr) * dvp) {}
+  void load(std::int64_t bn, const float* k, std::int64_t ldk, const float* v, std::int64_t ldv) {
+    if (bn == head) return;
+    head = bn;
+    for (std::int64_t j = 0; j < Lk; ++j) {
+      std::copy(k + j * ldk, k + j * ldk + D, K.get() + j * D);
+      std::copy(v + j * ldv, v + j * ldv + Dv, V.get() + j * dvp);
+      std::fill(V.get() + j * dvp + Dv, V.get() + (j + 1) * dvp, 0.0f);
+    }
+    std::fill(K.get() + Lk * D, K.get() + round_up(Lk, kTr) * D, 0.0f);
+    std::fill(V.get() + Lk * dvp, V.get() + round_up(Lk, kTr) * dvp, 0.0f);
+  }
+};
+
+template <bool kCausal>
+void fused_forward_impl(const AttentionForward<float>& a) {
+  const AttentionOptions& o = a.opt;
+  int bq_set = 0, bk_set = 0;
+  get_attention_tiles(&bq_set, &bk_set);
+  const std::int64_t bk = round_up(bk_set > 0 ? bk_set : 128, kTr);
+  const std::int64_t N = o.N, D = o.D, Dv = o.Dv, Lk = o.Lk, BN = o.B * N;
+  const std::int64_t nqt = (o.Lq + kTq - 1) / kTq, dvp = round_up(Dv, kTr);
+  std::atomic<std::int64_t> next{0};
+  run_team([&](const Team&) {
+    Buffer<float> Qp(D * kTq), S(bk * kTq), O(dvp * kTq);
+    HeadCopy kv(Lk, D, Dv);
+    // Head by head (its keys and values stay in L2 for all its query tiles); within a head,
+    // the last query tiles first (under causal masking they see the most keys). Whole heads per
+    // task where they spread evenly over the team (each head is then copied once), else tiles.
+    const std::int64_t nth = std::max(1, get_num_threads());
+    const std::int64_t per = BN % nth == 0 || BN >= 4 * nth ? nqt : 1;
+    for_tasks(next, BN * nqt / per, [&](std::int64_t task) {
+      for (std::int64_t t = task * per; t < (task + 1) * per; ++t) {
+        const std::int64_t bn = t / nqt, qt = nqt - 1 - t % nqt, b = bn / N, n = bn % N;
+        kv.load(bn, a.k + (b * Lk * N + n) * D, N * D, a.v + (b * Lk * N + n) * Dv, N * Dv);
+        const std::int64_t mq = std::min<std::int64_t>(kTq, o.Lq - qt * kTq);
+        auto tile = mq > 32   ? fused_forward_tile<kCausal, 3>
+                    : mq > 16 ? fused_forward_tile<kCausal, 2>
+                              : fused_forward_tile<kCausal, 1>;
+        tile(a, bk, b, n, qt * kTq, kv.K.get(), D, kv.V.get(), dvp, Qp.get(), S.get(), O.get());
+      }
+    });
+  });
+}
+#endif  // PYSEQ_ISA_LEVEL >= 2
+
 // ---- backward ----------------------------------------------------------------------------------
 
 // One thread's scratch for backward_tile.
@@ -420,12 +706,22 @@ void backward_tile(const AttentionBackward<T>& a, const Tiles& t, std::int64_t b
     const T* dO = a.dout + ((b * Lq + i0) * N + n) * Dv;
     // forward: S = scale · Q Kᵀ, P = exp(S - lse)
     scores_gemm<T, kNVs>(mq, nk, D, Q, N * D, w.KTp.get(), P, BK, o.causal, i0 - j0);
-    mask_scores(P, BK, o, b, i0, mq, j0, nk);
-    for (std::int64_t r = 0; r < mq; ++r) {
-      T* __restrict p = P + r * BK;
-      const T L = lse[i0 + r];
+#if defined(PYSEQ_ISA_LEVEL) && PYSEQ_ISA_LEVEL >= 2
+    if constexpr (std::is_same_v<T, float>) {
+      // causal masking inside the exp pass unless another mask needs mask_scores anyway
+      const bool other_masks = o.key_mask || o.attn_mask;
+      if (other_masks) mask_scores(P, BK, o, b, i0, mq, j0, nk);
+      probabilities(P, BK, lse + i0, mq, nk, o.causal && !other_masks, i0 - j0);
+    } else
+#endif
+    {
+      mask_scores(P, BK, o, b, i0, mq, j0, nk);
+      for (std::int64_t r = 0; r < mq; ++r) {
+        T* __restrict p = P + r * BK;
+        const T L = lse[i0 + r];
 #pragma omp simd
-      for (std::int64_t j = 0; j < nk; ++j) p[j] = softmax_exp<T>(p[j] - L);
+        for (std::int64_t j = 0; j < nk; ++j) p[j] = softmax_exp<T>(p[j] - L);
+      }
     }
     // dP = dO Vᵀ, the gradient reaching P∘Z
     scores_gemm<T, kNVs>(mq, nk, Dv, dO, N * Dv, w.VTp.get(), dP, BK, o.causal, i0 - j0);
@@ -463,6 +759,22 @@ void backward_tile(const AttentionBackward<T>& a, const Tiles& t, std::int64_t b
   }
 }
 
+// Drow = rowsum(dO ∘ o), (B,N,Lq): this thread's share of the rows.
+template <typename T>
+void row_dots(const AttentionBackward<T>& a, T* drow, int tid, int nth) {
+  const std::int64_t Lq = a.opt.Lq, N = a.opt.N, Dv = a.opt.Dv;
+  auto [r0, r1] = team_share(a.opt.B * Lq * N, tid, nth);
+  for (std::int64_t r = r0; r < r1; ++r) {
+    const T* __restrict x = a.dout + r * Dv;
+    const T* __restrict y = a.o + r * Dv;
+    T sum = 0;
+#pragma omp simd reduction(+ : sum)
+    for (std::int64_t d = 0; d < Dv; ++d) sum += x[d] * y[d];
+    const std::int64_t b = r / (Lq * N), i = r / N % Lq, n = r % N;
+    drow[(b * N + n) * Lq + i] = sum;
+  }
+}
+
 template <typename T, bool kDropout>
 void backward_impl(const AttentionBackward<T>& a) {
   const AttentionOptions& o = a.opt;
@@ -480,18 +792,7 @@ void backward_impl(const AttentionBackward<T>& a) {
   std::atomic<std::int64_t> next{0};
   run_team([&](const Team& team) {
     const int tid = team.tid, nth = team.nth;
-    {  // Drow = rowsum(dO ∘ o), (B,N,Lq)
-      auto [r0, r1] = team_share(B * Lq * N, tid, nth);
-      for (std::int64_t r = r0; r < r1; ++r) {
-        const T* __restrict x = a.dout + r * Dv;
-        const T* __restrict y = a.o + r * Dv;
-        T sum = 0;
-#pragma omp simd reduction(+ : sum)
-        for (std::int64_t d = 0; d < Dv; ++d) sum += x[d] * y[d];
-        const std::int64_t b = r / (Lq * N), i = r / N % Lq, n = r % N;
-        drow.get()[(b * N + n) * Lq + i] = sum;
-      }
-    }
+    row_dots(a, drow.get(), tid, nth);
     BackwardScratch<T> scratch(t, D, Dv);
     const bool private_dq = !by_heads && tid > 0;
     std::unique_ptr<Buffer<T>> dq_own(private_dq ? new Buffer<T>(B * Lq * N * D) : nullptr);
@@ -533,16 +834,266 @@ void backward_impl(const AttentionBackward<T>& a) {
   });
 }
 
+#if defined(PYSEQ_ISA_LEVEL) && PYSEQ_ISA_LEVEL >= 2
+// ---- backward, AVX-512 float: queries along the vector lanes ------------------------------------
+// As the forward: per head, per tile of 48 queries (outer) and block of BK keys (inner), with the
+// queries on the vector lanes, so that lse and Drow are lane vectors:
+//   Pᵀ = 2^(K (c·Q)ᵀ - log2(e)·lse)  (c = scale·log2 e; rows of keys masked as in forward)
+//   dSᵀ = Pᵀ ∘ (V dOᵀ - Drow)        (in the epilogue of the dPᵀ block, Pᵀ still in L1)
+//   dV += Pᵀ dO;  dK += dSᵀ Q;  dQᵀ += Kᵀ dSᵀ   (dK, dQ times scale when written out)
+// Taken for float without attn_mask or dropout, D and Dv multiples of 16, and heads enough for
+// one per task (each thread then owns its head's dK, dV and each query tile's dQ outright).
+
+// Pᵀ and dSᵀ rows [j, j+8) (rows of 48) for K, V rows [j, j+8) (ldk, ldv apart); Qp = c·Qᵀ
+// (D × 48), dOp = dOᵀ (Dv × 48); lse2 = log2(e)·lse and drow per query (48 each). They and the
+// query indices are read after the products, not held in registers across them: with the 24
+// accumulators they would not fit in the 32 registers.
+template <bool kCausal, int NV>
+__attribute__((noinline)) void probabilities_block(float* __restrict P, float* __restrict dS,
+                                const float* __restrict K, std::int64_t ldk,
+                                const float* __restrict V, std::int64_t ldv,
+                                const float* __restrict Qp, std::int64_t D,
+                                const float* __restrict dOp, std::int64_t Dv, unsigned valid,
+                                std::int64_t j, std::int64_t i0, const float* lse2,
+                                const float* drow) {
+  __m512 acc[kTr][NV];
+  for (int r = 0; r < kTr; ++r)
+    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
+#pragma GCC unroll 4
+  for (std::int64_t d = 0; d < D; ++d) {
+    __m512 qv[NV];
+    for (int v = 0; v < NV; ++v) qv[v] = _mm512_loadu_ps(Qp + d * kTq + 16 * v);
+#pragma GCC unroll 8
+    for (int r = 0; r < kTr; ++r) {
+      const __m512 kk = _mm512_set1_ps(K[r * ldk + d]);
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(kk, qv[v], acc[r][v]);
+    }
+  }
+  const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+#pragma GCC unroll 8
+  for (int r = 0; r < kTr; ++r) {
+    const bool keep = valid >> r & 1u;
+    for (int v = 0; v < NV; ++v) {
+      __m512 t = keep ? _mm512_sub_ps(acc[r][v], _mm512_load_ps(lse2 + 16 * v)) : ninf;
+      if (kCausal) {
+        const __m512i qi = _mm512_add_epi32(
+            _mm512_set1_epi32(static_cast<int>(i0 + 16 * v)),
+            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+        const __mmask16 sees = _mm512_cmp_epi32_mask(qi, _mm512_set1_epi32(static_cast<int>(j + r)),
+                                                     _MM_CMPINT_NLT);
+        t = _mm512_mask_blend_ps(sees, ninf, t);
+      }
+      _mm512_storeu_ps(P + r * kTq + 16 * v, exp2_ps(t));
+    }
+  }
+  for (int r = 0; r < kTr; ++r)
+    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
+#pragma GCC unroll 4
+  for (std::int64_t d = 0; d < Dv; ++d) {
+    __m512 gv[NV];
+    for (int v = 0; v < NV; ++v) gv[v] = _mm512_loadu_ps(dOp + d * kTq + 16 * v);
+#pragma GCC unroll 8
+    for (int r = 0; r < kTr; ++r) {
+      const __m512 vv = _mm512_set1_ps(V[r * ldv + d]);
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(vv, gv[v], acc[r][v]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < kTr; ++r)
+    for (int v = 0; v < NV; ++v)
+      _mm512_storeu_ps(dS + r * kTq + 16 * v,
+                       _mm512_mul_ps(_mm512_loadu_ps(P + r * kTq + 16 * v),
+                                     _mm512_sub_ps(acc[r][v], _mm512_load_ps(drow + 16 * v))));
+}
+
+// C rows [0, 8) (ldc apart), columns [0, 16·NV) += A (8 × 16·QV, rows of 48) · X (16·QV × 16·NV,
+// rows ldx apart): dV += Pᵀ dO and dK += dSᵀ Q for 8 keys and the tile's 16·QV queries.
+template <int NV, int QV>
+inline void keys_block(float* __restrict C, std::int64_t ldc, const float* __restrict A,
+                       const float* __restrict X, std::int64_t ldx) {
+  __m512 acc[kTr][NV];
+  for (int r = 0; r < kTr; ++r)
+    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_loadu_ps(C + r * ldc + 16 * v);
+#pragma GCC unroll 4
+  for (int q = 0; q < 16 * QV; ++q) {
+    __m512 x[NV];
+    for (int v = 0; v < NV; ++v) x[v] = _mm512_loadu_ps(X + q * ldx + 16 * v);
+#pragma GCC unroll 8
+    for (int r = 0; r < kTr; ++r) {
+      const __m512 a = _mm512_set1_ps(A[r * kTq + q]);
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(a, x[v], acc[r][v]);
+    }
+  }
+  for (int r = 0; r < kTr; ++r)
+    for (int v = 0; v < NV; ++v) _mm512_storeu_ps(C + r * ldc + 16 * v, acc[r][v]);
+}
+
+// C (keys × cols, ldc apart) rows [0, 8) += A · X (X rows ldx apart), in column panels of 32
+// (and one of 16).
+template <int QV>
+inline void keys_rows(float* C, std::int64_t ldc, const float* A, const float* X, std::int64_t ldx,
+                      std::int64_t cols) {
+  std::int64_t c0 = 0;
+  for (; c0 + 32 <= cols; c0 += 32) keys_block<2, QV>(C + c0, ldc, A, X + c0, ldx);
+  if (c0 < cols) keys_block<1, QV>(C + c0, ldc, A, X + c0, ldx);
+}
+
+// One thread's state for fused_backward_head: the head's keys and values, its dK and dV
+// (round_up(Lk, 8) rows), and one query tile's packed operands and dQᵀ.
+struct FusedBackwardScratch {
+  HeadCopy kv;
+  Buffer<float> dK, dV, Qp, Qr, dOp, dOr, P, dS, dQt;
+  FusedBackwardScratch(std::int64_t Lk, std::int64_t D, std::int64_t Dv, std::int64_t bk)
+      : kv(Lk, D, Dv), dK(round_up(Lk, kTr) * D), dV(round_up(Lk, kTr) * Dv), Qp(D * kTq),
+        Qr(kTq * D), dOp(Dv * kTq), dOr(kTq * Dv), P(bk * kTq), dS(bk * kTq), dQt(D * kTq) {}
+};
+
+template <bool kCausal>
+void fused_backward_head(const AttentionBackward<float>& a, std::int64_t bk, std::int64_t b,
+                         std::int64_t n, const float* drow_all, FusedBackwardScratch& w) {
+  const AttentionOptions& o = a.opt;
+  const std::int64_t N = o.N, D = o.D, Dv = o.Dv, Lq = o.Lq, Lk = o.Lk, bn = b * N + n;
+  const float c = static_cast<float>(o.scale * 1.4426950408889634), scale = static_cast<float>(o.scale);
+  w.kv.load(bn, a.k + (b * Lk * N + n) * D, N * D, a.v + (b * Lk * N + n) * Dv, N * Dv);
+  const float* K = w.kv.K.get();
+  const float* V = w.kv.V.get();
+  float *dK = w.dK.get(), *dV = w.dV.get(), *Qp = w.Qp.get(), *Qr = w.Qr.get(),
+        *dOp = w.dOp.get(), *dOr = w.dOr.get(), *P = w.P.get(), *dS = w.dS.get(),
+        *dQt = w.dQt.get();
+  std::fill(dK, dK + round_up(Lk, kTr) * D, 0.0f);
+  std::fill(dV, dV + round_up(Lk, kTr) * Dv, 0.0f);
+  const std::uint8_t* km = o.key_mask ? o.key_mask + b * Lk : nullptr;
+  const __m512 ones = _mm512_set1_ps(1.0f);
+  const __m512 alpha[kTv] = {ones, ones, ones};
+  for (std::int64_t i0 = 0; i0 < Lq; i0 += kTq) {
+    const std::int64_t mq = std::min<std::int64_t>(kTq, Lq - i0);
+    // The tile's operands, padded with zero queries: c·Qᵀ, Q, dOᵀ, dO; lse2 and drow by lane
+    // (+inf and 0 past Lq, so that padded queries have P = 0).
+    const float* Q = a.q + ((b * Lq + i0) * N + n) * D;
+    const float* dO = a.dout + ((b * Lq + i0) * N + n) * Dv;
+    pack_transposed(Qp, Q, N * D, mq, D, c);
+    pack_transposed(dOp, dO, N * Dv, mq, Dv, 1.0f);
+    // Q and dO rows for dK and dV: read in place, but for the last tile zero-padded copies.
+    const float* Qx = Q;
+    const float* dOx = dO;
+    std::int64_t ldq = N * D, lddo = N * Dv;
+    if (mq < kTq) {
+      std::fill(Qr, Qr + kTq * D, 0.0f);
+      std::fill(dOr, dOr + kTq * Dv, 0.0f);
+      for (std::int64_t q = 0; q < mq; ++q) {
+        std::copy(Q + q * N * D, Q + q * N * D + D, Qr + q * D);
+        std::copy(dO + q * N * Dv, dO + q * N * Dv + Dv, dOr + q * Dv);
+      }
+      Qx = Qr, dOx = dOr, ldq = D, lddo = Dv;
+    } else if (i0 + 2 * kTq <= Lq) {  // the next tile's rows, from memory
+      for (std::int64_t q = kTq; q < 2 * kTq; ++q) {
+        for (std::int64_t d = 0; d < D; d += 16)
+          _mm_prefetch(reinterpret_cast<const char*>(Q + q * N * D + d), _MM_HINT_T1);
+        for (std::int64_t d = 0; d < Dv; d += 16)
+          _mm_prefetch(reinterpret_cast<const char*>(dO + q * N * Dv + d), _MM_HINT_T1);
+      }
+    }
+    alignas(64) float l2[kTq], dr[kTq];
+    for (std::int64_t q = 0; q < kTq; ++q) {
+      l2[q] = q < mq ? a.lse[bn * Lq + i0 + q] * 1.4426950408889634f
+                     : std::numeric_limits<float>::infinity();
+      dr[q] = q < mq ? drow_all[bn * Lq + i0 + q] : 0.0f;
+    }
+    std::fill(dQt, dQt + D * kTq, 0.0f);
+    const std::int64_t kend = kCausal ? std::min(Lk, i0 + mq) : Lk;
+    // NV: vectors of queries in use (3; fewer for a last tile of at most 32 or 16 queries)
+    auto keys = [&](auto nv) {
+    constexpr int NV = decltype(nv)::value;
+    for (std::int64_t j0 = 0; j0 < kend; j0 += bk) {
+      const std::int64_t nk = std::min(bk, kend - j0);
+      for (std::int64_t j = j0; j < j0 + nk; j += kTr) {
+        unsigned valid = 0xFF;
+        if (km || j + kTr > kend)
+          for (int r = 0; r < kTr; ++r)
+            if (j + r >= kend || (km && !km[j + r])) valid &= ~(1u << r);
+        float* Pj = P + (j - j0) * kTq;
+        float* dSj = dS + (j - j0) * kTq;
+        if (kCausal && j + kTr - 1 > i0)
+          probabilities_block<true, NV>(Pj, dSj, K + j * D, D, V + j * Dv, Dv, Qp, D, dOp, Dv, valid,
+                                    j, i0, l2, dr);
+        else
+          probabilities_block<false, NV>(Pj, dSj, K + j * D, D, V + j * Dv, Dv, Qp, D, dOp, Dv, valid,
+                                     j, i0, l2, dr);
+        // rows past kend have P = dS = 0: dK, dV have round_up(Lk, 8) rows to take them
+        keys_rows<NV>(dV + j * Dv, Dv, Pj, dOx, lddo, Dv);
+        keys_rows<NV>(dK + j * D, D, dSj, Qx, ldq, D);
+      }
+      for (std::int64_t d0 = 0; d0 < D; d0 += kTr)
+        values_block<NV>(dQt + d0 * kTq, K + j0 * D + d0, D, dS, nk, alpha);
+    }
+    };
+    if (mq > 32) keys(std::integral_constant<int, 3>{});
+    else if (mq > 16) keys(std::integral_constant<int, 2>{});
+    else keys(std::integral_constant<int, 1>{});
+    for (std::int64_t q = 0; q < mq; ++q) {
+      float* __restrict out = a.dq + ((b * Lq + i0 + q) * N + n) * D;
+      for (std::int64_t d = 0; d < D; ++d) out[d] = scale * dQt[d * kTq + q];
+    }
+  }
+  for (std::int64_t j = 0; j < Lk; ++j) {
+    float* __restrict dk = a.dk + ((b * Lk + j) * N + n) * D;
+    float* __restrict dv = a.dv + ((b * Lk + j) * N + n) * Dv;
+    for (std::int64_t d = 0; d < D; ++d) dk[d] = scale * dK[j * D + d];
+    std::copy(dV + j * Dv, dV + (j + 1) * Dv, dv);
+  }
+}
+
+template <bool kCausal>
+void fused_backward_impl(const AttentionBackward<float>& a) {
+  const AttentionOptions& o = a.opt;
+  int bq_set = 0, bk_set = 0;
+  get_attention_tiles(&bq_set, &bk_set);
+  const std::int64_t bk = round_up(bk_set > 0 ? bk_set : 64, kTr);
+  const std::int64_t N = o.N, BN = o.B * N;
+  Buffer<float> drow(BN * o.Lq);
+  std::atomic<std::int64_t> next{0};
+  run_team([&](const Team& team) {
+    row_dots(a, drow.get(), team.tid, team.nth);
+    team.barrier();
+    FusedBackwardScratch w(o.Lk, o.D, o.Dv, bk);
+    for_tasks(next, BN, [&](std::int64_t bn) {
+      fused_backward_head<kCausal>(a, bk, bn / N, bn % N, drow.get(), w);
+    });
+  });
+}
+#endif  // PYSEQ_ISA_LEVEL >= 2
+
 }  // namespace
 
 template <typename T>
 void attention_forward(const AttentionForward<T>& a) {
+#if defined(PYSEQ_ISA_LEVEL) && PYSEQ_ISA_LEVEL >= 2
+  if constexpr (std::is_same_v<T, float>) {
+    if (a.opt.dropout == 0 && !a.opt.attn_mask && !a.scores) {
+      if (a.opt.causal) fused_forward_impl<true>(a);
+      else fused_forward_impl<false>(a);
+      return;
+    }
+  }
+#endif
   if (a.opt.dropout > 0) forward_impl<T, true>(a);
   else forward_impl<T, false>(a);
 }
 
 template <typename T>
 void attention_backward(const AttentionBackward<T>& a) {
+#if defined(PYSEQ_ISA_LEVEL) && PYSEQ_ISA_LEVEL >= 2
+  if constexpr (std::is_same_v<T, float>) {
+    const AttentionOptions& o = a.opt;
+    const std::int64_t BN = o.B * o.N, nth = std::max(1, get_num_threads());
+    if (o.dropout == 0 && !o.attn_mask && o.D % 16 == 0 && o.Dv % 16 == 0 &&
+        (BN % nth == 0 || BN >= 4 * nth)) {
+      if (o.causal) fused_backward_impl<true>(a);
+      else fused_backward_impl<false>(a);
+      return;
+    }
+  }
+#endif
   if (a.opt.dropout > 0) backward_impl<T, true>(a);
   else backward_impl<T, false>(a);
 }
