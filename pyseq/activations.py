@@ -43,16 +43,25 @@ def _erf_as(x):
     return np.copysign(1.0 - poly * np.exp(-a * a), x)
 
 
-try:  # SciPy's erf when it is installed (not a dependency)
-    from scipy.special import erf as _erf_scipy
-except ImportError:  # pragma: no cover - depends on the environment
-    _erf_scipy = None
+_erf_scipy = False  # not looked up yet
+
+
+def _scipy_erf():
+    # SciPy's erf when it is installed (not a dependency), imported at the first exact gelu only:
+    # importing SciPy loads its own OpenBLAS, whose thread pool pyseq has no use for.
+    global _erf_scipy
+    if _erf_scipy is False:
+        try:
+            from scipy.special import erf as _erf_scipy
+        except ImportError:  # pragma: no cover - depends on the environment
+            _erf_scipy = None
+    return _erf_scipy
 
 
 def _erf(x):
     """erf without per-element Python: SciPy's when present, else a float32-accurate
     approximation for float32 inputs (float64 inputs keep math.erf's exact values)."""
-    if _erf_scipy is not None:
+    if _scipy_erf() is not None:
         return _erf_scipy(x)
     if x.dtype == np.float32:
         return _erf_as(x)
