@@ -41,12 +41,12 @@ def lm_data():
     return x, y
 
 
-def pyseq_lm():
+def pyseq_lm(cell="LSTM"):
     import pyseq
     from pyseq import layers
     model = pyseq.Sequential([pyseq.Input((LM["T"],), dtype="int32"),
                               layers.Embedding(LM["vocab"], LM["emb"]),
-                              layers.LSTM(LM["units"], return_sequences=True),
+                              getattr(layers, cell)(LM["units"], return_sequences=True),
                               layers.Dense(LM["vocab"])])
     model.compile(pyseq.optimizers.Adam(1e-3),
                   pyseq.losses.SparseCategoricalCrossentropy(from_logits=True))
@@ -58,6 +58,19 @@ def torch_lm(torch, weights):
     net = torch_char_lm(torch, LM["vocab"], LM["emb"], LM["units"], weights)
     opt = torch.optim.Adam([q for q in net.parameters() if q.requires_grad], lr=1e-3, eps=1e-7)
     return net, opt, nn.CrossEntropyLoss()
+
+
+def pyseq_epoch(model, x, y, fold):
+    """One ``fit`` epoch, with the Embedding folded into the recurrent layer or formed."""
+    from pyseq.models import graph
+
+    def epoch():
+        graph.fold_embeddings = fold
+        try:
+            model.fit(x, y, batch_size=LM["B"], epochs=1, shuffle=False, verbose=0)
+        finally:
+            graph.fold_embeddings = True
+    return epoch
 
 
 def lm_flop(flops):
@@ -88,15 +101,8 @@ def test_lm_epoch(benchmark, request, measure, flops, impl, fold):
     request.getfixturevalue("pyseq_ops")  # pins pyseq's threads, or skips
     model = pyseq_lm()
     if impl == "pyseq":
-        from pyseq.models import graph
-
-        def epoch():
-            graph.fold_embeddings = fold
-            try:
-                model.fit(x, y, batch_size=LM["B"], epochs=1, shuffle=False, verbose=0)
-            finally:
-                graph.fold_embeddings = True
-        measure(benchmark, epoch, flop=lm_flop(flops), impl=impl, info=info, max_rounds=5)
+        measure(benchmark, pyseq_epoch(model, x, y, fold), flop=lm_flop(flops), impl=impl,
+                info=info, max_rounds=5)
         return
     torch = request.getfixturevalue("torch_mod")
     net, opt, loss_fn = torch_lm(torch, model.get_weights())
@@ -125,33 +131,18 @@ def test_rnn_lm_epoch_fold(benchmark, request, measure, flops, cell, fold):
     Embedding folded into the recurrent layer (the default) and formed: what the fold gives the
     other two cells."""
     request.getfixturevalue("pyseq_ops")
-    import pyseq
-    from pyseq import layers
-    from pyseq.models import graph
     case = f"{cell.lower()}-lm-epoch" + ("" if fold else "-formed")
     benchmark.group = f"{FAMILY}-{case}"
     info = {"family": FAMILY, "case": case, "mode": "train", "B": LM["B"], "T": LM["T"],
             "I": LM["emb"], "H": LM["units"], "batches_per_epoch": LM["batches"],
             "dtype": "float32", "variant": f"{cell}, embedding " + ("folded" if fold else "formed")}
     x, y = lm_data()
-    model = pyseq.Sequential([pyseq.Input((LM["T"],), dtype="int32"),
-                              layers.Embedding(LM["vocab"], LM["emb"]),
-                              getattr(layers, cell)(LM["units"], return_sequences=True),
-                              layers.Dense(LM["vocab"])])
-    model.compile(pyseq.optimizers.Adam(1e-3),
-                  pyseq.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model = pyseq_lm(cell)
     kind = {"GRU": "gru", "SimpleRNN": "rnn"}[cell]
     fwd = flops.rnn(kind, LM["B"], LM["T"], LM["emb"], LM["units"]) + flops.gemm(
         LM["B"] * LM["T"], LM["vocab"], LM["units"])
-
-    def epoch():
-        graph.fold_embeddings = fold
-        try:
-            model.fit(x, y, batch_size=LM["B"], epochs=1, shuffle=False, verbose=0)
-        finally:
-            graph.fold_embeddings = True
-    measure(benchmark, epoch, flop=LM["batches"] * flops.step(fwd, True), impl="pyseq", info=info,
-            max_rounds=5)
+    measure(benchmark, pyseq_epoch(model, x, y, fold), flop=LM["batches"] * flops.step(fwd, True),
+            impl="pyseq", info=info, max_rounds=5)
 
 
 class OpsTimer:
