@@ -413,6 +413,33 @@ inline __m512 exp2_ps(__m512 t) {
   return _mm512_maskz_scalef_ps(normal, p, n);
 }
 
+// acc[r][v] += Σ_k A[r·ar + k·ak] · X[k·ldx + 16v] for k < n: the register-block product of every
+// fused kernel (kTr broadcast entries of A against NV vectors of each row of X). Always inlined,
+// so that acc stays in registers in the caller.
+template <int NV>
+__attribute__((always_inline)) inline void block_fma(__m512 (&acc)[kTr][NV],
+                                                     const float* __restrict A, std::int64_t ar,
+                                                     std::int64_t ak, const float* __restrict X,
+                                                     std::int64_t ldx, std::int64_t n) {
+#pragma GCC unroll 4
+  for (std::int64_t k = 0; k < n; ++k) {
+    __m512 x[NV];
+    for (int v = 0; v < NV; ++v) x[v] = _mm512_loadu_ps(X + k * ldx + 16 * v);
+#pragma GCC unroll 8
+    for (int r = 0; r < kTr; ++r) {
+      const __m512 a = _mm512_set1_ps(A[r * ar + k * ak]);
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(a, x[v], acc[r][v]);
+    }
+  }
+}
+
+// s with the lanes of queries qi (one per lane) that come before `key` set to -inf (causal).
+inline __m512 hide_unseen(__m512 s, __m512i qi, std::int64_t key) {
+  const __mmask16 sees =
+      _mm512_cmp_epi32_mask(qi, _mm512_set1_epi32(static_cast<int>(key)), _MM_CMPINT_NLT);
+  return _mm512_mask_blend_ps(sees, _mm512_set1_ps(-std::numeric_limits<float>::infinity()), s);
+}
+
 // Backward's P = exp(S - lse) in place, S (mq × nk, rows ld apart) of queries i0 + r and keys
 // j0 + j; with `causal` (diag = i0 - j0) the entries above the diagonal, which scores_gemm may
 // not have computed, become 0.
@@ -473,29 +500,14 @@ inline void scores_block(float* __restrict S, const float* __restrict K, std::in
   __m512 acc[kTr][V];
   for (int r = 0; r < kTr; ++r)
     for (int v = 0; v < V; ++v) acc[r][v] = _mm512_setzero_ps();
-#pragma GCC unroll 4
-  for (std::int64_t d = 0; d < D; ++d) {
-    __m512 qv[V];
-    for (int v = 0; v < V; ++v) qv[v] = _mm512_loadu_ps(Qp + d * kTq + 16 * v);
-#pragma GCC unroll 8
-    for (int r = 0; r < kTr; ++r) {
-      const __m512 kk = _mm512_set1_ps(K[r * ldk + d]);
-      for (int v = 0; v < V; ++v) acc[r][v] = _mm512_fmadd_ps(kk, qv[v], acc[r][v]);
-    }
-  }
+  block_fma<V>(acc, K, ldk, 1, Qp, kTq, D);
   const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
 #pragma GCC unroll 8
   for (int r = 0; r < kTr; ++r) {
     const bool keep = valid >> r & 1u;
     for (int v = 0; v < V; ++v) {
       __m512 s = keep ? acc[r][v] : ninf;
-      if (kCausal) {
-        // lanes of queries before key j + r: masked
-        const __m512i qi = _mm512_add_epi32(qidx0, _mm512_set1_epi32(16 * v));
-        const __mmask16 sees = _mm512_cmp_epi32_mask(qi, _mm512_set1_epi32(static_cast<int>(j + r)),
-                                                     _MM_CMPINT_NLT);
-        s = _mm512_mask_blend_ps(sees, ninf, s);
-      }
+      if (kCausal) s = hide_unseen(s, _mm512_add_epi32(qidx0, _mm512_set1_epi32(16 * v)), j + r);
       _mm512_storeu_ps(S + r * kTq + 16 * v, s);
       mx[v] = _mm512_max_ps(mx[v], s);
     }
@@ -510,17 +522,7 @@ inline void values_block(float* __restrict O, const float* __restrict V, std::in
   __m512 acc[kTr][NV];
   for (int r = 0; r < kTr; ++r)
     for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_mul_ps(_mm512_loadu_ps(O + r * kTq + 16 * v), alpha[v]);
-#pragma GCC unroll 4
-  for (std::int64_t j = 0; j < nk; ++j) {
-    __m512 pv[NV];
-    for (int v = 0; v < NV; ++v) pv[v] = _mm512_loadu_ps(P + j * kTq + 16 * v);
-    const float* vj = V + j * ldv;
-#pragma GCC unroll 8
-    for (int r = 0; r < kTr; ++r) {
-      const __m512 vv = _mm512_set1_ps(vj[r]);
-      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(vv, pv[v], acc[r][v]);
-    }
-  }
+  block_fma<NV>(acc, V, 1, ldv, P, kTq, nk);
   for (int r = 0; r < kTr; ++r)
     for (int v = 0; v < NV; ++v) _mm512_storeu_ps(O + r * kTq + 16 * v, acc[r][v]);
 }
@@ -859,45 +861,24 @@ __attribute__((noinline)) void probabilities_block(float* __restrict P, float* _
   __m512 acc[kTr][NV];
   for (int r = 0; r < kTr; ++r)
     for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
-#pragma GCC unroll 4
-  for (std::int64_t d = 0; d < D; ++d) {
-    __m512 qv[NV];
-    for (int v = 0; v < NV; ++v) qv[v] = _mm512_loadu_ps(Qp + d * kTq + 16 * v);
-#pragma GCC unroll 8
-    for (int r = 0; r < kTr; ++r) {
-      const __m512 kk = _mm512_set1_ps(K[r * ldk + d]);
-      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(kk, qv[v], acc[r][v]);
-    }
-  }
+  block_fma<NV>(acc, K, ldk, 1, Qp, kTq, D);
   const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
 #pragma GCC unroll 8
   for (int r = 0; r < kTr; ++r) {
     const bool keep = valid >> r & 1u;
     for (int v = 0; v < NV; ++v) {
       __m512 t = keep ? _mm512_sub_ps(acc[r][v], _mm512_load_ps(lse2 + 16 * v)) : ninf;
-      if (kCausal) {
-        const __m512i qi = _mm512_add_epi32(
-            _mm512_set1_epi32(static_cast<int>(i0 + 16 * v)),
-            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
-        const __mmask16 sees = _mm512_cmp_epi32_mask(qi, _mm512_set1_epi32(static_cast<int>(j + r)),
-                                                     _MM_CMPINT_NLT);
-        t = _mm512_mask_blend_ps(sees, ninf, t);
-      }
+      if (kCausal)
+        t = hide_unseen(t, _mm512_add_epi32(
+                               _mm512_set1_epi32(static_cast<int>(i0 + 16 * v)),
+                               _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)),
+                        j + r);
       _mm512_storeu_ps(P + r * kTq + 16 * v, exp2_ps(t));
     }
   }
   for (int r = 0; r < kTr; ++r)
     for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
-#pragma GCC unroll 4
-  for (std::int64_t d = 0; d < Dv; ++d) {
-    __m512 gv[NV];
-    for (int v = 0; v < NV; ++v) gv[v] = _mm512_loadu_ps(dOp + d * kTq + 16 * v);
-#pragma GCC unroll 8
-    for (int r = 0; r < kTr; ++r) {
-      const __m512 vv = _mm512_set1_ps(V[r * ldv + d]);
-      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(vv, gv[v], acc[r][v]);
-    }
-  }
+  block_fma<NV>(acc, V, ldv, 1, dOp, kTq, Dv);
 #pragma GCC unroll 8
   for (int r = 0; r < kTr; ++r)
     for (int v = 0; v < NV; ++v)
@@ -914,16 +895,7 @@ inline void keys_block(float* __restrict C, std::int64_t ldc, const float* __res
   __m512 acc[kTr][NV];
   for (int r = 0; r < kTr; ++r)
     for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_loadu_ps(C + r * ldc + 16 * v);
-#pragma GCC unroll 4
-  for (int q = 0; q < 16 * QV; ++q) {
-    __m512 x[NV];
-    for (int v = 0; v < NV; ++v) x[v] = _mm512_loadu_ps(X + q * ldx + 16 * v);
-#pragma GCC unroll 8
-    for (int r = 0; r < kTr; ++r) {
-      const __m512 a = _mm512_set1_ps(A[r * kTq + q]);
-      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(a, x[v], acc[r][v]);
-    }
-  }
+  block_fma<NV>(acc, A, kTq, 1, X, ldx, 16 * QV);
   for (int r = 0; r < kTr; ++r)
     for (int v = 0; v < NV; ++v) _mm512_storeu_ps(C + r * ldc + 16 * v, acc[r][v]);
 }
