@@ -9,7 +9,7 @@ kernel and returns the results as arrays of the first input's library.
 import numpy as np
 
 from . import _device
-from .ops import _flag, _real
+from .ops import _attention_scalars, _flag
 
 
 def _buffers(cuda, op, args, names):
@@ -23,56 +23,52 @@ def _saved(op, saved, cls):
     return saved
 
 
+def _results(outputs, state, like):
+    """A forward's outputs as arrays of ``like``'s library, then its saved state."""
+    return tuple(_device.like(o, like) for o in outputs) + (_device.GpuSaved(state, like),)
+
+
+def _backward(cuda, op, a, upstream, kernel):
+    """Every backward: check saved, turn the upstream gradients (names) into buffers, run
+    kernel(*upstream, state) and return its gradients as arrays of the forward's library."""
+    saved = _saved(op, a["saved"], _device.GpuSaved)
+    grads = kernel(*_buffers(cuda, op, a, upstream), saved.state)
+    return tuple(_device.like(g, saved.like) for g in grads)
+
+
+def _recurrent_inputs(cuda, op, a, extra=()):
+    """reverse, zero_output_for_mask and the buffers of x, kernel, recurrent_kernel, bias, h0,
+    *extra, mask, recurrent_dropout_mask: what the recurrent forwards parse alike."""
+    reverse = _flag(op, "reverse", a["reverse"])
+    zero_output = _flag(op, "zero_output_for_mask", a["zero_output_for_mask"])
+    names = ("x", "kernel", "recurrent_kernel", "bias", "h0", *extra, "mask", "recurrent_dropout_mask")
+    return reverse, zero_output, _buffers(cuda, op, a, names)
+
+
 def attention_forward(cuda, a):
     op = "attention_forward"
     causal = _flag(op, "causal", a["causal"])
     if _flag(op, "return_scores", a["return_scores"]):
         raise NotImplementedError(f"[{op}] return_scores is not supported by the CUDA backend yet")
     q, k, v, key_mask, attn_mask = _buffers(cuda, op, a, ("q", "k", "v", "key_mask", "attn_mask"))
-    scale = a["scale"]
-    if scale is None:
-        d = q.shape[-1] if len(q.shape) >= 1 else 1
-        scale = 1.0 / np.sqrt(d) if d > 0 else 1.0
-    scale = _real(op, "scale", scale)
-    dropout = _real(op, "dropout", a["dropout"])
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"[{op}] dropout must be in [0, 1), got {dropout!r}")
-    seed = a["seed"]
-    if seed is None:
-        seed = int(np.random.default_rng().integers(0, 2**63)) if dropout > 0 else 0
-    elif isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"[{op}] seed must be an int or None, got {type(seed).__name__}")
-    elif not 0 <= int(seed) < 2**64:
-        raise ValueError(f"[{op}] seed must be in [0, 2**64), got {int(seed)}")
-    o, state = cuda.attention_forward(q, k, v, scale, causal, key_mask, attn_mask, dropout, int(seed))
-    return _device.like(o, a["q"]), _device.GpuSaved(state, a["q"])
+    scale, dropout, seed = _attention_scalars(op, lambda: q.shape, a["scale"], a["dropout"], a["seed"])
+    o, state = cuda.attention_forward(q, k, v, scale, causal, key_mask, attn_mask, dropout, seed)
+    return _results((o,), state, a["q"])
 
 
 def attention_backward(cuda, a):
-    op = "attention_backward"
-    saved = _saved(op, a["saved"], _device.GpuSaved)
-    (do,) = _buffers(cuda, op, a, ("do",))
-    return tuple(_device.like(g, saved.like) for g in cuda.attention_backward(do, saved.state))
+    return _backward(cuda, "attention_backward", a, ("do",), cuda.attention_backward)
 
 
 def lstm_forward(cuda, a):
-    op = "lstm_forward"
-    reverse = _flag(op, "reverse", a["reverse"])
-    zero_output = _flag(op, "zero_output_for_mask", a["zero_output_for_mask"])
-    bufs = _buffers(cuda, op, a, ("x", "kernel", "recurrent_kernel", "bias", "h0", "c0", "mask",
-                                  "recurrent_dropout_mask"))
+    reverse, zero_output, bufs = _recurrent_inputs(cuda, "lstm_forward", a, ("c0",))
     x, kernel, recurrent, bias, h0, c0, mask, drop = bufs
-    y, h, c, state = cuda.lstm_forward(x, kernel, recurrent, bias, h0, c0, mask, reverse,
-                                       zero_output, drop)
-    like = a["x"]
-    return _device.like(y, like), _device.like(h, like), _device.like(c, like), _device.GpuSaved(state, like)
+    *outs, state = cuda.lstm_forward(x, kernel, recurrent, bias, h0, c0, mask, reverse, zero_output, drop)
+    return _results(outs, state, a["x"])
 
 
 def lstm_backward(cuda, a):
-    op = "lstm_backward"
-    saved = _saved(op, a["saved"], _device.GpuSaved)
-    dy, dh, dc = _buffers(cuda, op, a, ("dy", "dh_T", "dc_T"))
-    return tuple(_device.like(g, saved.like) for g in cuda.lstm_backward(dy, dh, dc, saved.state))
+    return _backward(cuda, "lstm_backward", a, ("dy", "dh_T", "dc_T"), cuda.lstm_backward)
 
 
 def gru_forward(cuda, a):
@@ -80,20 +76,13 @@ def gru_forward(cuda, a):
     if not _flag(op, "reset_after", a["reset_after"]):
         raise NotImplementedError(f"[{op}] the CUDA backend has reset_after=True only (Keras's default); "
                                   "pass NumPy arrays for reset_after=False")
-    reverse = _flag(op, "reverse", a["reverse"])
-    zero_output = _flag(op, "zero_output_for_mask", a["zero_output_for_mask"])
-    x, kernel, recurrent, bias, h0, mask, drop = _buffers(
-        cuda, op, a, ("x", "kernel", "recurrent_kernel", "bias", "h0", "mask", "recurrent_dropout_mask"))
-    y, h, state = cuda.gru_forward(x, kernel, recurrent, bias, h0, mask, reverse, zero_output, drop)
-    like = a["x"]
-    return _device.like(y, like), _device.like(h, like), _device.GpuSaved(state, like)
+    reverse, zero_output, (x, kernel, recurrent, bias, h0, mask, drop) = _recurrent_inputs(cuda, op, a)
+    *outs, state = cuda.gru_forward(x, kernel, recurrent, bias, h0, mask, reverse, zero_output, drop)
+    return _results(outs, state, a["x"])
 
 
 def gru_backward(cuda, a):
-    op = "gru_backward"
-    saved = _saved(op, a["saved"], _device.GpuSaved)
-    dy, dh = _buffers(cuda, op, a, ("dy", "dh_T"))
-    return tuple(_device.like(g, saved.like) for g in cuda.gru_backward(dy, dh, saved.state))
+    return _backward(cuda, "gru_backward", a, ("dy", "dh_T"), cuda.gru_backward)
 
 
 # The CUDA kernel's activation codes (csrc/cuda/cuda_ops.h RnnActivation); None is "linear".
@@ -108,21 +97,14 @@ def rnn_forward(cuda, a):
                         f"{type(activation).__name__}")
     if activation not in _RNN_ACTIVATIONS:
         raise ValueError(f"[{op}] activation must be one of tanh, relu, sigmoid, linear, got '{activation}'")
-    reverse = _flag(op, "reverse", a["reverse"])
-    zero_output = _flag(op, "zero_output_for_mask", a["zero_output_for_mask"])
-    x, kernel, recurrent, bias, h0, mask, drop = _buffers(
-        cuda, op, a, ("x", "kernel", "recurrent_kernel", "bias", "h0", "mask", "recurrent_dropout_mask"))
-    y, h, state = cuda.rnn_forward(x, kernel, recurrent, bias, h0, _RNN_ACTIVATIONS[activation], mask,
-                                   reverse, zero_output, drop)
-    like = a["x"]
-    return _device.like(y, like), _device.like(h, like), _device.GpuSaved(state, like)
+    reverse, zero_output, (x, kernel, recurrent, bias, h0, mask, drop) = _recurrent_inputs(cuda, op, a)
+    *outs, state = cuda.rnn_forward(x, kernel, recurrent, bias, h0, _RNN_ACTIVATIONS[activation], mask,
+                                    reverse, zero_output, drop)
+    return _results(outs, state, a["x"])
 
 
 def rnn_backward(cuda, a):
-    op = "rnn_backward"
-    saved = _saved(op, a["saved"], _device.GpuSaved)
-    dy, dh = _buffers(cuda, op, a, ("dy", "dh_T"))
-    return tuple(_device.like(g, saved.like) for g in cuda.rnn_backward(dy, dh, saved.state))
+    return _backward(cuda, "rnn_backward", a, ("dy", "dh_T"), cuda.rnn_backward)
 
 
 # ---- conv1d and pooling: options parsed as the CPU bindings do (csrc/bindings/window_options.h)
@@ -154,14 +136,11 @@ def conv1d_forward(cuda, a):
     padding = _padding(op, a["padding"], True)
     x, kernel, bias = _buffers(cuda, op, a, ("x", "kernel", "bias"))
     y, state = cuda.conv1d_forward(x, kernel, bias, stride, padding, dilation, groups)
-    return _device.like(y, a["x"]), _device.GpuSaved(state, a["x"])
+    return _results((y,), state, a["x"])
 
 
 def conv1d_backward(cuda, a):
-    op = "conv1d_backward"
-    saved = _saved(op, a["saved"], _device.GpuSaved)
-    (dy,) = _buffers(cuda, op, a, ("dy",))
-    return tuple(_device.like(g, saved.like) for g in cuda.conv1d_backward(dy, saved.state))
+    return _backward(cuda, "conv1d_backward", a, ("dy",), cuda.conv1d_backward)
 
 
 def _pool_forward(kind):
@@ -173,7 +152,7 @@ def _pool_forward(kind):
         padding = _padding(op, a["padding"], False)
         (x,) = _buffers(cuda, op, a, ("x",))
         y, state = cuda.pool1d_forward(kind, x, pool, strides, padding)
-        return _device.like(y, a["x"]), _device.GpuSaved(state, a["x"])
+        return _results((y,), state, a["x"])
     return forward
 
 
@@ -183,7 +162,7 @@ def _global_pool_forward(kind):
     def forward(cuda, a):
         x, mask = _buffers(cuda, op, a, ("x", "mask"))
         y, state = cuda.global_pool1d_forward(kind, x, mask)
-        return _device.like(y, a["x"]), _device.GpuSaved(state, a["x"])
+        return _results((y,), state, a["x"])
     return forward
 
 
@@ -191,9 +170,7 @@ def _pool_backward(name):
     op = f"{name}_backward"
 
     def backward(cuda, a):
-        saved = _saved(op, a["saved"], _device.GpuSaved)
-        (dy,) = _buffers(cuda, op, a, ("dy",))
-        return tuple(_device.like(g, saved.like) for g in cuda.pool1d_backward(op, dy, saved.state))
+        return _backward(cuda, op, a, ("dy",), lambda dy, state: cuda.pool1d_backward(op, dy, state))
     return backward
 
 

@@ -222,6 +222,26 @@ def _real(op, name, value):
     return float(value)
 
 
+def _attention_scalars(op, q_shape, scale, dropout, seed):
+    """(scale, dropout, seed) checked and defaulted, for the CPU and the GPU op alike; q_shape()
+    gives q's shape, asked only for the default scale."""
+    if scale is None:
+        shape = q_shape()
+        d = shape[-1] if len(shape) >= 1 else 1
+        scale = 1.0 / np.sqrt(d) if d > 0 else 1.0
+    scale = _real(op, "scale", scale)
+    dropout = _real(op, "dropout", dropout)
+    if not 0.0 <= dropout < 1.0:  # also refuses NaN
+        raise ValueError(f"[{op}] dropout must be in [0, 1), got {dropout!r}")
+    if seed is None:
+        seed = int(np.random.default_rng().integers(0, 2**63)) if dropout > 0 else 0
+    elif isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"[{op}] seed must be an int or None, got {type(seed).__name__}")
+    elif not 0 <= int(seed) < 2**64:
+        raise ValueError(f"[{op}] seed must be in [0, 2**64), got {int(seed)}")
+    return scale, dropout, int(seed)
+
+
 def attention_forward(q, k, v, *, scale=None, causal=False, key_mask=None, attn_mask=None,
                       dropout=0.0, seed=None, return_scores=False):
     """Softmax attention o = softmax(scale · q kᵀ, masked) v, fused, flash-style.
@@ -252,21 +272,9 @@ def attention_forward(q, k, v, *, scale=None, causal=False, key_mask=None, attn_
     op = "attention_forward"
     causal = _flag(op, "causal", causal)
     return_scores = _flag(op, "return_scores", return_scores)
-    if scale is None:
-        d = np.shape(q)[-1] if np.ndim(q) >= 1 else 1
-        scale = 1.0 / np.sqrt(d) if d > 0 else 1.0
-    scale = _real(op, "scale", scale)
-    dropout = _real(op, "dropout", dropout)
-    if not 0.0 <= dropout < 1.0:  # also refuses NaN
-        raise ValueError(f"[{op}] dropout must be in [0, 1), got {dropout!r}")
-    if seed is None:
-        seed = int(np.random.default_rng().integers(0, 2**63)) if dropout > 0 else 0
-    elif isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"[{op}] seed must be an int or None, got {type(seed).__name__}")
-    elif not 0 <= int(seed) < 2**64:
-        raise ValueError(f"[{op}] seed must be in [0, 2**64), got {int(seed)}")
+    scale, dropout, seed = _attention_scalars(op, lambda: np.shape(q), scale, dropout, seed)
     return _core.attention_forward(q, k, v, scale, causal, key_mask, attn_mask, dropout,
-                                   int(seed), return_scores)
+                                   seed, return_scores)
 
 
 def attention_backward(do, saved):

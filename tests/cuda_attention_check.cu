@@ -7,38 +7,28 @@
 // has_attn_mask tile seed), then float64: dropout, scale, q, k, v, do, [key_mask 0/1],
 // [attn_mask 0/1]; OUT: float64 o, lse, dq, dk, dv.
 #include <cstdint>
-#include <cstdio>
 #include <vector>
 
 #include "../csrc/cuda/attention.cuh"
+#include "host_check_io.h"
 
 using namespace pyseq::cuda;
-using Vec = std::vector<double>;
+using host_check::Vec;
 
 int main(int argc, char** argv) {
-  if (argc != 3) return 2;
-  std::FILE* in = std::fopen(argv[1], "rb");
-  if (!in) return 3;
-  std::int64_t p[16];
-  if (std::fread(p, sizeof p, 1, in) != 1) return 4;
-  Vec data;
-  double v;
-  while (std::fread(&v, sizeof v, 1, in) == 1) data.push_back(v);
-  std::fclose(in);
+  host_check::Input input;
+  if (const int rc = host_check::read_input(argc, argv, &input)) return rc;
+  const std::int64_t* p = input.p;
   const std::int64_t B = p[0], N = p[1], Lq = p[2], Lk = p[3], D = p[4], Dv = p[5];
   const bool causal = p[6], has_km = p[7], has_am = p[8];
   const int tile = int(p[9]);
   const std::uint64_t seed = std::uint64_t(p[10]);
-  std::size_t at = 0;
-  auto take = [&](std::int64_t n) { Vec o(data.begin() + at, data.begin() + at + n); at += n; return o; };
+  auto take = [&](std::int64_t n) { return input.take(n); };
   const double dropout = take(1)[0], scale = take(1)[0];
   const Vec q = take(B * Lq * N * D), k = take(B * Lk * N * D), vv = take(B * Lk * N * Dv), dout = take(B * Lq * N * Dv);
-  std::vector<std::uint8_t> km, am;
-  if (has_km)
-    for (double m : take(B * Lk)) km.push_back(m != 0.0);
-  if (has_am)
-    for (double m : take(B * Lq * Lk)) am.push_back(m != 0.0);
-  if (at != data.size()) return 5;
+  const std::vector<std::uint8_t> km = has_km ? input.take_mask(B * Lk) : std::vector<std::uint8_t>(),
+                                  am = has_am ? input.take_mask(B * Lq * Lk) : std::vector<std::uint8_t>();
+  if (!input.all_taken()) return 5;
 
   const AttentionOptions opt{has_km ? km.data() : nullptr, has_am ? am.data() : nullptr, causal, scale, dropout,
                              seed, B, N, Lq, Lk, D, Dv};
@@ -59,8 +49,5 @@ int main(int argc, char** argv) {
                                drow.data(), q.data(), k.data(), vv.data(), prm);
   Vec out;
   for (const Vec* a : {&o, &lse, &dq, &dk, &dv}) out.insert(out.end(), a->begin(), a->end());
-  std::FILE* f = std::fopen(argv[2], "wb");
-  if (!f || std::fwrite(out.data(), sizeof(double), out.size(), f) != out.size()) return 6;
-  std::fclose(f);
-  return 0;
+  return host_check::write_output(argv, out);
 }

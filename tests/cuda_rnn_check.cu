@@ -12,13 +12,13 @@
 //          dy, dh_T, dc_T where present
 //   out: y, h_T, [c_T], dx, dkernel, drecurrent_kernel, dbias, dh0, [dc0]
 #include <cstdint>
-#include <cstdio>
 #include <vector>
 
 #include "../csrc/cuda/rnn_cells.cuh"
+#include "host_check_io.h"
 
 using namespace pyseq::cuda;
-using Vec = std::vector<double>;
+using host_check::Vec;
 
 namespace {
 
@@ -62,15 +62,9 @@ double product_backward(const double* dz, std::int64_t stride, const double* U, 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 3) return 2;
-  std::FILE* in = std::fopen(argv[1], "rb");
-  if (!in) return 3;
-  std::int64_t p[16];
-  if (std::fread(p, sizeof p, 1, in) != 1) return 4;
-  Vec data;
-  double v;
-  while (std::fread(&v, sizeof v, 1, in) == 1) data.push_back(v);
-  std::fclose(in);
+  host_check::Input input;
+  if (const int rc = host_check::read_input(argc, argv, &input)) return rc;
+  const std::int64_t* p = input.p;
   const int mode = int(p[0]);
   const std::int64_t B = p[1], T = p[2], I = p[3], H = p[4];
   const bool reverse = p[5], zero_out = p[6];
@@ -78,17 +72,14 @@ int main(int argc, char** argv) {
   const bool has_bias = p[8], has_h0 = p[9], has_c0 = p[10], has_mask = p[11], has_drop = p[12], has_dy = p[13],
              has_dh = p[14], has_dc = p[15];
   const std::int64_t G = mode == 0 ? 4 : mode == 1 ? 3 : 1, GH = G * H, BT = B * T;
-  std::size_t at = 0;
-  auto take = [&](std::int64_t n) { Vec o(data.begin() + at, data.begin() + at + n); at += n; return o; };
+  auto take = [&](std::int64_t n) { return input.take(n); };
   const Vec x = take(BT * I), W = take(I * GH), U = take(H * GH);
   const Vec bias = has_bias ? take(mode == 1 ? 2 * GH : GH) : Vec();
   const Vec h0 = has_h0 ? take(B * H) : Vec(), c0 = has_c0 ? take(B * H) : Vec();
-  std::vector<std::uint8_t> mask;
-  if (has_mask)
-    for (double m : take(BT)) mask.push_back(m != 0.0);
+  const std::vector<std::uint8_t> mask = has_mask ? input.take_mask(BT) : std::vector<std::uint8_t>();
   const Vec drop = has_drop ? take(B * H) : Vec();
   const Vec dy = has_dy ? take(BT * H) : Vec(), dh = has_dh ? take(B * H) : Vec(), dc = has_dc ? take(B * H) : Vec();
-  if (at != data.size()) return 5;
+  if (!input.all_taken()) return 5;
   auto ptr = [](const Vec& a) { return a.empty() ? nullptr : a.data(); };
   const std::uint8_t* mp = has_mask ? mask.data() : nullptr;
 
@@ -197,8 +188,5 @@ int main(int argc, char** argv) {
     column_sums(db.data(), dz.data(), BT, GH);
     emit(y), emit(h_last), emit(dx), emit(dW), emit(dU), emit(db), emit(dh0);
   }
-  std::FILE* f = std::fopen(argv[2], "wb");
-  if (!f || std::fwrite(out.data(), sizeof(double), out.size(), f) != out.size()) return 6;
-  std::fclose(f);
-  return 0;
+  return host_check::write_output(argv, out);
 }

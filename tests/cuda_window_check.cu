@@ -10,46 +10,30 @@
 //   mode 1..4 (max, avg, global max, global avg pool): B T C T_out pool stride pad_left has_mask;
 //                    x, [mask as 0/1], dy -> y, dx
 #include <cstdint>
-#include <cstdio>
 #include <vector>
 
 #include "../csrc/cuda/conv1d.cuh"
 #include "../csrc/cuda/pool1d.cuh"
+#include "host_check_io.h"
 
 using pyseq::cuda::Conv1dShape;
 using pyseq::cuda::PoolShape;
 
-namespace {
-
-std::vector<double> take(const std::vector<double>& data, std::size_t* at, std::int64_t n) {
-  std::vector<double> out(data.begin() + *at, data.begin() + *at + n);
-  *at += n;
-  return out;
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
-  if (argc != 3) return 2;
-  std::FILE* in = std::fopen(argv[1], "rb");
-  if (!in) return 3;
-  std::int64_t p[16];
-  if (std::fread(p, sizeof p, 1, in) != 1) return 4;
-  std::vector<double> data;
-  double v;
-  while (std::fread(&v, sizeof v, 1, in) == 1) data.push_back(v);
-  std::fclose(in);
-  std::size_t at = 0;
+  host_check::Input input;
+  if (const int rc = host_check::read_input(argc, argv, &input)) return rc;
+  const std::int64_t* p = input.p;
+  auto take = [&](std::int64_t n) { return input.take(n); };
   std::vector<double> out;
   auto emit = [&](const std::vector<double>& a) { out.insert(out.end(), a.begin(), a.end()); };
 
   if (p[0] == 0) {
     const Conv1dShape s{p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10]};
     const bool has_bias = p[11] != 0;
-    const auto x = take(data, &at, s.B * s.T * s.C);
-    const auto kernel = take(data, &at, s.K * (s.C / s.groups) * s.F);
-    const auto bias = has_bias ? take(data, &at, s.F) : std::vector<double>();
-    const auto dy = take(data, &at, s.B * s.T_out * s.F);
+    const auto x = take(s.B * s.T * s.C);
+    const auto kernel = take(s.K * (s.C / s.groups) * s.F);
+    const auto bias = has_bias ? take(s.F) : std::vector<double>();
+    const auto dy = take(s.B * s.T_out * s.F);
     std::vector<double> y(s.B * s.T_out * s.F), dx(s.B * s.T * s.C), dk(kernel.size());
     for (std::int64_t e = 0; e < std::int64_t(y.size()); ++e)
       y[e] = pyseq::cuda::conv1d_y_at(e, x.data(), kernel.data(), has_bias ? bias.data() : nullptr, s);
@@ -65,13 +49,11 @@ int main(int argc, char** argv) {
     const PoolShape s{p[1], p[2], p[3], p[4], p[5], p[6], p[7]};
     const bool has_mask = p[8] != 0;
     const bool global = kind >= 2;
-    const auto x = take(data, &at, s.B * s.T * s.C);
-    std::vector<std::uint8_t> mask;
-    if (has_mask)
-      for (double m : take(data, &at, s.B * s.T)) mask.push_back(m != 0.0);
+    const auto x = take(s.B * s.T * s.C);
+    const std::vector<std::uint8_t> mask = has_mask ? input.take_mask(s.B * s.T) : std::vector<std::uint8_t>();
     const std::uint8_t* mp = has_mask ? mask.data() : nullptr;
     const std::int64_t ny = global ? s.B * s.C : s.B * s.T_out * s.C;
-    const auto dy = take(data, &at, ny);
+    const auto dy = take(ny);
     std::vector<double> y(ny), dx(s.B * s.T * s.C);
     std::vector<std::int32_t> arg(ny);
     for (std::int64_t e = 0; e < ny; ++e) {
@@ -89,9 +71,6 @@ int main(int argc, char** argv) {
     emit(y);
     emit(dx);
   }
-  if (at != data.size()) return 5;
-  std::FILE* f = std::fopen(argv[2], "wb");
-  if (!f || std::fwrite(out.data(), sizeof(double), out.size(), f) != out.size()) return 6;
-  std::fclose(f);
-  return 0;
+  if (!input.all_taken()) return 5;
+  return host_check::write_output(argv, out);
 }

@@ -100,12 +100,36 @@ def test_cublas_sources_compile(name, tmp_path):
     assert "warning" not in log.lower(), log
 
 
-def test_dropout_generator_is_the_cpu_kernels(tmp_path):
-    exe = tmp_path / "cuda_dropout_check"
-    source = Path(__file__).resolve().parent / "cuda_dropout_check.cu"
+def build_host_check(name, folder):
+    """Compile tests/<name>.cu into an executable for the host (no GPU needed); its path."""
+    exe = Path(folder) / name
+    source = Path(__file__).resolve().parent / f"{name}.cu"
     proc = subprocess.run([NVCC, "-std=c++17", "-O2", "--Werror", "all-warnings", str(source), "-o", str(exe)],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    return exe
+
+
+def host_check_runner(name, tmp_path_factory):
+    """tests/<name>.cu compiled once, as run(int64 header, float64 arrays (None left out)) -> its flat
+    float64 output; the executable reads its input file and writes its output file."""
+    folder = tmp_path_factory.mktemp(name)
+    exe = build_host_check(name, folder)
+
+    def run(header, arrays):
+        inp, out = folder / "in.bin", folder / "out.bin"
+        with open(inp, "wb") as fh:
+            fh.write(np.asarray(header, np.int64).tobytes())
+            for a in arrays:
+                if a is not None:
+                    fh.write(np.ascontiguousarray(a, np.float64).tobytes())
+        subprocess.run([str(exe), str(inp), str(out)], check=True)
+        return np.fromfile(out, np.float64)
+    return run
+
+
+def test_dropout_generator_is_the_cpu_kernels(tmp_path):
+    exe = build_host_check("cuda_dropout_check", tmp_path)
     for seed, shape, p in ((0, (1, 1, 1, 1), 0.5), (12345, (2, 3, 17, 33), 0.3),
                            (2**64 - 1, (1, 2, 5, 130), 0.9), (7, (2, 1, 3, 4), 0.0)):
         out = subprocess.run([str(exe), str(seed), *map(str, shape), repr(p)], capture_output=True,
@@ -124,24 +148,13 @@ def test_dropout_generator_is_the_cpu_kernels(tmp_path):
 @pytest.fixture(scope="module")
 def window_check(tmp_path_factory):
     """Run tests/cuda_window_check.cu (compiled once): (mode, sizes, float64 arrays) -> flat output."""
-    folder = tmp_path_factory.mktemp("cuda_window_check")
-    exe = folder / "cuda_window_check"
-    source = Path(__file__).resolve().parent / "cuda_window_check.cu"
-    proc = subprocess.run([NVCC, "-std=c++17", "-O2", "--Werror", "all-warnings", str(source), "-o", str(exe)],
-                          capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    check = host_check_runner("cuda_window_check", tmp_path_factory)
 
     def run(mode, sizes, arrays):
         header = np.zeros(16, np.int64)
         header[0] = mode
         header[1:1 + len(sizes)] = sizes
-        inp, out = folder / "in.bin", folder / "out.bin"
-        with open(inp, "wb") as fh:
-            fh.write(header.tobytes())
-            for a in arrays:
-                fh.write(np.ascontiguousarray(a, np.float64).tobytes())
-        subprocess.run([str(exe), str(inp), str(out)], check=True)
-        return np.fromfile(out, np.float64)
+        return check(header, arrays)
     return run
 
 
@@ -211,23 +224,7 @@ def test_pool1d_element_functions_match_reference(window_check, p):
 @pytest.fixture(scope="module")
 def rnn_check(tmp_path_factory):
     """Run tests/cuda_rnn_check.cu (compiled once): (sizes, float64 arrays) -> flat output."""
-    folder = tmp_path_factory.mktemp("cuda_rnn_check")
-    exe = folder / "cuda_rnn_check"
-    source = Path(__file__).resolve().parent / "cuda_rnn_check.cu"
-    proc = subprocess.run([NVCC, "-std=c++17", "-O2", "--Werror", "all-warnings", str(source), "-o", str(exe)],
-                          capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-
-    def run(sizes, arrays):
-        inp, out = folder / "in.bin", folder / "out.bin"
-        with open(inp, "wb") as fh:
-            fh.write(np.asarray(sizes, np.int64).tobytes())
-            for a in arrays:
-                if a is not None:
-                    fh.write(np.ascontiguousarray(a, np.float64).tobytes())
-        subprocess.run([str(exe), str(inp), str(out)], check=True)
-        return np.fromfile(out, np.float64)
-    return run
+    return host_check_runner("cuda_rnn_check", tmp_path_factory)
 
 
 RNN_ACTIVATION_CODES = {"tanh": 0, "relu": 1, "sigmoid": 2, "linear": 3, None: 3}
@@ -297,22 +294,8 @@ def test_simple_rnn_step_updates_match_reference(rnn_check, p):
 
 @pytest.fixture(scope="module")
 def attention_check(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("cuda_attention_check")
-    exe = folder / "cuda_attention_check"
-    source = Path(__file__).resolve().parent / "cuda_attention_check.cu"
-    proc = subprocess.run([NVCC, "-std=c++17", "-O2", "--Werror", "all-warnings", str(source), "-o", str(exe)],
-                          capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-
-    def run(header, arrays):
-        inp, out = folder / "in.bin", folder / "out.bin"
-        with open(inp, "wb") as fh:
-            fh.write(header.tobytes())
-            for a in arrays:
-                fh.write(np.ascontiguousarray(a, np.float64).tobytes())
-        subprocess.run([str(exe), str(inp), str(out)], check=True)
-        return np.fromfile(out, np.float64)
-    return run
+    """Run tests/cuda_attention_check.cu (compiled once): (header, float64 arrays) -> flat output."""
+    return host_check_runner("cuda_attention_check", tmp_path_factory)
 
 
 def check_attention_blocks(run, p, tile):
@@ -368,10 +351,6 @@ def test_attention_blocks_tile_boundaries(attention_check, L, causal):
 
 def test_gemm_row_major_mapping(tmp_path):
     # gemm.cu's row-major to column-major translation, through a column-major product on the host
-    exe = tmp_path / "cuda_gemm_check"
-    source = Path(__file__).resolve().parent / "cuda_gemm_check.cu"
-    proc = subprocess.run([NVCC, "-std=c++17", "-O2", "--Werror", "all-warnings", str(source), "-o", str(exe)],
-                          capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    exe = build_host_check("cuda_gemm_check", tmp_path)
     run = subprocess.run([str(exe)], capture_output=True, text=True)
     assert run.returncode == 0 and run.stdout.strip() == "ok", run.stdout + run.stderr

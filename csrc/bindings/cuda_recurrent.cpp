@@ -65,6 +65,21 @@ RecurrentSaved recurrent_saved(const char* op, const RecurrentInputs& in, bool r
                         empty(op, {in.B}, "<i4", in.x->device)};
 }
 
+// The gradients every recurrent backward returns: dx (B,T,I), dkernel (I,G·H), drecurrent_kernel
+// (H,G·H), dbias (bias_shape), dh0 (B,H).
+struct RecurrentGrads {
+  Buf dx, dW, dU, db, dh0;
+};
+
+RecurrentGrads recurrent_grads(const char* op, const RecurrentSaved& r, std::int64_t G, const Shape& bias_shape) {
+  const RecurrentInputs& in = r.in;
+  const int dev = r.device();
+  const std::string& ts = r.typestr();
+  return RecurrentGrads{empty(op, {in.B, in.T_, in.I}, ts, dev), empty(op, {in.I, G * in.H}, ts, dev),
+                        empty(op, {in.H, G * in.H}, ts, dev), empty(op, bias_shape, ts, dev),
+                        empty(op, {in.B, in.H}, ts, dev)};
+}
+
 
 // ---- LSTM ---------------------------------------------------------------------------------------
 constexpr const char* kLstmF = "lstm_forward";
@@ -112,19 +127,18 @@ py::tuple lstm_backward(const py::object& dy_obj, const py::object& dh_obj, cons
   Buf dy = opt_buf(dy_obj), dh = opt_buf(dh_obj), dc = opt_buf(dc_obj);
   check_upstream(op, in.dt, dev, {{"dy", dy, {B, T_, H}, "(B, T, H)"}, {"dh_T", dh, {B, H}, "(B, H)"},
                                   {"dc_T", dc, {B, H}, "(B, H)"}});
-  Buf dx = empty(op, {B, T_, I}, ts, dev), dW = empty(op, {I, 4 * H}, ts, dev),
-      dU = empty(op, {H, 4 * H}, ts, dev), db = empty(op, {4 * H}, ts, dev),
-      dh0 = empty(op, {B, H}, ts, dev), dc0 = empty(op, {B, H}, ts, dev), dz = empty(op, {B, T_, 4 * H}, ts, dev);
+  const RecurrentGrads g = recurrent_grads(op, r, 4, {4 * H});
+  Buf dc0 = empty(op, {B, H}, ts, dev), dz = empty(op, {B, T_, 4 * H}, ts, dev);
   auto run = [&](auto tag) {
     using T = decltype(tag);
-    cuda::lstm_backward<T>({dx->data<T>(), dW->data<T>(), dU->data<T>(), db->data<T>(), dh0->data<T>(),
+    cuda::lstm_backward<T>({g.dx->data<T>(), g.dW->data<T>(), g.dU->data<T>(), g.db->data<T>(), g.dh0->data<T>(),
                             dc0->data<T>(), dz->data<T>(), p_<T>(dy), p_<T>(dh), p_<T>(dc), s.gates->data<T>(),
                             r.h_in->data<T>(), s.c_in->data<T>(), r.first_valid->data<std::int32_t>(),
                             in.x->data<T>(), in.kernel->data<T>(), in.recurrent->data<T>(), mask_p(in.mask),
                             p_<T>(in.drop), B, T_, I, H, r.reverse, r.zero_output_for_mask});
   };
   if (in.dt == DType::f32) run(float{}); else run(double{});
-  return py::make_tuple(dx, dW, dU, db, dh0, dc0);
+  return py::make_tuple(g.dx, g.dW, g.dU, g.db, g.dh0, dc0);
 }
 
 // ---- GRU (reset_after=True; pyseq/_gpu_ops.py refuses the other form) --------------------------
@@ -171,12 +185,11 @@ py::tuple gru_backward(const py::object& dy_obj, const py::object& dh_obj, const
   const std::int64_t B = in.B, T_ = in.T_, I = in.I, H = in.H;
   Buf dy = opt_buf(dy_obj), dh = opt_buf(dh_obj);
   check_upstream(op, in.dt, dev, {{"dy", dy, {B, T_, H}, "(B, T, H)"}, {"dh_T", dh, {B, H}, "(B, H)"}});
-  Buf dx = empty(op, {B, T_, I}, ts, dev), dW = empty(op, {I, 3 * H}, ts, dev),
-      dU = empty(op, {H, 3 * H}, ts, dev), db = empty(op, {2, 3 * H}, ts, dev), dh0 = empty(op, {B, H}, ts, dev),
-      dgx = empty(op, {B, T_, 3 * H}, ts, dev), da = empty(op, {B, T_, 3 * H}, ts, dev);
+  const RecurrentGrads g = recurrent_grads(op, r, 3, {2, 3 * H});
+  Buf dgx = empty(op, {B, T_, 3 * H}, ts, dev), da = empty(op, {B, T_, 3 * H}, ts, dev);
   auto run = [&](auto tag) {
     using T = decltype(tag);
-    cuda::gru_backward<T>({dx->data<T>(), dW->data<T>(), dU->data<T>(), db->data<T>(), dh0->data<T>(),
+    cuda::gru_backward<T>({g.dx->data<T>(), g.dW->data<T>(), g.dU->data<T>(), g.db->data<T>(), g.dh0->data<T>(),
                            dgx->data<T>(), da->data<T>(), p_<T>(dy), p_<T>(dh), s.gates->data<T>(),
                            s.hn->data<T>(), s.h_prev->data<T>(), r.h_in->data<T>(),
                            r.first_valid->data<std::int32_t>(), in.x->data<T>(), in.kernel->data<T>(),
@@ -184,7 +197,7 @@ py::tuple gru_backward(const py::object& dy_obj, const py::object& dh_obj, const
                            r.zero_output_for_mask});
   };
   if (in.dt == DType::f32) run(float{}); else run(double{});
-  return py::make_tuple(dx, dW, dU, db, dh0);
+  return py::make_tuple(g.dx, g.dW, g.dU, g.db, g.dh0);
 }
 
 // ---- SimpleRNN ----------------------------------------------------------------------------------
@@ -233,18 +246,18 @@ py::tuple rnn_backward(const py::object& dy_obj, const py::object& dh_obj, const
   const std::int64_t B = in.B, T_ = in.T_, I = in.I, H = in.H;
   Buf dy = opt_buf(dy_obj), dh = opt_buf(dh_obj);
   check_upstream(op, in.dt, dev, {{"dy", dy, {B, T_, H}, "(B, T, H)"}, {"dh_T", dh, {B, H}, "(B, H)"}});
-  Buf dx = empty(op, {B, T_, I}, ts, dev), dW = empty(op, {I, H}, ts, dev), dU = empty(op, {H, H}, ts, dev),
-      db = empty(op, {H}, ts, dev), dh0 = empty(op, {B, H}, ts, dev), dz = empty(op, {B, T_, H}, ts, dev);
+  const RecurrentGrads g = recurrent_grads(op, r, 1, {H});
+  Buf dz = empty(op, {B, T_, H}, ts, dev);
   auto run = [&](auto tag) {
     using T = decltype(tag);
-    cuda::rnn_backward<T>({dx->data<T>(), dW->data<T>(), dU->data<T>(), db->data<T>(), dh0->data<T>(),
+    cuda::rnn_backward<T>({g.dx->data<T>(), g.dW->data<T>(), g.dU->data<T>(), g.db->data<T>(), g.dh0->data<T>(),
                            dz->data<T>(), p_<T>(dy), p_<T>(dh), s.act->data<T>(), r.h_in->data<T>(),
                            r.first_valid->data<std::int32_t>(), in.x->data<T>(), in.kernel->data<T>(),
                            in.recurrent->data<T>(), mask_p(in.mask), p_<T>(in.drop), s.activation, B, T_, I, H,
                            r.reverse, r.zero_output_for_mask});
   };
   if (in.dt == DType::f32) run(float{}); else run(double{});
-  return py::make_tuple(dx, dW, dU, db, dh0);
+  return py::make_tuple(g.dx, g.dW, g.dU, g.db, g.dh0);
 }
 
 

@@ -60,25 +60,7 @@ struct AttentionBackward {
 // fmix32 is MurmurHash3's finaliser, splitmix64 Vigna's mixer (both public domain constants).
 std::uint32_t attention_dropout_threshold(double p);
 PYSEQ_ISA_BEGIN
-inline std::uint64_t splitmix64(std::uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-inline std::uint64_t dropout_row_key(std::uint64_t seed, std::uint64_t row) {
-  return splitmix64(seed ^ splitmix64(row));
-}
-inline std::uint32_t dropout_bits(std::uint64_t row_key, std::uint32_t j) {
-  std::uint32_t x = static_cast<std::uint32_t>(row_key) ^ static_cast<std::uint32_t>(row_key >> 32) ^
-                    (j * 0x9E3779B9u);
-  x ^= x >> 16;
-  x *= 0x85EBCA6Bu;
-  x ^= x >> 13;
-  x *= 0xC2B2AE35u;
-  x ^= x >> 16;
-  return x;
-}
+#include "dropout_hash.inc"  // splitmix64, dropout_row_key, dropout_bits (shared with csrc/cuda/dropout.cuh)
 PYSEQ_ISA_END
 void attention_dropout_mask(std::uint8_t* keep, std::uint64_t seed, std::int64_t B,
                             std::int64_t N, std::int64_t Lq, std::int64_t Lk, double p);

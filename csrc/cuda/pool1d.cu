@@ -7,21 +7,15 @@
 #include <cuda_runtime.h>
 
 #include "cuda_ops.h"
+#include "grid_stride.cuh"
 #include "pool1d.cuh"
 
 namespace pyseq::cuda {
 
 namespace {
 
-constexpr int kThreads = 256;
-
-unsigned blocks_for(std::int64_t n) {
-  const std::int64_t b = (n + kThreads - 1) / kThreads;
-  return unsigned(b < 65535 * 32 ? b : 65535 * 32);
-}
-
-#define PYSEQ_GRID_STRIDE(i, n) \
-  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < (n); i += std::int64_t(gridDim.x) * blockDim.x)
+using elementwise::blocks_for;
+using elementwise::kThreads;
 
 template <typename T>
 __global__ void max_forward_kernel(T* __restrict__ y, std::int32_t* __restrict__ argmax,

@@ -22,6 +22,40 @@ __host__ __device__ inline bool output_reads_state(bool valid, bool zero_output_
   return valid || (!zero_output_for_mask && s > first_valid);
 }
 
+// The row of (B,T) that processing position s of row b reads; A: any of the step argument structs.
+template <typename A>
+__host__ __device__ inline std::int64_t row_at(const A& a, int s, int b) {
+  return std::int64_t(b) * a.T_ + step_at(s, int(a.T_), a.reverse);
+}
+
+// y_t at a masked step: the carried state h after the row's first valid step, else zeros.
+template <typename A, typename T>
+__host__ __device__ inline T masked_output(const A& a, int s, int b, T h) {
+  return (a.zero_output_for_mask || s < a.first_valid[b]) ? T(0) : h;
+}
+
+// Forward tail shared by the cells: h_t becomes the next position's recurrent input h_in (through
+// the dropout mask).
+template <typename A, typename T>
+__host__ __device__ inline void pass_state(const A& a, int s, int b, int j, T h) {
+  if (s + 1 < int(a.T_))
+    a.h_in[row_at(a, s + 1, b) * a.H + j] = a.dropout_mask ? h * a.dropout_mask[std::int64_t(b) * a.H + j] : h;
+}
+
+// Backward head shared by the cells: the gradient reaching h_t, i.e. dh0 (the direct path) plus acc
+// (the path through h_in, via the dropout mask).
+template <typename A, typename T>
+__host__ __device__ inline T carried_dh(const A& a, std::int64_t bj, T acc) {
+  return a.dh0[bj] + (a.dropout_mask ? acc * a.dropout_mask[bj] : acc);
+}
+
+// dh plus dy_t where y_t reads the state (see output_reads_state).
+template <typename A, typename T>
+__host__ __device__ inline T add_output_grad(const A& a, int s, int b, int j, std::int64_t row, bool valid, T dh) {
+  return a.dy && output_reads_state(valid, a.zero_output_for_mask, s, a.first_valid[b]) ? dh + a.dy[row * a.H + j]
+                                                                                        : dh;
+}
+
 // State set-up for element at = (b, j) of (B,H): h_state, c_state (nullable) <- h0, c0 (or zeros);
 // h_in[:, first step] = h0∘m; the j = 0 element also finds the row's first valid step (T if none).
 template <typename T>
@@ -48,7 +82,7 @@ __host__ __device__ inline T activate(RnnActivation f, T z) {
   switch (f) {
     case RnnActivation::tanh: return tanh(z);
     case RnnActivation::relu: return z > T(0) ? z : T(0);
-    case RnnActivation::sigmoid: return T(1) / (T(1) + exp(-z));
+    case RnnActivation::sigmoid: return sigmoid(z);
     default: return z;
   }
 }
@@ -70,9 +104,8 @@ __host__ __device__ inline T derivative(RnnActivation f, T h) {
 template <typename T>
 __host__ __device__ inline void lstm_forward_cell(const LstmForward<T>& a, int s, int b, int j, const T (&acc)[4]) {
   constexpr int G = 4;
-  const int H = int(a.H), T_ = int(a.T_), G4H = G * H;
-  const int t = step_at(s, T_, a.reverse);
-  const std::int64_t row = std::int64_t(b) * T_ + t, bj = std::int64_t(b) * H + j;
+  const int H = int(a.H), G4H = G * H;
+  const std::int64_t row = row_at(a, s, b), bj = std::int64_t(b) * H + j;
   T* z = a.gates + row * G4H;
   const T c_prev = a.c_last[bj];
   a.c_in[row * H + j] = c_prev;
@@ -95,11 +128,9 @@ __host__ __device__ inline void lstm_forward_cell(const LstmForward<T>& a, int s
   } else {  // carry the state; the output repeats the last valid one (zeros before it)
     h = a.h_last[bj];
     for (int g = 0; g < G; ++g) z[g * H + j] = T(0);
-    a.y[row * H + j] = (a.zero_output_for_mask || s < a.first_valid[b]) ? T(0) : h;
+    a.y[row * H + j] = masked_output(a, s, b, h);
   }
-  if (s + 1 < T_)
-    a.h_in[(std::int64_t(b) * T_ + step_at(s + 1, T_, a.reverse)) * H + j] =
-        a.dropout_mask ? h * a.dropout_mask[bj] : h;
+  pass_state(a, s, b, j, h);
 }
 
 // One LSTM backward step for (b, j) at processing position s (kFinal: the tail giving dh0), after
@@ -107,18 +138,17 @@ __host__ __device__ inline void lstm_forward_cell(const LstmForward<T>& a, int s
 template <typename T, bool kFinal>
 __host__ __device__ inline void lstm_backward_cell(const LstmBackward<T>& a, int s, int b, int j, T acc) {
   constexpr int G = 4;
-  const int H = int(a.H), T_ = int(a.T_), G4H = G * H;
+  const int H = int(a.H), G4H = G * H;
   const std::int64_t bj = std::int64_t(b) * H + j;
-  T dh = a.dh0[bj] + (a.dropout_mask ? acc * a.dropout_mask[bj] : acc);
+  T dh = carried_dh(a, bj, acc);
   if (kFinal) {
     a.dh0[bj] = dh;
     return;
   }
-  const int t = step_at(s, T_, a.reverse);
-  const std::int64_t row = std::int64_t(b) * T_ + t;
+  const std::int64_t row = row_at(a, s, b);
   T* dz = a.dz + row * G4H;
   const bool valid = !a.mask || a.mask[row];
-  if (a.dy && output_reads_state(valid, a.zero_output_for_mask, s, a.first_valid[b])) dh += a.dy[row * H + j];
+  dh = add_output_grad(a, s, b, j, row, valid, dh);
   if (!valid) {
     for (int g = 0; g < G; ++g) dz[g * H + j] = T(0);
     a.dh0[bj] = dh;  // h_t = h_{t-1}, c_t = c_{t-1}: both gradients pass through
@@ -142,9 +172,8 @@ __host__ __device__ inline void lstm_backward_cell(const LstmBackward<T>& a, int
 template <typename T>
 __host__ __device__ inline void gru_forward_cell(const GruForward<T>& a, int s, int b, int j, const T (&acc)[3]) {
   constexpr int G = 3;
-  const int H = int(a.H), T_ = int(a.T_), G3H = G * H;
-  const int t = step_at(s, T_, a.reverse);
-  const std::int64_t row = std::int64_t(b) * T_ + t, bj = std::int64_t(b) * H + j;
+  const int H = int(a.H), G3H = G * H;
+  const std::int64_t row = row_at(a, s, b), bj = std::int64_t(b) * H + j;
   T* gate = a.gates + row * G3H;  // x·W in, activations out
   const T h_prev = a.h_last[bj];
   a.h_prev[row * H + j] = h_prev;
@@ -168,11 +197,9 @@ __host__ __device__ inline void gru_forward_cell(const GruForward<T>& a, int s, 
     h = h_prev;
     for (int g = 0; g < G; ++g) gate[g * H + j] = T(0);
     a.hn[row * H + j] = T(0);
-    a.y[row * H + j] = (a.zero_output_for_mask || s < a.first_valid[b]) ? T(0) : h;
+    a.y[row * H + j] = masked_output(a, s, b, h);
   }
-  if (s + 1 < T_)
-    a.h_in[(std::int64_t(b) * T_ + step_at(s + 1, T_, a.reverse)) * H + j] =
-        a.dropout_mask ? h * a.dropout_mask[bj] : h;
+  pass_state(a, s, b, j, h);
 }
 
 // One GRU backward step for (b, j) at processing position s (kFinal: the tail giving dh0), after
@@ -180,19 +207,18 @@ __host__ __device__ inline void gru_forward_cell(const GruForward<T>& a, int s, 
 template <typename T, bool kFinal>
 __host__ __device__ inline void gru_backward_cell(const GruBackward<T>& a, int s, int b, int j, T acc) {
   constexpr int G = 3;
-  const int H = int(a.H), T_ = int(a.T_), G3H = G * H;
+  const int H = int(a.H), G3H = G * H;
   const std::int64_t bj = std::int64_t(b) * H + j;
-  T dh = a.dh0[bj] + (a.dropout_mask ? acc * a.dropout_mask[bj] : acc);
+  T dh = carried_dh(a, bj, acc);
   if (kFinal) {
     a.dh0[bj] = dh;
     return;
   }
-  const int t = step_at(s, T_, a.reverse);
-  const std::int64_t row = std::int64_t(b) * T_ + t;
+  const std::int64_t row = row_at(a, s, b);
   T* dgx = a.dgx + row * G3H;
   T* da = a.da + row * G3H;
   const bool valid = !a.mask || a.mask[row];
-  if (a.dy && output_reads_state(valid, a.zero_output_for_mask, s, a.first_valid[b])) dh += a.dy[row * H + j];
+  dh = add_output_grad(a, s, b, j, row, valid, dh);
   if (!valid) {
     for (int g = 0; g < G; ++g) dgx[g * H + j] = da[g * H + j] = T(0);
     a.dh0[bj] = dh;  // h_t = h_{t-1}
@@ -216,9 +242,8 @@ __host__ __device__ inline void gru_backward_cell(const GruBackward<T>& a, int s
 // product acc[0] = (h_in·U)[b, j].
 template <typename T>
 __host__ __device__ inline void rnn_forward_cell(const RnnForward<T>& a, int s, int b, int j, const T (&acc)[1]) {
-  const int H = int(a.H), T_ = int(a.T_);
-  const int t = step_at(s, T_, a.reverse);
-  const std::int64_t row = std::int64_t(b) * T_ + t, bj = std::int64_t(b) * H + j;
+  const int H = int(a.H);
+  const std::int64_t row = row_at(a, s, b), bj = std::int64_t(b) * H + j;
   T h;
   if (!a.mask || a.mask[row]) {
     h = activate(a.activation, a.act[row * H + j] + acc[0] + (a.bias ? a.bias[j] : T(0)));
@@ -228,28 +253,25 @@ __host__ __device__ inline void rnn_forward_cell(const RnnForward<T>& a, int s, 
   } else {
     h = a.h_last[bj];
     a.act[row * H + j] = T(0);
-    a.y[row * H + j] = (a.zero_output_for_mask || s < a.first_valid[b]) ? T(0) : h;
+    a.y[row * H + j] = masked_output(a, s, b, h);
   }
-  if (s + 1 < T_)
-    a.h_in[(std::int64_t(b) * T_ + step_at(s + 1, T_, a.reverse)) * H + j] =
-        a.dropout_mask ? h * a.dropout_mask[bj] : h;
+  pass_state(a, s, b, j, h);
 }
 
 // One SimpleRNN backward step for (b, j) at processing position s (kFinal: the tail giving dh0),
 // after the recurrent product acc = (dz_{s+1}·Uᵀ)[b, j].
 template <typename T, bool kFinal>
 __host__ __device__ inline void rnn_backward_cell(const RnnBackward<T>& a, int s, int b, int j, T acc) {
-  const int H = int(a.H), T_ = int(a.T_);
+  const int H = int(a.H);
   const std::int64_t bj = std::int64_t(b) * H + j;
-  T dh = a.dh0[bj] + (a.dropout_mask ? acc * a.dropout_mask[bj] : acc);
+  T dh = carried_dh(a, bj, acc);
   if (kFinal) {
     a.dh0[bj] = dh;
     return;
   }
-  const int t = step_at(s, T_, a.reverse);
-  const std::int64_t row = std::int64_t(b) * T_ + t;
+  const std::int64_t row = row_at(a, s, b);
   const bool valid = !a.mask || a.mask[row];
-  if (a.dy && output_reads_state(valid, a.zero_output_for_mask, s, a.first_valid[b])) dh += a.dy[row * H + j];
+  dh = add_output_grad(a, s, b, j, row, valid, dh);
   if (!valid) {
     a.dz[row * H + j] = T(0);
     a.dh0[bj] = dh;

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 
+#include "gemm.h"
 #include "rnn_cells.cuh"
 
 namespace pyseq::cuda::rnn {
@@ -108,6 +109,36 @@ __device__ __forceinline__ T product_backward(const T* __restrict__ dz_rows, std
   return acc;
 }
 
+// This thread's (b, j) in a step kernel's grid (step_grid); false past B or H (such threads still
+// take part in the block's products, which synchronise).
+__device__ __forceinline__ bool step_thread(std::int64_t B, int H, int* b, int* j) {
+  *j = blockIdx.x * kUnits + threadIdx.x % kUnits;
+  *b = blockIdx.y * kRows + threadIdx.x / kUnits;
+  return *b < B && *j < H;
+}
+
+// A forward step kernel's recurrent product at processing position s:
+// acc[g] += (h_in[:, step_at(s)]·U)[b, g·H + j]. A: the family's forward arguments.
+template <typename T, int G, typename A>
+__device__ __forceinline__ void step_product_forward(T (&acc)[G], const A& a, int s) {
+  const int H = int(a.H), T_ = int(a.T_);
+  product_forward<T, G>(acc, a.h_in + std::int64_t(step_at(s, T_, a.reverse)) * H, std::int64_t(T_) * H,
+                        a.recurrent_kernel, a.B, H);
+}
+
+// A backward step kernel's recurrent product at processing position s (kFinal: the tail, which
+// reads position 0): (d[:, step_at(s_next)]·Uᵀ)[b, j], the gradient reaching h through the next
+// position's recurrent input, with d (B,T,G·H) the gradient of the product's output (dz; GRU's
+// da); zero past the last position.
+template <typename T, int G, bool kFinal, typename A>
+__device__ __forceinline__ T step_product_backward(const A& a, const T* d, int s) {
+  const int H = int(a.H), T_ = int(a.T_), GH = G * H;
+  const int s_next = kFinal ? 0 : s + 1;
+  if (s_next >= T_) return T(0);
+  return product_backward<T>(d + std::int64_t(step_at(s_next, T_, a.reverse)) * GH, std::int64_t(T_) * GH,
+                             a.recurrent_kernel, a.B, H, GH);
+}
+
 // out (n,) = column sums of m (rows × n), one thread per column (coalesced across threads).
 template <typename T>
 __global__ void column_sum_kernel(T* __restrict__ out, const T* __restrict__ m, std::int64_t rows,
@@ -117,6 +148,54 @@ __global__ void column_sum_kernel(T* __restrict__ out, const T* __restrict__ m, 
   T s = 0;
   for (std::int64_t r = 0; r < rows; ++r) s += m[r * n + c];
   out[c] = s;
+}
+
+// ---- the host side every family runs alike -------------------------------------------------------
+
+// Forward set-up: states from h0 (and c0 with c_state), h_in of the first step, first_valid;
+// then x·W for all B·T rows into xw (B·T, G·H). A: the family's forward arguments.
+template <typename T, typename A>
+void forward_setup(const char* op, const A& a, int GH, T* xw, T* c_state, const T* c0) {
+  init_states_kernel<T><<<blocks_for(a.B * a.H, 256), 256>>>(a.h_last, c_state, a.h_in, a.first_valid, a.h0, c0,
+                                                             a.mask, a.dropout_mask, a.B, int(a.T_), a.H,
+                                                             a.reverse);
+  check_launch(op);
+  const int BT = int(a.B * a.T_), I = int(a.I);
+  gemm<T>(op, false, false, BT, GH, I, T(1), a.x, I, a.kernel, GH, T(0), xw, GH);
+}
+
+// The forward time loop: one step kernel launch per processing position.
+template <typename A>
+void forward_steps(const char* op, const A& a, void (*step)(A, int)) {
+  for (int s = 0; s < int(a.T_); ++s) {
+    step<<<step_grid(a.B, a.H), kThreads>>>(a, s);
+    check_launch(op);
+  }
+}
+
+// The backward time loop: step kernels from the last processing position to the first, then the
+// tail that gives dh0.
+template <typename A>
+void backward_steps(const char* op, const A& a, void (*step)(A, int), void (*tail)(A, int)) {
+  for (int s = int(a.T_) - 1; s >= 0; --s) {
+    step<<<step_grid(a.B, a.H), kThreads>>>(a, s);
+    check_launch(op);
+  }
+  tail<<<step_grid(a.B, a.H), kThreads>>>(a, 0);
+  check_launch(op);
+}
+
+// After the backward steps, products over all steps at once: dx = dgx·Wᵀ, dW = xᵀ·dgx,
+// dU = h_inᵀ·da, dbias[:G·H] = Σ_rows dgx; dgx, da (B·T, G·H) the gradients of x·W and h_in·U
+// (the same dz for LSTM and SimpleRNN). A: the family's backward arguments.
+template <typename T, typename A>
+void weight_gradients(const char* op, const A& a, int GH, const T* dgx, const T* da) {
+  const int BT = int(a.B * a.T_), I = int(a.I), H = int(a.H);
+  gemm<T>(op, false, true, BT, I, GH, T(1), dgx, GH, a.kernel, GH, T(0), a.dx, I);
+  gemm<T>(op, true, false, I, GH, BT, T(1), a.x, I, dgx, GH, T(0), a.dkernel, GH);
+  gemm<T>(op, true, false, H, GH, BT, T(1), a.h_in, H, da, GH, T(0), a.drecurrent_kernel, GH);
+  column_sum_kernel<T><<<blocks_for(GH, 256), 256>>>(a.dbias, dgx, BT, GH);
+  check_launch(op);
 }
 
 }  // namespace pyseq::cuda::rnn
