@@ -301,29 +301,16 @@ void forward_impl(const GruForward<T>& a) {
         pack_chunk(Wm, a.kernel, 0, I, H, G, chunks, k);
         pack_chunk(Um, a.recurrent_kernel, 0, H, H, G, chunks, k);
         const std::int64_t c0 = G * chunks.begin(k), width = G * chunks.size(k);
-        if (a.ids) {
-          blas::gemm<T>(false, false, a.V, width, I, T(1), a.table, I, W + c0, G3H, T(0),
-                        P.get() + c0, G3H);
-          gather_rows(a.gates, P.get(), G3H, a.ids, 0, B * T_, c0, width);
-        } else {
-          blas::gemm<T>(false, false, B * T_, width, I, T(1), a.x, I, W + c0, G3H, T(0),
-                        a.gates + c0, G3H);
-        }
+        input_projection_columns(a.gates, G3H, a.x, B * T_, a.ids, a.table, a.V, P.get(), I, W,
+                                 c0, width);
         if (panels) {
           u_panels->pack(k, U + c0, G3H, false);
           if (!kResetAfter) un_panels->pack(k, U + c0 + 2 * chunks.size(k), G3H, false);
         }
       }
     } else {
-      if (a.ids) {  // every thread's rows need all of P
-        team_gemm<T>(tid, nth, false, false, a.V, G3H, I, T(1), a.table, I, W, G3H, T(0),
-                     P.get(), G3H);
-        team.barrier();
-        gather_rows(a.gates, P.get(), G3H, a.ids, p.b0 * T_, p.b1 * T_, 0, G3H);
-      } else if (p.b1 > p.b0) {
-        blas::gemm<T>(false, false, (p.b1 - p.b0) * T_, G3H, I, T(1), a.x + p.b0 * T_ * I, I,
-                      W, G3H, T(0), a.gates + p.b0 * T_ * G3H, G3H);
-      }
+      input_projection_rows(team, a.gates, G3H, a.x, a.ids, a.table, a.V, P.get(), I, W,
+                            p.b0 * T_, p.b1 * T_);
       if (panels) {  // one chunk shared by every thread: pack it together
         u_panels->pack_share(0, U, G3H, false, tid, nth);
         if (!kResetAfter) un_panels->pack_share(0, U + 2 * H, G3H, false, tid, nth);

@@ -172,26 +172,13 @@ void forward_impl(const LstmForward<T>& a) {
         pack_chunk(w.W_mut(), a.kernel, 0, I, H, G, chunks, k);
         pack_chunk(w.U_mut(), a.recurrent_kernel, 0, H, H, G, chunks, k);
         const std::int64_t c0 = G * chunks.begin(k), width = G * chunks.size(k);
-        if (a.ids) {
-          blas::gemm<T>(false, false, a.V, width, I, T(1), a.table, I, w.W + c0, G4H, T(0),
-                        P.get() + c0, G4H);
-          gather_rows(a.gates, P.get(), G4H, a.ids, 0, B * T_, c0, width);
-        } else {
-          blas::gemm<T>(false, false, B * T_, width, I, T(1), a.x, I, w.W + c0, G4H, T(0),
-                        a.gates + c0, G4H);
-        }
+        input_projection_columns(a.gates, G4H, a.x, B * T_, a.ids, a.table, a.V, P.get(), I,
+                                 w.W, c0, width);
         if (panels) u_panels.pack(k, w.U + c0, G4H, false);
       }
     } else {
-      if (a.ids) {  // every thread's rows need all of P
-        team_gemm<T>(tid, nth, false, false, a.V, G4H, I, T(1), a.table, I, w.W, G4H, T(0),
-                     P.get(), G4H);
-        team.barrier();
-        gather_rows(a.gates, P.get(), G4H, a.ids, p.b0 * T_, p.b1 * T_, 0, G4H);
-      } else if (p.b1 > p.b0) {
-        blas::gemm<T>(false, false, (p.b1 - p.b0) * T_, G4H, I, T(1), a.x + p.b0 * T_ * I, I,
-                      w.W, G4H, T(0), a.gates + p.b0 * T_ * G4H, G4H);
-      }
+      input_projection_rows(team, a.gates, G4H, a.x, a.ids, a.table, a.V, P.get(), I, w.W,
+                            p.b0 * T_, p.b1 * T_);
       if (panels) {  // one chunk shared by every thread: pack it together
         u_panels.pack_share(0, w.U, G4H, false, tid, nth);
         team.barrier();

@@ -174,26 +174,13 @@ void forward_impl(const RnnForward<T>& a, CellForward<T> cell) {
     if (split.by_units) {
       for (int k = p.k0; k < chunks.n; k += p.dk) {
         const std::int64_t u0 = chunks.begin(k), hs = chunks.size(k);
-        if (a.ids) {
-          blas::gemm<T>(false, false, a.V, hs, I, T(1), a.table, I, a.kernel + u0, H, T(0),
-                        P.get() + u0, H);
-          gather_rows(a.act, P.get(), H, a.ids, 0, B * T_, u0, hs);
-        } else {
-          blas::gemm<T>(false, false, B * T_, hs, I, T(1), a.x, I, a.kernel + u0, H, T(0),
-                        a.act + u0, H);
-        }
+        input_projection_columns(a.act, H, a.x, B * T_, a.ids, a.table, a.V, P.get(), I,
+                                 a.kernel, u0, hs);
         if (panels) u_panels.pack(k, a.recurrent_kernel + u0, H, false);
       }
     } else {
-      if (a.ids) {  // every thread's rows need all of P
-        team_gemm<T>(tid, nth, false, false, a.V, H, I, T(1), a.table, I, a.kernel, H, T(0),
-                     P.get(), H);
-        team.barrier();
-        gather_rows(a.act, P.get(), H, a.ids, p.b0 * T_, p.b1 * T_, 0, H);
-      } else if (p.b1 > p.b0) {
-        blas::gemm<T>(false, false, (p.b1 - p.b0) * T_, H, I, T(1), a.x + p.b0 * T_ * I, I,
-                      a.kernel, H, T(0), a.act + p.b0 * T_ * H, H);
-      }
+      input_projection_rows(team, a.act, H, a.x, a.ids, a.table, a.V, P.get(), I, a.kernel,
+                            p.b0 * T_, p.b1 * T_);
       if (panels) {  // one chunk shared by every thread: pack it together
         u_panels.pack_share(0, a.recurrent_kernel, H, false, tid, nth);
         team.barrier();
