@@ -973,7 +973,7 @@ struct FusedBackwardScratch {
 
 template <bool kCausal>
 void fused_backward_head(const AttentionBackward<float>& a, std::int64_t bk, std::int64_t b,
-                         std::int64_t n, const float* drow_all, FusedBackwardScratch& w) {
+                         std::int64_t n, FusedBackwardScratch& w) {
   const AttentionOptions& o = a.opt;
   const std::int64_t N = o.N, D = o.D, Dv = o.Dv, Lq = o.Lq, Lk = o.Lk, bn = b * N + n;
   const float c = static_cast<float>(o.scale * 1.4426950408889634), scale = static_cast<float>(o.scale);
@@ -1012,11 +1012,20 @@ void fused_backward_head(const AttentionBackward<float>& a, std::int64_t bk, std
           _mm_prefetch(reinterpret_cast<const char*>(dO + q * N * Dv + d), _MM_HINT_T1);
       }
     }
+    // lse2 and Drow = rowsum(dO ∘ o) by lane
     alignas(64) float l2[kTq], dr[kTq];
     for (std::int64_t q = 0; q < kTq; ++q) {
       l2[q] = q < mq ? a.lse[bn * Lq + i0 + q] * 1.4426950408889634f
                      : std::numeric_limits<float>::infinity();
-      dr[q] = q < mq ? drow_all[bn * Lq + i0 + q] : 0.0f;
+      dr[q] = 0.0f;
+      if (q < mq) {
+        const float* __restrict orow = a.o + ((b * Lq + i0 + q) * N + n) * Dv;
+        const float* __restrict grow = dOr + q * Dv;
+        __m512 acc = _mm512_setzero_ps();
+        for (std::int64_t d = 0; d < Dv; d += 16)
+          acc = _mm512_fmadd_ps(_mm512_loadu_ps(grow + d), _mm512_loadu_ps(orow + d), acc);
+        dr[q] = _mm512_reduce_add_ps(acc);
+      }
     }
     std::fill(dQ, dQ + kTq * D, 0.0f);
     // queries past mq in a last tile of 16·NV < 48 lanes: dS lanes the blocks never write, read
@@ -1068,15 +1077,10 @@ void fused_backward_impl(const AttentionBackward<float>& a) {
   get_attention_tiles(&bq_set, &bk_set);
   const std::int64_t bk = round_up(bk_set > 0 ? bk_set : 64, kTr);
   const std::int64_t N = o.N, BN = o.B * N;
-  Buffer<float> drow(BN * o.Lq);
   std::atomic<std::int64_t> next{0};
-  run_team([&](const Team& team) {
-    row_dots(a, drow.get(), team.tid, team.nth);
-    team.barrier();
+  run_team([&](const Team&) {
     FusedBackwardScratch w(o.Lk, o.D, o.Dv, bk);
-    for_tasks(next, BN, [&](std::int64_t bn) {
-      fused_backward_head<kCausal>(a, bk, bn / N, bn % N, drow.get(), w);
-    });
+    for_tasks(next, BN, [&](std::int64_t bn) { fused_backward_head<kCausal>(a, bk, bn / N, bn % N, w); });
   });
 }
 #endif  // PYSEQ_ISA_LEVEL >= 2
