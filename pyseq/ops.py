@@ -403,8 +403,14 @@ def adam_update(var, m, v, grad, *, alpha, beta_1, beta_2, epsilon, v_hat=None):
     v_hat must be writeable C-contiguous arrays of one float dtype and shape; grad is converted
     to that dtype only if it already has it (no silent casts: TypeError otherwise).
     """
-    _core.adam_update(var, m, v, grad, float(alpha), float(beta_1), float(beta_2),
-                      float(epsilon), v_hat)
+    scalars = []
+    for name, value in (("alpha", alpha), ("beta_1", beta_1), ("beta_2", beta_2),
+                        ("epsilon", epsilon)):
+        kind = np.asarray(value).dtype.kind if not isinstance(value, str) else "U"
+        if np.ndim(value) != 0 or kind not in "iuf":
+            raise TypeError(f"[adam_update] {name} must be a real number, got {value!r:.60}")
+        scalars.append(float(value))
+    _core.adam_update(var, m, v, grad, *scalars, v_hat)
 # --- end of layers and models block ---------------------------------------------------------
 
 

@@ -149,6 +149,10 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match=r"\[adam_update\] grad"):
         ops.adam_update(v, np.zeros(4, np.float32), np.zeros(4, np.float32),
                         np.zeros(5, np.float32), **kw)
+    for name, bad in (("alpha", "0.1"), ("beta_1", None), ("beta_2", [0.9]), ("epsilon", 1j)):
+        with pytest.raises(TypeError, match=rf"\[adam_update\] {name} must be a real number"):
+            ops.adam_update(v, np.zeros(4, np.float32), np.zeros(4, np.float32), v,
+                            **{**kw, name: bad})
     ro = np.zeros(4, np.float32)
     ro.flags.writeable = False
     with pytest.raises(ValueError, match=r"\[adam_update\] var"):
