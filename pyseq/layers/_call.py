@@ -269,6 +269,13 @@ def _eager_leaf(x):
     return np.asarray(x) if not isinstance(x, np.ndarray) else x
 
 
+def _all_numbers(x):
+    """True for a (nested) list or tuple whose leaves are all Python or NumPy numbers."""
+    if isinstance(x, (list, tuple)):
+        return len(x) > 0 and all(_all_numbers(t) for t in x)
+    return isinstance(x, (int, float, np.number)) and not isinstance(x, (bool, np.bool_))
+
+
 def _leaf_mask(x):
     return getattr(x, "_keras_mask", None)
 
@@ -283,6 +290,11 @@ def call_layer(layer, inputs, *args, training=None, mask=None, **kwargs):
             raise ValueError(f"[{type(layer).__name__}] in a functional graph masks come from the "
                              "tensors (Embedding(mask_zero=True), Masking); do not pass mask=")
         return symbolic_call(layer, inputs, kwargs, training)
+    if inputs is None or isinstance(inputs, str):
+        raise TypeError(f"[{layer.name}] expects an array (or a list of arrays), got "
+                        f"{type(inputs).__name__}")
+    if not layer._takes_list and isinstance(inputs, (list, tuple)) and _all_numbers(inputs):
+        inputs = np.asarray(inputs)  # nested lists of numbers are one array, as in Keras
     inputs = map_structure(_eager_leaf, inputs)
     kwargs = {k: map_structure(_eager_leaf, v) if isinstance(v, (list, tuple, np.ndarray))
               else v for k, v in kwargs.items()}

@@ -38,6 +38,7 @@ def _masked_softmax(scores, allowed):
 
 class Attention(Layer):
     supports_masking = True
+    _takes_list = True
 
     def __init__(self, use_scale=False, score_mode="dot", dropout=0.0, seed=None, **kwargs):
         super().__init__(**kwargs)

@@ -115,6 +115,9 @@ class Layer:
     """Base class: weights, naming, building, the eager call, and the protocol above."""
 
     supports_masking = False
+    # True where the input is a list of tensors (merges, Attention); elsewhere an eager call turns
+    # a nested list of numbers into one array, as Keras does
+    _takes_list = False
 
     def __init__(self, *, name=None, trainable=True, dtype=None, input_shape=None,
                  input_dim=None, **kwargs):

@@ -23,8 +23,16 @@ def check_rank(layer, shape, min_rank=None, exact=None):
                          f"{min_rank}, got shape {shape} (rank {len(shape)})")
 
 
-def cast_float(x, dtype):
-    """``x`` in the layer's float dtype (no copy when it already is)."""
+def cast_float(x, dtype, owner="layer"):
+    """``x`` in the layer's float dtype (no copy when it already is). ``owner`` names the layer in
+    the TypeError that anything other than a numeric array-like gets."""
+    if not isinstance(x, np.ndarray):
+        try:
+            x = np.asarray(x)
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"[{owner}] expects a numeric array, got {type(x).__name__}") from e
+    if x.dtype.kind not in "biuf":
+        raise TypeError(f"[{owner}] expects a numeric array, got dtype {x.dtype}")
     return x if x.dtype == dtype else x.astype(dtype)
 
 
@@ -128,7 +136,7 @@ class Dense(Layer):
         return tuple(input_shape[:-1]) + (self.units,)
 
     def forward(self, inputs, *, training=False, mask=None):
-        x = cast_float(inputs, self.dtype)
+        x = cast_float(inputs, self.dtype, self.name)
         n_in = self.kernel.shape[0]
         if x.shape[-1] != n_in:
             raise ValueError(f"[{self.name}] (Dense) expects inputs with last axis {n_in}, got "
@@ -148,7 +156,7 @@ class Dense(Layer):
         else:
             dy = d_outputs.reshape(-1, self.units)
             dz = dy if self.activation.name == "linear" else self.activation.backward(z, y, dy)
-        dx, dkernel, dbias = ops.dense_backward(cast_float(dz, self.dtype), saved)
+        dx, dkernel, dbias = ops.dense_backward(cast_float(dz, self.dtype, self.name), saved)
         grads = [(self.kernel, dkernel)]
         if self.use_bias:
             grads.append((self.bias, dbias))
@@ -166,7 +174,7 @@ class Activation(Layer):
         self.activation = _activations.get(activation)
 
     def forward(self, inputs, *, training=False, mask=None):
-        x = cast_float(inputs, self.dtype)
+        x = cast_float(inputs, self.dtype, self.name)
         y = self.activation(x)
         return y, (x, y)
 
@@ -206,7 +214,7 @@ class Dropout(Layer):
         return tuple(x.shape[i] if d is None else d for i, d in enumerate(self.noise_shape))
 
     def forward(self, inputs, *, training=False, mask=None):
-        x = cast_float(inputs, self.dtype)
+        x = cast_float(inputs, self.dtype, self.name)
         if not training or self.rate == 0:
             return x, None
         keep = self._rng.random(self._noise_shape(x), dtype=np.float32) >= self.rate
@@ -256,7 +264,7 @@ class Masking(Layer):
         return self._keep(np.asarray(inputs))
 
     def forward(self, inputs, *, training=False, mask=None):
-        x = cast_float(np.asarray(inputs), self.dtype)
+        x = cast_float(inputs, self.dtype, self.name)
         keep = self._keep(x)[..., None].astype(x.dtype)
         return x * keep, keep
 

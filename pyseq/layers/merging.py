@@ -43,6 +43,7 @@ def _reduce_to(grad, shape):
 
 class _Merge(Layer):
     supports_masking = True
+    _takes_list = True
     _min_inputs = 2
 
     def _check(self, input_shape):

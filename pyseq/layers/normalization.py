@@ -55,7 +55,7 @@ class LayerNormalization(Layer):
         return w.value.reshape(shape)
 
     def forward(self, inputs, *, training=False, mask=None):
-        x = cast_float(inputs, self.dtype)
+        x = cast_float(inputs, self.dtype, self.name)
         ax = tuple(self._ax)
         if self.rms_scaling:
             centered = x
@@ -128,7 +128,7 @@ class BatchNormalization(Layer):
         return [x.shape[i] if i in self._ax else 1 for i in range(x.ndim)]
 
     def forward(self, inputs, *, training=False, mask=None):
-        x = cast_float(inputs, self.dtype)
+        x = cast_float(inputs, self.dtype, self.name)
         shape = self._shape(x)
         red = tuple(i for i in range(x.ndim) if i not in self._ax)
         eps = x.dtype.type(self.epsilon)
