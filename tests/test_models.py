@@ -94,7 +94,7 @@ def test_graph_errors():
         m.predict(np.zeros((2, 3, 1)), verbose=0)
     with pytest.raises(ValueError, match=r"shape \(None, 3\)"):
         m.predict(np.zeros((2, 4)), verbose=0)
-    with pytest.raises(RuntimeError, match="compile"):
+    with pytest.raises(ValueError, match="compile"):
         m.fit(np.zeros((2, 3)), np.zeros((2, 2)), verbose=0)
     with pytest.raises(ValueError, match="unknown loss"):
         m.compile("adam", loss="nope")

@@ -270,3 +270,47 @@ def test_weighted_metrics_and_class_weight_follow_keras():
     pl = p.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0, class_weight=cw).history
     for key in kl:
         np.testing.assert_allclose(pl[key], kl[key], rtol=1e-5, err_msg=key)
+
+
+BAD_ARGUMENTS = [
+    ("fit", dict(batch_size=0), ValueError, r"\[fit\] batch_size must be positive"),
+    ("fit", dict(batch_size=2.5), TypeError, r"\[fit\] batch_size must be an int"),
+    ("fit", dict(epochs="2"), TypeError, r"\[fit\] epochs must be an int"),
+    ("fit", dict(epochs=-1), ValueError, r"\[fit\] epochs must be >= 0"),
+    ("fit", dict(steps_per_epoch=0), ValueError, r"\[fit\] steps_per_epoch must be positive"),
+    ("fit", dict(validation_freq=0), ValueError, r"\[fit\] validation_freq must be positive"),
+    ("fit", dict(validation_data="val"), ValueError, r"\[fit\] validation_data must be a tuple"),
+    ("fit", dict(validation_data=(np.ones((2, 4)),)), ValueError, r"\[fit\] validation_data must"),
+    ("evaluate", dict(batch_size=0), ValueError, r"\[evaluate\] batch_size must be positive"),
+    ("evaluate", dict(steps=0), ValueError, r"\[evaluate\] steps must be positive"),
+    ("evaluate", dict(sample_weight=np.ones(3)), ValueError, r"\[evaluate\] all inputs and targets"),
+    ("predict", dict(batch_size=0), ValueError, r"\[predict\] batch_size must be positive"),
+    ("predict", dict(steps=-1), ValueError, r"\[predict\] steps must be positive"),
+]
+
+
+@pytest.mark.parametrize("method, kwargs, error, match", BAD_ARGUMENTS)
+def test_bad_arguments_name_the_method(method, kwargs, error, match):
+    x, y = data(8)
+    m = small_model()
+    call = m.predict if method == "predict" else getattr(m, method)
+    args = (x,) if method == "predict" else (x, y)
+    with pytest.raises(error, match=match):
+        call(*args, verbose=0, **kwargs)
+
+
+def test_non_numeric_targets_and_layer_index():
+    x, _ = data(4)
+    m = small_model()
+    with pytest.raises(TypeError, match=r"targets must be numeric"):
+        m.fit(x, np.array(["a", "b", "c", "d"]), verbose=0)
+    with pytest.raises(ValueError, match=r"index 5 is out of range: the model has 2 layers"):
+        m.get_layer(index=5)
+    assert m.get_layer(index=-1) is m.layers[-1]
+
+
+def test_predict_steps_limits_the_batches():
+    x, _ = data(10)
+    m = small_model()
+    np.testing.assert_allclose(m.predict(x, batch_size=4, steps=2, verbose=0),
+                               m.predict(x[:8], verbose=0), rtol=1e-6)

@@ -68,6 +68,11 @@ class Model(Trainer, Layer):
 
     def get_layer(self, name=None, index=None):
         if index is not None:
+            if isinstance(index, (bool, np.bool_)) or not isinstance(index, (int, np.integer)):
+                raise TypeError(f"[{self.name}.get_layer] index must be an int, got {index!r:.60}")
+            if not -len(self.layers) <= index < len(self.layers):
+                raise ValueError(f"[{self.name}.get_layer] index {index} is out of range: the "
+                                 f"model has {len(self.layers)} layers")
             return self.layers[index]
         for layer in self.layers:
             if layer.name == name:

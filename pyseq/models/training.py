@@ -22,10 +22,22 @@ def _verbose(v):
     return int(v)
 
 
-def _num_samples(arrays):
+def _count(what, name, value, minimum, default=None):
+    """An integer argument of fit/evaluate/predict (None gives ``default``), at least ``minimum``."""
+    if value is None:
+        return default
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"[{what}] {name} must be an int, got {value!r:.60}")
+    if value < minimum:
+        raise ValueError(f"[{what}] {name} must be {'positive' if minimum == 1 else f'>= {minimum}'}, "
+                         f"got {value}")
+    return int(value)
+
+
+def _num_samples(what, arrays):
     sizes = {len(a) for a in arrays if a is not None}
     if len(sizes) > 1:
-        raise ValueError(f"[fit] all inputs and targets must have the same number of samples, "
+        raise ValueError(f"[{what}] all inputs and targets must have the same number of samples, "
                          f"got {sorted(sizes)}")
     return sizes.pop() if sizes else 0
 
@@ -89,12 +101,18 @@ class Trainer:
             return [None] * len(outputs)
         if isinstance(y, dict):
             names = [t.node.layer.name for t in outputs]
-            return [y.get(n) for n in names]
+            return [None if y.get(n) is None else self._numeric_target(y.get(n)) for n in names]
         if isinstance(y, (list, tuple)) and len(outputs) > 1:
             if len(y) != len(outputs):
                 raise ValueError(f"[{self.name}] expects {len(outputs)} targets, got {len(y)}")
-            return [None if a is None else np.asarray(a) for a in y]
-        return [np.asarray(y)]
+            return [None if a is None else self._numeric_target(a) for a in y]
+        return [self._numeric_target(y)]
+
+    def _numeric_target(self, y):
+        arr = np.asarray(y)
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"[{self.name}] targets must be numeric arrays, got dtype {arr.dtype}")
+        return arr
 
     # -- compile ---------------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None,
@@ -172,7 +190,7 @@ class Trainer:
 
     def _require_compiled(self, what):
         if not self.compiled:
-            raise RuntimeError(f"[{self.name}.{what}] call compile() first")
+            raise ValueError(f"[{self.name}.{what}] call compile() first")  # as Keras
         if self._loss_list is None:
             self._resolve_compile()
 
@@ -337,14 +355,24 @@ class Trainer:
         self._ensure_built(x)
         self._require_compiled("fit")
         verbose = _verbose(verbose)
-        batch_size = 32 if batch_size is None else int(batch_size)
-        if batch_size <= 0:
-            raise ValueError(f"[fit] batch_size must be positive, got {batch_size}")
+        batch_size = _count("fit", "batch_size", batch_size, 1, 32)
+        epochs = _count("fit", "epochs", epochs, 0)
+        initial_epoch = _count("fit", "initial_epoch", initial_epoch, 0)
+        steps_per_epoch = _count("fit", "steps_per_epoch", steps_per_epoch, 1)
+        validation_steps = _count("fit", "validation_steps", validation_steps, 1)
+        validation_batch_size = _count("fit", "validation_batch_size", validation_batch_size, 1)
+        validation_freq = _count("fit", "validation_freq", validation_freq, 1)
         xs, ys = self._standardize_inputs(x), self._standardize_targets(y)
         sw = self._sample_weights("fit", ys, sample_weight, class_weight)
-        n = _num_samples(xs + ys + ([sw] if sw is not None else []))
+        n = _num_samples("fit", xs + ys + ([sw] if sw is not None else []))
         val = None
         if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                raise ValueError("[fit] validation_data must be a tuple (x_val, y_val) or "
+                                 "(x_val, y_val, val_sample_weight), got "
+                                 f"{type(validation_data).__name__}"
+                                 + (f" of length {len(validation_data)}"
+                                    if isinstance(validation_data, (tuple, list)) else ""))
             vx, vy = validation_data[0], validation_data[1]
             vsw = validation_data[2] if len(validation_data) > 2 else None
             val = (vx, vy, vsw)
@@ -363,7 +391,7 @@ class Trainer:
         if n == 0:
             raise ValueError("[fit] no training samples")
         num_batches = math.ceil(n / batch_size)
-        steps = num_batches if steps_per_epoch is None else int(steps_per_epoch)
+        steps = num_batches if steps_per_epoch is None else steps_per_epoch
         history = History()
         cbs = list(callbacks or []) + [history]  # History last, as Keras: it sees all logs
         for cb in cbs:
@@ -420,7 +448,8 @@ class Trainer:
         self._ensure_built(x)
         self._require_compiled("evaluate")
         verbose = _verbose(verbose)
-        batch_size = 32 if batch_size is None else int(batch_size)
+        batch_size = _count("evaluate", "batch_size", batch_size, 1, 32)
+        steps = _count("evaluate", "steps", steps, 1)
         if _internal:
             xs = x if isinstance(x, list) and len(x) == len(self._graph.inputs) and \
                 all(isinstance(a, np.ndarray) for a in x) else self._standardize_inputs(x)
@@ -429,11 +458,10 @@ class Trainer:
         else:
             xs, ys = self._standardize_inputs(x), self._standardize_targets(y)
         sw = None if sample_weight is None else np.asarray(sample_weight)
-        n = _num_samples(xs + ys)
+        n = _num_samples("evaluate", xs + ys + ([sw] if sw is not None else []))
         saved = self._save_metric_state()
         self._reset_metrics()
-        num = math.ceil(n / batch_size) if steps is None else min(int(steps),
-                                                                  math.ceil(n / batch_size))
+        num = math.ceil(n / batch_size) if steps is None else min(steps, math.ceil(n / batch_size))
         bar = Progbar(num, verbose=verbose)
         for b in range(num):
             idx = slice(b * batch_size, min(n, (b + 1) * batch_size))
@@ -467,10 +495,11 @@ class Trainer:
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         self._ensure_built(x)
         verbose = _verbose(verbose)
-        batch_size = 32 if batch_size is None else int(batch_size)
+        batch_size = _count("predict", "batch_size", batch_size, 1, 32)
+        steps = _count("predict", "steps", steps, 1)
         xs = self._standardize_inputs(x)
-        n = _num_samples(xs)
-        num = math.ceil(n / batch_size)
+        n = _num_samples("predict", xs)
+        num = math.ceil(n / batch_size) if steps is None else min(steps, math.ceil(n / batch_size))
         bar = Progbar(num, verbose=verbose)
         chunks = []
         for b in range(num):
