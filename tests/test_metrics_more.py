@@ -361,3 +361,14 @@ def test_masks_like_keras():
         ours.update_state(y, p, mask=mask)
         theirs.update_state(torch.as_tensor(y), t)
         assert ours.result() == pytest.approx(float(theirs.result()), rel=2e-5), name
+
+
+def test_metric_with_several_thresholds_logs_an_array_and_the_bar_shows_its_mean(capsys):
+    x = RNG.standard_normal((12, 4)).astype(np.float32)
+    y = (RNG.random((12, 1)) > 0.5).astype(np.float32)
+    m = _binary_model(layers, Input, Sequential)
+    m.compile("sgd", "binary_crossentropy", metrics=[metrics.Recall(thresholds=[0.0, 1.0])])
+    hist = m.fit(x, y, batch_size=4, epochs=1, verbose=2).history
+    name = [k for k in hist if k != "loss"][0]
+    np.testing.assert_allclose(hist[name][0], [1.0, 0.0])  # every score > 0, none > 1
+    assert f"{name}: 0.5000" in capsys.readouterr().out
