@@ -503,6 +503,9 @@ class CosineSimilarity(Loss):
                              f"{y_pred.shape}")
         return y_true, y_pred
 
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis}
+
     def _inv_norm(self, x):
         ss = np.sum(np.square(x), axis=self.axis, keepdims=True)
         with np.errstate(divide="ignore"):
@@ -608,6 +611,11 @@ class BinaryFocalCrossentropy(Loss):
         if self.label_smoothing:
             y_true = y_true * (1.0 - self.label_smoothing) + 0.5 * self.label_smoothing
         return y_true, y_pred
+
+    def get_config(self):
+        return {**super().get_config(), "apply_class_balancing": self.apply_class_balancing,
+                "alpha": self.alpha, "gamma": self.gamma, "from_logits": self.from_logits,
+                "label_smoothing": self.label_smoothing, "axis": self.axis}
 
     def _parts(self, t, y_pred):
         p = _sigmoid(y_pred) if self.from_logits else y_pred

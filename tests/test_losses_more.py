@@ -120,6 +120,15 @@ def test_reductions_weights_and_dtype():
             pytest.approx(value, rel=1e-6)
 
 
+def test_configs_round_trip():
+    loss = losses.BinaryFocalCrossentropy(apply_class_balancing=True, alpha=0.4, gamma=1.0,
+                                          from_logits=True, label_smoothing=0.1, axis=-1)
+    again = losses.BinaryFocalCrossentropy(**loss.get_config())
+    y, p = RNG.integers(0, 2, (3, 4)).astype(float), RNG.standard_normal((3, 4))
+    assert again(y, p) == loss(y, p) and again.get_config() == loss.get_config()
+    assert losses.CosineSimilarity(axis=0).get_config()["axis"] == 0
+
+
 def test_mask_weighs_valid_steps_like_the_existing_losses():
     y, p = RNG.standard_normal((2, 5, 3)), RNG.standard_normal((2, 5, 3))
     mask = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], bool)
