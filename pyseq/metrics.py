@@ -555,6 +555,36 @@ class Recall(_ConfusionMatrixMetric):
                                            self.true_positives + self.false_negatives))
 
 
+class _ConditionCount(_ConfusionMatrixMetric):
+    """The weighted count of one confusion-matrix cell at each threshold (a float for one)."""
+
+    _cell = None
+
+    def __init__(self, thresholds=None, name=None, dtype=None):
+        owner = type(self).__name__
+        _init_top_k_class_id(self, owner, thresholds, None, None)
+        super().__init__(name=name or _unique_name(_losses._default_name(type(self))))
+
+    def result(self):
+        return self._scalar(np.array(getattr(self, self._cell)))
+
+
+class TruePositives(_ConditionCount):
+    _cell = "true_positives"
+
+
+class FalsePositives(_ConditionCount):
+    _cell = "false_positives"
+
+
+class TrueNegatives(_ConditionCount):
+    _cell = "true_negatives"
+
+
+class FalseNegatives(_ConditionCount):
+    _cell = "false_negatives"
+
+
 _CURVES = {"roc": "ROC", "ROC": "ROC", "pr": "PR", "PR": "PR", "prgain": "PRGAIN",
            "PRGAIN": "PRGAIN"}
 _SUMMATIONS = {"interpolation": "interpolation", "Interpolation": "interpolation",
@@ -669,7 +699,8 @@ _MORE_METRICS = (Accuracy, TopKCategoricalAccuracy, SparseTopKCategoricalAccurac
                  MeanAbsolutePercentageError, MeanSquaredLogarithmicError, LogCoshError,
                  CosineSimilarity, KLDivergence, Poisson, Hinge, SquaredHinge, CategoricalHinge,
                  BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy,
-                 RootMeanSquaredError, Precision, Recall, AUC)
+                 RootMeanSquaredError, Precision, Recall, AUC, TruePositives, FalsePositives,
+                 TrueNegatives, FalseNegatives)
 for _cls in _MORE_METRICS:
     _BY_NAME[_cls.__name__] = _cls
     _BY_NAME[_losses._default_name(_cls)] = _cls

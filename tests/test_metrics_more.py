@@ -81,6 +81,11 @@ def test_precision_recall_counts_and_options():
     w = np.array([2.0, 1.0, 1.0, 1.0, 1.0, 0.0])
     np.testing.assert_allclose(metrics.Recall(thresholds=[0.3, 0.85])(y, p, sample_weight=w),
                                [4 / 4, 2 / 4])
+    w6 = np.array([1.0, 2.0, 1.0, 1.0, 1.0, 3.0])
+    counts = [m(y, p, sample_weight=w6) for m in (
+        metrics.TruePositives(), metrics.FalsePositives(), metrics.TrueNegatives(),
+        metrics.FalseNegatives())]
+    assert counts == [1.0, 5.0, 1.0, 2.0]
     # top_k keeps the k best scores of each row; class_id one column
     y2 = np.array([[0, 1, 1, 0], [1, 0, 0, 1]], float)
     p2 = np.array([[0.1, 0.2, 0.9, 0.8], [0.7, 0.1, 0.3, 0.05]])
@@ -152,7 +157,9 @@ def test_state_is_float64_and_masks_are_not_applied_to_confusion_counts():
     ("top_k_categorical_accuracy", "TopKCategoricalAccuracy"),
     ("sparse_top_k_categorical_accuracy", "SparseTopKCategoricalAccuracy"),
     ("precision", "Precision"), ("Precision", "Precision"), ("recall", "Recall"),
-    ("auc", "AUC"), ("AUC", "AUC"), ("MSE", "MeanSquaredError"), ("MAE", "MeanAbsoluteError")])
+    ("auc", "AUC"), ("AUC", "AUC"), ("true_positives", "TruePositives"),
+    ("FalseNegatives", "FalseNegatives"), ("true_negatives", "TrueNegatives"),
+    ("false_positives", "FalsePositives"), ("MSE", "MeanSquaredError"), ("MAE", "MeanAbsoluteError")])
 def test_string_names_resolve_and_name_the_metric(name, cls):
     m = metrics.get(name, np.zeros((4, 3)), np.zeros((4, 3)))
     assert type(m).__name__ == cls and m.name == name
@@ -294,6 +301,8 @@ CONFUSION_CASES = [
     ("AUC", {"from_logits": True}), ("AUC", {"multi_label": True}),
     ("AUC", {"multi_label": True, "label_weights": [0.2, 1.0, 0.0, 2.0], "curve": "PR"}),
     ("AUC", {"label_weights": [0.5, 1.0, 2.0, 1.0]}),
+    ("TruePositives", {}), ("FalsePositives", {"thresholds": [0.0, 0.5, 1.0]}),
+    ("TrueNegatives", {"thresholds": [0.2, 0.9]}), ("FalseNegatives", {"thresholds": 0.25}),
 ]
 
 
@@ -372,3 +381,18 @@ def test_metric_with_several_thresholds_logs_an_array_and_the_bar_shows_its_mean
     name = [k for k in hist if k != "loss"][0]
     np.testing.assert_allclose(hist[name][0], [1.0, 0.0])  # every score > 0, none > 1
     assert f"{name}: 0.5000" in capsys.readouterr().out
+
+
+def test_counts_reset_at_each_epoch():
+    # with a zero learning rate every epoch sees the same predictions: a count that was not
+    # reset would double
+    x = RNG.standard_normal((20, 4)).astype(np.float32)
+    y = (RNG.random((20, 1)) > 0.5).astype(np.float32)
+    m = _binary_model(layers, Input, Sequential)
+    m.compile(pyseq.optimizers.SGD(0.0), "binary_crossentropy",
+              metrics=["true_positives", "false_negatives"])
+    hist = m.fit(x, y, batch_size=6, epochs=3, verbose=0).history
+    pred = m.predict(x, verbose=0)
+    assert hist["true_positives"] == [metrics.TruePositives()(y, pred)] * 3
+    assert hist["false_negatives"] == [metrics.FalseNegatives()(y, pred)] * 3
+    assert hist["true_positives"][0] + hist["false_negatives"][0] == y.sum()
