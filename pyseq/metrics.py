@@ -189,17 +189,17 @@ def accuracy(y_true, y_pred):
     return (y_true == y_pred).astype(np.float32)
 
 
-def _in_top_k(labels, y_pred, k):
+def _in_top_k(labels, y_pred, k, owner):
     # torch.topk semantics as Keras uses them: a label is in the top k when its score reaches
     # the k-th largest score (ties at the boundary count as hits).
     y_pred = np.asarray(y_pred)
     flat = y_pred.reshape(-1, y_pred.shape[-1])
     labels = np.asarray(labels).reshape(-1).astype(np.intp)
     if labels.size != flat.shape[0]:
-        raise ValueError(f"[top_k_categorical_accuracy] y_true has {labels.size} labels for "
+        raise ValueError(f"[{owner}] y_true has {labels.size} labels for "
                          f"{flat.shape[0]} rows of predictions")
     if labels.size and (labels.min() < 0 or labels.max() >= flat.shape[1]):
-        raise ValueError(f"[top_k_categorical_accuracy] labels must be in [0, {flat.shape[1]}), "
+        raise ValueError(f"[{owner}] labels must be in [0, {flat.shape[1]}), "
                          f"got values in [{labels.min()}, {labels.max()}]")
     kth = -np.sort(-flat, axis=-1)[:, min(k, flat.shape[1]) - 1]
     return (flat[np.arange(flat.shape[0]), labels] >= kth).astype(np.float32)
@@ -207,7 +207,7 @@ def _in_top_k(labels, y_pred, k):
 
 def top_k_categorical_accuracy(y_true, y_pred, k=5):
     labels = np.argmax(np.asarray(y_true), axis=-1)
-    return _in_top_k(labels, y_pred, k).reshape(labels.shape)
+    return _in_top_k(labels, y_pred, k, "top_k_categorical_accuracy").reshape(labels.shape)
 
 
 def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5, from_sorted_ids=False):
@@ -217,7 +217,7 @@ def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5, from_sorted_ids=False
         flat = y_pred.reshape(-1, y_pred.shape[-1])[:, :k]
         hits = np.any(flat == y_true.reshape(-1, 1), axis=1).astype(np.float32)
     else:
-        hits = _in_top_k(y_true, y_pred, k)
+        hits = _in_top_k(y_true, y_pred, k, "sparse_top_k_categorical_accuracy")
     out = hits.reshape(y_true.shape) if y_true.ndim > 1 else hits
     return out[..., 0] if out.ndim > 1 and out.shape[-1] == 1 else out
 

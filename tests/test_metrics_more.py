@@ -197,7 +197,7 @@ def test_unnamed_confusion_metrics_get_unique_names_like_keras():
     (lambda: metrics.Recall()(np.zeros((2, 3)), np.zeros((2, 2))), ValueError,
      r"\[recall.*\] y_true"),
     (lambda: metrics.SparseTopKCategoricalAccuracy()(np.array([5]), np.zeros((1, 3))),
-     ValueError, r"labels must be in \[0, 3\)"),
+     ValueError, r"\[sparse_top_k_categorical_accuracy\] labels must be in \[0, 3\)"),
     (lambda: metrics.get("area_under_curve"), ValueError, r"unknown metric"),
 ])
 def test_bad_arguments_name_the_metric(make, exc, pattern):
