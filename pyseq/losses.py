@@ -439,8 +439,8 @@ class MeanSquaredLogarithmicError(Loss):
     def grad(self, y_true, y_pred, w):
         scale = w[..., None] * y_pred.dtype.type(2.0 / y_pred.shape[-1])
         # the max(., 1e-7) floor passes no gradient below it
-        return self._diff(y_true, y_pred) * (y_pred > EPSILON) / (np.maximum(y_pred, EPSILON) + 1.0) \
-            * scale
+        slope = (y_pred > EPSILON) / (np.maximum(y_pred, EPSILON) + 1.0)
+        return self._diff(y_true, y_pred) * slope * scale
 
 
 class LogCosh(Loss):
@@ -471,7 +471,8 @@ class KLDivergence(Loss):
 
     def grad(self, y_true, y_pred, w):
         inside = (y_pred >= EPSILON) & (y_pred <= 1.0)
-        return -np.clip(y_true, EPSILON, 1.0) / np.clip(y_pred, EPSILON, 1.0) * inside * w[..., None]
+        t = np.clip(y_true, EPSILON, 1.0)
+        return -t / np.clip(y_pred, EPSILON, 1.0) * inside * w[..., None]
 
 
 class Poisson(Loss):
@@ -484,7 +485,8 @@ class Poisson(Loss):
         return np.mean(y_pred - y_true * np.log(y_pred + EPSILON), axis=-1)
 
     def grad(self, y_true, y_pred, w):
-        return (1.0 - y_true / (y_pred + EPSILON)) * (w[..., None] / y_pred.dtype.type(y_pred.shape[-1]))
+        scale = w[..., None] / y_pred.dtype.type(y_pred.shape[-1])
+        return (1.0 - y_true / (y_pred + EPSILON)) * scale
 
 
 class CosineSimilarity(Loss):

@@ -30,16 +30,19 @@ def _onehot(n, k):
 CASES = [
     ("MeanAbsolutePercentageError", {}, lambda s: _away_from_zero(*s),
      lambda s: _away_from_zero(*s) * 3),
-    ("MeanSquaredLogarithmicError", {}, lambda s: RNG.uniform(0, 3, s), lambda s: RNG.uniform(0.1, 3, s)),
+    ("MeanSquaredLogarithmicError", {}, lambda s: RNG.uniform(0, 3, s),
+     lambda s: RNG.uniform(0.1, 3, s)),
     ("LogCosh", {}, lambda s: RNG.standard_normal(s), lambda s: 3 * RNG.standard_normal(s)),
     ("KLDivergence", {}, lambda s: _probs(*s), lambda s: _probs(*s)),
     ("Poisson", {}, lambda s: RNG.poisson(2.0, s).astype(float), lambda s: RNG.uniform(0.2, 4, s)),
     ("CosineSimilarity", {}, lambda s: RNG.standard_normal(s), lambda s: RNG.standard_normal(s)),
     ("CosineSimilarity", {"axis": 0}, lambda s: RNG.standard_normal(s),
      lambda s: RNG.standard_normal(s)),
-    ("Hinge", {}, lambda s: RNG.integers(0, 2, s).astype(float), lambda s: _away_from_zero(*s, lo=0.05)),
+    ("Hinge", {}, lambda s: RNG.integers(0, 2, s).astype(float),
+     lambda s: _away_from_zero(*s, lo=0.05)),
     ("Hinge", {}, lambda s: RNG.choice([-1.0, 1.0], s), lambda s: _away_from_zero(*s, lo=0.05)),
-    ("SquaredHinge", {}, lambda s: RNG.integers(0, 2, s).astype(float), lambda s: RNG.standard_normal(s)),
+    ("SquaredHinge", {}, lambda s: RNG.integers(0, 2, s).astype(float),
+     lambda s: RNG.standard_normal(s)),
     ("CategoricalHinge", {}, lambda s: _onehot(s[0], s[1]), lambda s: RNG.standard_normal(s)),
     ("BinaryFocalCrossentropy", {}, lambda s: RNG.integers(0, 2, s).astype(float),
      lambda s: RNG.uniform(0.05, 0.95, s)),
@@ -81,7 +84,8 @@ def test_closed_form_values():
     assert losses.MeanSquaredLogarithmicError()([[-5.0]], [[-3.0]]) == pytest.approx(0.0, abs=1e-12)
     x = np.array([[0.3, -4.0, 30.0]])
     np.testing.assert_allclose(losses.log_cosh(np.zeros_like(x), x),
-                               np.mean([np.log(np.cosh(0.3)), np.log(np.cosh(4.0)), 30 - np.log(2)]))
+                               np.mean([np.log(np.cosh(0.3)), np.log(np.cosh(4.0)),
+                                        30 - np.log(2)]))
     t, q = np.array([[0.2, 0.8, 0.0]]), np.array([[0.5, 0.25, 0.25]])
     np.testing.assert_allclose(losses.kl_divergence(t, q),
                                [0.2 * np.log(0.4) + 0.8 * np.log(3.2) + 1e-7 * np.log(1e-7 / 0.25)])
@@ -109,7 +113,8 @@ def test_reductions_weights_and_dtype():
     y, p = RNG.uniform(0.5, 2, (4, 3)), RNG.uniform(0.5, 2, (4, 3))
     per = losses.poisson(y, p)
     sw = np.array([1.0, 0.0, 2.0, 0.5])
-    assert losses.Poisson(reduction="sum")(y, p, sample_weight=sw) == pytest.approx((per * sw).sum())
+    assert losses.Poisson(reduction="sum")(y, p, sample_weight=sw) == \
+        pytest.approx((per * sw).sum())
     assert losses.Poisson()(y, p, sample_weight=sw) == pytest.approx((per * sw).sum() / 4)
     np.testing.assert_allclose(losses.Poisson(reduction=None)(y, p), per)
     for name in ("LogCosh", "CategoricalHinge", "BinaryFocalCrossentropy", "CosineSimilarity"):
@@ -139,10 +144,12 @@ def test_mask_weighs_valid_steps_like_the_existing_losses():
 
 
 @pytest.mark.parametrize("alias,cls,name", [
-    ("mape", "MeanAbsolutePercentageError", "mape"), ("MAPE", "MeanAbsolutePercentageError", "MAPE"),
+    ("mape", "MeanAbsolutePercentageError", "mape"),
+    ("MAPE", "MeanAbsolutePercentageError", "MAPE"),
     ("mean_absolute_percentage_error", "MeanAbsolutePercentageError",
      "mean_absolute_percentage_error"),
-    ("msle", "MeanSquaredLogarithmicError", "msle"), ("MSLE", "MeanSquaredLogarithmicError", "MSLE"),
+    ("msle", "MeanSquaredLogarithmicError", "msle"),
+    ("MSLE", "MeanSquaredLogarithmicError", "MSLE"),
     ("log_cosh", "LogCosh", "log_cosh"), ("LogCosh", "LogCosh", "log_cosh"),
     ("kl_divergence", "KLDivergence", "kl_divergence"), ("kld", "KLDivergence", "kld"),
     ("KLD", "KLDivergence", "KLD"), ("poisson", "Poisson", "poisson"),

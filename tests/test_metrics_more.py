@@ -159,7 +159,8 @@ def test_state_is_float64_and_masks_are_not_applied_to_confusion_counts():
     ("precision", "Precision"), ("Precision", "Precision"), ("recall", "Recall"),
     ("auc", "AUC"), ("AUC", "AUC"), ("true_positives", "TruePositives"),
     ("FalseNegatives", "FalseNegatives"), ("true_negatives", "TrueNegatives"),
-    ("false_positives", "FalsePositives"), ("MSE", "MeanSquaredError"), ("MAE", "MeanAbsoluteError")])
+    ("false_positives", "FalsePositives"), ("MSE", "MeanSquaredError"),
+    ("MAE", "MeanAbsoluteError")])
 def test_string_names_resolve_and_name_the_metric(name, cls):
     m = metrics.get(name, np.zeros((4, 3)), np.zeros((4, 3)))
     assert type(m).__name__ == cls and m.name == name
@@ -251,7 +252,8 @@ MEAN_CASES = [
     ("BinaryCrossentropy", {"from_logits": True}, "binlogit"),
     ("CategoricalCrossentropy", {"label_smoothing": 0.2}, "catprob"),
     ("SparseCategoricalCrossentropy", {"from_logits": True}, "sparse"),
-    ("TopKCategoricalAccuracy", {"k": 2}, "cat"), ("SparseTopKCategoricalAccuracy", {"k": 2}, "sparse"),
+    ("TopKCategoricalAccuracy", {"k": 2}, "cat"),
+    ("SparseTopKCategoricalAccuracy", {"k": 2}, "sparse"),
     ("Accuracy", {}, "int"),
 ]
 
