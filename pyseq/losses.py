@@ -175,6 +175,8 @@ class BinaryCrossentropy(Loss):
     def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1,
                  reduction="sum_over_batch_size", name="binary_crossentropy", dtype=None):
         super().__init__(name, reduction)
+        if axis != -1:  # as CategoricalCrossentropy: refused rather than silently ignored
+            raise ValueError(f"[{self.name}] only axis=-1 is supported, got {axis}")
         self.from_logits, self.label_smoothing = bool(from_logits), float(label_smoothing)
         if self.from_logits:
             self.has_logits_grad = None
@@ -268,6 +270,8 @@ class SparseCategoricalCrossentropy(Loss):
         super().__init__(name, reduction)
         if ignore_class is not None:
             raise ValueError(f"[{self.name}] ignore_class is not supported by pyseq")
+        if axis != -1:
+            raise ValueError(f"[{self.name}] only axis=-1 is supported, got {axis}")
         self.from_logits = bool(from_logits)
         if self.from_logits:
             self.has_logits_grad = None
@@ -372,8 +376,348 @@ def get(identifier):
                           "mean_absolute_error", "binary_crossentropy",
                           "categorical_crossentropy", "sparse_categorical_crossentropy", "huber"):
             loss.name = identifier.lower() if identifier in ("MSE", "MAE") else identifier
+        if identifier in _FUNCTION_NAMES:
+            loss.name = identifier
         return loss
     if callable(identifier) and identifier in _FUNCTIONS:
         return _FUNCTIONS[identifier]()
     raise ValueError(f"[losses.get] unknown loss {identifier!r}; expected a Loss or one of "
                      f"{sorted(k for k in _ALIASES if not k[0].isupper() or k in ('MSE', 'MAE'))}")
+
+
+# -- More Keras 3 losses: MAPE, MSLE, log-cosh, KL divergence, Poisson, cosine similarity, hinges,
+# binary focal cross-entropy. Same contract as above: ``call`` gives per-sample values, ``grad``
+# dL/dy_pred for per-sample weights ``w``; clipping epsilons and reductions are Keras's.
+
+def _check_axis(owner, axis):
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"[{owner}] axis must be an int, got {axis!r:.60}")
+    return int(axis)
+
+
+def _spread(w, axis):
+    """Per-sample weights ``w`` (y_pred's shape without ``axis``) put back along ``axis``."""
+    return np.expand_dims(w, axis)
+
+
+def _hinge_labels(y_true):
+    # Keras turns {0, 1} labels into {-1, 1}; anything else is used as given.
+    if np.all((y_true == 0) | (y_true == 1)):
+        return 2.0 * y_true - 1.0
+    return y_true
+
+
+class MeanAbsolutePercentageError(Loss):
+    """100 * mean(|y_true - y_pred| / max(|y_true|, 1e-7)) over the last axis."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="mean_absolute_percentage_error",
+                 dtype=None):
+        super().__init__(name, reduction)
+
+    def call(self, y_true, y_pred):
+        return 100.0 * np.mean(np.abs(y_true - y_pred) / np.maximum(np.abs(y_true), EPSILON),
+                               axis=-1)
+
+    def grad(self, y_true, y_pred, w):
+        scale = w[..., None] * y_pred.dtype.type(100.0 / y_pred.shape[-1])
+        return np.sign(y_pred - y_true) / np.maximum(np.abs(y_true), EPSILON) * scale
+
+
+class MeanSquaredLogarithmicError(Loss):
+    """mean((log(max(y_pred, 1e-7) + 1) - log(max(y_true, 1e-7) + 1))**2) over the last axis."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="mean_squared_logarithmic_error",
+                 dtype=None):
+        super().__init__(name, reduction)
+
+    def _diff(self, y_true, y_pred):
+        return np.log(np.maximum(y_pred, EPSILON) + 1.0) - np.log(np.maximum(y_true, EPSILON) + 1.0)
+
+    def call(self, y_true, y_pred):
+        return np.mean(np.square(self._diff(y_true, y_pred)), axis=-1)
+
+    def grad(self, y_true, y_pred, w):
+        scale = w[..., None] * y_pred.dtype.type(2.0 / y_pred.shape[-1])
+        # the max(., 1e-7) floor passes no gradient below it
+        slope = (y_pred > EPSILON) / (np.maximum(y_pred, EPSILON) + 1.0)
+        return self._diff(y_true, y_pred) * slope * scale
+
+
+class LogCosh(Loss):
+    """mean(log(cosh(y_pred - y_true))) over the last axis, as x + softplus(-2x) - log 2."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="log_cosh", dtype=None):
+        super().__init__(name, reduction)
+
+    def call(self, y_true, y_pred):
+        x = y_pred - y_true
+        z = -2.0 * x
+        softplus = np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
+        return np.mean(x + softplus - np.log(2.0).astype(y_pred.dtype), axis=-1)
+
+    def grad(self, y_true, y_pred, w):
+        return np.tanh(y_pred - y_true) * (w[..., None] / y_pred.dtype.type(y_pred.shape[-1]))
+
+
+class KLDivergence(Loss):
+    """sum(t * log(t / p)) over the last axis, t and p clipped to [1e-7, 1]."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="kl_divergence", dtype=None):
+        super().__init__(name, reduction)
+
+    def call(self, y_true, y_pred):
+        t = np.clip(y_true, EPSILON, 1.0)
+        return np.sum(t * np.log(t / np.clip(y_pred, EPSILON, 1.0)), axis=-1)
+
+    def grad(self, y_true, y_pred, w):
+        inside = (y_pred >= EPSILON) & (y_pred <= 1.0)
+        t = np.clip(y_true, EPSILON, 1.0)
+        return -t / np.clip(y_pred, EPSILON, 1.0) * inside * w[..., None]
+
+
+class Poisson(Loss):
+    """mean(y_pred - y_true * log(y_pred + 1e-7)) over the last axis."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="poisson", dtype=None):
+        super().__init__(name, reduction)
+
+    def call(self, y_true, y_pred):
+        return np.mean(y_pred - y_true * np.log(y_pred + EPSILON), axis=-1)
+
+    def grad(self, y_true, y_pred, w):
+        scale = w[..., None] / y_pred.dtype.type(y_pred.shape[-1])
+        return (1.0 - y_true / (y_pred + EPSILON)) * scale
+
+
+class CosineSimilarity(Loss):
+    """-sum(l2_normalize(y_true) * l2_normalize(y_pred)) along ``axis``; Keras's normalisation
+    x * min(1/||x||, 1e7), so a zero vector gives 0."""
+
+    def __init__(self, axis=-1, reduction="sum_over_batch_size", name="cosine_similarity",
+                 dtype=None):
+        super().__init__(name, reduction)
+        self.axis = _check_axis(type(self).__name__, axis)
+
+    def _prepare(self, y_true, y_pred):
+        y_true, y_pred = super()._prepare(y_true, y_pred)
+        if not -y_pred.ndim <= self.axis < y_pred.ndim:
+            raise ValueError(f"[{self.name}] axis {self.axis} is out of range for y_pred of shape "
+                             f"{y_pred.shape}")
+        return y_true, y_pred
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis}
+
+    def _inv_norm(self, x):
+        ss = np.sum(np.square(x), axis=self.axis, keepdims=True)
+        with np.errstate(divide="ignore"):
+            return np.minimum(1.0 / np.sqrt(ss), 1.0 / EPSILON).astype(x.dtype, copy=False)
+
+    def call(self, y_true, y_pred):
+        return -np.sum(y_true * self._inv_norm(y_true) * (y_pred * self._inv_norm(y_pred)),
+                       axis=self.axis)
+
+    def grad(self, y_true, y_pred, w):
+        t = y_true * self._inv_norm(y_true)
+        s = self._inv_norm(y_pred)
+        u = y_pred * s
+        on_sphere = s < 1.0 / EPSILON  # below the 1e-7 norm floor the scale is a constant
+        g = np.where(on_sphere, -(t - u * np.sum(t * u, axis=self.axis, keepdims=True)) * s,
+                     -t * s)
+        return g * _spread(w, self.axis)
+
+
+class Hinge(Loss):
+    """mean(max(1 - t * y_pred, 0)) over the last axis; {0, 1} labels become {-1, 1}."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="hinge", dtype=None):
+        super().__init__(name, reduction)
+
+    def _prepare(self, y_true, y_pred):
+        y_true, y_pred = super()._prepare(y_true, y_pred)
+        return _hinge_labels(y_true), y_pred
+
+    def call(self, y_true, y_pred):
+        return np.mean(np.maximum(1.0 - y_true * y_pred, 0.0), axis=-1)
+
+    def grad(self, y_true, y_pred, w):
+        active = (1.0 - y_true * y_pred) > 0
+        return -y_true * active * (w[..., None] / y_pred.dtype.type(y_pred.shape[-1]))
+
+
+class SquaredHinge(Hinge):
+    """mean(max(1 - t * y_pred, 0)**2) over the last axis; {0, 1} labels become {-1, 1}."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="squared_hinge", dtype=None):
+        super().__init__(reduction, name)
+
+    def call(self, y_true, y_pred):
+        return np.mean(np.square(np.maximum(1.0 - y_true * y_pred, 0.0)), axis=-1)
+
+    def grad(self, y_true, y_pred, w):
+        margin = np.maximum(1.0 - y_true * y_pred, 0.0)
+        return -2.0 * y_true * margin * (w[..., None] / y_pred.dtype.type(y_pred.shape[-1]))
+
+
+class CategoricalHinge(Loss):
+    """max(max((1 - t) * y_pred) - sum(t * y_pred) + 1, 0) over the last axis."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="categorical_hinge", dtype=None):
+        super().__init__(name, reduction)
+
+    def call(self, y_true, y_pred):
+        pos = np.sum(y_true * y_pred, axis=-1)
+        neg = np.max((1.0 - y_true) * y_pred, axis=-1)
+        return np.maximum(neg - pos + 1.0, 0.0)
+
+    def grad(self, y_true, y_pred, w):
+        y_true = np.broadcast_to(y_true, y_pred.shape)
+        masked = (1.0 - y_true) * y_pred
+        neg = np.max(masked, axis=-1, keepdims=True)
+        # the max's gradient is shared between tied entries (as amax's)
+        at_max = (masked == neg).astype(y_pred.dtype)
+        at_max /= np.sum(at_max, axis=-1, keepdims=True)
+        active = (neg - np.sum(y_true * y_pred, axis=-1, keepdims=True) + 1.0) > 0
+        return (at_max * (1.0 - y_true) - y_true) * active * w[..., None]
+
+
+class BinaryFocalCrossentropy(Loss):
+    """Binary cross-entropy times the focal factor (1 - p_t)**gamma (Lin et al.), optionally
+    weighed by alpha / 1 - alpha per class, averaged along ``axis``; probabilities clipped to
+    [1e-7, 1 - 1e-7] inside the cross-entropy (after the sigmoid with from_logits), as Keras."""
+
+    def __init__(self, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False,
+                 label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
+                 name="binary_focal_crossentropy", dtype=None):
+        super().__init__(name, reduction)
+        owner = type(self).__name__
+        for arg, v in (("alpha", alpha), ("gamma", gamma), ("label_smoothing", label_smoothing)):
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer,
+                                                                     np.floating)):
+                raise TypeError(f"[{owner}] {arg} must be a number, got {v!r:.60}")
+        if gamma < 0:
+            raise ValueError(f"[{owner}] gamma must be >= 0, got {gamma}")
+        if not 0 <= label_smoothing <= 1:
+            raise ValueError(f"[{owner}] label_smoothing must be in [0, 1], got {label_smoothing}")
+        self.apply_class_balancing = bool(apply_class_balancing)
+        self.alpha, self.gamma = float(alpha), float(gamma)
+        self.from_logits, self.label_smoothing = bool(from_logits), float(label_smoothing)
+        self.axis = _check_axis(owner, axis)
+
+    def _prepare(self, y_true, y_pred):
+        y_true, y_pred = super()._prepare(y_true, y_pred)
+        y_true = np.broadcast_to(y_true, y_pred.shape)
+        if not -y_pred.ndim <= self.axis < y_pred.ndim:
+            raise ValueError(f"[{self.name}] axis {self.axis} is out of range for y_pred of shape "
+                             f"{y_pred.shape}")
+        if self.label_smoothing:
+            y_true = y_true * (1.0 - self.label_smoothing) + 0.5 * self.label_smoothing
+        return y_true, y_pred
+
+    def get_config(self):
+        return {**super().get_config(), "apply_class_balancing": self.apply_class_balancing,
+                "alpha": self.alpha, "gamma": self.gamma, "from_logits": self.from_logits,
+                "label_smoothing": self.label_smoothing, "axis": self.axis}
+
+    def _parts(self, t, y_pred):
+        p = _sigmoid(y_pred) if self.from_logits else y_pred
+        pc = np.clip(p, EPSILON, 1.0 - EPSILON)
+        bce = -(t * np.log(pc) + (1.0 - t) * np.log1p(-pc))
+        one_minus_pt = 1.0 - (t * p + (1.0 - t) * (1.0 - p))
+        weight = t * self.alpha + (1.0 - t) * (1.0 - self.alpha) if self.apply_class_balancing \
+            else None
+        return p, pc, bce, one_minus_pt, weight
+
+    def call(self, y_true, y_pred):
+        _, _, bce, one_minus_pt, weight = self._parts(y_true, y_pred)
+        values = np.power(one_minus_pt, self.gamma) * bce
+        if weight is not None:
+            values = weight * values
+        return np.mean(values, axis=self.axis)
+
+    def grad(self, y_true, y_pred, w):
+        t = y_true
+        p, pc, bce, one_minus_pt, weight = self._parts(t, y_pred)
+        inside = (p >= EPSILON) & (p <= 1.0 - EPSILON)
+        dbce = (-(t / pc) + (1.0 - t) / (1.0 - pc)) * inside
+        focal = np.power(one_minus_pt, self.gamma)
+        if self.gamma == 0:
+            dfocal = np.zeros_like(p)
+        else:
+            # d(1 - p_t)/dp = 1 - 2t
+            dfocal = self.gamma * np.power(one_minus_pt, self.gamma - 1.0) * (1.0 - 2.0 * t)
+        g = dfocal * bce + focal * dbce
+        if weight is not None:
+            g = weight * g
+        if self.from_logits:
+            g = g * p * (1.0 - p)
+        return (g * (_spread(w, self.axis) / y_pred.dtype.type(y_pred.shape[self.axis]))
+                ).astype(y_pred.dtype, copy=False)
+
+
+def mean_absolute_percentage_error(y_true, y_pred):
+    return MeanAbsolutePercentageError(reduction=None)(y_true, y_pred)
+
+
+def mean_squared_logarithmic_error(y_true, y_pred):
+    return MeanSquaredLogarithmicError(reduction=None)(y_true, y_pred)
+
+
+def log_cosh(y_true, y_pred):
+    return LogCosh(reduction=None)(y_true, y_pred)
+
+
+def kl_divergence(y_true, y_pred):
+    return KLDivergence(reduction=None)(y_true, y_pred)
+
+
+def poisson(y_true, y_pred):
+    return Poisson(reduction=None)(y_true, y_pred)
+
+
+def cosine_similarity(y_true, y_pred, axis=-1):
+    return CosineSimilarity(axis=axis, reduction=None)(y_true, y_pred)
+
+
+def hinge(y_true, y_pred):
+    return Hinge(reduction=None)(y_true, y_pred)
+
+
+def squared_hinge(y_true, y_pred):
+    return SquaredHinge(reduction=None)(y_true, y_pred)
+
+
+def categorical_hinge(y_true, y_pred):
+    return CategoricalHinge(reduction=None)(y_true, y_pred)
+
+
+def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha=0.25, gamma=2.0,
+                              from_logits=False, label_smoothing=0.0, axis=-1):
+    return BinaryFocalCrossentropy(apply_class_balancing, alpha, gamma, from_logits,
+                                   label_smoothing, axis, reduction=None)(y_true, y_pred)
+
+
+# Keras 3's string names (losses.ALL_OBJECTS_DICT); a name that Keras resolves to a function
+# also names the loss, as compile() wraps it under that name.
+_MORE_BY_NAME = {
+    "mape": MeanAbsolutePercentageError, "MAPE": MeanAbsolutePercentageError,
+    "mean_absolute_percentage_error": MeanAbsolutePercentageError,
+    "msle": MeanSquaredLogarithmicError, "MSLE": MeanSquaredLogarithmicError,
+    "mean_squared_logarithmic_error": MeanSquaredLogarithmicError,
+    "log_cosh": LogCosh, "kl_divergence": KLDivergence, "kld": KLDivergence, "KLD": KLDivergence,
+    "poisson": Poisson, "cosine_similarity": CosineSimilarity, "hinge": Hinge,
+    "squared_hinge": SquaredHinge, "categorical_hinge": CategoricalHinge,
+    "binary_focal_crossentropy": BinaryFocalCrossentropy, "BCE": BinaryCrossentropy,
+}
+_FUNCTION_NAMES = set(_MORE_BY_NAME)
+for _cls in (MeanAbsolutePercentageError, MeanSquaredLogarithmicError, LogCosh, KLDivergence,
+             Poisson, CosineSimilarity, Hinge, SquaredHinge, CategoricalHinge,
+             BinaryFocalCrossentropy):
+    _MORE_BY_NAME[_cls.__name__] = _cls
+_ALIASES.update(_MORE_BY_NAME)
+_FUNCTIONS.update({
+    mean_absolute_percentage_error: MeanAbsolutePercentageError,
+    mean_squared_logarithmic_error: MeanSquaredLogarithmicError, log_cosh: LogCosh,
+    kl_divergence: KLDivergence, poisson: Poisson, cosine_similarity: CosineSimilarity,
+    hinge: Hinge, squared_hinge: SquaredHinge, categorical_hinge: CategoricalHinge,
+    binary_focal_crossentropy: BinaryFocalCrossentropy})

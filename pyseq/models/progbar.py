@@ -9,7 +9,8 @@ import time
 
 
 def format_value(v):
-    v = float(v)
+    # a metric with several thresholds logs an array; Keras's bar shows its mean
+    v = float(sum(v) / len(v)) if hasattr(v, "__len__") and len(v) else float(v)
     return f"{v:.4e}" if v != 0 and abs(v) < 1e-3 else f"{v:.4f}"
 
 

@@ -42,6 +42,11 @@ def _num_samples(what, arrays):
     return sizes.pop() if sizes else 0
 
 
+def _metric_state(metric):
+    """A copy of a metric's running state (totals, counts, confusion-matrix arrays)."""
+    return {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in vars(metric).items()}
+
+
 def _take(arrays, index):
     return [None if a is None else a[index] for a in arrays]
 
@@ -477,15 +482,15 @@ class Trainer:
         if self._metric_lists is None:
             return None
         return (getattr(self, "_loss_tracker", None), getattr(self, "_output_loss_trackers", None),
-                [[(m.total, m.count) for m in ms] for ms in self._metric_lists])
+                [[_metric_state(m) for m in ms] for ms in self._metric_lists])
 
     def _restore_metric_state(self, saved):
         if saved is None:
             return
         self._loss_tracker, self._output_loss_trackers, states = saved
         for ms, st in zip(self._metric_lists, states):
-            for m, (total, count) in zip(ms, st):
-                m.total, m.count = total, count
+            for m, state in zip(ms, st):
+                vars(m).update(state)
 
     def _flatten_logs(self, logs):
         names = [n for n in self.metrics_names if n in logs]
