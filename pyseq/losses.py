@@ -49,9 +49,11 @@ class Loss:
     has_logits_grad = None  # "sigmoid" or "softmax" when logits_grad applies
 
     def __init__(self, name=None, reduction="sum_over_batch_size", dtype=None):
-        if reduction not in ("sum_over_batch_size", "sum", "none", None, "mean"):
+        if reduction not in ("sum_over_batch_size", "sum", "none", None, "mean",
+                             "mean_with_sample_weight"):
             raise ValueError(f"[{type(self).__name__}] reduction must be 'sum_over_batch_size', "
-                             f"'sum', 'mean' or None, got {reduction!r}")
+                             f"'sum', 'mean', 'mean_with_sample_weight', 'none' or None, got "
+                             f"{reduction!r}")
         self.name = name or _default_name(type(self))
         self.reduction = reduction
 
@@ -87,16 +89,21 @@ class Loss:
             w = np.broadcast_to(sw, values.shape)
         if mask is not None:
             m = np.broadcast_to(mask, values.shape).astype(values.dtype)
-            valid = m.sum()
-            m *= values.dtype.type(values.size / valid) if valid > 0 else 0
+            if self.reduction in ("sum_over_batch_size", "mean"):
+                # Keras: valid entries weigh total/valid, so the mean runs over them alone
+                valid = m.sum()
+                m *= values.dtype.type(values.size / valid) if valid > 0 else 0
             w = m if w is None else w * m
+        # Keras 3's divisors: 1 for "sum"; the weights' sum for "mean_with_sample_weight" (when
+        # there are weights or a mask); else the number of values ("mean" is the batch mean too).
+        # A zero divisor gives 0, as Keras's divide_no_nan.
         if self.reduction in ("sum", "none", None):
             divisor = 1.0
-        elif self.reduction == "mean" and w is not None:
-            divisor = max(float(np.sum(w)), EPSILON)
+        elif self.reduction == "mean_with_sample_weight" and w is not None:
+            divisor = float(np.sum(w, dtype=np.float64))
         else:
-            divisor = float(max(values.size, 1))
-        return w, divisor
+            divisor = float(values.size)
+        return w, (divisor if divisor > 0 else np.inf)
 
     def __call__(self, y_true, y_pred, sample_weight=None, mask=None):
         y_true, y_pred = self._prepare(y_true, y_pred)

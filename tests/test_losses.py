@@ -95,6 +95,56 @@ def test_mask_weighs_valid_entries_like_keras():
     assert value == pytest.approx(float(k), rel=1e-5)
 
 
+REDUCTIONS = ["sum_over_batch_size", "sum", "mean", "mean_with_sample_weight"]
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("case", ["plain", "weights", "mask"])
+def test_reductions_weights_and_masks_like_keras(reduction, case):
+    # weights per sample on (N,) values, masks per step on (N, T) values (Keras's own weighted and
+    # masked path fails on both at once with (N, T) values: it multiplies them in place)
+    keras = import_keras()
+    import torch
+    shape = (3, 5, 2) if case == "mask" else (6, 2)
+    y_true, y_pred = RNG.standard_normal(shape), RNG.standard_normal(shape)
+    sw = RNG.random(6) + 0.2 if case == "weights" else None
+    mask = (RNG.random((3, 5)) > 0.4) if case == "mask" else None
+    value = losses.MeanSquaredError(reduction=reduction)(y_true, y_pred, sample_weight=sw,
+                                                          mask=mask)
+    t = torch.as_tensor(y_pred)
+    if mask is not None:
+        t._keras_mask = torch.as_tensor(mask)
+    k = keras.losses.MeanSquaredError(reduction=reduction)(
+        torch.as_tensor(y_true), t, sample_weight=None if sw is None else torch.as_tensor(sw))
+    assert value == pytest.approx(float(k), rel=1e-6)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_reductions_by_hand(reduction):
+    # (3, 5) per-step values: the divisor is the value count, the weights' sum
+    # ("mean_with_sample_weight") or 1 ("sum"); a mask reweighs to its valid entries only for the
+    # two means over the batch, and a zero divisor gives 0 (Keras's divide_no_nan)
+    y_pred = RNG.standard_normal((3, 5, 1))
+    values = y_pred[..., 0] ** 2
+    sw = np.array([0.5, 1.0, 2.0])
+    mask = np.zeros((3, 5), bool)
+    mask[:, :2] = True
+    loss = losses.MeanSquaredError(reduction=reduction)
+    got = loss(np.zeros_like(y_pred), y_pred, sample_weight=sw, mask=mask)
+    w = sw[:, None] * mask
+    if reduction in ("sum_over_batch_size", "mean"):
+        want = (values * w * 15 / 6).sum() / 15
+    elif reduction == "sum":
+        want = (values * w).sum()
+    else:
+        want = (values * w).sum() / w.sum()
+    assert got == pytest.approx(want, rel=1e-12)
+    zero = loss(np.zeros_like(y_pred), y_pred, sample_weight=np.zeros(3))
+    assert zero == 0.0
+    _, grad = loss.value_and_grad(np.zeros_like(y_pred), y_pred, sample_weight=np.zeros(3))
+    assert np.all(grad == 0)
+
+
 @pytest.mark.parametrize("act,loss,make_y", [
     ("sigmoid", "binary_crossentropy", lambda: RNG.integers(0, 2, (6, 3)).astype(np.float64)),
     ("softmax", "categorical_crossentropy", lambda: np.eye(4)[RNG.integers(0, 4, 6)]),
