@@ -304,6 +304,26 @@ def test_backward_twice_and_none_upstream(B, N):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dv", [16, 7])  # streaming-store rows, and the plain fallback
+def test_outputs_are_aligned_writeable_arrays(dtype, dv):
+    """o, dq, dk, dv: C-contiguous, writeable, 64-byte aligned (the fused kernels write them with
+    streaming stores); each a view into its own allocation, so outputs never share memory."""
+    rng = np.random.default_rng(3)
+    q, k = (rng.standard_normal((2, 37, 3, 16)).astype(dtype) for _ in range(2))
+    v = rng.standard_normal((2, 37, 3, dv)).astype(dtype)
+    o, saved = ops.attention_forward(q, k, v)
+    grads = ops.attention_backward(np.ones_like(o), saved)
+    ref_o, cache = reference.attention_forward(q, k, v)
+    assert_close(o, ref_o, dtype, "o")
+    assert_all_close(grads, reference.attention_backward(np.ones_like(o), cache), dtype, GRAD_NAMES)
+    outs = (o,) + tuple(grads)
+    for a in outs:
+        assert a.flags.c_contiguous and a.flags.writeable and a.ctypes.data % 64 == 0
+        a[...] = 0  # writeable without touching the others
+    assert not any(np.shares_memory(a, b) for i, a in enumerate(outs) for b in outs[i + 1:])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("BN", [(1, 1), (1, 3), (2, 2), (5, 3)])
 def test_thread_count_does_not_change_results(dtype, BN):
     """Backward runs whole heads per task or key tiles with per-thread dq (B·N small): both agree

@@ -58,7 +58,9 @@ py::tuple forward(DType dt, const py::array& q_in, const py::array& k_in, const 
   py::array q = contiguous<T>(q_in), k = contiguous<T>(k_in), v = contiguous<T>(v_in);
   opt.key_mask = mask_ptr(key_mask);
   opt.attn_mask = mask_ptr(attn_mask);
-  py::array_t<T> o({opt.B, opt.Lq, opt.N, opt.Dv}), lse({opt.B, opt.N, opt.Lq});
+  // o and the gradients 64-byte aligned: the fused kernels write them with streaming stores
+  py::array_t<T> o = aligned_empty<T>({opt.B, opt.Lq, opt.N, opt.Dv});
+  py::array_t<T> lse({opt.B, opt.N, opt.Lq});
   py::object scores = py::none();
   T* scores_ptr = nullptr;
   if (return_scores) {
@@ -114,7 +116,9 @@ py::tuple attention_forward(const py::object& q_obj, const py::object& k_obj,
 template <typename T>
 py::tuple backward(const AttentionSaved& s, const py::object& do_obj) {
   const cpu::AttentionOptions& o = s.opt;
-  py::array_t<T> dq({o.B, o.Lq, o.N, o.D}), dk({o.B, o.Lk, o.N, o.D}), dv({o.B, o.Lk, o.N, o.Dv});
+  py::array_t<T> dq = aligned_empty<T>({o.B, o.Lq, o.N, o.D});
+  py::array_t<T> dk = aligned_empty<T>({o.B, o.Lk, o.N, o.D});
+  py::array_t<T> dv = aligned_empty<T>({o.B, o.Lk, o.N, o.Dv});
   if (do_obj.is_none()) {  // no upstream gradient: zeros
     std::fill(dq.mutable_data(), dq.mutable_data() + dq.size(), T(0));
     std::fill(dk.mutable_data(), dk.mutable_data() + dk.size(), T(0));

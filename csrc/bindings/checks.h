@@ -56,6 +56,20 @@ py::array_t<T, py::array::c_style> contiguous(const py::array& a) {
   return py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(a);
 }
 
+// A new C-contiguous array of `shape` whose data starts on a 64-byte boundary: a view into a
+// slightly larger array (NumPy aligns its data to 16 bytes only). Kernels write such outputs
+// with streaming stores, which need whole aligned cache lines.
+template <typename T>
+py::array_t<T> aligned_empty(const std::vector<py::ssize_t>& shape) {
+  py::ssize_t n = 1;
+  for (py::ssize_t d : shape) n *= d;
+  constexpr py::ssize_t pad = 64 / sizeof(T);
+  py::array_t<T> raw(n + pad);
+  T* p = raw.mutable_data();
+  const py::ssize_t skip = ((64 - reinterpret_cast<std::uintptr_t>(p) % 64) % 64) / sizeof(T);
+  return py::array_t<T>(shape, p + skip, raw);
+}
+
 // An optional float input: None, or an array of `dt` with the given shape, made contiguous.
 template <typename T>
 py::object optional_float(const char* op, const char* name, const py::object& obj,
