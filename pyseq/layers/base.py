@@ -65,9 +65,16 @@ def standardize_dtype(op, dtype):
     """'float32' or 'float64' from a dtype-like, else TypeError naming the op."""
     if dtype is None:
         return "float32"
+    # Keras's dtype policies: a DTypePolicy (``.name``) or its serialized config in a layer's
+    # get_config(), {"class_name": "DTypePolicy", "config": {"name": "float32"}}
+    if isinstance(dtype, dict) and isinstance(dtype.get("config"), dict):
+        dtype = dtype["config"].get("name", dtype)
+    elif not isinstance(dtype, (str, type, np.dtype)) and isinstance(getattr(dtype, "name", None),
+                                                                        str):
+        dtype = dtype.name
     try:
         name = np.dtype(dtype).name
-    except TypeError:
+    except (TypeError, ValueError):
         name = None
     if name not in _FLOAT_DTYPES:
         raise TypeError(f"[{op}] dtype must be float32 or float64, got {dtype!r}")
@@ -253,8 +260,32 @@ class Layer:
     def get_config(self):
         return {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
 
+    @classmethod
+    def from_config(cls, config):
+        """The layer ``get_config()`` describes (Keras ``from_config``); weights are not part
+        of a config."""
+        return cls(**config)
+
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def serialize(layer):
+    """A layer as Keras writes a nested one in a config: {"class_name": ..., "config": ...}."""
+    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+
+
+def deserialize(config):
+    """The layer of a ``serialize`` dict (any layer class of ``pyseq.layers``), or a Layer."""
+    if isinstance(config, Layer):
+        return config
+    from .. import layers
+    name = config.get("class_name") if isinstance(config, dict) else None
+    cls = getattr(layers, name, None) if isinstance(name, str) else None
+    if not (isinstance(cls, type) and issubclass(cls, Layer)):
+        raise ValueError(f"[layers.deserialize] expected a Layer or {{'class_name': <a pyseq "
+                         f"layer>, 'config': {{...}}}}, got {config!r}")
+    return cls.from_config(config.get("config", {}))
 
 
 _BUILD_PARAMS = {}

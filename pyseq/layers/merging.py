@@ -151,6 +151,11 @@ class Concatenate(_Merge):
         super().__init__(**kwargs)
         self.axis = int(axis)
 
+    def get_config(self):
+        config = super().get_config()
+        config["axis"] = self.axis
+        return config
+
     def _out_shape(self, shapes):
         rank = len(shapes[0])
         if any(len(s) != rank for s in shapes):

@@ -30,9 +30,17 @@ class MultiHeadAttention(Layer):
 
     def __init__(self, num_heads, key_dim, value_dim=None, dropout=0.0, use_bias=True,
                  output_shape=None, attention_axes=None, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", seed=None, **kwargs):
+                 bias_initializer="zeros", seed=None, sliding_window=None, use_gate=False,
+                 **kwargs):
         super().__init__(**pop_keras_only("MultiHeadAttention", kwargs))
         n = "MultiHeadAttention"
+        if sliding_window is not None and (isinstance(sliding_window, bool) or
+                                           not isinstance(sliding_window, (int, np.integer)) or
+                                           sliding_window < 1):
+            raise ValueError(f"[{n}] sliding_window must be a positive integer or None, "
+                             f"got {sliding_window!r}")
+        self.sliding_window = None if sliding_window is None else int(sliding_window)
+        self.use_gate = bool(use_gate)
         for name, value in (("num_heads", num_heads), ("key_dim", key_dim)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"[{n}] {name} must be a positive integer, got {value!r}")
@@ -62,7 +70,7 @@ class MultiHeadAttention(Layer):
         self.dropout = dropout
         self.use_bias = bool(use_bias)
         self._output_shape = output_shape
-        self.attention_axes = (1,)
+        self.attention_axes = attention_axes  # None, 1 or (1,): the sequence axis
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
         self.seed = seed
@@ -109,6 +117,8 @@ class MultiHeadAttention(Layer):
             return kernel, bias
         self.query_kernel, self.query_bias = dense("query", q[-1], Dk)
         self.key_kernel, self.key_bias = dense("key", k[-1], Dk)
+        if self.use_gate:  # Keras builds the gate between key and value (its weight order)
+            self.gate_kernel, self.gate_bias = dense("gate", q[-1], Dv)
         self.value_kernel, self.value_bias = dense("value", v[-1], Dv)
         self.output_kernel = self.add_weight("attention_output/kernel", (N, Dv, *out),
                                              self.kernel_initializer)
@@ -178,6 +188,11 @@ class MultiHeadAttention(Layer):
             except ValueError:
                 raise ValueError(f"[{n}] attention_mask must be (batch, {Lq}, {Lk}) or "
                                  f"broadcast to it, got {attn.shape}") from None
+        if self.sliding_window is not None:
+            # Keras's band: query i sees keys j with |i - j| < sliding_window
+            steps = np.arange(Lq)[:, None] - np.arange(Lk)[None, :]
+            band = np.abs(steps) < self.sliding_window
+            attn = np.broadcast_to(band, (B, Lq, Lk)) if attn is None else attn & band
 
         Q, q_saved = self._project(query, self.query_kernel, self.query_bias)
         K, k_saved = self._project(key, self.key_kernel, self.key_bias)
@@ -197,6 +212,12 @@ class MultiHeadAttention(Layer):
             O = O * q_mask[:, :, None, None]
             if scores is not None:
                 scores = scores * q_mask[:, None, :, None]
+        gate = g_saved = O_pre = None
+        if self.use_gate:
+            # Keras: the attention output times sigmoid(query projection) before the output
+            G, g_saved = self._project(query, self.gate_kernel, self.gate_bias)
+            gate = 1.0 / (1.0 + np.exp(-G))
+            O_pre, O = O, O * gate
         Wo = self.output_kernel.value
         out_dims = Wo.shape[2:]
         O2 = O.reshape(B * Lq, -1)
@@ -205,7 +226,7 @@ class MultiHeadAttention(Layer):
             None if self.output_bias is None else self.output_bias.value.reshape(-1))
         y = y.reshape(B, Lq, *out_dims)
         cache = (query, key, value, key_given, Q, K, (q_saved, k_saved, v_saved, o_saved),
-                 saved, q_mask, scores)
+                 saved, q_mask, scores, (gate, g_saved, O_pre))
         return ([y, scores] if return_attention_scores else y), cache
 
     def _project_back(self, x, dY, kernel, bias, dense_saved, grads):
@@ -217,7 +238,7 @@ class MultiHeadAttention(Layer):
         return dx.reshape(x.shape)
 
     def backward(self, cache, d_outputs):
-        query, key, value, key_given, Q, K, dense_saved, saved, q_mask, scores = cache
+        query, key, value, key_given, Q, K, dense_saved, saved, q_mask, scores, gating = cache
         q_saved, k_saved, v_saved, o_saved = dense_saved
         if isinstance(d_outputs, (list, tuple)):
             dy, d_scores = d_outputs
@@ -233,6 +254,11 @@ class MultiHeadAttention(Layer):
         if self.output_bias is not None:
             out_grads.append((self.output_bias, dbo.reshape(self.output_bias.shape)))
         dO = dO2.reshape(B, Lq, self.num_heads, self.value_dim)
+        gate, g_saved, O_pre = gating
+        dgate_pre = None
+        if gate is not None:
+            dgate_pre = dO * O_pre * gate * (1.0 - gate)   # through sigmoid
+            dO = dO * gate
         if q_mask is not None:
             dO *= q_mask[:, :, None, None]
         dQ, dK, dV = ops.attention_backward(dO, saved)
@@ -245,6 +271,9 @@ class MultiHeadAttention(Layer):
             dK = dK + np.einsum("bnqk,bqnd->bknd", dS, Q)
         grads = []
         dquery = self._project_back(query, dQ, self.query_kernel, self.query_bias, q_saved, grads)
+        if dgate_pre is not None:
+            dquery = dquery + self._project_back(query, dgate_pre, self.gate_kernel,
+                                                 self.gate_bias, g_saved, grads)
         dkey = self._project_back(key, dK, self.key_kernel, self.key_bias, k_saved, grads)
         dvalue = self._project_back(value, dV, self.value_kernel, self.value_bias, v_saved,
                                     grads)
@@ -261,5 +290,6 @@ class MultiHeadAttention(Layer):
                       dropout=self.dropout, use_bias=self.use_bias,
                       output_shape=self._output_shape, attention_axes=self.attention_axes,
                       kernel_initializer=self.kernel_initializer,
-                      bias_initializer=self.bias_initializer, seed=self.seed)
+                      bias_initializer=self.bias_initializer, seed=self.seed,
+                      sliding_window=self.sliding_window, use_gate=self.use_gate)
         return config

@@ -286,7 +286,7 @@ class _RNN(Layer):
                       recurrent_dropout=self.recurrent_dropout, seed=self.seed,
                       return_sequences=self.return_sequences, return_state=self.return_state,
                       go_backwards=self.go_backwards, stateful=self.stateful,
-                      zero_output_for_mask=self.zero_output_for_mask)
+                      unroll=self.unroll, zero_output_for_mask=self.zero_output_for_mask)
         return config
 
 
