@@ -298,8 +298,10 @@ class Trainer:
 
     @property
     def metrics_names(self):
+        if not getattr(self, "compiled", False):
+            return []  # Keras: an uncompiled model has no metrics
         names = ["loss"]
-        for ms in self._metric_lists or []:
+        for ms in getattr(self, "_metric_lists", None) or []:
             names += [m.name for m in ms]
         return names
 
@@ -353,8 +355,10 @@ class Trainer:
                 raise ValueError(f"[fit] validation_split must be in (0, 1), got "
                                  f"{validation_split}")
             split = int(math.floor(n * (1.0 - validation_split)))
+            # the validation samples keep their sample_weight; class_weight weighs training only
+            # (Keras splits (x, y, sample_weight) before applying class_weight)
             val = (_take(xs, slice(split, None)), _take(ys, slice(split, None)),
-                   None if sw is None else sw[split:])
+                   None if class_weight is not None or sw is None else sw[split:])
             xs, ys = _take(xs, slice(0, split)), _take(ys, slice(0, split))
             sw = None if sw is None else sw[:split]
             n = split
@@ -460,7 +464,10 @@ class Trainer:
                 m.total, m.count = total, count
 
     def _flatten_logs(self, logs):
-        names = [n for n in self.metrics_names if n in logs]
+        # Keras's order: the loss, the per-output losses, the compiled metrics, then the rest
+        # sorted by name
+        first = ["loss"] + [t.name for t in getattr(self, "_output_loss_trackers", [])]
+        names = [n for n in dict.fromkeys(first + self.metrics_names) if n in logs]
         values = [logs[n] for n in names] + [logs[k] for k in sorted(logs) if k not in names]
         return values[0] if len(values) == 1 else values
 

@@ -1,0 +1,86 @@
+"""Model-level Keras parity: the order of evaluate / train_on_batch results for several
+outputs, metrics_names before compile, and fit with every optimizer name from the same
+initial weights as Keras."""
+
+import numpy as np
+import pytest
+
+import pyseq
+from layers_helpers import import_keras, keras_weights
+from pyseq import layers
+
+RNG = np.random.default_rng(29)
+X = RNG.standard_normal((13, 6, 3)).astype(np.float32)
+Y = RNG.integers(0, 2, (13, 1)).astype(np.float32)
+YR = RNG.standard_normal((13, 2)).astype(np.float32)
+
+
+def _two_outputs(L, Model, Input):
+    i = Input((6, 3))
+    h = L.GRU(4)(i)
+    return Model(i, [L.Dense(1, activation="sigmoid", name="cls")(h), L.Dense(2, name="reg")(h)])
+
+
+_COMPILE = dict(optimizer="adam", loss={"cls": "binary_crossentropy", "reg": "mse"},
+                loss_weights={"cls": 1.0, "reg": 0.5},
+                metrics={"cls": ["accuracy"], "reg": ["mae"]})
+
+
+def test_result_lists_follow_keras_order():
+    # loss, the per-output losses, then the compiled metrics (Keras 3's order)
+    m = _two_outputs(layers, pyseq.Model, pyseq.Input)
+    assert m.metrics_names == []
+    m.compile(**_COMPILE)
+    logs = m.evaluate(X, [Y, YR], verbose=0, return_dict=True)
+    order = ["loss", "cls_loss", "reg_loss", "cls_accuracy", "reg_mae"]
+    assert m.evaluate(X, [Y, YR], verbose=0) == pytest.approx([logs[k] for k in order])
+    logs = m.test_on_batch(X[:4], [Y[:4], YR[:4]], return_dict=True)
+    assert m.test_on_batch(X[:4], [Y[:4], YR[:4]]) == pytest.approx([logs[k] for k in order])
+
+
+def test_result_lists_match_keras():
+    keras = import_keras()
+    k = _two_outputs(keras.layers, keras.Model, keras.Input)
+    p = _two_outputs(layers, pyseq.Model, pyseq.Input)
+    p.set_weights(keras_weights(k))
+    k.compile(**_COMPILE)
+    p.compile(**_COMPILE)
+    np.testing.assert_allclose(p.evaluate(X, [Y, YR], batch_size=5, verbose=0),
+                               k.evaluate(X, [Y, YR], batch_size=5, verbose=0), rtol=1e-5)
+    np.testing.assert_allclose(p.train_on_batch(X[:4], [Y[:4], YR[:4]]),
+                               k.train_on_batch(X[:4], [Y[:4], YR[:4]]), rtol=1e-5)
+
+
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+@pytest.mark.parametrize("name", ["adagrad", "adadelta", "adamax", "nadam", "lion"])
+def test_fit_with_each_optimizer_name_follows_keras(name):
+    keras = import_keras()
+
+    def build(L, Sequential):
+        return Sequential([L.Input((6, 3)), L.Conv1D(4, 3, padding="causal", activation="relu"),
+                           L.LSTM(3), L.Dense(1, activation="sigmoid")])
+    k, p = build(keras.layers, keras.Sequential), build(layers, pyseq.Sequential)
+    p.set_weights(keras_weights(k))
+    for m in (k, p):
+        m.compile(name, "binary_crossentropy", metrics=["accuracy"])
+    opts = dict(batch_size=4, epochs=2, shuffle=False, verbose=0, validation_split=0.25,
+                class_weight={0: 0.5, 1: 2.0})
+    hk, hp = k.fit(X, Y, **opts).history, p.fit(X, Y, **opts).history
+    assert sorted(hk) == sorted(hp)
+    for key in hk:
+        np.testing.assert_allclose(hp[key], hk[key], rtol=2e-4, atol=1e-6, err_msg=key)
+
+
+def test_class_weight_does_not_weigh_the_validation_split():
+    m = pyseq.Sequential([layers.Input((6, 3)), layers.LSTM(3), layers.Dense(1, "sigmoid")])
+    m.compile(pyseq.optimizers.SGD(0.0), "binary_crossentropy")  # weights stay put
+    hist = m.fit(X, Y, epochs=1, batch_size=4, verbose=0, validation_split=0.3,
+                 class_weight={0: 0.1, 1: 5.0}).history
+    split = int(np.floor(len(X) * 0.7))
+    assert hist["val_loss"][0] == pytest.approx(m.evaluate(X[split:], Y[split:], verbose=0))
+    # an explicit sample_weight still travels with the validation samples, as in Keras
+    sw = RNG.uniform(0.5, 2.0, len(X))
+    hist = m.fit(X, Y, epochs=1, batch_size=4, verbose=0, validation_split=0.3,
+                 sample_weight=sw).history
+    assert hist["val_loss"][0] == pytest.approx(
+        m.evaluate(X[split:], Y[split:], sample_weight=sw[split:], verbose=0))
