@@ -203,6 +203,147 @@ class Huber(Loss):
         return g * (w[..., None] / y_pred.dtype.type(y_pred.shape[-1]))
 
 
+def _per_entry(w, y_pred):
+    """Per-sample weights spread over the mean of the last axis."""
+    return w[..., None] / y_pred.dtype.type(y_pred.shape[-1])
+
+
+class MeanAbsolutePercentageError(Loss):
+    """100 * mean(|y_true - y_pred| / max(|y_true|, 1e-7)) over the last axis."""
+
+    def call(self, y_true, y_pred):
+        return 100.0 * np.mean(np.abs((y_true - y_pred) / np.maximum(np.abs(y_true), EPSILON)),
+                               axis=-1)
+
+    def grad(self, y_true, y_pred, w):
+        scale = y_pred.dtype.type(100.0) / np.maximum(np.abs(y_true), EPSILON)
+        return np.sign(y_pred - y_true) * scale * _per_entry(w, y_pred)
+
+
+class MeanSquaredLogarithmicError(Loss):
+    """mean((log(max(y_pred, 1e-7) + 1) - log(max(y_true, 1e-7) + 1))^2) over the last axis."""
+
+    @staticmethod
+    def _log1(x):
+        return np.log(np.maximum(x, EPSILON) + 1.0)
+
+    def call(self, y_true, y_pred):
+        return np.mean(np.square(self._log1(y_pred) - self._log1(y_true)), axis=-1)
+
+    def grad(self, y_true, y_pred, w):
+        d = 2.0 * (self._log1(y_pred) - self._log1(y_true)) / (np.maximum(y_pred, EPSILON) + 1)
+        return d * (y_pred > EPSILON) * _per_entry(w, y_pred)
+
+
+class LogCosh(Loss):
+    """mean(log(cosh(y_pred - y_true))) over the last axis, computed without overflow."""
+
+    def call(self, y_true, y_pred):
+        x = y_pred - y_true
+        return np.mean(x + np.logaddexp(0.0, -2.0 * x) - np.log(2.0), axis=-1)
+
+    def grad(self, y_true, y_pred, w):
+        return np.tanh(y_pred - y_true) * _per_entry(w, y_pred)
+
+
+class KLDivergence(Loss):
+    """sum(y_true * log(y_true / y_pred)) over the last axis, both clipped to [1e-7, 1]."""
+
+    def call(self, y_true, y_pred):
+        t, q = np.clip(y_true, EPSILON, 1.0), np.clip(y_pred, EPSILON, 1.0)
+        return np.sum(t * np.log(t / q), axis=-1)
+
+    def grad(self, y_true, y_pred, w):
+        t, q = np.clip(y_true, EPSILON, 1.0), np.clip(y_pred, EPSILON, 1.0)
+        inside = (y_pred >= EPSILON) & (y_pred <= 1.0)
+        return -t / q * inside * w[..., None]
+
+
+class Poisson(Loss):
+    """mean(y_pred - y_true * log(y_pred + 1e-7)) over the last axis."""
+
+    def call(self, y_true, y_pred):
+        return np.mean(y_pred - y_true * np.log(y_pred + EPSILON), axis=-1)
+
+    def grad(self, y_true, y_pred, w):
+        return (1.0 - y_true / (y_pred + EPSILON)) * _per_entry(w, y_pred)
+
+
+class CosineSimilarity(Loss):
+    """-sum(l2_normalize(y_true) * l2_normalize(y_pred)) over ``axis``; the norm is floored
+    at 1e-7 as in Keras."""
+
+    def __init__(self, axis=-1, reduction="sum_over_batch_size", name="cosine_similarity",
+                 dtype=None):
+        super().__init__(name, reduction)
+        self._set_axis(axis)
+
+    def _prepare(self, y_true, y_pred):
+        y_true, y_pred = super()._prepare(y_true, y_pred)
+        return self._axis_last(y_true, y_pred)
+
+    @staticmethod
+    def _inv_norm(x):
+        return np.minimum(1.0 / np.sqrt(np.sum(np.square(x), axis=-1, keepdims=True)),
+                          1.0 / EPSILON)
+
+    def call(self, y_true, y_pred):
+        return -np.sum(y_true * self._inv_norm(y_true) * y_pred * self._inv_norm(y_pred),
+                       axis=-1)
+
+    def grad(self, y_true, y_pred, w):
+        t = y_true * self._inv_norm(y_true)
+        inv = self._inv_norm(y_pred)
+        u = y_pred * inv
+        floored = inv >= 1.0 / EPSILON   # the norm is the constant floor there: d u = dx / eps
+        proj = np.where(floored, 0.0, np.sum(u * t, axis=-1, keepdims=True))
+        return -(t - u * proj) * inv * w[..., None]
+
+
+def _hinge_labels(y_true):
+    # Keras: labels that are all 0/1 become -1/1; others are used as they are
+    return 2.0 * y_true - 1.0 if np.all((y_true == 0) | (y_true == 1)) else y_true
+
+
+class Hinge(Loss):
+    """mean(max(1 - y_true * y_pred, 0)) over the last axis, 0/1 labels taken as -1/1."""
+
+    def call(self, y_true, y_pred):
+        return np.mean(np.maximum(1.0 - _hinge_labels(y_true) * y_pred, 0.0), axis=-1)
+
+    def grad(self, y_true, y_pred, w):
+        t = _hinge_labels(y_true)
+        return -t * (1.0 - t * y_pred > 0) * _per_entry(w, y_pred)
+
+
+class SquaredHinge(Loss):
+    """mean(max(1 - y_true * y_pred, 0)^2) over the last axis, 0/1 labels taken as -1/1."""
+
+    def call(self, y_true, y_pred):
+        return np.mean(np.square(np.maximum(1.0 - _hinge_labels(y_true) * y_pred, 0.0)), axis=-1)
+
+    def grad(self, y_true, y_pred, w):
+        t = _hinge_labels(y_true)
+        return -2.0 * t * np.maximum(1.0 - t * y_pred, 0.0) * _per_entry(w, y_pred)
+
+
+class CategoricalHinge(Loss):
+    """max(max((1 - y_true) * y_pred) - sum(y_true * y_pred) + 1, 0) over the last axis."""
+
+    def call(self, y_true, y_pred):
+        pos = np.sum(y_true * y_pred, axis=-1)
+        neg = np.max((1.0 - y_true) * y_pred, axis=-1)
+        return np.maximum(neg - pos + 1.0, 0.0)
+
+    def grad(self, y_true, y_pred, w):
+        other = (1.0 - y_true) * y_pred
+        top = np.argmax(other, axis=-1)[..., None]
+        active = (self.call(y_true, y_pred) > 0)[..., None]
+        g = -y_true.astype(y_pred.dtype, copy=True)
+        np.put_along_axis(g, top, np.take_along_axis(g + (1.0 - y_true), top, axis=-1), axis=-1)
+        return g * active * w[..., None]
+
+
 class BinaryCrossentropy(Loss):
     has_logits_grad = "sigmoid"
 
@@ -407,6 +548,18 @@ _ALIASES = {
 }
 for _cls in (MeanSquaredError, MeanAbsoluteError, Huber, BinaryCrossentropy,
              CategoricalCrossentropy, SparseCategoricalCrossentropy):
+    _ALIASES[_cls.__name__] = _cls
+_ALIASES.update({
+    "mape": MeanAbsolutePercentageError, "MAPE": MeanAbsolutePercentageError,
+    "mean_absolute_percentage_error": MeanAbsolutePercentageError,
+    "msle": MeanSquaredLogarithmicError, "MSLE": MeanSquaredLogarithmicError,
+    "mean_squared_logarithmic_error": MeanSquaredLogarithmicError,
+    "log_cosh": LogCosh, "logcosh": LogCosh, "kl_divergence": KLDivergence, "kld": KLDivergence,
+    "KLD": KLDivergence, "poisson": Poisson, "cosine_similarity": CosineSimilarity,
+    "hinge": Hinge, "squared_hinge": SquaredHinge, "categorical_hinge": CategoricalHinge,
+})
+for _cls in (MeanAbsolutePercentageError, MeanSquaredLogarithmicError, LogCosh, KLDivergence,
+             Poisson, CosineSimilarity, Hinge, SquaredHinge, CategoricalHinge):
     _ALIASES[_cls.__name__] = _cls
 _FUNCTIONS = {mean_squared_error: MeanSquaredError, mean_absolute_error: MeanAbsoluteError,
               binary_crossentropy: BinaryCrossentropy, huber: Huber,
