@@ -84,3 +84,16 @@ def test_class_weight_does_not_weigh_the_validation_split():
                  sample_weight=sw).history
     assert hist["val_loss"][0] == pytest.approx(
         m.evaluate(X[split:], Y[split:], sample_weight=sw[split:], verbose=0))
+
+
+def test_input_and_output_shapes():
+    m = pyseq.Sequential([layers.Input((5, 3)), layers.LSTM(3), layers.Dense(1)])
+    assert (m.input_shape, m.output_shape) == ((None, 5, 3), (None, 1))
+    i, j = pyseq.Input((4,)), pyseq.Input((3,))
+    o = layers.Dense(2)(layers.Concatenate()([i, j]))
+    m = pyseq.Model([i, j], [o, o])
+    assert m.input_shape == [(None, 4), (None, 3)]
+    assert m.output_shape == [(None, 2), (None, 2)]
+    lazy = pyseq.Sequential([layers.LSTM(3)])
+    with pytest.raises(ValueError, match="has no input yet"):
+        lazy.input_shape
