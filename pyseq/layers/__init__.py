@@ -35,3 +35,14 @@ __all__ += ["SimpleRNN", "LSTM", "GRU", "Bidirectional", "Conv1D", "MaxPooling1D
             "AveragePooling1D", "GlobalMaxPooling1D", "GlobalAveragePooling1D", "MaxPool1D",
             "AvgPool1D", "GlobalMaxPool1D", "GlobalAvgPool1D", "Attention", "MultiHeadAttention"]
 # --- end of wip-seqlayers block -------------------------------------------------------------
+
+# --- more Keras layers (branch wip-compat) --------------------------------------------------
+from .activation_layers import ELU, Identity, LeakyReLU, PReLU, ReLU, Softmax  # noqa: E402
+from .merging import Maximum, Minimum, maximum, minimum  # noqa: E402
+from .noise import GaussianDropout, GaussianNoise  # noqa: E402
+from .reshaping1d import Cropping1D, Permute, UpSampling1D, ZeroPadding1D  # noqa: E402
+
+__all__ += ["ELU", "Identity", "LeakyReLU", "PReLU", "ReLU", "Softmax", "Maximum", "Minimum",
+            "maximum", "minimum", "GaussianDropout", "GaussianNoise", "Cropping1D", "Permute",
+            "UpSampling1D", "ZeroPadding1D"]
+# --- end of wip-compat block ----------------------------------------------------------------

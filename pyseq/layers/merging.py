@@ -225,3 +225,43 @@ def average(inputs, **kwargs):
 
 def concatenate(inputs, axis=-1, **kwargs):
     return Concatenate(axis=axis, **kwargs)(inputs)
+
+
+class Maximum(_Merge):
+    """The element-wise maximum; the gradient goes to the (first) input that holds it."""
+
+    def _merge(self, xs):
+        out = xs[0]
+        for x in xs[1:]:
+            out = np.maximum(out, x)
+        return out
+
+    def _grads(self, xs, d):
+        return _select_grads(xs, d, np.argmax)
+
+
+class Minimum(_Merge):
+    """The element-wise minimum; the gradient goes to the (first) input that holds it."""
+
+    def _merge(self, xs):
+        out = xs[0]
+        for x in xs[1:]:
+            out = np.minimum(out, x)
+        return out
+
+    def _grads(self, xs, d):
+        return _select_grads(xs, d, np.argmin)
+
+
+def _select_grads(xs, d, pick):
+    shape = np.broadcast_shapes(*(x.shape for x in xs))
+    which = pick(np.stack([np.broadcast_to(x, shape) for x in xs]), axis=0)
+    return [np.where(which == i, d, 0).astype(d.dtype) for i in range(len(xs))]
+
+
+def maximum(inputs, **kwargs):
+    return Maximum(**kwargs)(inputs)
+
+
+def minimum(inputs, **kwargs):
+    return Minimum(**kwargs)(inputs)
