@@ -97,3 +97,18 @@ def test_input_and_output_shapes():
     lazy = pyseq.Sequential([layers.LSTM(3)])
     with pytest.raises(ValueError, match="has no input yet"):
         lazy.input_shape
+
+
+def test_bad_batch_sizes_and_uncompiled_models_raise_value_errors():
+    m = pyseq.Sequential([layers.Input((6, 3)), layers.LSTM(2), layers.Dense(1)])
+    with pytest.raises(ValueError, match=r"\[sequential\w*\.fit\] call compile\(\) first"):
+        m.fit(X, Y, verbose=0)  # Keras raises ValueError (still a RuntimeError for old code)
+    m.compile("sgd", "mse")
+    for call in (lambda: m.predict(X, batch_size=0), lambda: m.evaluate(X, Y, batch_size=-1),
+                 lambda: m.fit(X, Y, batch_size=2.5, verbose=0)):
+        with pytest.raises(ValueError, match=r"batch_size must be a positive int"):
+            call()
+    with pytest.raises(TypeError, match=r"\[LSTM\] expects"):
+        layers.LSTM(3)("abc")
+    with pytest.raises(TypeError, match=r"\[LSTM\] expects numeric inputs"):
+        m.layers[0].forward(np.array([[["a"] * 3] * 6]))

@@ -30,6 +30,19 @@ def _num_samples(arrays):
     return sizes.pop() if sizes else 0
 
 
+def _batch_size(what, batch_size):
+    if batch_size is None:
+        return 32
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or \
+            batch_size <= 0:
+        raise ValueError(f"[{what}] batch_size must be a positive int, got {batch_size!r}")
+    return int(batch_size)
+
+
+class NotCompiledError(RuntimeError, ValueError):
+    """fit/evaluate before compile(): Keras raises ValueError, earlier pyseq RuntimeError."""
+
+
 def _take(arrays, index):
     return [None if a is None else a[index] for a in arrays]
 
@@ -172,7 +185,7 @@ class Trainer:
 
     def _require_compiled(self, what):
         if not self.compiled:
-            raise RuntimeError(f"[{self.name}.{what}] call compile() first")
+            raise NotCompiledError(f"[{self.name}.{what}] call compile() first")
         if self._loss_list is None:
             self._resolve_compile()
 
@@ -339,9 +352,7 @@ class Trainer:
         self._ensure_built(x)
         self._require_compiled("fit")
         verbose = _verbose(verbose)
-        batch_size = 32 if batch_size is None else int(batch_size)
-        if batch_size <= 0:
-            raise ValueError(f"[fit] batch_size must be positive, got {batch_size}")
+        batch_size = _batch_size("fit", batch_size)
         xs, ys = self._standardize_inputs(x), self._standardize_targets(y)
         sw = self._sample_weights("fit", ys, sample_weight, class_weight)
         n = _num_samples(xs + ys + ([sw] if sw is not None else []))
@@ -424,7 +435,7 @@ class Trainer:
         self._ensure_built(x)
         self._require_compiled("evaluate")
         verbose = _verbose(verbose)
-        batch_size = 32 if batch_size is None else int(batch_size)
+        batch_size = _batch_size("evaluate", batch_size)
         if _internal:
             xs = x if isinstance(x, list) and len(x) == len(self._graph.inputs) and \
                 all(isinstance(a, np.ndarray) for a in x) else self._standardize_inputs(x)
@@ -474,7 +485,7 @@ class Trainer:
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         self._ensure_built(x)
         verbose = _verbose(verbose)
-        batch_size = 32 if batch_size is None else int(batch_size)
+        batch_size = _batch_size("predict", batch_size)
         xs = self._standardize_inputs(x)
         n = _num_samples(xs)
         num = math.ceil(n / batch_size)
