@@ -112,3 +112,10 @@ def test_bad_batch_sizes_and_uncompiled_models_raise_value_errors():
         layers.LSTM(3)("abc")
     with pytest.raises(TypeError, match=r"\[LSTM\] expects numeric inputs"):
         m.layers[0].forward(np.array([[["a"] * 3] * 6]))
+
+
+def test_utils_and_preprocessing_come_with_the_package():
+    # as keras.utils / keras.preprocessing after `import keras`
+    assert pyseq.utils.pad_sequences([[1, 2]], maxlen=3).tolist() == [[0, 1, 2]]
+    assert pyseq.preprocessing.sequence.pad_sequences is pyseq.utils.pad_sequences
+    assert pyseq.utils.to_categorical([1], 3).tolist() == [[0.0, 1.0, 0.0]]
