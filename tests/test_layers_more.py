@@ -119,3 +119,47 @@ def test_forward_and_backward_match_keras(name, kwargs, x, out_shape):
     for got, want in zip(dx if isinstance(x, list) else [dx], k_grads):
         np.testing.assert_allclose(got, to_numpy(want), rtol=1e-5, atol=1e-6)
     assert p.count_params() == k.count_params()
+
+
+def _qvk(dtype=np.float64):
+    return [RNG.standard_normal(s).astype(dtype) for s in ((2, 4, 5), (2, 6, 5), (2, 6, 5))]
+
+
+@pytest.mark.parametrize("use_scale", [True, False])
+def test_additive_attention_scores_and_gradients(use_scale):
+    q, v, k = _qvk()
+    layer = layers.AdditiveAttention(use_scale=use_scale, dtype="float64")
+    out, scores = layer([q, v, k], return_attention_scores=True)
+    w = layer.scale.value if use_scale else 1.0
+    s = np.sum(w * np.tanh(q[:, :, None] + k[:, None]), axis=-1)
+    p = np.exp(s - s.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    np.testing.assert_allclose(scores, p, rtol=1e-12)
+    np.testing.assert_allclose(out, p @ v, rtol=1e-12)
+    assert [x.name.split("/")[-1] for x in layer.weights] == (["scale"] if use_scale else [])
+    q_mask = np.array([[1, 1, 0, 0], [1, 1, 1, 1]], bool)
+    v_mask = np.array([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]], bool)
+    if use_scale:
+        layer.scale.assign(RNG.uniform(-1, 1, 5))
+    check_layer_gradients(layer, [q, v, k], mask=[q_mask, v_mask, None],
+                          return_attention_scores=True, use_causal_mask=True)
+    assert "score_mode" not in layer.get_config()
+
+
+@pytest.mark.parametrize("use_scale,causal", [(True, False), (True, True), (False, False)])
+def test_additive_attention_matches_keras(use_scale, causal):
+    keras = import_keras()
+    import torch
+    q, v, k = _qvk(np.float32)
+    q_mask = np.array([[1, 1, 0, 0], [1, 1, 1, 1]], bool)
+    v_mask = np.array([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]], bool)
+    kl = keras.layers.AdditiveAttention(use_scale=use_scale)
+    k_out = kl([q, v, k], mask=[torch.as_tensor(q_mask), torch.as_tensor(v_mask), None],
+               use_causal_mask=causal, return_attention_scores=True)
+    p = layers.AdditiveAttention.from_config(kl.get_config())
+    p([q, v, k])
+    p.set_weights(keras_weights(kl))
+    p_out = p([q, v, k], mask=[q_mask, v_mask, None], use_causal_mask=causal,
+              return_attention_scores=True)
+    for a, b in zip(k_out, p_out):
+        np.testing.assert_allclose(np.asarray(b), to_numpy(a), rtol=1e-5, atol=1e-6)
