@@ -1,5 +1,6 @@
 """Keras layers added for parity: ZeroPadding1D, Cropping1D, UpSampling1D, Permute, Softmax,
-ReLU, LeakyReLU, ELU, PReLU, Identity, Maximum, Minimum, GaussianNoise, GaussianDropout.
+ReLU, LeakyReLU, ELU, PReLU, Identity, RMSNormalization, UnitNormalization, Maximum, Minimum,
+GaussianNoise, GaussianDropout, AdditiveAttention.
 float64 finite-difference gradients, shapes and masks by hand (NumPy only), and forward and
 backward against Keras (torch autograd)."""
 
@@ -30,6 +31,10 @@ CASES = [
     ("PReLU", {"alpha_initializer": "random_uniform"}, X, (2, 5, 4)),
     ("PReLU", {"shared_axes": [1], "alpha_initializer": "ones"}, X, (2, 5, 4)),
     ("Identity", {}, X, (2, 5, 4)),
+    ("RMSNormalization", {}, X, (2, 5, 4)),
+    ("RMSNormalization", {"axis": [1, 2], "epsilon": 0.1}, X, (2, 5, 4)),
+    ("UnitNormalization", {}, X, (2, 5, 4)),
+    ("UnitNormalization", {"axis": 1}, X, (2, 5, 4)),
     ("Maximum", {}, [X, X2, 0.5 * X], (2, 5, 4)),
     ("Minimum", {}, [X, X2], (2, 5, 4)),
 ]
@@ -66,8 +71,15 @@ def test_values_and_masks_by_hand():
     for layer in (layers.LeakyReLU(), layers.PReLU(), layers.GaussianNoise(0.1),
                   layers.GaussianDropout(0.1), layers.Identity()):
         assert layer.compute_mask(X, mask) is mask
+    rms = layers.RMSNormalization(axis=1, epsilon=0.5, dtype="float64")
+    np.testing.assert_allclose(rms(X), X / np.sqrt(np.mean(X ** 2, axis=1, keepdims=True) + 0.5))
+    check_layer_gradients(rms, X)
+    unit = layers.UnitNormalization(axis=[1, 2], dtype="float64")
+    np.testing.assert_allclose(np.sum(np.asarray(unit(X)) ** 2, axis=(1, 2)), 1.0)
+    np.testing.assert_array_equal(unit(np.zeros((1, 2, 2))), 0)
+    assert unit.compute_mask(X, mask) is mask
     for layer in (layers.ZeroPadding1D(), layers.Cropping1D(), layers.UpSampling1D(),
-                  layers.Permute((2, 1))):
+                  layers.Permute((2, 1)), layers.RMSNormalization()):
         assert layer.compute_mask(X, mask) is None
 
 

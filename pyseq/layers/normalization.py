@@ -210,3 +210,81 @@ class BatchNormalization(Layer):
                   + d_var * (-2.0 * np.sum(w * centered, axis=red, keepdims=True) / denom))
         dx = dxhat * inv + d_var * 2.0 * w * centered / denom + d_mean * w / denom
         return {"inputs": dx.astype(xhat.dtype, copy=False)}, grads
+
+
+class RMSNormalization(Layer):
+    """Keras ``RMSNormalization``: x / sqrt(mean(x^2 over axis) + epsilon) * scale, with a
+    ``scale`` weight over the normalised axes (no centring, no beta); drops a mask as Keras."""
+
+    def __init__(self, axis=-1, epsilon=1e-6, **kwargs):
+        super().__init__(**kwargs)
+        self.axis, self.epsilon = axis, float(epsilon)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(axis=self.axis, epsilon=self.epsilon)
+        return config
+
+    def build(self, input_shape):
+        self.scale = self.add_weight("scale", _param_shape(self, input_shape), "ones")
+        self.built = True
+
+    def _broadcast(self, x):
+        return self.scale.value.reshape([x.shape[i] if i in self._ax else 1
+                                         for i in range(x.ndim)])
+
+    def forward(self, inputs, *, training=False, mask=None):
+        x = cast_float(np.asarray(inputs), self.dtype)
+        inv = 1.0 / np.sqrt(np.mean(np.square(x), axis=tuple(self._ax), keepdims=True) +
+                            x.dtype.type(self.epsilon))
+        xhat = x * inv
+        return xhat * self._broadcast(x), (xhat, inv)
+
+    def backward(self, cache, d_outputs):
+        if d_outputs is None:
+            return {}, []
+        xhat, inv = cache
+        ax = tuple(self._ax)
+        other = tuple(i for i in range(xhat.ndim) if i not in ax)
+        dscale = np.sum(d_outputs * xhat, axis=other).reshape(self.scale.shape)
+        dxhat = d_outputs * self._broadcast(xhat)
+        # xhat = x * inv, inv = (mean(x^2) + eps)^-1/2: d inv/dx = -inv^3 x / N
+        dx = inv * (dxhat - xhat * np.mean(dxhat * xhat, axis=ax, keepdims=True))
+        return {"inputs": dx}, [(self.scale, dscale)]
+
+
+class UnitNormalization(Layer):
+    """Keras ``UnitNormalization``: x / ||x|| over ``axis`` (the norm floored at 1e-12)."""
+
+    supports_masking = True
+    _EPS = 1e-12
+
+    def __init__(self, axis=-1, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = axis
+
+    def get_config(self):
+        config = super().get_config()
+        config["axis"] = self.axis
+        return config
+
+    def build(self, input_shape):
+        check_rank(self, input_shape, min_rank=1)
+        self._ax = _axes(self, self.axis, len(input_shape))
+        self.built = True
+
+    def forward(self, inputs, *, training=False, mask=None):
+        x = cast_float(np.asarray(inputs), self.dtype)
+        ax = tuple(_axes(self, self.axis, x.ndim))
+        inv = np.minimum(1.0 / np.sqrt(np.sum(np.square(x), axis=ax, keepdims=True)),
+                         x.dtype.type(1.0 / self._EPS))
+        u = x * inv
+        return u, (u, inv, ax)
+
+    def backward(self, cache, d_outputs):
+        if d_outputs is None:
+            return {}, []
+        u, inv, ax = cache
+        floored = inv >= u.dtype.type(1.0 / self._EPS)   # constant norm: du = dx / eps
+        proj = np.where(floored, 0, np.sum(d_outputs * u, axis=ax, keepdims=True))
+        return {"inputs": inv * (d_outputs - u * proj)}, []
