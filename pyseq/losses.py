@@ -284,8 +284,9 @@ class CosineSimilarity(Loss):
 
     @staticmethod
     def _inv_norm(x):
-        return np.minimum(1.0 / np.sqrt(np.sum(np.square(x), axis=-1, keepdims=True)),
-                          1.0 / EPSILON)
+        # min(1/||x||, 1/eps) without dividing by a zero norm
+        return 1.0 / np.sqrt(np.maximum(np.sum(np.square(x), axis=-1, keepdims=True),
+                                        x.dtype.type(EPSILON ** 2)))
 
     def call(self, y_true, y_pred):
         return -np.sum(y_true * self._inv_norm(y_true) * y_pred * self._inv_norm(y_pred),
@@ -295,7 +296,9 @@ class CosineSimilarity(Loss):
         t = y_true * self._inv_norm(y_true)
         inv = self._inv_norm(y_pred)
         u = y_pred * inv
-        floored = inv >= 1.0 / EPSILON   # the norm is the constant floor there: d u = dx / eps
+        # where the norm is the constant floor, d u = dx / eps
+        floored = np.sum(np.square(y_pred), axis=-1, keepdims=True) <= y_pred.dtype.type(
+            EPSILON ** 2)
         proj = np.where(floored, 0.0, np.sum(u * t, axis=-1, keepdims=True))
         return -(t - u * proj) * inv * w[..., None]
 

@@ -276,15 +276,16 @@ class UnitNormalization(Layer):
     def forward(self, inputs, *, training=False, mask=None):
         x = cast_float(np.asarray(inputs), self.dtype)
         ax = tuple(_axes(self, self.axis, x.ndim))
-        inv = np.minimum(1.0 / np.sqrt(np.sum(np.square(x), axis=ax, keepdims=True)),
-                         x.dtype.type(1.0 / self._EPS))
+        # min(1/||x||, 1/eps) without dividing by a zero norm
+        ss = np.sum(np.square(x), axis=ax, keepdims=True)
+        floored = ss <= x.dtype.type(self._EPS ** 2)
+        inv = 1.0 / np.sqrt(np.maximum(ss, x.dtype.type(self._EPS ** 2)))
         u = x * inv
-        return u, (u, inv, ax)
+        return u, (u, inv, floored, ax)
 
     def backward(self, cache, d_outputs):
         if d_outputs is None:
             return {}, []
-        u, inv, ax = cache
-        floored = inv >= u.dtype.type(1.0 / self._EPS)   # constant norm: du = dx / eps
+        u, inv, floored, ax = cache   # where the norm is the constant floor, du = dx / eps
         proj = np.where(floored, 0, np.sum(d_outputs * u, axis=ax, keepdims=True))
         return {"inputs": inv * (d_outputs - u * proj)}, []
