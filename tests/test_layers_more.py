@@ -1,5 +1,5 @@
 """Keras layers added for parity: ZeroPadding1D, Cropping1D, UpSampling1D, Permute, Softmax,
-ReLU, LeakyReLU, ELU, PReLU, Identity, RMSNormalization, UnitNormalization, Maximum, Minimum,
+ReLU, LeakyReLU, ELU, PReLU, Identity, RMSNormalization, UnitNormalization, Dot, Maximum, Minimum,
 GaussianNoise, GaussianDropout, AdditiveAttention.
 float64 finite-difference gradients, shapes and masks by hand (NumPy only), and forward and
 backward against Keras (torch autograd)."""
@@ -13,6 +13,9 @@ from pyseq import layers
 RNG = np.random.default_rng(43)
 X = RNG.standard_normal((2, 5, 4))
 X2 = RNG.standard_normal((2, 5, 4))
+X6 = RNG.standard_normal((2, 6, 4))
+X53 = RNG.standard_normal((2, 5, 3))
+V, W = RNG.standard_normal((2, 4)), RNG.standard_normal((2, 4))
 
 CASES = [
     ("ZeroPadding1D", {"padding": 2}, X, (2, 9, 4)),
@@ -35,6 +38,10 @@ CASES = [
     ("RMSNormalization", {"axis": [1, 2], "epsilon": 0.1}, X, (2, 5, 4)),
     ("UnitNormalization", {}, X, (2, 5, 4)),
     ("UnitNormalization", {"axis": 1}, X, (2, 5, 4)),
+    ("Dot", {"axes": 2}, [X, X6], (2, 5, 6)),
+    ("Dot", {"axes": (1, 1), "normalize": True}, [X, X53], (2, 4, 3)),
+    ("Dot", {"axes": -1}, [V, W], (2, 1)),
+    ("Dot", {"axes": (2, 1), "normalize": True}, [X, V], (2, 5)),
     ("Maximum", {}, [X, X2, 0.5 * X], (2, 5, 4)),
     ("Minimum", {}, [X, X2], (2, 5, 4)),
 ]
@@ -81,6 +88,21 @@ def test_values_and_masks_by_hand():
     for layer in (layers.ZeroPadding1D(), layers.Cropping1D(), layers.UpSampling1D(),
                   layers.Permute((2, 1)), layers.RMSNormalization()):
         assert layer.compute_mask(X, mask) is None
+
+
+def test_dot_luong_attention_by_hand():
+    enc, dec = RNG.standard_normal((2, 6, 4)), RNG.standard_normal((2, 3, 4))
+    scores = layers.Dot(axes=[2, 2], dtype="float64")([dec, enc])
+    np.testing.assert_allclose(scores, np.einsum("btf,bsf->bts", dec, enc))
+    ctx = layers.dot([scores, enc], axes=[2, 1])
+    np.testing.assert_allclose(ctx, np.einsum("bts,bsf->btf", scores, enc), rtol=1e-6)
+    assert layers.Dot(axes=1).compute_mask([V, W], [np.ones(2, bool)] * 2) is None
+    with pytest.raises(ValueError, match=r"\(Dot\) incompatible shapes"):
+        layers.Dot(axes=2)([X, X53])
+    with pytest.raises(ValueError, match=r"\(Dot\) takes exactly 2 inputs"):
+        layers.Dot(axes=2)([X, X, X])
+    with pytest.raises(TypeError, match=r"\(Dot\) axes must be"):
+        layers.Dot(axes="last")
 
 
 def test_noise_layers():
