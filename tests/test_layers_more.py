@@ -1,5 +1,6 @@
 """Keras layers added for parity: ZeroPadding1D, Cropping1D, UpSampling1D, Permute, Softmax,
-ReLU, LeakyReLU, ELU, PReLU, Identity, RMSNormalization, UnitNormalization, Dot, Maximum, Minimum,
+ReLU, LeakyReLU, ELU, PReLU, Identity, RMSNormalization, UnitNormalization, DepthwiseConv1D, SeparableConv1D,
+Conv1DTranspose, Dot, Maximum, Minimum,
 GaussianNoise, GaussianDropout, AdditiveAttention.
 float64 finite-difference gradients, shapes and masks by hand (NumPy only), and forward and
 backward against Keras (torch autograd)."""
@@ -38,6 +39,16 @@ CASES = [
     ("RMSNormalization", {"axis": [1, 2], "epsilon": 0.1}, X, (2, 5, 4)),
     ("UnitNormalization", {}, X, (2, 5, 4)),
     ("UnitNormalization", {"axis": 1}, X, (2, 5, 4)),
+    ("DepthwiseConv1D", {"kernel_size": 3, "depth_multiplier": 2, "padding": "same"}, X,
+     (2, 5, 8)),
+    ("SeparableConv1D", {"filters": 3, "kernel_size": 2, "strides": 2, "activation": "tanh"},
+     X, (2, 2, 3)),
+    ("Conv1DTranspose", {"filters": 3, "kernel_size": 3, "strides": 2, "padding": "same"}, X,
+     (2, 10, 3)),
+    ("Conv1DTranspose", {"filters": 2, "kernel_size": 2, "strides": 3, "output_padding": 1}, X,
+     (2, 15, 2)),
+    ("Conv1DTranspose", {"filters": 2, "kernel_size": 3, "dilation_rate": 2, "padding": "same",
+                         "data_format": "channels_first"}, X, (2, 2, 4)),
     ("Dot", {"axes": 2}, [X, X6], (2, 5, 6)),
     ("Dot", {"axes": (1, 1), "normalize": True}, [X, X53], (2, 4, 3)),
     ("Dot", {"axes": -1}, [V, W], (2, 1)),
@@ -103,6 +114,27 @@ def test_dot_luong_attention_by_hand():
         layers.Dot(axes=2)([X, X, X])
     with pytest.raises(TypeError, match=r"\(Dot\) axes must be"):
         layers.Dot(axes="last")
+
+
+@pytest.mark.parametrize("K,stride", [(3, 1), (3, 2), (2, 3), (1, 2)])
+def test_conv1d_transpose_is_the_adjoint_of_conv1d(K, stride):
+    # <conv_transpose(y), x> == <y, conv(x)> for 'valid' with the same kernel (K, C, F)
+    T = 4
+    L = (T - 1) * stride + max(K, stride)
+    x = RNG.standard_normal((2, L, 3))
+    y = RNG.standard_normal((2, T, 5))
+    conv = layers.Conv1D(5, K, strides=stride, use_bias=False, dtype="float64")
+    tconv = layers.Conv1DTranspose(3, K, strides=stride, use_bias=False, dtype="float64")
+    conv(x)
+    tconv(y)
+    tconv.set_weights(conv.get_weights())
+    assert np.shape(tconv(y)) == x.shape
+    assert np.sum(np.asarray(tconv(y)) * x) == pytest.approx(np.sum(y * np.asarray(conv(x))))
+    # depthwise: each channel alone, its multiplier filters consecutive (c * M + m)
+    dw = layers.DepthwiseConv1D(2, depth_multiplier=2, use_bias=False, dtype="float64")
+    out = np.asarray(dw(x))
+    k = dw.kernel.value
+    np.testing.assert_allclose(out[:, 0, 3], x[:, 0, 1] * k[0, 1, 1] + x[:, 1, 1] * k[1, 1, 1])
 
 
 def test_noise_layers():
