@@ -44,10 +44,12 @@ from .merging import Dot, Maximum, Minimum, dot, maximum, minimum  # noqa: E402
 from .noise import GaussianDropout, GaussianNoise  # noqa: E402
 from .normalization import RMSNormalization, UnitNormalization  # noqa: E402
 from .reshaping1d import Cropping1D, Permute, UpSampling1D, ZeroPadding1D  # noqa: E402
+from .rnn_cells import RNN, GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells  # noqa: E402
 from .separable_conv import DepthwiseConv1D, SeparableConv1D  # noqa: E402
 
 __all__ += ["AdditiveAttention", "Dot", "dot", "ELU", "Identity", "LeakyReLU", "PReLU", "ReLU", "Softmax", "Maximum", "Minimum",
             "maximum", "minimum", "GaussianDropout", "GaussianNoise", "Cropping1D", "Permute",
             "UpSampling1D", "ZeroPadding1D", "RMSNormalization", "UnitNormalization",
-            "DepthwiseConv1D", "SeparableConv1D", "Conv1DTranspose"]
+            "DepthwiseConv1D", "SeparableConv1D", "Conv1DTranspose", "RNN", "GRUCell",
+            "LSTMCell", "SimpleRNNCell", "StackedRNNCells"]
 # --- end of wip-compat block ----------------------------------------------------------------
