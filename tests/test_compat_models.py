@@ -119,3 +119,17 @@ def test_utils_and_preprocessing_come_with_the_package():
     assert pyseq.utils.pad_sequences([[1, 2]], maxlen=3).tolist() == [[0, 1, 2]]
     assert pyseq.preprocessing.sequence.pad_sequences is pyseq.utils.pad_sequences
     assert pyseq.utils.to_categorical([1], 3).tolist() == [[0.0, 1.0, 0.0]]
+
+
+@pytest.mark.parametrize("spec,keys", [
+    (["accuracy", "mae"], ["cls_accuracy", "reg_mae"]),          # one entry per output
+    ([["accuracy", "mse"], []], ["cls_accuracy", "cls_mse"]),
+    ([["accuracy"], None], ["cls_accuracy"]),
+    ({"reg": ["mae"]}, ["reg_mae"]),
+    (["mae"], ["cls_mae", "reg_mae"]),                           # Keras refuses; pyseq: all
+])
+def test_metrics_given_per_output(spec, keys):
+    m = _two_outputs(layers, pyseq.Model, pyseq.Input)
+    m.compile("sgd", ["binary_crossentropy", "mse"], metrics=spec)
+    logs = m.fit(X, [Y, YR], epochs=1, verbose=0).history
+    assert sorted(logs) == sorted(["loss", "cls_loss", "reg_loss"] + keys)

@@ -141,6 +141,9 @@ class Trainer:
                 raise ValueError(f"[{self.name}.compile] {what} has {len(spec)} entries for {n} "
                                  "outputs")
             return list(spec)
+        if isinstance(spec, (list, tuple)) and what == "metrics" and n > 1 and len(spec) == n:
+            # Keras: one entry (a metric, a list of them, or None) per output
+            return list(spec)
         return [spec] * n
 
     def _resolve_compile(self):
