@@ -4,6 +4,7 @@ check too, for machines without Keras)."""
 import numpy as np
 import pytest
 
+import pyseq
 from layers_helpers import check_layer_gradients, import_keras, keras_weights, to_numpy
 from pyseq import layers
 
@@ -218,3 +219,45 @@ def test_keras_configs_build_the_same_layer(name, kwargs, x):
     k_flat = [to_numpy(o) for o in (k_out if isinstance(k_out, (list, tuple)) else [k_out])]
     for a, b in zip(k_flat, _flat(_call(p, x))):
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+
+
+def test_mha_rows_without_keys_follow_keras_paths():
+    q, v, _ = _mha_inputs()
+    q_mask = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], bool)
+    v_mask = np.array([[1, 1, 1, 1, 1, 1], [0, 0, 0, 0, 0, 0]], bool)   # batch 1: no key
+    layer = layers.MultiHeadAttention(num_heads=2, key_dim=3, dtype="float64")
+    layer(q, v)
+    _randomize(layer)
+    y = np.asarray(layer(q, v, mask=q_mask, value_mask=v_mask))
+    # no visible key (a masked query, or batch 1 entirely): the mean of the projected values
+    Vm = (np.einsum("blf,fnd->blnd", v, layer.value_kernel.value) +
+          layer.value_bias.value).mean(axis=1)
+    expected = np.einsum("bnd,ndo->bo", Vm, layer.output_kernel.value) + \
+        layer.output_bias.value
+    np.testing.assert_allclose(y[0, 3:], np.broadcast_to(expected[0], (2, 4)), rtol=1e-10)
+    np.testing.assert_allclose(y[1], np.broadcast_to(expected[1], (5, 4)), rtol=1e-10)
+    check_layer_gradients(layer, q, mask=q_mask, value=v, value_mask=v_mask)
+    # with returned scores (Keras's explicit softmax) those rows attend to nothing
+    y, scores = layer(q, v, mask=q_mask, value_mask=v_mask, return_attention_scores=True)
+    np.testing.assert_allclose(np.asarray(y)[1], np.broadcast_to(layer.output_bias.value,
+                                                                 (5, 4)), atol=1e-12)
+    assert not np.asarray(scores)[1].any()
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.1])
+def test_padded_self_attention_matches_keras(dropout):
+    keras = import_keras()
+    ids = RNG.integers(1, 20, (3, 6))
+    ids[0, 4:] = 0
+    ids[2, 1:] = 0
+
+    def build(L, Model, Input):
+        i = Input((6,), dtype="int32")
+        e = L.Embedding(20, 8, mask_zero=True)(i)
+        h = L.MultiHeadAttention(2, 4, dropout=dropout)(e, e)
+        return Model(i, L.TimeDistributed(L.Dense(2))(L.LayerNormalization()(h + e)))
+    k = build(keras.layers, keras.Model, keras.Input)
+    p = build(layers, pyseq.Model, pyseq.Input)
+    p.set_weights(keras_weights(k))
+    np.testing.assert_allclose(p.predict(ids, verbose=0), to_numpy(k(ids)), rtol=1e-4,
+                               atol=1e-5)

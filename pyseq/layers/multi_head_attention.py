@@ -5,6 +5,10 @@ reshaped without a copy, are the (B, L, N, D) layout ``ops.attention_forward`` t
 output projection reads the op's (B, Lq, N, Dv) result the same way. Weights and their order
 are Keras's: query kernel (dim, N, key_dim) and bias (N, key_dim), the same for key, value
 (value_dim), then the output kernel (N, value_dim, *output_shape) and bias (*output_shape).
+
+A query row that sees no key (its query masked, or every key masked) follows Keras 3: with
+dropout 0 and no returned scores Keras takes its fused path, which weighs all keys equally
+(the mean of the values); otherwise its explicit masked softmax gives zeros.
 """
 
 import math
@@ -23,6 +27,24 @@ def _shape_of(t):
     if isinstance(t, tuple) and all(d is None or isinstance(d, (int, np.integer)) for d in t):
         return t
     return tuple(t.shape) if hasattr(t, "shape") else tuple(np.shape(t))
+
+
+def _rows_with_keys(B, Lq, Lk, k_mask, attn, causal):
+    """(B, Lq) bool: query rows that see at least one key under the masks (attn already holds
+    any sliding window). Without an attention mask this stays O(B * (Lq + Lk))."""
+    if attn is not None:
+        allowed = attn
+        if k_mask is not None:
+            allowed = allowed & k_mask[:, None, :]
+        if causal:
+            allowed = allowed & np.tril(np.ones((Lq, Lk), bool))
+        return allowed.any(axis=-1)
+    if k_mask is None:
+        return np.ones((B, Lq), bool)        # causal alone always leaves key 0
+    if causal:                               # row i sees keys 0..min(i, Lk - 1)
+        seen = np.logical_or.accumulate(k_mask, axis=1)
+        return seen[:, np.minimum(np.arange(Lq), Lk - 1)]
+    return np.broadcast_to(k_mask.any(axis=1)[:, None], (B, Lq)).copy()
 
 
 class MultiHeadAttention(Layer):
@@ -212,6 +234,18 @@ class MultiHeadAttention(Layer):
             O = O * q_mask[:, :, None, None]
             if scores is not None:
                 scores = scores * q_mask[:, None, :, None]
+        uniform = None
+        if self.dropout == 0 and not return_attention_scores:
+            # Keras's default path (its fused dot_product_attention, taken without dropout and
+            # without returned scores) gives a row with no visible key -- a masked query, or
+            # every key masked -- equal weights on all keys: the mean of the values.
+            uniform = ~_rows_with_keys(B, Lq, Lk, k_mask, attn, bool(use_causal_mask))
+            if q_mask is not None:
+                uniform |= ~q_mask
+            if uniform.any():
+                O = np.where(uniform[:, :, None, None], V.mean(axis=1)[:, None], O)
+            else:
+                uniform = None
         gate = g_saved = O_pre = None
         if self.use_gate:
             # Keras: the attention output times sigmoid(query projection) before the output
@@ -226,7 +260,7 @@ class MultiHeadAttention(Layer):
             None if self.output_bias is None else self.output_bias.value.reshape(-1))
         y = y.reshape(B, Lq, *out_dims)
         cache = (query, key, value, key_given, Q, K, (q_saved, k_saved, v_saved, o_saved),
-                 saved, q_mask, scores, (gate, g_saved, O_pre))
+                 saved, (q_mask, uniform), scores, (gate, g_saved, O_pre))
         return ([y, scores] if return_attention_scores else y), cache
 
     def _project_back(self, x, dY, kernel, bias, dense_saved, grads):
@@ -238,7 +272,8 @@ class MultiHeadAttention(Layer):
         return dx.reshape(x.shape)
 
     def backward(self, cache, d_outputs):
-        query, key, value, key_given, Q, K, dense_saved, saved, q_mask, scores, gating = cache
+        query, key, value, key_given, Q, K, dense_saved, saved, masks, scores, gating = cache
+        q_mask, uniform = masks
         q_saved, k_saved, v_saved, o_saved = dense_saved
         if isinstance(d_outputs, (list, tuple)):
             dy, d_scores = d_outputs
@@ -259,9 +294,17 @@ class MultiHeadAttention(Layer):
         if gate is not None:
             dgate_pre = dO * O_pre * gate * (1.0 - gate)   # through sigmoid
             dO = dO * gate
+        dV_uniform = None
+        if uniform is not None:
+            # those rows are the mean of V over the keys: each key gets 1/Lk of their gradient
+            rows = uniform[:, :, None, None]
+            dV_uniform = np.sum(np.where(rows, dO, 0), axis=1, keepdims=True) / K.shape[1]
+            dO = np.where(rows, 0, dO)
         if q_mask is not None:
-            dO *= q_mask[:, :, None, None]
+            dO = dO * q_mask[:, :, None, None]
         dQ, dK, dV = ops.attention_backward(dO, saved)
+        if dV_uniform is not None:
+            dV = dV + dV_uniform
         if d_scores is not None:
             # Through the returned weights P: dS = P * (dP - rowsum(dP * P)), S = scale Q·K.
             d_scores = np.asarray(d_scores, self.dtype)
