@@ -117,6 +117,9 @@ class Optimizer:
         for g, v in zip(grads, variables):
             if g is not None:
                 self.update_step(g, v, lr)
+        for v in variables:  # Keras: constraints project the variables after the update
+            if getattr(v, "constraint", None) is not None:
+                v.value[...] = v.constraint(v.value)
         self.iterations += 1
 
     def apply_gradients(self, grads_and_vars):
