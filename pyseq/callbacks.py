@@ -1,5 +1,5 @@
 """Callbacks as in Keras: Callback, History, EarlyStopping, ModelCheckpoint,
-LearningRateScheduler. ``fit`` calls on_train_begin/end, on_epoch_begin/end(epoch, logs) and
+LearningRateScheduler, ReduceLROnPlateau, TerminateOnNaN, LambdaCallback. ``fit`` calls on_train_begin/end, on_epoch_begin/end(epoch, logs) and
 on_train_batch_begin/end(batch, logs); a callback stops training with
 ``self.model.stop_training = True``."""
 
@@ -24,8 +24,11 @@ class Callback:
     def on_train_end(self, logs=None): pass
     def on_epoch_begin(self, epoch, logs=None): pass
     def on_epoch_end(self, epoch, logs=None): pass
-    def on_train_batch_begin(self, batch, logs=None): pass
-    def on_train_batch_end(self, batch, logs=None): pass
+    # Keras: the training-batch hooks call the older on_batch_* names by default
+    def on_train_batch_begin(self, batch, logs=None): self.on_batch_begin(batch, logs=logs)
+    def on_train_batch_end(self, batch, logs=None): self.on_batch_end(batch, logs=logs)
+    def on_batch_begin(self, batch, logs=None): pass
+    def on_batch_end(self, batch, logs=None): pass
     def on_test_begin(self, logs=None): pass
     def on_test_end(self, logs=None): pass
     def on_predict_begin(self, logs=None): pass
@@ -182,3 +185,92 @@ class LearningRateScheduler(Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["learning_rate"] = float(self.model.optimizer.learning_rate)
+
+
+class ReduceLROnPlateau(Callback):
+    """Multiplies the learning rate by ``factor`` (not below ``min_lr``) when ``monitor`` has
+    not improved by ``min_delta`` for ``patience`` epochs, then waits ``cooldown`` epochs;
+    logs the learning rate as ``learning_rate`` (Keras's rules)."""
+
+    def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto",
+                 min_delta=1e-4, cooldown=0, min_lr=0.0, **kwargs):
+        super().__init__()
+        if kwargs:
+            raise TypeError(f"[ReduceLROnPlateau] unexpected argument(s): {sorted(kwargs)}")
+        if factor >= 1.0:
+            raise ValueError(f"[ReduceLROnPlateau] factor must be < 1, got {factor}")
+        self.monitor, self.factor, self.patience = monitor, float(factor), int(patience)
+        self.verbose, self.cooldown, self.min_lr = verbose, int(cooldown), float(min_lr)
+        self.monitor_op = _monitor_op(self, mode, monitor)
+        self.min_delta = abs(min_delta) * (1 if self.monitor_op is np.greater else -1)
+        self._reset()
+
+    def _reset(self):
+        self.best, self.cooldown_counter, self.wait = None, 0, 0
+
+    def on_train_begin(self, logs=None):
+        self._reset()
+
+    def in_cooldown(self):
+        return self.cooldown_counter > 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        optimizer = self.model.optimizer
+        logs["learning_rate"] = float(optimizer.learning_rate)
+        current = logs.get(self.monitor)
+        if current is None:
+            warnings.warn(f"ReduceLROnPlateau: monitor '{self.monitor}' is not in the logs "
+                          f"({sorted(logs)})", stacklevel=2)
+            return
+        if self.in_cooldown():
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self.best is None or self.monitor_op(current - self.min_delta, self.best):
+            self.best, self.wait = current, 0
+        elif not self.in_cooldown():
+            self.wait += 1
+            if self.wait >= self.patience:
+                old_lr = float(optimizer.learning_rate)
+                if old_lr > np.float32(self.min_lr):
+                    new_lr = max(old_lr * self.factor, self.min_lr)
+                    optimizer.learning_rate = new_lr
+                    if self.verbose > 0:
+                        print(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate "
+                              f"to {new_lr}.")
+                    self.cooldown_counter, self.wait = self.cooldown, 0
+
+
+class TerminateOnNaN(Callback):
+    """Stops training (or raises RuntimeError with ``raise_error``) when a batch's loss is
+    NaN or infinite."""
+
+    def __init__(self, raise_error=False):
+        super().__init__()
+        self.raise_error = bool(raise_error)
+
+    def on_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(loss):
+            if self.raise_error:
+                raise RuntimeError(f"NaN or Inf loss encountered at batch {batch}. Loss value: "
+                                   f"{loss}. Terminating training immediately.")
+            print(f"Batch {batch}: Invalid loss, terminating training")
+            self.model.stop_training = True
+
+
+class LambdaCallback(Callback):
+    """A callback from functions: on_epoch_begin/end(epoch, logs), on_train_batch_begin/end
+    and on_batch_begin/end(batch, logs), on_train_begin/end(logs)."""
+
+    _HOOKS = ("on_epoch_begin", "on_epoch_end", "on_train_begin", "on_train_end",
+              "on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "on_batch_end")
+
+    def __init__(self, **hooks):
+        super().__init__()
+        unknown = sorted(set(hooks) - set(self._HOOKS))
+        if unknown:
+            raise TypeError(f"[LambdaCallback] unexpected argument(s): {unknown}")
+        for name, fn in hooks.items():
+            if fn is not None:
+                setattr(self, name, fn)

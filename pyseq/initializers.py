@@ -203,6 +203,15 @@ def get(identifier):
         return identifier
     if isinstance(identifier, str) and identifier in _ALIASES:
         return _ALIASES[identifier]()
+    if isinstance(identifier, dict) and identifier.get("class_name") in _ALIASES:
+        # the form Keras writes in a layer's get_config(): {"class_name": ..., "config": ...}
+        config = {k: v for k, v in (identifier.get("config") or {}).items()
+                  if not (k in ("input_axes", "output_axes") and v is None)}  # fan axes: default
+        try:
+            return _ALIASES[identifier["class_name"]](**config)
+        except TypeError as exc:
+            raise ValueError(f"[initializers.get] bad config for {identifier['class_name']}: "
+                             f"{exc}") from None
     if callable(identifier) and not isinstance(identifier, type):
         return identifier
     raise ValueError(f"[initializers.get] unknown initializer {identifier!r}; expected one of "

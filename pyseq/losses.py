@@ -13,6 +13,7 @@ respect to that layer's logits directly (p - y), which stays exact where the cli
 import numpy as np
 
 EPSILON = 1e-7
+_REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
 
 
 def _sigmoid(x):
@@ -48,14 +49,37 @@ class Loss:
 
     has_logits_grad = None  # "sigmoid" or "softmax" when logits_grad applies
 
+    # The axis a subclass reduces over (classes, or BCE's mean): moved last before call/grad
+    # and the gradient moved back, so that call/grad only ever see axis -1.
+    axis = -1
+
     def __init__(self, name=None, reduction="sum_over_batch_size", dtype=None):
-        if reduction not in ("sum_over_batch_size", "sum", "none", None, "mean",
-                             "mean_with_sample_weight"):
-            raise ValueError(f"[{type(self).__name__}] reduction must be 'sum_over_batch_size', "
-                             f"'sum', 'mean', 'mean_with_sample_weight', 'none' or None, got "
-                             f"{reduction!r}")
+        if reduction not in _REDUCTIONS:
+            raise ValueError(f"[{type(self).__name__}] reduction must be one of "
+                             f"'sum_over_batch_size', 'sum', 'mean', 'mean_with_sample_weight', "
+                             f"'none' or None, got {reduction!r}")
         self.name = name or _default_name(type(self))
         self.reduction = reduction
+
+    def _set_axis(self, axis):
+        if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+            raise TypeError(f"[{self.name}] axis must be an int, got {axis!r}")
+        self.axis = int(axis)
+
+    def _axis_last(self, y_true, y_pred, move_true=True):
+        """Move ``axis`` of y_pred (and of y_true when it has the same rank) to the end."""
+        if self.axis in (-1, y_pred.ndim - 1):
+            return y_true, y_pred
+        if not -y_pred.ndim <= self.axis < y_pred.ndim:
+            raise ValueError(f"[{self.name}] axis {self.axis} is out of range for y_pred of "
+                             f"shape {y_pred.shape}")
+        y_pred = np.moveaxis(y_pred, self.axis, -1)
+        if move_true and np.ndim(y_true) == y_pred.ndim:
+            y_true = np.moveaxis(y_true, self.axis, -1)
+        return y_true, y_pred
+
+    def _grad_back(self, g):
+        return g if self.axis == -1 or self.axis == g.ndim - 1 else np.moveaxis(g, -1, self.axis)
 
     def _prepare(self, y_true, y_pred):
         y_pred = _float(y_pred)
@@ -108,6 +132,7 @@ class Loss:
     def __call__(self, y_true, y_pred, sample_weight=None, mask=None):
         y_true, y_pred = self._prepare(y_true, y_pred)
         values = self.call(y_true, y_pred)
+        mask = self._value_mask(y_true, mask)
         w, divisor = self._weights(values, sample_weight, mask)
         if w is not None:
             values = values * w
@@ -122,14 +147,19 @@ class Loss:
             raise ValueError(f"[{self.name}] a loss with reduction=None has no scalar gradient")
         y_true, y_pred = self._prepare(y_true, y_pred)
         values = self.call(y_true, y_pred)
+        mask = self._value_mask(y_true, mask)
         w, divisor = self._weights(values, sample_weight, mask)
         total = float(np.sum(values if w is None else values * w, dtype=np.float64) / divisor)
         scale = y_pred.dtype.type(1.0 / divisor)
         dvalues = np.full(values.shape, scale, dtype=y_pred.dtype) if w is None else \
             (w * scale).astype(y_pred.dtype, copy=False)
         if logits is not None:
-            return total, self.logits_grad(y_true, y_pred, dvalues)
-        return total, self.grad(y_true, y_pred, dvalues)
+            return total, self._grad_back(self.logits_grad(y_true, y_pred, dvalues))
+        return total, self._grad_back(self.grad(y_true, y_pred, dvalues))
+
+    def _value_mask(self, y_true, mask):
+        """The mask of the per-sample values: the model's, and the loss's own (ignore_class)."""
+        return mask
 
     def get_config(self):
         return {"name": self.name, "reduction": self.reduction}
@@ -182,10 +212,9 @@ class BinaryCrossentropy(Loss):
     def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1,
                  reduction="sum_over_batch_size", name="binary_crossentropy", dtype=None):
         super().__init__(name, reduction)
-        if axis != -1:  # as CategoricalCrossentropy: refused rather than silently ignored
-            raise ValueError(f"[{self.name}] only axis=-1 is supported, got {axis}")
+        self._set_axis(axis)
         self.from_logits, self.label_smoothing = bool(from_logits), float(label_smoothing)
-        if self.from_logits:
+        if self.from_logits or self.axis != -1:
             self.has_logits_grad = None
 
     def _prepare(self, y_true, y_pred):
@@ -196,6 +225,7 @@ class BinaryCrossentropy(Loss):
             else:
                 raise ValueError(f"[{self.name}] y_true and y_pred must have the same shape, got "
                                  f"{y_true.shape} and {y_pred.shape}")
+        y_true, y_pred = self._axis_last(y_true, y_pred)
         if self.label_smoothing:
             ls = self.label_smoothing
             y_true = y_true * (1.0 - ls) + 0.5 * ls
@@ -228,10 +258,9 @@ class CategoricalCrossentropy(Loss):
     def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1,
                  reduction="sum_over_batch_size", name="categorical_crossentropy", dtype=None):
         super().__init__(name, reduction)
-        if axis != -1:
-            raise ValueError(f"[{self.name}] only axis=-1 is supported, got {axis}")
+        self._set_axis(axis)
         self.from_logits, self.label_smoothing = bool(from_logits), float(label_smoothing)
-        if self.from_logits:
+        if self.from_logits or self.axis != -1:
             self.has_logits_grad = None
 
     def _match_shapes(self, y_true, y_pred):
@@ -243,6 +272,7 @@ class CategoricalCrossentropy(Loss):
 
     def _prepare(self, y_true, y_pred):
         y_true, y_pred = super()._prepare(y_true, y_pred)
+        y_true, y_pred = self._axis_last(y_true, y_pred)
         if self.label_smoothing:
             ls = self.label_smoothing
             y_true = y_true * (1.0 - ls) + ls / y_pred.shape[-1]
@@ -275,28 +305,41 @@ class SparseCategoricalCrossentropy(Loss):
                  reduction="sum_over_batch_size", name="sparse_categorical_crossentropy",
                  dtype=None):
         super().__init__(name, reduction)
-        if ignore_class is not None:
-            raise ValueError(f"[{self.name}] ignore_class is not supported by pyseq")
-        if axis != -1:
-            raise ValueError(f"[{self.name}] only axis=-1 is supported, got {axis}")
+        if ignore_class is not None and (isinstance(ignore_class, bool) or
+                                         not isinstance(ignore_class, (int, np.integer))):
+            raise TypeError(f"[{self.name}] ignore_class must be an int or None, got "
+                            f"{ignore_class!r}")
+        self.ignore_class = None if ignore_class is None else int(ignore_class)
+        self._set_axis(axis)
         self.from_logits = bool(from_logits)
-        if self.from_logits:
+        if self.from_logits or self.axis != -1:
             self.has_logits_grad = None
 
     def _prepare(self, y_true, y_pred):
         y_pred = _float(y_pred)
-        y_true = np.asarray(y_true)
+        y_true, y_pred = self._axis_last(np.asarray(y_true), y_pred, move_true=False)
         if y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1:
             y_true = y_true[..., 0]
         if y_true.shape != y_pred.shape[:-1]:
             raise ValueError(f"[{self.name}] y_true must have y_pred's shape without the class "
                              f"axis, got y_true {y_true.shape} and y_pred {y_pred.shape}")
         labels = y_true.astype(np.intp)
+        if self.ignore_class is not None:
+            # Keras computes ignored entries with label 0 and masks their values out
+            labels = np.where(labels == self.ignore_class, 0, labels)
         n = y_pred.shape[-1]
         if labels.size and (labels.min() < 0 or labels.max() >= n):
             raise ValueError(f"[{self.name}] labels must be in [0, {n}), got values in "
                              f"[{labels.min()}, {labels.max()}]")
+        self._ignored = (None if self.ignore_class is None else
+                         y_true.astype(np.intp) == self.ignore_class)
         return labels, y_pred
+
+    def _value_mask(self, labels, mask):
+        if self.ignore_class is None:
+            return mask
+        keep = ~self._ignored
+        return keep if mask is None else np.broadcast_to(mask, keep.shape) & keep
 
     @staticmethod
     def _pick(a, labels):
@@ -309,8 +352,10 @@ class SparseCategoricalCrossentropy(Loss):
         return -np.log(np.clip(q, EPSILON, 1.0 - EPSILON))
 
     def _onehot_sub(self, g, labels, w):
-        flat = g.reshape(-1, g.shape[-1])
-        flat[np.arange(flat.shape[0]), labels.ravel()] -= w.ravel()
+        # g[..., labels] -= w, in place on g whatever its strides (a moved class axis leaves
+        # g non-contiguous, where reshape would copy)
+        idx = labels[..., None]
+        np.put_along_axis(g, idx, np.take_along_axis(g, idx, axis=-1) - w[..., None], axis=-1)
         return g
 
     def grad(self, labels, y_pred, w):
@@ -500,6 +545,9 @@ class CosineSimilarity(Loss):
     """-sum(l2_normalize(y_true) * l2_normalize(y_pred)) along ``axis``; Keras's normalisation
     x * min(1/||x||, 1e7), so a zero vector gives 0."""
 
+    def _grad_back(self, g):  # reduces along self.axis itself: g already has y_pred's layout
+        return g
+
     def __init__(self, axis=-1, reduction="sum_over_batch_size", name="cosine_similarity",
                  dtype=None):
         super().__init__(name, reduction)
@@ -592,6 +640,9 @@ class BinaryFocalCrossentropy(Loss):
     """Binary cross-entropy times the focal factor (1 - p_t)**gamma (Lin et al.), optionally
     weighed by alpha / 1 - alpha per class, averaged along ``axis``; probabilities clipped to
     [1e-7, 1 - 1e-7] inside the cross-entropy (after the sigmoid with from_logits), as Keras."""
+
+    def _grad_back(self, g):  # reduces along self.axis itself: g already has y_pred's layout
+        return g
 
     def __init__(self, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False,
                  label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",

@@ -122,9 +122,6 @@ _BY_NAME = {
     "mse": MeanSquaredError, "mean_squared_error": MeanSquaredError,
     "mae": MeanAbsoluteError, "mean_absolute_error": MeanAbsoluteError,
 }
-for _cls in (BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy, MeanSquaredError,
-             MeanAbsoluteError):
-    _BY_NAME[_cls.__name__] = _cls
 
 
 def get(identifier, y_true=None, y_pred=None, loss=None):

@@ -35,3 +35,21 @@ __all__ += ["SimpleRNN", "LSTM", "GRU", "Bidirectional", "Conv1D", "MaxPooling1D
             "AveragePooling1D", "GlobalMaxPooling1D", "GlobalAveragePooling1D", "MaxPool1D",
             "AvgPool1D", "GlobalMaxPool1D", "GlobalAvgPool1D", "Attention", "MultiHeadAttention"]
 # --- end of wip-seqlayers block -------------------------------------------------------------
+
+# --- more Keras layers (branch wip-compat) --------------------------------------------------
+from .activation_layers import ELU, Identity, LeakyReLU, PReLU, ReLU, Softmax  # noqa: E402
+from .attention import AdditiveAttention  # noqa: E402
+from .conv_transpose import Conv1DTranspose  # noqa: E402
+from .merging import Dot, Maximum, Minimum, dot, maximum, minimum  # noqa: E402
+from .noise import GaussianDropout, GaussianNoise  # noqa: E402
+from .normalization import RMSNormalization, UnitNormalization  # noqa: E402
+from .reshaping1d import Cropping1D, Permute, UpSampling1D, ZeroPadding1D  # noqa: E402
+from .rnn_cells import RNN, GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells  # noqa: E402
+from .separable_conv import DepthwiseConv1D, SeparableConv1D  # noqa: E402
+
+__all__ += ["AdditiveAttention", "Dot", "dot", "ELU", "Identity", "LeakyReLU", "PReLU", "ReLU", "Softmax", "Maximum", "Minimum",
+            "maximum", "minimum", "GaussianDropout", "GaussianNoise", "Cropping1D", "Permute",
+            "UpSampling1D", "ZeroPadding1D", "RMSNormalization", "UnitNormalization",
+            "DepthwiseConv1D", "SeparableConv1D", "Conv1DTranspose", "RNN", "GRUCell",
+            "LSTMCell", "SimpleRNNCell", "StackedRNNCells"]
+# --- end of wip-compat block ----------------------------------------------------------------

@@ -11,7 +11,7 @@ import numpy as np
 from .. import ops
 from .base import Layer
 
-__all__ = ["Attention"]
+__all__ = ["Attention", "AdditiveAttention"]
 
 
 def _masks(mask, n):
@@ -179,12 +179,30 @@ class Attention(Layer):
         return dq, dk, dv, grads
 
     # concat: scores = c * sum_d tanh(s * (q_i + k_j)), in NumPy (no dot product to fuse)
-    def _concat_forward(self, q, k, v, v_mask, causal, drop):
+    def _concat_scores(self, q, k):
+        """(B, Tq, Tv) scores and what their backward needs."""
         s = self.scale.value if self.use_scale else np.asarray(1.0, self.dtype)
         c = self.concat_score_weight.value
         u = q[:, :, None, :] + k[:, None, :, :]          # (B, Tq, Tv, D)
         th = np.tanh(s * u)
-        S = c * np.sum(th, axis=-1)
+        return c * np.sum(th, axis=-1), (u, th)
+
+    def _concat_score_backward(self, dS, aux):
+        """dq, dk and the weights' gradients from dL/dscores."""
+        u, th = aux
+        c = self.concat_score_weight.value
+        s = self.scale.value if self.use_scale else np.asarray(1.0, self.dtype)
+        grads = []
+        dc = np.asarray(np.sum(dS * np.sum(th, axis=-1)), self.dtype)
+        dpre = (dS * c)[..., None] * (1 - th * th)      # d(s * u)
+        du = dpre * s
+        if self.use_scale:
+            grads.append((self.scale, np.asarray(np.sum(dpre * u), self.dtype)))
+        grads.append((self.concat_score_weight, dc))
+        return np.sum(du, axis=2), np.sum(du, axis=1), grads
+
+    def _concat_forward(self, q, k, v, v_mask, causal, drop):
+        S, aux = self._concat_scores(q, k)
         allowed = None
         if v_mask is not None:
             allowed = np.broadcast_to(v_mask[:, None, :], S.shape)
@@ -199,10 +217,10 @@ class Attention(Layer):
                                                                             self.dtype)
             Pd = P * keep
         o = Pd @ v
-        return o, P, dict(u=u, th=th, P=P, Pd=Pd, keep=keep, v=v, o_shape=o.shape)
+        return o, P, dict(aux=aux, P=P, Pd=Pd, keep=keep, v=v, o_shape=o.shape)
 
     def _concat_backward(self, inner, q, k, do, d_scores):
-        P, Pd, keep, v, th, u = (inner[n] for n in ("P", "Pd", "keep", "v", "th", "u"))
+        P, Pd, keep, v = (inner[n] for n in ("P", "Pd", "keep", "v"))
         dv = np.swapaxes(Pd, 1, 2) @ do
         dP = do @ np.swapaxes(v, 1, 2)
         if keep is not None:
@@ -210,21 +228,49 @@ class Attention(Layer):
         if d_scores is not None:
             dP = dP + d_scores
         dS = P * (dP - np.sum(dP * P, axis=-1, keepdims=True))
-        c = self.concat_score_weight.value
-        s = self.scale.value if self.use_scale else np.asarray(1.0, self.dtype)
-        grads = []
-        dc = np.asarray(np.sum(dS * np.sum(th, axis=-1)), self.dtype)
-        dpre = (dS * c)[..., None] * (1 - th * th)      # d(s * u)
-        du = dpre * s
-        dq = np.sum(du, axis=2)
-        dk = np.sum(du, axis=1)
-        if self.use_scale:
-            grads.append((self.scale, np.asarray(np.sum(dpre * u), self.dtype)))
-        grads.append((self.concat_score_weight, dc))
+        dq, dk, grads = self._concat_score_backward(dS, inner["aux"])
         return dq, dk, dv, grads
 
     def get_config(self):
         config = super().get_config()
         config.update(use_scale=self.use_scale, score_mode=self.score_mode,
                       dropout=self.dropout, seed=self.seed)
+        return config
+
+
+class AdditiveAttention(Attention):
+    """Keras ``AdditiveAttention`` (Bahdanau): scores sum(scale * tanh(q_i + k_j)) over the
+    features, with a learned ``scale`` of shape (dim,) when use_scale (the default); masks,
+    causal masking, dropout and returned scores as in Attention."""
+
+    def __init__(self, use_scale=True, dropout=0.0, **kwargs):
+        kwargs.pop("score_mode", None)  # in a config written by Attention.get_config
+        super().__init__(use_scale=use_scale, score_mode="concat", dropout=dropout, **kwargs)
+
+    def build(self, input_shape):
+        q, _, _ = self._validate(input_shape)
+        if self.use_scale:
+            if q[-1] is None:
+                raise ValueError(f"[AdditiveAttention] needs a known feature size, got query "
+                                 f"shape {q}")
+            self.scale = self.add_weight("scale", (q[-1],), "glorot_uniform")
+        self.built = True
+
+    def _concat_scores(self, q, k):
+        th = np.tanh(q[:, :, None, :] + k[:, None, :, :])  # (B, Tq, Tv, D)
+        w = th * self.scale.value if self.use_scale else th
+        return np.sum(w, axis=-1), th
+
+    def _concat_score_backward(self, dS, th):
+        du = dS[..., None] * (1 - th * th)
+        grads = []
+        if self.use_scale:
+            grads.append((self.scale, np.sum(dS[..., None] * th, axis=(0, 1, 2))
+                          .astype(self.dtype)))
+            du *= self.scale.value
+        return np.sum(du, axis=2), np.sum(du, axis=1), grads
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("score_mode")
         return config

@@ -65,9 +65,16 @@ def standardize_dtype(op, dtype):
     """'float32' or 'float64' from a dtype-like, else TypeError naming the op."""
     if dtype is None:
         return "float32"
+    # Keras's dtype policies: a DTypePolicy (``.name``) or its serialized config in a layer's
+    # get_config(), {"class_name": "DTypePolicy", "config": {"name": "float32"}}
+    if isinstance(dtype, dict) and isinstance(dtype.get("config"), dict):
+        dtype = dtype["config"].get("name", dtype)
+    elif not isinstance(dtype, (str, type, np.dtype)) and isinstance(getattr(dtype, "name", None),
+                                                                        str):
+        dtype = dtype.name
     try:
         name = np.dtype(dtype).name
-    except TypeError:
+    except (TypeError, ValueError):
         name = None
     if name not in _FLOAT_DTYPES:
         raise TypeError(f"[{op}] dtype must be float32 or float64, got {dtype!r}")
@@ -81,10 +88,12 @@ class Variable:
     ``assign`` copies new values in after checking the shape.
     """
 
-    def __init__(self, value, name, trainable=True):
+    def __init__(self, value, name, trainable=True, regularizer=None, constraint=None):
         self.value = value
         self.name = name
         self.trainable = bool(trainable)
+        self.regularizer = regularizer  # a pyseq.regularizers.Regularizer, or None
+        self.constraint = constraint    # a pyseq.constraints.Constraint, applied after updates
 
     @property
     def shape(self):
@@ -118,9 +127,26 @@ class Layer:
     # True where the input is a list of tensors (merges, Attention); elsewhere an eager call turns
     # a nested list of numbers into one array, as Keras does
     _takes_list = False
+    # which ``<prefix>_regularizer`` argument a weight named <key> takes (default: the name
+    # without "_kernel", so kernel -> kernel, recurrent_kernel -> recurrent, bias -> bias)
+    _regularizer_for = {}
 
     def __init__(self, *, name=None, trainable=True, dtype=None, input_shape=None,
                  input_dim=None, **kwargs):
+        from .. import constraints as _constraints
+        from .. import regularizers as _regularizers
+        from ._keras_args import WEIGHT_REGULARIZERS
+        self._regularizers, self._constraints = {}, {}
+        for prefix in WEIGHT_REGULARIZERS:
+            for kind, store, module in (("regularizer", self._regularizers, _regularizers),
+                                        ("constraint", self._constraints, _constraints)):
+                value = kwargs.pop(f"{prefix}_{kind}", None)
+                if value is not None:
+                    try:
+                        store[prefix] = module.get(value)
+                    except ValueError as exc:
+                        raise ValueError(f"[{type(self).__name__}] {prefix}_{kind}: "
+                                         f"{exc}") from None
         if kwargs:
             unknown = ", ".join(sorted(kwargs))
             raise TypeError(f"[{type(self).__name__}] unexpected argument(s): {unknown}")
@@ -141,7 +167,12 @@ class Layer:
         init = _initializers.get(initializer)
         dtype = self.dtype if dtype is None else dtype
         value = np.array(init(tuple(shape), dtype=dtype), dtype=dtype, order="C")  # 0-d stays 0-d
-        var = Variable(value, f"{self.name}/{name}", trainable=trainable)
+        key = name.split("/")[-1]
+        prefix = self._regularizer_for.get(key, key[:-len("_kernel")] if
+                                           key.endswith("_kernel") else key)
+        var = Variable(value, f"{self.name}/{name}", trainable=trainable,
+                       regularizer=getattr(self, "_regularizers", {}).get(prefix),
+                       constraint=getattr(self, "_constraints", {}).get(prefix))
         self._own_weights.append(var)
         return var
 
@@ -254,10 +285,39 @@ class Layer:
         return call_layer(self, *args, **kwargs)
 
     def get_config(self):
-        return {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
+        config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
+        for prefix, reg in getattr(self, "_regularizers", {}).items():
+            config[f"{prefix}_regularizer"] = reg
+        for prefix, con in getattr(self, "_constraints", {}).items():
+            config[f"{prefix}_constraint"] = con
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        """The layer ``get_config()`` describes (Keras ``from_config``); weights are not part
+        of a config."""
+        return cls(**config)
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def serialize(layer):
+    """A layer as Keras writes a nested one in a config: {"class_name": ..., "config": ...}."""
+    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+
+
+def deserialize(config):
+    """The layer of a ``serialize`` dict (any layer class of ``pyseq.layers``), or a Layer."""
+    if isinstance(config, Layer):
+        return config
+    from .. import layers
+    name = config.get("class_name") if isinstance(config, dict) else None
+    cls = getattr(layers, name, None) if isinstance(name, str) else None
+    if not (isinstance(cls, type) and issubclass(cls, Layer)):
+        raise ValueError(f"[layers.deserialize] expected a Layer or {{'class_name': <a pyseq "
+                         f"layer>, 'config': {{...}}}}, got {config!r}")
+    return cls.from_config(config.get("config", {}))
 
 
 _BUILD_PARAMS = {}

@@ -8,7 +8,7 @@ zero_output_for_mask = return_sequences.
 
 import numpy as np
 
-from .base import Layer
+from .base import Layer, deserialize, serialize
 from .recurrent import _RNN, _as_mask
 
 __all__ = ["Bidirectional"]
@@ -201,6 +201,17 @@ class Bidirectional(Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(merge_mode=self.merge_mode, layer=self.forward_layer.get_config(),
-                      backward_layer=self.backward_layer.get_config())
+        # the wrapped layer under its own name, as Keras (the forward copy is named forward_*)
+        layer = serialize(self.forward_layer)
+        layer["config"]["name"] = layer["config"]["name"][len("forward_"):]
+        config.update(merge_mode=self.merge_mode, layer=layer,
+                      backward_layer=serialize(self.backward_layer))
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["layer"] = deserialize(config["layer"])
+        if config.get("backward_layer") is not None:
+            config["backward_layer"] = deserialize(config["backward_layer"])
+        return cls(**config)

@@ -6,6 +6,7 @@ from .. import activations as _activations
 from .. import initializers as _initializers
 from .. import ops
 from ._call import Node, SymbolicTensor
+from ._keras_args import pop_keras_only
 from .base import Layer, PreActivationGrad, _unique_name
 
 _INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool")
@@ -107,7 +108,7 @@ class Dense(Layer):
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(**pop_keras_only("Dense", kwargs))
         if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units <= 0:
             raise ValueError(f"[{self.name}] units must be a positive int, got {units!r}")
         self.units = int(units)
@@ -126,6 +127,13 @@ class Dense(Layer):
         if self.use_bias:
             self.bias = self.add_weight("bias", (self.units,), self.bias_initializer)
         self.built = True
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(units=self.units, activation=self.activation.name, use_bias=self.use_bias,
+                      kernel_initializer=self.kernel_initializer,
+                      bias_initializer=self.bias_initializer)
+        return config
 
     def compute_output_shape(self, input_shape, **kwargs):
         check_rank(self, input_shape, min_rank=1)
@@ -173,6 +181,11 @@ class Activation(Layer):
         super().__init__(**kwargs)
         self.activation = _activations.get(activation)
 
+    def get_config(self):
+        config = super().get_config()
+        config["activation"] = self.activation.name
+        return config
+
     def forward(self, inputs, *, training=False, mask=None):
         x = cast_float(inputs, self.dtype, self.name)
         y = self.activation(x)
@@ -205,6 +218,11 @@ class Dropout(Layer):
         self.seed = seed
         self._rng = np.random.default_rng(seed)
 
+    def get_config(self):
+        config = super().get_config()
+        config.update(rate=self.rate, noise_shape=self.noise_shape, seed=self.seed)
+        return config
+
     def _noise_shape(self, x):
         if self.noise_shape is None:
             return x.shape
@@ -233,6 +251,11 @@ class SpatialDropout1D(Dropout):
 
     def __init__(self, rate, seed=None, **kwargs):
         super().__init__(rate, seed=seed, **kwargs)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("noise_shape")
+        return config
 
     def build(self, input_shape):
         check_rank(self, input_shape, exact=3)

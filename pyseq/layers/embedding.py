@@ -5,6 +5,7 @@ import numpy as np
 
 from .. import initializers as _initializers
 from .. import ops
+from ._keras_args import pop_keras_only
 from .base import Layer
 
 
@@ -17,7 +18,7 @@ class Embedding(Layer):
 
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", mask_zero=False,
                  input_length=None, weights=None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(**pop_keras_only("Embedding", kwargs))
         for arg, v in (("input_dim", input_dim), ("output_dim", output_dim)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
                 raise ValueError(f"[{self.name}] {arg} must be a positive int, got {v!r}")
@@ -27,6 +28,13 @@ class Embedding(Layer):
         self.supports_masking = self.mask_zero
         self.input_length = input_length
         self._initial_weights = weights
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(input_dim=self.input_dim, output_dim=self.output_dim,
+                      embeddings_initializer=self.embeddings_initializer,
+                      mask_zero=self.mask_zero)
+        return config
 
     def build(self, input_shape=None):
         if input_shape is not None and not isinstance(input_shape, tuple):

@@ -152,6 +152,11 @@ class Concatenate(_Merge):
         super().__init__(**kwargs)
         self.axis = int(axis)
 
+    def get_config(self):
+        config = super().get_config()
+        config["axis"] = self.axis
+        return config
+
     def _out_shape(self, shapes):
         rank = len(shapes[0])
         if any(len(s) != rank for s in shapes):
@@ -221,3 +226,147 @@ def average(inputs, **kwargs):
 
 def concatenate(inputs, axis=-1, **kwargs):
     return Concatenate(axis=axis, **kwargs)(inputs)
+
+
+class Maximum(_Merge):
+    """The element-wise maximum; the gradient goes to the (first) input that holds it."""
+
+    def _merge(self, xs):
+        out = xs[0]
+        for x in xs[1:]:
+            out = np.maximum(out, x)
+        return out
+
+    def _grads(self, xs, d):
+        return _select_grads(xs, d, np.argmax)
+
+
+class Minimum(_Merge):
+    """The element-wise minimum; the gradient goes to the (first) input that holds it."""
+
+    def _merge(self, xs):
+        out = xs[0]
+        for x in xs[1:]:
+            out = np.minimum(out, x)
+        return out
+
+    def _grads(self, xs, d):
+        return _select_grads(xs, d, np.argmin)
+
+
+def _select_grads(xs, d, pick):
+    shape = np.broadcast_shapes(*(x.shape for x in xs))
+    which = pick(np.stack([np.broadcast_to(x, shape) for x in xs]), axis=0)
+    return [np.where(which == i, d, 0).astype(d.dtype) for i in range(len(xs))]
+
+
+def maximum(inputs, **kwargs):
+    return Maximum(**kwargs)(inputs)
+
+
+def minimum(inputs, **kwargs):
+    return Minimum(**kwargs)(inputs)
+
+
+class Dot(_Merge):
+    """Keras ``Dot``: the batch-wise dot product of two inputs over ``axes`` (an int, or one
+    axis per input; negative axes count from the end), as Keras's batch_dot: the result holds
+    x1's other axes then x2's, at least (B, 1). ``normalize`` L2-normalises both along their
+    axis first (the norm floored at 1e-7). No output mask, as Keras."""
+
+    _EPS = 1e-7
+
+    def __init__(self, axes, normalize=False, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(axes, (list, tuple)):
+            if len(axes) != 2 or not all(isinstance(a, (int, np.integer)) and
+                                         not isinstance(a, bool) for a in axes):
+                raise ValueError(f"[{self.name}] (Dot) axes must be an int or two ints, got "
+                                 f"{axes!r}")
+            axes = [int(a) for a in axes]
+        elif isinstance(axes, bool) or not isinstance(axes, (int, np.integer)):
+            raise TypeError(f"[{self.name}] (Dot) axes must be an int or two ints, got {axes!r}")
+        else:
+            axes = int(axes)
+        self.axes, self.normalize = axes, bool(normalize)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(axes=self.axes, normalize=self.normalize)
+        return config
+
+    def _axes(self, shapes):
+        a = self.axes if isinstance(self.axes, list) else [self.axes, self.axes]
+        # Keras: an int axis >= 0 is used as is for both inputs, negative ones per input
+        return [ax % len(s) if ax < 0 else ax for ax, s in zip(a, shapes)]
+
+    def _check(self, input_shape):
+        super()._check(input_shape)
+        if len(input_shape) != 2:
+            raise ValueError(f"[{self.name}] (Dot) takes exactly 2 inputs, got "
+                             f"{len(input_shape)}")
+        s1, s2 = input_shape
+        a1, a2 = self._axes(input_shape)
+        if not (1 <= a1 < len(s1) and 1 <= a2 < len(s2)):
+            raise ValueError(f"[{self.name}] (Dot) axes {self.axes} must be non-batch axes of "
+                             f"inputs of shapes {tuple(s1)} and {tuple(s2)}")
+        if s1[a1] is not None and s2[a2] is not None and s1[a1] != s2[a2]:
+            raise ValueError(f"[{self.name}] (Dot) incompatible shapes: {s1[a1]} (axis {a1} of "
+                             f"{tuple(s1)}) != {s2[a2]} (axis {a2} of {tuple(s2)})")
+
+    def build(self, input_shape):
+        self._check(input_shape)
+
+    def compute_output_shape(self, input_shape, **kwargs):
+        self._check(input_shape)
+        s1, s2 = (tuple(s) for s in input_shape)
+        a1, a2 = self._axes(input_shape)
+        out = (s1[0],) + s1[1:a1] + s1[a1 + 1:] + s2[1:a2] + s2[a2 + 1:]
+        return out if len(out) > 1 else out + (1,)
+
+    def compute_mask(self, inputs, mask=None, **kwargs):
+        return None
+
+    def _unit(self, x, axis):
+        ss = np.sum(np.square(x), axis=axis, keepdims=True)
+        inv = 1.0 / np.sqrt(np.maximum(ss, x.dtype.type(self._EPS ** 2)))
+        return x * inv, (x * inv, inv, ss <= x.dtype.type(self._EPS ** 2), axis)
+
+    @staticmethod
+    def _unit_backward(d, saved):
+        u, inv, floored, axis = saved
+        proj = np.where(floored, 0, np.sum(d * u, axis=axis, keepdims=True))
+        return inv * (d - u * proj)
+
+    def forward(self, inputs, *, training=False, mask=None):
+        x1, x2 = self._arrays(inputs)
+        self._check([x1.shape, x2.shape])
+        a1, a2 = self._axes([x1.shape, x2.shape])
+        n1 = n2 = None
+        if self.normalize:
+            x1, n1 = self._unit(x1, a1)
+            x2, n2 = self._unit(x2, a2)
+        m1 = np.moveaxis(x1, a1, -1)                  # (B, *rest1, n)
+        m2 = np.moveaxis(x2, a2, 1)                   # (B, n, *rest2)
+        B, n = m1.shape[0], m1.shape[-1]
+        y = m1.reshape(B, -1, n) @ m2.reshape(B, n, -1)
+        out_shape = m1.shape[:-1] + m2.shape[2:]
+        y = y.reshape(out_shape if len(out_shape) > 1 else out_shape + (1,))
+        return y, (m1, m2, a1, a2, n1, n2)
+
+    def backward(self, cache, d_outputs):
+        if d_outputs is None:
+            return {}, []
+        m1, m2, a1, a2, n1, n2 = cache
+        B, n = m1.shape[0], m1.shape[-1]
+        d = d_outputs.reshape(B, -1, int(np.prod(m2.shape[2:], dtype=np.int64)))
+        d1 = (d @ np.swapaxes(m2.reshape(B, n, -1), 1, 2)).reshape(m1.shape)
+        d2 = (np.swapaxes(m1.reshape(B, -1, n), 1, 2) @ d).reshape(m2.shape)
+        d1, d2 = np.moveaxis(d1, -1, a1), np.moveaxis(d2, 1, a2)
+        if self.normalize:
+            d1, d2 = self._unit_backward(d1, n1), self._unit_backward(d2, n2)
+        return {"inputs": [d1, d2]}, []
+
+
+def dot(inputs, axes=-1, normalize=False, **kwargs):
+    return Dot(axes=axes, normalize=normalize, **kwargs)(inputs)

@@ -5,6 +5,10 @@ reshaped without a copy, are the (B, L, N, D) layout ``ops.attention_forward`` t
 output projection reads the op's (B, Lq, N, Dv) result the same way. Weights and their order
 are Keras's: query kernel (dim, N, key_dim) and bias (N, key_dim), the same for key, value
 (value_dim), then the output kernel (N, value_dim, *output_shape) and bias (*output_shape).
+
+A query row that sees no key (its query masked, or every key masked) follows Keras 3: with
+dropout 0 and no returned scores Keras takes its fused path, which weighs all keys equally
+(the mean of the values); otherwise its explicit masked softmax gives zeros.
 """
 
 import math
@@ -25,14 +29,40 @@ def _shape_of(t):
     return tuple(t.shape) if hasattr(t, "shape") else tuple(np.shape(t))
 
 
+def _rows_with_keys(B, Lq, Lk, k_mask, attn, causal):
+    """(B, Lq) bool: query rows that see at least one key under the masks (attn already holds
+    any sliding window). Without an attention mask this stays O(B * (Lq + Lk))."""
+    if attn is not None:
+        allowed = attn
+        if k_mask is not None:
+            allowed = allowed & k_mask[:, None, :]
+        if causal:
+            allowed = allowed & np.tril(np.ones((Lq, Lk), bool))
+        return allowed.any(axis=-1)
+    if k_mask is None:
+        return np.ones((B, Lq), bool)        # causal alone always leaves key 0
+    if causal:                               # row i sees keys 0..min(i, Lk - 1)
+        seen = np.logical_or.accumulate(k_mask, axis=1)
+        return seen[:, np.minimum(np.arange(Lq), Lk - 1)]
+    return np.broadcast_to(k_mask.any(axis=1)[:, None], (B, Lq)).copy()
+
+
 class MultiHeadAttention(Layer):
     supports_masking = True
 
     def __init__(self, num_heads, key_dim, value_dim=None, dropout=0.0, use_bias=True,
                  output_shape=None, attention_axes=None, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", seed=None, **kwargs):
+                 bias_initializer="zeros", seed=None, sliding_window=None, use_gate=False,
+                 **kwargs):
         super().__init__(**pop_keras_only("MultiHeadAttention", kwargs))
         n = "MultiHeadAttention"
+        if sliding_window is not None and (isinstance(sliding_window, bool) or
+                                           not isinstance(sliding_window, (int, np.integer)) or
+                                           sliding_window < 1):
+            raise ValueError(f"[{n}] sliding_window must be a positive integer or None, "
+                             f"got {sliding_window!r}")
+        self.sliding_window = None if sliding_window is None else int(sliding_window)
+        self.use_gate = bool(use_gate)
         for name, value in (("num_heads", num_heads), ("key_dim", key_dim)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"[{n}] {name} must be a positive integer, got {value!r}")
@@ -62,7 +92,7 @@ class MultiHeadAttention(Layer):
         self.dropout = dropout
         self.use_bias = bool(use_bias)
         self._output_shape = output_shape
-        self.attention_axes = (1,)
+        self.attention_axes = attention_axes  # None, 1 or (1,): the sequence axis
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
         self.seed = seed
@@ -109,6 +139,8 @@ class MultiHeadAttention(Layer):
             return kernel, bias
         self.query_kernel, self.query_bias = dense("query", q[-1], Dk)
         self.key_kernel, self.key_bias = dense("key", k[-1], Dk)
+        if self.use_gate:  # Keras builds the gate between key and value (its weight order)
+            self.gate_kernel, self.gate_bias = dense("gate", q[-1], Dv)
         self.value_kernel, self.value_bias = dense("value", v[-1], Dv)
         self.output_kernel = self.add_weight("attention_output/kernel", (N, Dv, *out),
                                              self.kernel_initializer)
@@ -178,6 +210,11 @@ class MultiHeadAttention(Layer):
             except ValueError:
                 raise ValueError(f"[{n}] attention_mask must be (batch, {Lq}, {Lk}) or "
                                  f"broadcast to it, got {attn.shape}") from None
+        if self.sliding_window is not None:
+            # Keras's band: query i sees keys j with |i - j| < sliding_window
+            steps = np.arange(Lq)[:, None] - np.arange(Lk)[None, :]
+            band = np.abs(steps) < self.sliding_window
+            attn = np.broadcast_to(band, (B, Lq, Lk)) if attn is None else attn & band
 
         Q, q_saved = self._project(query, self.query_kernel, self.query_bias)
         K, k_saved = self._project(key, self.key_kernel, self.key_bias)
@@ -197,6 +234,24 @@ class MultiHeadAttention(Layer):
             O = O * q_mask[:, :, None, None]
             if scores is not None:
                 scores = scores * q_mask[:, None, :, None]
+        uniform = None
+        if self.dropout == 0 and not return_attention_scores:
+            # Keras's default path (its fused dot_product_attention, taken without dropout and
+            # without returned scores) gives a row with no visible key -- a masked query, or
+            # every key masked -- equal weights on all keys: the mean of the values.
+            uniform = ~_rows_with_keys(B, Lq, Lk, k_mask, attn, bool(use_causal_mask))
+            if q_mask is not None:
+                uniform |= ~q_mask
+            if uniform.any():
+                O = np.where(uniform[:, :, None, None], V.mean(axis=1)[:, None], O)
+            else:
+                uniform = None
+        gate = g_saved = O_pre = None
+        if self.use_gate:
+            # Keras: the attention output times sigmoid(query projection) before the output
+            G, g_saved = self._project(query, self.gate_kernel, self.gate_bias)
+            gate = 1.0 / (1.0 + np.exp(-G))
+            O_pre, O = O, O * gate
         Wo = self.output_kernel.value
         out_dims = Wo.shape[2:]
         O2 = O.reshape(B * Lq, -1)
@@ -205,7 +260,7 @@ class MultiHeadAttention(Layer):
             None if self.output_bias is None else self.output_bias.value.reshape(-1))
         y = y.reshape(B, Lq, *out_dims)
         cache = (query, key, value, key_given, Q, K, (q_saved, k_saved, v_saved, o_saved),
-                 saved, q_mask, scores)
+                 saved, (q_mask, uniform), scores, (gate, g_saved, O_pre))
         return ([y, scores] if return_attention_scores else y), cache
 
     def _project_back(self, x, dY, kernel, bias, dense_saved, grads):
@@ -217,7 +272,8 @@ class MultiHeadAttention(Layer):
         return dx.reshape(x.shape)
 
     def backward(self, cache, d_outputs):
-        query, key, value, key_given, Q, K, dense_saved, saved, q_mask, scores = cache
+        query, key, value, key_given, Q, K, dense_saved, saved, masks, scores, gating = cache
+        q_mask, uniform = masks
         q_saved, k_saved, v_saved, o_saved = dense_saved
         if isinstance(d_outputs, (list, tuple)):
             dy, d_scores = d_outputs
@@ -233,9 +289,22 @@ class MultiHeadAttention(Layer):
         if self.output_bias is not None:
             out_grads.append((self.output_bias, dbo.reshape(self.output_bias.shape)))
         dO = dO2.reshape(B, Lq, self.num_heads, self.value_dim)
+        gate, g_saved, O_pre = gating
+        dgate_pre = None
+        if gate is not None:
+            dgate_pre = dO * O_pre * gate * (1.0 - gate)   # through sigmoid
+            dO = dO * gate
+        dV_uniform = None
+        if uniform is not None:
+            # those rows are the mean of V over the keys: each key gets 1/Lk of their gradient
+            rows = uniform[:, :, None, None]
+            dV_uniform = np.sum(np.where(rows, dO, 0), axis=1, keepdims=True) / K.shape[1]
+            dO = np.where(rows, 0, dO)
         if q_mask is not None:
-            dO *= q_mask[:, :, None, None]
+            dO = dO * q_mask[:, :, None, None]
         dQ, dK, dV = ops.attention_backward(dO, saved)
+        if dV_uniform is not None:
+            dV = dV + dV_uniform
         if d_scores is not None:
             # Through the returned weights P: dS = P * (dP - rowsum(dP * P)), S = scale Q·K.
             d_scores = np.asarray(d_scores, self.dtype)
@@ -245,6 +314,9 @@ class MultiHeadAttention(Layer):
             dK = dK + np.einsum("bnqk,bqnd->bknd", dS, Q)
         grads = []
         dquery = self._project_back(query, dQ, self.query_kernel, self.query_bias, q_saved, grads)
+        if dgate_pre is not None:
+            dquery = dquery + self._project_back(query, dgate_pre, self.gate_kernel,
+                                                 self.gate_bias, g_saved, grads)
         dkey = self._project_back(key, dK, self.key_kernel, self.key_bias, k_saved, grads)
         dvalue = self._project_back(value, dV, self.value_kernel, self.value_bias, v_saved,
                                     grads)
@@ -261,5 +333,6 @@ class MultiHeadAttention(Layer):
                       dropout=self.dropout, use_bias=self.use_bias,
                       output_shape=self._output_shape, attention_axes=self.attention_axes,
                       kernel_initializer=self.kernel_initializer,
-                      bias_initializer=self.bias_initializer, seed=self.seed)
+                      bias_initializer=self.bias_initializer, seed=self.seed,
+                      sliding_window=self.sliding_window, use_gate=self.use_gate)
         return config

@@ -3,6 +3,7 @@
 import numpy as np
 
 from .. import initializers as _initializers
+from ._keras_args import pop_keras_only
 from .base import Layer
 from .core import cast_float, check_rank
 
@@ -35,16 +36,23 @@ class LayerNormalization(Layer):
 
     def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, rms_scaling=False,
                  beta_initializer="zeros", gamma_initializer="ones", **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(**pop_keras_only("LayerNormalization", kwargs))
         self.axis, self.epsilon = axis, float(epsilon)
         self.center, self.scale, self.rms_scaling = bool(center), bool(scale), bool(rms_scaling)
         self.beta_initializer = _initializers.get(beta_initializer)
         self.gamma_initializer = _initializers.get(gamma_initializer)
         self.gamma = self.beta = None
 
+    def get_config(self):
+        config = super().get_config()
+        config.update(axis=self.axis, epsilon=self.epsilon, center=self.center, scale=self.scale,
+                      rms_scaling=self.rms_scaling, beta_initializer=self.beta_initializer,
+                      gamma_initializer=self.gamma_initializer)
+        return config
+
     def build(self, input_shape):
         shape = _param_shape(self, input_shape)
-        if self.scale:
+        if self.scale or self.rms_scaling:  # Keras: rms_scaling always has gamma
             self.gamma = self.add_weight("gamma", shape, self.gamma_initializer)
         if self.center and not self.rms_scaling:
             self.beta = self.add_weight("beta", shape, self.beta_initializer)
@@ -57,23 +65,21 @@ class LayerNormalization(Layer):
     def forward(self, inputs, *, training=False, mask=None):
         x = cast_float(inputs, self.dtype, self.name)
         ax = tuple(self._ax)
-        if self.rms_scaling:
-            centered = x
-            var = np.mean(np.square(x), axis=ax, keepdims=True)
-        else:
-            centered = x - np.mean(x, axis=ax, keepdims=True)
-            var = np.mean(np.square(centered), axis=ax, keepdims=True)
+        centered = x - np.mean(x, axis=ax, keepdims=True)
+        var = np.mean(np.square(centered), axis=ax, keepdims=True)
         inv = 1.0 / np.sqrt(var + x.dtype.type(self.epsilon))
-        xhat = centered * inv
+        chat = centered * inv
+        # Keras's (deprecated) rms_scaling divides the uncentred x by the standard deviation
+        xhat = x * inv if self.rms_scaling else chat
         y = xhat * self._broadcast(self.gamma, x) if self.gamma is not None else xhat.copy()
         if self.beta is not None:
             y += self._broadcast(self.beta, x)
-        return y, (xhat, inv)
+        return y, (xhat, chat, inv)
 
     def backward(self, cache, d_outputs):
         if d_outputs is None:
             return {}, []
-        xhat, inv = cache
+        xhat, chat, inv = cache
         ax = tuple(self._ax)
         other = tuple(i for i in range(xhat.ndim) if i not in ax)
         grads = []
@@ -86,8 +92,8 @@ class LayerNormalization(Layer):
         if self.beta is not None:
             grads.append((self.beta, np.sum(d_outputs, axis=other).reshape(self.beta.shape)))
         proj = np.mean(dxhat * xhat, axis=ax, keepdims=True)
-        if self.rms_scaling:
-            dx = inv * (dxhat - xhat * proj)
+        if self.rms_scaling:  # xhat = x * inv, inv = 1/sqrt(var + eps): d inv/dx = -inv² chat/N
+            dx = inv * (dxhat - chat * proj)
         else:
             dx = inv * (dxhat - np.mean(dxhat, axis=ax, keepdims=True) - xhat * proj)
         return {"inputs": dx}, grads
@@ -103,7 +109,7 @@ class BatchNormalization(Layer):
                  beta_initializer="zeros", gamma_initializer="ones",
                  moving_mean_initializer="zeros", moving_variance_initializer="ones",
                  synchronized=False, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(**pop_keras_only("BatchNormalization", kwargs))
         self.axis, self.momentum, self.epsilon = axis, float(momentum), float(epsilon)
         self.center, self.scale = bool(center), bool(scale)
         self.beta_initializer = _initializers.get(beta_initializer)
@@ -111,6 +117,16 @@ class BatchNormalization(Layer):
         self.moving_mean_initializer = _initializers.get(moving_mean_initializer)
         self.moving_variance_initializer = _initializers.get(moving_variance_initializer)
         self.gamma = self.beta = None
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(axis=self.axis, momentum=self.momentum, epsilon=self.epsilon,
+                      center=self.center, scale=self.scale,
+                      beta_initializer=self.beta_initializer,
+                      gamma_initializer=self.gamma_initializer,
+                      moving_mean_initializer=self.moving_mean_initializer,
+                      moving_variance_initializer=self.moving_variance_initializer)
+        return config
 
     def build(self, input_shape):
         shape = _param_shape(self, input_shape)
@@ -194,3 +210,82 @@ class BatchNormalization(Layer):
                   + d_var * (-2.0 * np.sum(w * centered, axis=red, keepdims=True) / denom))
         dx = dxhat * inv + d_var * 2.0 * w * centered / denom + d_mean * w / denom
         return {"inputs": dx.astype(xhat.dtype, copy=False)}, grads
+
+
+class RMSNormalization(Layer):
+    """Keras ``RMSNormalization``: x / sqrt(mean(x^2 over axis) + epsilon) * scale, with a
+    ``scale`` weight over the normalised axes (no centring, no beta); drops a mask as Keras."""
+
+    def __init__(self, axis=-1, epsilon=1e-6, **kwargs):
+        super().__init__(**kwargs)
+        self.axis, self.epsilon = axis, float(epsilon)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(axis=self.axis, epsilon=self.epsilon)
+        return config
+
+    def build(self, input_shape):
+        self.scale = self.add_weight("scale", _param_shape(self, input_shape), "ones")
+        self.built = True
+
+    def _broadcast(self, x):
+        return self.scale.value.reshape([x.shape[i] if i in self._ax else 1
+                                         for i in range(x.ndim)])
+
+    def forward(self, inputs, *, training=False, mask=None):
+        x = cast_float(np.asarray(inputs), self.dtype)
+        inv = 1.0 / np.sqrt(np.mean(np.square(x), axis=tuple(self._ax), keepdims=True) +
+                            x.dtype.type(self.epsilon))
+        xhat = x * inv
+        return xhat * self._broadcast(x), (xhat, inv)
+
+    def backward(self, cache, d_outputs):
+        if d_outputs is None:
+            return {}, []
+        xhat, inv = cache
+        ax = tuple(self._ax)
+        other = tuple(i for i in range(xhat.ndim) if i not in ax)
+        dscale = np.sum(d_outputs * xhat, axis=other).reshape(self.scale.shape)
+        dxhat = d_outputs * self._broadcast(xhat)
+        # xhat = x * inv, inv = (mean(x^2) + eps)^-1/2: d inv/dx = -inv^3 x / N
+        dx = inv * (dxhat - xhat * np.mean(dxhat * xhat, axis=ax, keepdims=True))
+        return {"inputs": dx}, [(self.scale, dscale)]
+
+
+class UnitNormalization(Layer):
+    """Keras ``UnitNormalization``: x / ||x|| over ``axis`` (the norm floored at 1e-12)."""
+
+    supports_masking = True
+    _EPS = 1e-12
+
+    def __init__(self, axis=-1, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = axis
+
+    def get_config(self):
+        config = super().get_config()
+        config["axis"] = self.axis
+        return config
+
+    def build(self, input_shape):
+        check_rank(self, input_shape, min_rank=1)
+        self._ax = _axes(self, self.axis, len(input_shape))
+        self.built = True
+
+    def forward(self, inputs, *, training=False, mask=None):
+        x = cast_float(np.asarray(inputs), self.dtype)
+        ax = tuple(_axes(self, self.axis, x.ndim))
+        # min(1/||x||, 1/eps) without dividing by a zero norm
+        ss = np.sum(np.square(x), axis=ax, keepdims=True)
+        floored = ss <= x.dtype.type(self._EPS ** 2)
+        inv = 1.0 / np.sqrt(np.maximum(ss, x.dtype.type(self._EPS ** 2)))
+        u = x * inv
+        return u, (u, inv, floored, ax)
+
+    def backward(self, cache, d_outputs):
+        if d_outputs is None:
+            return {}, []
+        u, inv, floored, ax = cache   # where the norm is the constant floor, du = dx / eps
+        proj = np.where(floored, 0, np.sum(d_outputs * u, axis=ax, keepdims=True))
+        return {"inputs": inv * (d_outputs - u * proj)}, []

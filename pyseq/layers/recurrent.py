@@ -91,7 +91,10 @@ class _RNN(Layer):
         cls = type(self).__name__
         if isinstance(input_shape, list):
             input_shape = input_shape[0]
-        input_shape = tuple(input_shape)
+        if not isinstance(input_shape, tuple) or not all(
+                d is None or isinstance(d, (int, np.integer)) for d in input_shape):
+            raise TypeError(f"[{cls}] expects an array of shape (batch, timesteps, features), "
+                            f"got {input_shape!r}")
         if len(input_shape) != 3:
             raise ValueError(f"[{cls}] expects inputs of rank 3 (batch, timesteps, features), "
                              f"got shape {input_shape}")
@@ -189,6 +192,9 @@ class _RNN(Layer):
             x = inputs
         shape = tokens.shape if x is None else np.shape(x)
         if x is not None:
+            if np.asarray(x).dtype.kind not in "fiub":
+                raise TypeError(f"[{cls}] expects numeric inputs, got dtype "
+                                f"{np.asarray(x).dtype}")
             x = np.asarray(x, dtype=self.dtype)
         if len(shape) != 3:
             raise ValueError(f"[{cls}] expects inputs of rank 3 (batch, timesteps, features), "
@@ -286,7 +292,7 @@ class _RNN(Layer):
                       recurrent_dropout=self.recurrent_dropout, seed=self.seed,
                       return_sequences=self.return_sequences, return_state=self.return_state,
                       go_backwards=self.go_backwards, stateful=self.stateful,
-                      zero_output_for_mask=self.zero_output_for_mask)
+                      unroll=self.unroll, zero_output_for_mask=self.zero_output_for_mask)
         return config
 
 

@@ -16,6 +16,12 @@ class Flatten(Layer):
         if data_format not in (None, "channels_last"):
             raise ValueError(f"[{self.name}] only data_format='channels_last' is supported, "
                              f"got {data_format!r}")
+        self.data_format = data_format
+
+    def get_config(self):
+        config = super().get_config()
+        config["data_format"] = self.data_format
+        return config
 
     def build(self, input_shape):
         check_rank(self, input_shape, min_rank=1)
@@ -38,11 +44,20 @@ class Reshape(Layer):
 
     def __init__(self, target_shape, **kwargs):
         super().__init__(**kwargs)
-        target_shape = tuple(int(d) for d in target_shape)
+        try:
+            target_shape = tuple(int(d) for d in target_shape)
+        except (TypeError, ValueError):
+            raise TypeError(f"[{self.name}] target_shape must be a tuple of ints, got "
+                            f"{target_shape!r}") from None
         if sum(d == -1 for d in target_shape) > 1 or any(d < -1 or d == 0 for d in target_shape):
             raise ValueError(f"[{self.name}] target_shape takes positive sizes and at most one "
                              f"-1, got {target_shape}")
         self.target_shape = target_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config["target_shape"] = self.target_shape
+        return config
 
     def _resolve(self, in_shape):
         size = None if any(d is None for d in in_shape) else math.prod(in_shape)
@@ -82,6 +97,11 @@ class RepeatVector(Layer):
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
             raise ValueError(f"[{self.name}] n must be a positive int, got {n!r}")
         self.n = int(n)
+
+    def get_config(self):
+        config = super().get_config()
+        config["n"] = self.n
+        return config
 
     def build(self, input_shape):
         check_rank(self, input_shape, exact=2)

@@ -1,6 +1,6 @@
 """TimeDistributed: a layer applied to every time step (as one call over B*T rows)."""
 
-from .base import Layer
+from .base import Layer, deserialize, serialize
 from .core import check_rank
 
 
@@ -14,6 +14,17 @@ class TimeDistributed(Layer):
         if not isinstance(layer, Layer):
             raise ValueError(f"[{self.name}] wraps a Layer, got {type(layer).__name__}")
         self.layer = self.track(layer)
+
+    def get_config(self):
+        config = super().get_config()
+        config["layer"] = serialize(self.layer)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["layer"] = deserialize(config["layer"])
+        return cls(**config)
 
     def build(self, input_shape):
         check_rank(self, input_shape, min_rank=3)

@@ -54,6 +54,18 @@ class Model(Trainer, Layer):
         """The model's symbolic output(s), as given to the constructor."""
         return self._structure("_output_structure", "output")
 
+    @property
+    def input_shape(self):
+        """The input shape(s) with the batch axis None: a tuple, or a list for several."""
+        shapes = [t.shape for t in flatten(self.input)]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    @property
+    def output_shape(self):
+        """The output shape(s) with the batch axis None: a tuple, or a list for several."""
+        shapes = [t.shape for t in flatten(self.output)]
+        return shapes[0] if len(shapes) == 1 else shapes
+
     def _structure(self, attr, what):
         value = getattr(self, attr, None)
         if value is None:

@@ -45,6 +45,8 @@ def _num_samples(what, arrays):
 def _metric_state(metric):
     """A copy of a metric's running state (totals, counts, confusion-matrix arrays)."""
     return {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in vars(metric).items()}
+class NotCompiledError(RuntimeError, ValueError):
+    """fit/evaluate before compile(): Keras raises ValueError, earlier pyseq RuntimeError."""
 
 
 def _take(arrays, index):
@@ -151,6 +153,9 @@ class Trainer:
                 raise ValueError(f"[{self.name}.compile] {what} has {len(spec)} entries for {n} "
                                  "outputs")
             return list(spec)
+        if isinstance(spec, (list, tuple)) and what == "metrics" and n > 1 and len(spec) == n:
+            # Keras: one entry (a metric, a list of them, or None) per output
+            return list(spec)
         return [spec] * n
 
     def _resolve_compile(self):
@@ -195,7 +200,7 @@ class Trainer:
 
     def _require_compiled(self, what):
         if not self.compiled:
-            raise ValueError(f"[{self.name}.{what}] call compile() first")  # as Keras
+            raise NotCompiledError(f"[{self.name}.{what}] call compile() first")
         if self._loss_list is None:
             self._resolve_compile()
 
@@ -236,6 +241,26 @@ class Trainer:
             out.append(np.zeros_like(v.value) if entry is None else entry[1])
         return out
 
+    @property
+    def losses(self):
+        """The weight regularization penalties (Keras ``model.losses``), as floats."""
+        return [v.regularizer(v.value) for v in self.weights
+                if getattr(v, "regularizer", None) is not None]
+
+    def _with_regularization(self, total, grads=None):
+        """The loss plus the weights' regularization penalties (Keras adds model.losses to
+        the loss of fit and evaluate), and ``grads`` (aligned with trainable_weights) plus
+        the penalties' gradients."""
+        regularized = [v for v in self.weights if getattr(v, "regularizer", None) is not None]
+        if not regularized:
+            return total, grads
+        total = total + sum(v.regularizer(v.value) for v in regularized)
+        if grads is not None:
+            ids = {id(v) for v in regularized}
+            grads = [g + v.regularizer.grad(v.value) if id(v) in ids else g
+                     for g, v in zip(grads, self.trainable_weights)]
+        return total, grads
+
     def compute_gradients(self, x, y, sample_weight=None, training=True, return_outputs=False):
         """``loss, grads`` for one batch: the compiled loss (summed over outputs with
         loss_weights) and its gradients, NumPy arrays aligned with ``trainable_weights``.
@@ -246,7 +271,7 @@ class Trainer:
         outs, masks, caches = self._graph.forward(xs, training=training)
         total, _, d_outs = self._losses_and_output_grads(ys, outs, masks, sample_weight)
         var_grads, _ = self._graph.backward(caches, d_outs)
-        grads = self._aligned(var_grads)
+        total, grads = self._with_regularization(total, self._aligned(var_grads))
         if return_outputs:
             return total, grads, self._pack_outputs(outs)
         return total, grads
@@ -271,12 +296,14 @@ class Trainer:
         outs, masks, caches = self._graph.forward(xs, training=True)
         total, per_output, d_outs = self._losses_and_output_grads(ys, outs, masks, sw)
         var_grads, _ = self._graph.backward(caches, d_outs)
-        self.optimizer.apply(self._aligned(var_grads), self.trainable_weights)
+        total, grads = self._with_regularization(total, self._aligned(var_grads))
+        self.optimizer.apply(grads, self.trainable_weights)
         self._update_metrics(ys, outs, masks, sw, total, per_output, len(xs[0]))
 
     def _test_batch(self, xs, ys, sw):
         outs, masks, _ = self._graph.forward(xs, training=False)
         total, per_output, _ = self._losses_and_output_grads(ys, outs, masks, sw)
+        total, _ = self._with_regularization(total)
         self._update_metrics(ys, outs, masks, sw, total, per_output, len(xs[0]))
 
     def _reset_metrics(self):
@@ -321,8 +348,10 @@ class Trainer:
 
     @property
     def metrics_names(self):
+        if not getattr(self, "compiled", False):
+            return []  # Keras: an uncompiled model has no metrics
         names = ["loss"]
-        for ms in self._metric_lists or []:
+        for ms in getattr(self, "_metric_lists", None) or []:
             names += [m.name for m in ms]
         return names
 
@@ -386,8 +415,10 @@ class Trainer:
                 raise ValueError(f"[fit] validation_split must be in (0, 1), got "
                                  f"{validation_split}")
             split = int(math.floor(n * (1.0 - validation_split)))
+            # the validation samples keep their sample_weight; class_weight weighs training only
+            # (Keras splits (x, y, sample_weight) before applying class_weight)
             val = (_take(xs, slice(split, None)), _take(ys, slice(split, None)),
-                   None if sw is None else sw[split:])
+                   None if class_weight is not None or sw is None else sw[split:])
             xs, ys = _take(xs, slice(0, split)), _take(ys, slice(0, split))
             sw = None if sw is None else sw[:split]
             n = split
@@ -493,7 +524,10 @@ class Trainer:
                 vars(m).update(state)
 
     def _flatten_logs(self, logs):
-        names = [n for n in self.metrics_names if n in logs]
+        # Keras's order: the loss, the per-output losses, the compiled metrics, then the rest
+        # sorted by name
+        first = ["loss"] + [t.name for t in getattr(self, "_output_loss_trackers", [])]
+        names = [n for n in dict.fromkeys(first + self.metrics_names) if n in logs]
         values = [logs[n] for n in names] + [logs[k] for k in sorted(logs) if k not in names]
         return values[0] if len(values) == 1 else values
 

@@ -27,8 +27,11 @@ class Optimizer:
         self.clipnorm = _positive_or_none("clipnorm", clipnorm)
         self.clipvalue = _positive_or_none("clipvalue", clipvalue)
         self.global_clipnorm = _positive_or_none("global_clipnorm", global_clipnorm)
-        if self.clipnorm is not None and self.global_clipnorm is not None:
-            raise ValueError(f"[{type(self).__name__}] give clipnorm or global_clipnorm, not both")
+        given = [n for n in ("clipnorm", "clipvalue", "global_clipnorm")
+                 if getattr(self, n) is not None]
+        if len(given) > 1:  # Keras refuses these combinations too
+            raise ValueError(f"[{type(self).__name__}] only one of clipnorm, clipvalue and "
+                             f"global_clipnorm can be set, got {', '.join(given)}")
         self.learning_rate = learning_rate
         self.iterations = 0
         self._slots = {}
@@ -56,12 +59,13 @@ class Optimizer:
         self._exclude_names = list(var_names or [])
 
     # -- state -----------------------------------------------------------------------------
-    def slot(self, var, name):
-        """A zero-initialised array shaped like ``var`` kept for this optimizer."""
+    def slot(self, var, name, initial=0.0):
+        """An array shaped like ``var`` kept for this optimizer, filled with ``initial`` when
+        first asked for (Adagrad's accumulator starts at initial_accumulator_value)."""
         key = (id(var), name)
         s = self._slots.get(key)
         if s is None:
-            s = np.zeros_like(var.value)
+            s = np.full_like(var.value, initial)
             self._slots[key] = s
         return s
 
@@ -103,6 +107,7 @@ class Optimizer:
                  for g, v in zip(grads, variables)]
         grads = self._clip(grads)
         lr = self.learning_rate
+        self._before_updates()
         if self.weight_decay:
             names = getattr(self, "_exclude_names", [])
             for g, v in zip(grads, variables):
@@ -112,6 +117,9 @@ class Optimizer:
         for g, v in zip(grads, variables):
             if g is not None:
                 self.update_step(g, v, lr)
+        for v in variables:  # Keras: constraints project the variables after the update
+            if getattr(v, "constraint", None) is not None:
+                v.value[...] = v.constraint(v.value)
         self.iterations += 1
 
     def apply_gradients(self, grads_and_vars):
@@ -119,6 +127,10 @@ class Optimizer:
         pairs = list(grads_and_vars)
         self.apply([g for g, _ in pairs], [v for _, v in pairs])
         return self.iterations
+
+    def _before_updates(self):
+        """Per-step state shared by all variables (Nadam's momentum product), before any
+        variable is updated; ``iterations`` is still the number of finished steps."""
 
     def update_step(self, gradient, variable, learning_rate):
         raise NotImplementedError

@@ -85,3 +85,53 @@ class InverseTimeDecay(_StepDecay):
 
     def __call__(self, step):
         return self.initial_learning_rate / (1.0 + self.decay_rate * self._progress(step))
+
+
+class PolynomialDecay(LearningRateSchedule):
+    """(initial - end) * (1 - step / decay_steps) ** power + end, with step capped at
+    decay_steps; with cycle the horizon grows to the next multiple of decay_steps."""
+
+    def __init__(self, initial_learning_rate, decay_steps, end_learning_rate=0.0001, power=1.0,
+                 cycle=False, name="PolynomialDecay"):
+        if decay_steps <= 0:
+            raise ValueError(f"[PolynomialDecay] decay_steps must be > 0, got {decay_steps}")
+        self.initial_learning_rate, self.decay_steps = initial_learning_rate, decay_steps
+        self.end_learning_rate, self.power = end_learning_rate, power
+        self.cycle, self.name = cycle, name
+
+    def __call__(self, step):
+        horizon = self.decay_steps
+        if self.cycle:
+            horizon *= 1.0 if step == 0 else math.ceil(step / self.decay_steps)
+        else:
+            step = min(step, self.decay_steps)
+        p = step / horizon
+        return ((self.initial_learning_rate - self.end_learning_rate) * (1 - p) ** self.power
+                + self.end_learning_rate)
+
+
+class CosineDecayRestarts(LearningRateSchedule):
+    """SGDR: cosine decay over first_decay_steps, then restarts whose length grows by t_mul
+    and whose peak shrinks by m_mul, decaying to alpha * the peak."""
+
+    def __init__(self, initial_learning_rate, first_decay_steps, t_mul=2.0, m_mul=1.0,
+                 alpha=0.0, name="SGDRDecay"):
+        if first_decay_steps <= 0:
+            raise ValueError(f"[CosineDecayRestarts] first_decay_steps must be > 0, got "
+                             f"{first_decay_steps}")
+        self.initial_learning_rate, self.first_decay_steps = (initial_learning_rate,
+                                                              first_decay_steps)
+        self.t_mul, self.m_mul, self.alpha, self.name = t_mul, m_mul, alpha, name
+
+    def __call__(self, step):
+        fraction = step / self.first_decay_steps
+        if self.t_mul == 1.0:
+            restart = math.floor(fraction)
+            fraction -= restart
+        else:
+            restart = math.floor(math.log(1.0 - fraction * (1.0 - self.t_mul)) /
+                                 math.log(self.t_mul))
+            done = (1.0 - self.t_mul ** restart) / (1.0 - self.t_mul)
+            fraction = (fraction - done) / self.t_mul ** restart
+        cosine = 0.5 * self.m_mul ** restart * (1.0 + math.cos(math.pi * fraction))
+        return self.initial_learning_rate * ((1 - self.alpha) * cosine + self.alpha)
