@@ -444,3 +444,19 @@ def _with_logs(fn, n_before):
             args, logs = args[:n_before], args[n_before]
         return fn(*args, logs)
     return hook
+
+
+class ProgbarLogger(Callback):
+    """Accepted for Keras code: pyseq's fit draws its progress bar itself as ``verbose`` asks,
+    which is what Keras's own ProgbarLogger prints there (nothing with verbose=0, one bar
+    otherwise; Keras adds none beside a user's), so inside fit this callback adds nothing."""
+
+    def __init__(self):
+        super().__init__()
+        self.verbose, self.epochs, self.target = 1, 1, None
+
+    def set_params(self, params):
+        super().set_params(params)
+        verbose = params.get("verbose", 1)
+        self.verbose = 1 if verbose == "auto" else verbose
+        self.epochs, self.target = params.get("epochs", 1), params.get("steps")

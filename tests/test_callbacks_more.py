@@ -338,3 +338,14 @@ def test_fit_with_ema_optimizer_follows_keras():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert p.optimizer.iterations == 12
+
+
+def test_progbar_logger_adds_no_second_bar(capsys):
+    x, y = _data(16)
+    _model().fit(x, y, epochs=2, batch_size=8, verbose=0, callbacks=[callbacks.ProgbarLogger()])
+    assert capsys.readouterr().out == ""
+    cb = callbacks.ProgbarLogger()
+    _model().fit(x, y, epochs=2, batch_size=8, verbose=1, callbacks=[cb])
+    out = capsys.readouterr().out
+    assert out.count("Epoch 1/2") == 1 and out.count("Epoch 2/2") == 1
+    assert (cb.verbose, cb.epochs, cb.target) == (1, 2, 2)
