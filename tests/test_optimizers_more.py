@@ -450,3 +450,27 @@ def test_updates_match_keras(name, kwargs):
         theirs.finalize_variable_values(kv)
         for p, k in zip(pv, kv):
             np.testing.assert_allclose(p.value, to_numpy(k.value), rtol=2e-5, atol=1e-5)
+
+
+def test_exclude_from_weight_decay_matches_keras():
+    keras = import_keras()
+    rng = np.random.default_rng(8)
+    names = ["dense_kernel", "dense_bias", "norm_gamma", "norm_beta"]
+    init = [rng.standard_normal(4).astype(np.float32) for _ in names]
+    grads = [rng.standard_normal(4).astype(np.float32) for _ in names]
+    pv = [Variable(w.copy(), n) for w, n in zip(init, names)]
+    kv = [keras.Variable(w.copy(), name=n) for w, n in zip(init, names)]
+    ours, theirs = optimizers.AdamW(0.1, weight_decay=0.5), keras.optimizers.AdamW(
+        0.1, weight_decay=0.5)
+    for opt, vs in ((ours, pv), (theirs, kv)):
+        opt.exclude_from_weight_decay(var_list=[vs[0]], var_names=["ker"])   # replaced below
+        opt.exclude_from_weight_decay(var_list=[vs[2]], var_names=["_b[ie]", "^x"])
+    ours.apply([g.copy() for g in grads], pv)
+    theirs.apply_gradients(zip([keras.ops.convert_to_tensor(g) for g in grads], kv))
+    for p, k in zip(pv, kv):
+        np.testing.assert_allclose(p.value, to_numpy(k.value), rtol=2e-5, atol=1e-6,
+                                   err_msg=p.name)
+    decayed = optimizers.SGD(0.1, weight_decay=0.5)
+    w = Variable(np.ones(2), "w")
+    decayed.apply([np.zeros(2)], [w])
+    np.testing.assert_allclose(w.value, 0.95)   # var -= var * weight_decay * lr

@@ -2,6 +2,8 @@
 gradient accumulation, exponential moving averages (EMA), per-variable slots, config; subclasses
 give ``update_step`` with Keras 3's arithmetic, in place."""
 
+import re
+
 import numpy as np
 
 from .schedules import LearningRateSchedule
@@ -115,12 +117,14 @@ class Optimizer:
         self._learning_rate = value
 
     def exclude_from_weight_decay(self, var_list=None, var_names=None):
-        for v in var_list or []:
-            self._exclude.add(id(v))
-        self._exclude_names = list(var_names or [])
+        """No weight decay for these variables, nor for those whose name matches one of the
+        regular expressions in ``var_names`` (each call replaces the last, as Keras)."""
+        self._exclude = {id(v) for v in var_list or []}
+        self._exclude_names = [re.compile(n) for n in var_names or []]
 
     def _use_weight_decay(self, v):
-        return id(v) not in self._exclude and not any(n in v.name for n in self._exclude_names)
+        return id(v) not in self._exclude and not any(p.search(v.name)
+                                                      for p in self._exclude_names)
 
     # -- state -----------------------------------------------------------------------------
     def slot(self, var, name, initial=0.0):
