@@ -256,6 +256,18 @@ def test_ema_tracks_and_overwrites():
     np.testing.assert_allclose(v.value, -0.15)
 
 
+def test_empty_and_missing_gradients():
+    opt = optimizers.Lion(0.1)
+    v, w = Variable(np.ones(2), "v"), Variable(np.ones(2), "w")
+    opt.apply([], [])
+    assert opt.iterations == 0
+    opt.apply([None, np.ones(2)], [v, w])       # a variable without gradient is left alone
+    np.testing.assert_array_equal(v.value, 1.0)
+    np.testing.assert_allclose(w.value, 0.9)
+    with pytest.raises(ValueError, match="Lion.apply.*no gradient"):
+        opt.apply([None, None], [v, w])
+
+
 def test_learning_rate_attribute_and_iterations():
     opt = optimizers.Adam(0.01)
     opt.learning_rate = 0.5

@@ -170,6 +170,11 @@ class Optimizer:
             if g is not None and np.shape(g) != v.shape:
                 raise ValueError(f"[{type(self).__name__}.apply] gradient of shape "
                                  f"{np.shape(g)} for {v.name} of shape {v.shape}")
+        if not grads:           # Keras: nothing to do, not even a step counted
+            return
+        if all(g is None for g in grads):
+            raise ValueError(f"[{type(self).__name__}.apply] no gradient for any of the "
+                             f"{len(grads)} variables")
         known = {id(v) for v in self._ema_vars}
         self._ema_vars += [v for v in variables if id(v) not in known]
         pairs = [(np.asarray(g, dtype=v.dtype), v) for g, v in zip(grads, variables)
