@@ -475,8 +475,10 @@ class Trainer:
             bar.update(step + 1, epoch_logs, finalize=True)
             if self.stop_training:
                 break
+        if epochs > initial_epoch:   # Keras: EMA weights (use_ema) replace the trained ones
+            self.optimizer.finalize_variable_values(self.trainable_weights)
         for cb in cbs:
-            cb.on_train_end()
+            cb.on_train_end(epoch_logs if epochs > initial_epoch else None)
         return history
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,

@@ -46,6 +46,10 @@ class Adam(Optimizer):
         tmp *= alpha
         var -= tmp
 
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
+                "epsilon": self.epsilon, "amsgrad": self.amsgrad}
+
 
 class AdamW(Adam):
     """Adam with decoupled weight decay: var -= var * weight_decay * lr before each update."""

@@ -36,3 +36,7 @@ class RMSprop(Optimizer):
             variable.value -= mom
         else:
             variable.value -= increment
+
+    def get_config(self):
+        return {**super().get_config(), "rho": self.rho, "momentum": self.momentum,
+                "epsilon": self.epsilon, "centered": self.centered}

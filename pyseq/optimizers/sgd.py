@@ -27,3 +27,6 @@ class SGD(Optimizer):
                 var += m
         else:
             var -= gradient * lr
+
+    def get_config(self):
+        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
