@@ -1,15 +1,13 @@
-"""Weight regularizers (L1, L2, L1L2) and constraints (MaxNorm, NonNeg, UnitNorm,
-MinMaxNorm) as Keras 3 applies them: penalties on the weights a layer's <prefix>_regularizer
-names, added to the loss of fit/evaluate (model.losses) and their gradients to the weights';
-constraints projecting the weights after each optimizer update. By hand and finite
-differences, then against Keras."""
+"""Weight regularizers (L1, L2, L1L2) as Keras 3 applies them: penalties on the weights a
+layer's <prefix>_regularizer names, added to the loss of fit/evaluate (model.losses) and
+their gradients to the weights'. By hand and finite differences, then against Keras."""
 
 import numpy as np
 import pytest
 
 import pyseq
 from layers_helpers import import_keras, keras_weights, numeric_grad
-from pyseq import constraints, layers, regularizers
+from pyseq import layers, regularizers
 
 RNG = np.random.default_rng(53)
 
@@ -80,50 +78,3 @@ def test_regularized_fit_follows_keras():
     hk, hp = k.fit(x, y, **opts).history, p.fit(x, y, **opts).history
     for key in hk:
         np.testing.assert_allclose(hp[key], hk[key], rtol=1e-4, err_msg=key)
-
-
-def test_constraints_by_hand_and_after_each_update():
-    w = np.array([[3.0, 0.0], [4.0, -1.0]])
-    np.testing.assert_allclose(constraints.MaxNorm(2.0)(w), w * [[2 / (5 + 1e-7), 1.0]],
-                               rtol=1e-6)
-    np.testing.assert_allclose(constraints.NonNeg()(w), np.maximum(w, 0))
-    np.testing.assert_allclose(constraints.UnitNorm(axis=1)(w),
-                               w / (1e-7 + np.sqrt((w ** 2).sum(1, keepdims=True))))
-    mm = constraints.MinMaxNorm(0.5, 1.0, rate=0.5, axis=[0, 1])(w)
-    np.testing.assert_allclose(np.sqrt((mm ** 2).sum()), 0.5 * 1.0 + 0.5 * np.sqrt(26),
-                               rtol=1e-6)
-    assert type(constraints.get("max_norm")).__name__ == "MaxNorm"
-    with pytest.raises(ValueError, match=r"\[Dense\] kernel_constraint: \[constraints.get\]"):
-        layers.Dense(2, kernel_constraint="positive")
-    m = pyseq.Sequential([layers.Input((3,)),
-                          layers.Dense(4, kernel_constraint=constraints.MaxNorm(0.3),
-                                       bias_constraint="non_neg")])
-    m.compile(pyseq.optimizers.SGD(1.0), "mse")
-    m.fit(RNG.standard_normal((8, 3)), RNG.standard_normal((8, 4)) * 10, epochs=2, verbose=0)
-    kernel, bias = m.get_weights()
-    assert np.sqrt((kernel ** 2).sum(0)).max() <= 0.3 + 1e-6
-    assert bias.min() >= 0
-
-
-def test_constrained_fit_follows_keras():
-    keras = import_keras()
-
-    def build(L, Model, Input, C):
-        i = Input((5, 3))
-        h = L.LSTM(4, kernel_constraint=C.MaxNorm(0.5), recurrent_constraint="unit_norm",
-                   bias_constraint=C.NonNeg(), return_sequences=True)(i)
-        h = L.Conv1D(3, 2, kernel_constraint=C.MinMaxNorm(0.2, 0.6, rate=0.5, axis=[0, 1]))(h)
-        h = L.GlobalAveragePooling1D()(h)
-        return Model(i, L.Dense(1, kernel_constraint=C.MaxNorm(1.0))(h))
-    k = build(keras.layers, keras.Model, keras.Input, keras.constraints)
-    p = build(layers, pyseq.Model, pyseq.Input, constraints)
-    p.set_weights(keras_weights(k))
-    k.compile("adam", "mse")
-    p.compile("adam", "mse")
-    x = RNG.standard_normal((10, 5, 3)).astype(np.float32)
-    y = RNG.standard_normal((10, 1)).astype(np.float32)
-    opts = dict(epochs=3, batch_size=4, verbose=0, shuffle=False)
-    np.testing.assert_allclose(p.fit(x, y, **opts).history["loss"],
-                               k.fit(x, y, **opts).history["loss"], rtol=1e-5)
-    for a, b in zip(p.get_weights(), keras_weights(k)):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

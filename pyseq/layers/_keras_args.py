@@ -1,10 +1,10 @@
 """Keras constructor arguments pyseq's sequence layers accept without acting on them."""
 
-# Activity regularizers are not implemented: None (Keras's default) is accepted so that Keras
-# code and configs that spell the default out still run; anything else is refused. Weight
-# regularizers and constraints (prefixes in WEIGHT_REGULARIZERS) stay in kwargs for
-# Layer.__init__.
-_UNSUPPORTED = ("activity_regularizer",)
+# Activity regularizers and constraints are not implemented: None (Keras's default) is accepted
+# so that Keras code and configs that spell the defaults out still run; anything else is
+# refused. Weight regularizers (WEIGHT_REGULARIZERS) stay in kwargs for Layer.__init__.
+_UNSUPPORTED = ("activity_regularizer", "kernel_constraint", "recurrent_constraint",
+                "bias_constraint")
 WEIGHT_REGULARIZERS = ("kernel", "recurrent", "bias", "embeddings", "gamma", "beta",
                        "depthwise", "pointwise", "alpha")
 # Backend or implementation choices that do not change the result here.
@@ -13,14 +13,15 @@ _IGNORED = ("use_cudnn", "implementation", "lora_rank", "lora_alpha", "flash_att
 
 # The same for the other layers (weight-specific regularizers and constraints, quantization),
 # and arguments whose Keras default is the only behaviour pyseq has.
-_UNSUPPORTED_MORE = ("quantization_config", "renorm_clipping")
+_UNSUPPORTED_MORE = ("embeddings_constraint", "beta_constraint", "gamma_constraint",
+                     "quantization_config", "renorm_clipping")
 _DEFAULT_ONLY = {"renorm": False, "synchronized": False}
 _IGNORED_MORE = ("renorm_momentum",)
 
 
 def pop_keras_only(layer, kwargs):
     """Remove Keras-only arguments from ``kwargs``; ValueError naming ``layer`` for an
-    activity regularizer that is set (weight regularizers and constraints stay in kwargs)."""
+    activity regularizer or a constraint that is set (weight regularizers stay in kwargs)."""
     for name in _UNSUPPORTED:
         value = kwargs.pop(name, None)
         if value is not None:

@@ -88,12 +88,11 @@ class Variable:
     ``assign`` copies new values in after checking the shape.
     """
 
-    def __init__(self, value, name, trainable=True, regularizer=None, constraint=None):
+    def __init__(self, value, name, trainable=True, regularizer=None):
         self.value = value
         self.name = name
         self.trainable = bool(trainable)
         self.regularizer = regularizer  # a pyseq.regularizers.Regularizer, or None
-        self.constraint = constraint    # a pyseq.constraints.Constraint, applied after updates
 
     @property
     def shape(self):
@@ -133,20 +132,17 @@ class Layer:
 
     def __init__(self, *, name=None, trainable=True, dtype=None, input_shape=None,
                  input_dim=None, **kwargs):
-        from .. import constraints as _constraints
         from .. import regularizers as _regularizers
         from ._keras_args import WEIGHT_REGULARIZERS
-        self._regularizers, self._constraints = {}, {}
+        self._regularizers = {}
         for prefix in WEIGHT_REGULARIZERS:
-            for kind, store, module in (("regularizer", self._regularizers, _regularizers),
-                                        ("constraint", self._constraints, _constraints)):
-                value = kwargs.pop(f"{prefix}_{kind}", None)
-                if value is not None:
-                    try:
-                        store[prefix] = module.get(value)
-                    except ValueError as exc:
-                        raise ValueError(f"[{type(self).__name__}] {prefix}_{kind}: "
-                                         f"{exc}") from None
+            value = kwargs.pop(f"{prefix}_regularizer", None)
+            if value is not None:
+                try:
+                    self._regularizers[prefix] = _regularizers.get(value)
+                except ValueError as exc:
+                    raise ValueError(f"[{type(self).__name__}] {prefix}_regularizer: "
+                                     f"{exc}") from None
         if kwargs:
             unknown = ", ".join(sorted(kwargs))
             raise TypeError(f"[{type(self).__name__}] unexpected argument(s): {unknown}")
@@ -171,8 +167,7 @@ class Layer:
         prefix = self._regularizer_for.get(key, key[:-len("_kernel")] if
                                            key.endswith("_kernel") else key)
         var = Variable(value, f"{self.name}/{name}", trainable=trainable,
-                       regularizer=getattr(self, "_regularizers", {}).get(prefix),
-                       constraint=getattr(self, "_constraints", {}).get(prefix))
+                       regularizer=getattr(self, "_regularizers", {}).get(prefix))
         self._own_weights.append(var)
         return var
 
@@ -288,8 +283,6 @@ class Layer:
         config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
         for prefix, reg in getattr(self, "_regularizers", {}).items():
             config[f"{prefix}_regularizer"] = reg
-        for prefix, con in getattr(self, "_constraints", {}).items():
-            config[f"{prefix}_constraint"] = con
         return config
 
     @classmethod

@@ -162,7 +162,7 @@ class Optimizer:
     def apply(self, grads, trainable_variables):
         """Update the variables in place from ``grads`` (NumPy arrays aligned with them)."""
         grads = list(grads)
-        variables = all_variables = list(trainable_variables)
+        variables = list(trainable_variables)
         if len(grads) != len(variables):
             raise ValueError(f"[{type(self).__name__}.apply] got {len(grads)} gradients for "
                              f"{len(variables)} variables")
@@ -199,9 +199,6 @@ class Optimizer:
             self._update_all(grads, variables, lr)
         if self.use_ema:
             self._update_ema()
-        for v in all_variables:  # Keras: constraints project the variables after the update
-            if getattr(v, "constraint", None) is not None:
-                v.value[...] = v.constraint(v.value)
         self._iterations += 1
 
     def _update_all(self, grads, variables, learning_rate):
