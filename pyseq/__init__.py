@@ -29,7 +29,7 @@ from .layers import Input  # noqa: E402
 from .models import Model, Sequential  # noqa: E402
 # --- end of wip-layers block ----------------------------------------------------------------
 # --- wip-compat: keras.utils / keras.preprocessing are there after `import keras` ---------
-from . import preprocessing, regularizers, utils  # noqa: E402
+from . import preprocessing, utils  # noqa: E402
 # --- end of wip-compat block ----------------------------------------------------------------
 
 __version__ = _core.build_info()["version"]

@@ -171,10 +171,11 @@ class PReLU(Layer):
 
     def __init__(self, alpha_initializer="zeros", alpha_regularizer=None, alpha_constraint=None,
                  shared_axes=None, **kwargs):
-        if alpha_constraint is not None:
-            raise ValueError(f"[PReLU] alpha_constraint is not supported by pyseq, got "
-                             f"{alpha_constraint!r}")
-        super().__init__(alpha_regularizer=alpha_regularizer, **pop_keras_only("PReLU", kwargs))
+        for name, value in (("alpha_regularizer", alpha_regularizer),
+                            ("alpha_constraint", alpha_constraint)):
+            if value is not None:
+                raise ValueError(f"[PReLU] {name} is not supported by pyseq, got {value!r}")
+        super().__init__(**pop_keras_only("PReLU", kwargs))
         self.alpha_initializer = _initializers.get(alpha_initializer)
         if shared_axes is None:
             self.shared_axes = None

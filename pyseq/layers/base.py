@@ -88,11 +88,10 @@ class Variable:
     ``assign`` copies new values in after checking the shape.
     """
 
-    def __init__(self, value, name, trainable=True, regularizer=None):
+    def __init__(self, value, name, trainable=True):
         self.value = value
         self.name = name
         self.trainable = bool(trainable)
-        self.regularizer = regularizer  # a pyseq.regularizers.Regularizer, or None
 
     @property
     def shape(self):
@@ -126,23 +125,9 @@ class Layer:
     # True where the input is a list of tensors (merges, Attention); elsewhere an eager call turns
     # a nested list of numbers into one array, as Keras does
     _takes_list = False
-    # which ``<prefix>_regularizer`` argument a weight named <key> takes (default: the name
-    # without "_kernel", so kernel -> kernel, recurrent_kernel -> recurrent, bias -> bias)
-    _regularizer_for = {}
 
     def __init__(self, *, name=None, trainable=True, dtype=None, input_shape=None,
                  input_dim=None, **kwargs):
-        from .. import regularizers as _regularizers
-        from ._keras_args import WEIGHT_REGULARIZERS
-        self._regularizers = {}
-        for prefix in WEIGHT_REGULARIZERS:
-            value = kwargs.pop(f"{prefix}_regularizer", None)
-            if value is not None:
-                try:
-                    self._regularizers[prefix] = _regularizers.get(value)
-                except ValueError as exc:
-                    raise ValueError(f"[{type(self).__name__}] {prefix}_regularizer: "
-                                     f"{exc}") from None
         if kwargs:
             unknown = ", ".join(sorted(kwargs))
             raise TypeError(f"[{type(self).__name__}] unexpected argument(s): {unknown}")
@@ -163,11 +148,7 @@ class Layer:
         init = _initializers.get(initializer)
         dtype = self.dtype if dtype is None else dtype
         value = np.array(init(tuple(shape), dtype=dtype), dtype=dtype, order="C")  # 0-d stays 0-d
-        key = name.split("/")[-1]
-        prefix = self._regularizer_for.get(key, key[:-len("_kernel")] if
-                                           key.endswith("_kernel") else key)
-        var = Variable(value, f"{self.name}/{name}", trainable=trainable,
-                       regularizer=getattr(self, "_regularizers", {}).get(prefix))
+        var = Variable(value, f"{self.name}/{name}", trainable=trainable)
         self._own_weights.append(var)
         return var
 
@@ -280,10 +261,7 @@ class Layer:
         return call_layer(self, *args, **kwargs)
 
     def get_config(self):
-        config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
-        for prefix, reg in getattr(self, "_regularizers", {}).items():
-            config[f"{prefix}_regularizer"] = reg
-        return config
+        return {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
 
     @classmethod
     def from_config(cls, config):

@@ -25,7 +25,8 @@ class _Depthwise(Layer):
     def _init_common(self, kernel_size, strides, padding, depth_multiplier, data_format,
                      dilation_rate, activation, use_bias, bias_initializer, kwargs):
         n = self._name
-        for name in ("depthwise_constraint", "pointwise_constraint"):
+        for name in ("depthwise_regularizer", "depthwise_constraint", "pointwise_regularizer",
+                     "pointwise_constraint"):
             if kwargs.pop(name, None) is not None:
                 raise ValueError(f"[{n}] {name} is not supported by pyseq")
         super().__init__(**pop_keras_only(n, kwargs))
@@ -102,7 +103,6 @@ class DepthwiseConv1D(_Depthwise):
     (kernel_size, C, depth_multiplier), bias (C * depth_multiplier,)."""
 
     _name = "DepthwiseConv1D"
-    _regularizer_for = {"kernel": "depthwise"}  # Keras: depthwise_regularizer
 
     def __init__(self, kernel_size, strides=1, padding="valid", depth_multiplier=1,
                  data_format=None, dilation_rate=1, activation=None, use_bias=True,

@@ -241,26 +241,6 @@ class Trainer:
             out.append(np.zeros_like(v.value) if entry is None else entry[1])
         return out
 
-    @property
-    def losses(self):
-        """The weight regularization penalties (Keras ``model.losses``), as floats."""
-        return [v.regularizer(v.value) for v in self.weights
-                if getattr(v, "regularizer", None) is not None]
-
-    def _with_regularization(self, total, grads=None):
-        """The loss plus the weights' regularization penalties (Keras adds model.losses to
-        the loss of fit and evaluate), and ``grads`` (aligned with trainable_weights) plus
-        the penalties' gradients."""
-        regularized = [v for v in self.weights if getattr(v, "regularizer", None) is not None]
-        if not regularized:
-            return total, grads
-        total = total + sum(v.regularizer(v.value) for v in regularized)
-        if grads is not None:
-            ids = {id(v) for v in regularized}
-            grads = [g + v.regularizer.grad(v.value) if id(v) in ids else g
-                     for g, v in zip(grads, self.trainable_weights)]
-        return total, grads
-
     def compute_gradients(self, x, y, sample_weight=None, training=True, return_outputs=False):
         """``loss, grads`` for one batch: the compiled loss (summed over outputs with
         loss_weights) and its gradients, NumPy arrays aligned with ``trainable_weights``.
@@ -271,7 +251,7 @@ class Trainer:
         outs, masks, caches = self._graph.forward(xs, training=training)
         total, _, d_outs = self._losses_and_output_grads(ys, outs, masks, sample_weight)
         var_grads, _ = self._graph.backward(caches, d_outs)
-        total, grads = self._with_regularization(total, self._aligned(var_grads))
+        grads = self._aligned(var_grads)
         if return_outputs:
             return total, grads, self._pack_outputs(outs)
         return total, grads
@@ -296,14 +276,12 @@ class Trainer:
         outs, masks, caches = self._graph.forward(xs, training=True)
         total, per_output, d_outs = self._losses_and_output_grads(ys, outs, masks, sw)
         var_grads, _ = self._graph.backward(caches, d_outs)
-        total, grads = self._with_regularization(total, self._aligned(var_grads))
-        self.optimizer.apply(grads, self.trainable_weights)
+        self.optimizer.apply(self._aligned(var_grads), self.trainable_weights)
         self._update_metrics(ys, outs, masks, sw, total, per_output, len(xs[0]))
 
     def _test_batch(self, xs, ys, sw):
         outs, masks, _ = self._graph.forward(xs, training=False)
         total, per_output, _ = self._losses_and_output_grads(ys, outs, masks, sw)
-        total, _ = self._with_regularization(total)
         self._update_metrics(ys, outs, masks, sw, total, per_output, len(xs[0]))
 
     def _reset_metrics(self):
