@@ -5,6 +5,10 @@ reshaped without a copy, are the (B, L, N, D) layout ``ops.attention_forward`` t
 output projection reads the op's (B, Lq, N, Dv) result the same way. Weights and their order
 are Keras's: query kernel (dim, N, key_dim) and bias (N, key_dim), the same for key, value
 (value_dim), then the output kernel (N, value_dim, *output_shape) and bias (*output_shape).
+
+Regularizers and constraints are Keras's: kernel_* and bias_* apply to all four projections,
+and ``activity_regularizer`` penalises each projection's output (Q, K, V and the layer's output,
+each divided by the batch size), as Keras passes it to its four dense sublayers.
 """
 
 import math
@@ -12,6 +16,8 @@ import math
 import numpy as np
 
 from .. import ops
+from .. import regularizers as _regularizers
+from . import _regularization as _reg
 from ._keras_args import pop_keras_only
 from .base import Layer
 
@@ -31,7 +37,13 @@ class MultiHeadAttention(Layer):
     def __init__(self, num_heads, key_dim, value_dim=None, dropout=0.0, use_bias=True,
                  output_shape=None, attention_axes=None, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", seed=None, **kwargs):
+        opts = _reg.pop_weight_options("MultiHeadAttention", kwargs, ("kernel", "bias"))
+        # Keras hands activity_regularizer to the projections, not to the layer itself
+        self._activity_regularizer = _reg.resolve(
+            "MultiHeadAttention", "activity_regularizer", kwargs.pop("activity_regularizer", None),
+            "regularizer")
         super().__init__(**pop_keras_only("MultiHeadAttention", kwargs))
+        _reg.set_weight_options(self, opts)
         n = "MultiHeadAttention"
         for name, value in (("num_heads", num_heads), ("key_dim", key_dim)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -101,18 +113,23 @@ class MultiHeadAttention(Layer):
         out = self._output_shape or (q[-1],)
         self._dims = (q[-1], k[-1], v[-1])
 
+        kernel_opts = dict(regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
+        bias_opts = dict(regularizer=self.bias_regularizer, constraint=self.bias_constraint)
+
         def dense(name, dim, heads_dim):
             kernel = self.add_weight(f"{name}/kernel", (dim, N, heads_dim),
-                                     self.kernel_initializer)
-            bias = (self.add_weight(f"{name}/bias", (N, heads_dim), self.bias_initializer)
+                                     self.kernel_initializer, **kernel_opts)
+            bias = (self.add_weight(f"{name}/bias", (N, heads_dim), self.bias_initializer,
+                                    **bias_opts)
                     if self.use_bias else None)
             return kernel, bias
         self.query_kernel, self.query_bias = dense("query", q[-1], Dk)
         self.key_kernel, self.key_bias = dense("key", k[-1], Dk)
         self.value_kernel, self.value_bias = dense("value", v[-1], Dv)
         self.output_kernel = self.add_weight("attention_output/kernel", (N, Dv, *out),
-                                             self.kernel_initializer)
-        self.output_bias = (self.add_weight("attention_output/bias", out, self.bias_initializer)
+                                             self.kernel_initializer, **kernel_opts)
+        self.output_bias = (self.add_weight("attention_output/bias", out, self.bias_initializer,
+                                            **bias_opts)
                             if self.use_bias else None)
         self.built = True
 
@@ -204,8 +221,12 @@ class MultiHeadAttention(Layer):
             O2, Wo.reshape(O2.shape[1], -1),
             None if self.output_bias is None else self.output_bias.value.reshape(-1))
         y = y.reshape(B, Lq, *out_dims)
+        act = None
+        if self._activity_regularizer is not None:
+            act = (Q, K, V, y)
+            _reg.record_activity(self, self._activity_regularizer, list(act))
         cache = (query, key, value, key_given, Q, K, (q_saved, k_saved, v_saved, o_saved),
-                 saved, q_mask, scores)
+                 saved, q_mask, scores, act)
         return ([y, scores] if return_attention_scores else y), cache
 
     def _project_back(self, x, dY, kernel, bias, dense_saved, grads):
@@ -217,7 +238,7 @@ class MultiHeadAttention(Layer):
         return dx.reshape(x.shape)
 
     def backward(self, cache, d_outputs):
-        query, key, value, key_given, Q, K, dense_saved, saved, q_mask, scores = cache
+        query, key, value, key_given, Q, K, dense_saved, saved, q_mask, scores, act = cache
         q_saved, k_saved, v_saved, o_saved = dense_saved
         if isinstance(d_outputs, (list, tuple)):
             dy, d_scores = d_outputs
@@ -227,6 +248,8 @@ class MultiHeadAttention(Layer):
         Wo = self.output_kernel.value
         if dy is None:
             dy = np.zeros((B, Lq) + Wo.shape[2:], self.dtype)
+        if act is not None:
+            dy = self._activity_grad(act[3], dy)
         d2 = np.asarray(dy, self.dtype).reshape(B * Lq, -1)
         dO2, dWo, dbo = ops.dense_backward(d2, o_saved)
         out_grads = [(self.output_kernel, dWo.reshape(Wo.shape))]
@@ -243,6 +266,8 @@ class MultiHeadAttention(Layer):
             dS *= 1.0 / math.sqrt(self.key_dim)
             dQ = dQ + np.einsum("bnqk,bknd->bqnd", dS, K)
             dK = dK + np.einsum("bnqk,bqnd->bknd", dS, Q)
+        if act is not None:
+            dQ, dK, dV = (self._activity_grad(t, d) for t, d in zip(act[:3], (dQ, dK, dV)))
         grads = []
         dquery = self._project_back(query, dQ, self.query_kernel, self.query_bias, q_saved, grads)
         dkey = self._project_back(key, dK, self.key_kernel, self.key_bias, k_saved, grads)
@@ -255,8 +280,12 @@ class MultiHeadAttention(Layer):
             d_args["value"] = dvalue + dkey
         return d_args, grads + out_grads
 
+    def _activity_grad(self, t, d):
+        return _reg.add_activity_grads(self, self._activity_regularizer, t, d)
+
     def get_config(self):
         config = super().get_config()
+        config["activity_regularizer"] = _regularizers.serialize(self._activity_regularizer)
         config.update(num_heads=self.num_heads, key_dim=self.key_dim, value_dim=self.value_dim,
                       dropout=self.dropout, use_bias=self.use_bias,
                       output_shape=self._output_shape, attention_axes=self.attention_axes,

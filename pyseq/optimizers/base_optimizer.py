@@ -112,6 +112,10 @@ class Optimizer:
         for g, v in zip(grads, variables):
             if g is not None:
                 self.update_step(g, v, lr)
+        # Keras: a variable's constraint projects it after the update
+        for g, v in zip(grads, variables):
+            if g is not None and getattr(v, "constraint", None) is not None:
+                v.assign(v.constraint(v.value))
         self.iterations += 1
 
     def apply_gradients(self, grads_and_vars):
