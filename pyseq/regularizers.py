@@ -131,7 +131,8 @@ class L2(L1L2):
 
 class OrthogonalRegularizer(Regularizer):
     """Pushes the rows (``mode="rows"``) or columns (``"columns"``) of a 2-D weight towards
-    orthogonality: ``factor`` times half the mean |cosine| between distinct rows (columns)."""
+    orthogonality: ``factor`` times the mean |cosine| over the pairs of distinct rows
+    (columns)."""
 
     def __init__(self, factor=0.01, mode="rows"):
         self.factor = _factor("OrthogonalRegularizer", "factor", factor)

@@ -46,21 +46,23 @@ def pop_weight_options(owner, kwargs, weights):
     return opts
 
 
-def set_weight_options(layer, opts):
-    """Keep popped options as the layer's attributes, in the order its get_config lists them."""
+def set_weight_options(layer, opts, lists_activity=False):
+    """Keep popped options as the layer's attributes, in the order its get_config lists them.
+    ``lists_activity``: the layer's Keras config shows ``activity_regularizer`` even when None
+    (the recurrent layers, Conv1D, Embedding do; Dense and the normalizations do not)."""
     for name, value in opts.items():
         setattr(layer, name, value)
     layer._weight_options = tuple(opts)
+    layer._lists_activity = lists_activity
 
 
 def options_config(layer):
-    """The layer's regularizers and constraints as Keras's get_config shows them: a layer with
-    weight options always lists them and ``activity_regularizer``; any other layer lists
-    ``activity_regularizer`` when it is set."""
+    """The layer's regularizers and constraints as Keras's get_config shows them: its weight
+    options always, ``activity_regularizer`` when set (or always, see set_weight_options)."""
     config = {}
     names = getattr(layer, "_weight_options", ())
     activity = getattr(layer, "activity_regularizer", None)
-    if names or activity is not None:
+    if getattr(layer, "_lists_activity", False) or activity is not None:
         config["activity_regularizer"] = _regularizers.serialize(activity)
     for name in names:
         module = _regularizers if name.endswith("_regularizer") else _constraints

@@ -20,7 +20,7 @@ class Conv1D(Layer):
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
         opts = _reg.pop_weight_options("Conv1D", kwargs, ("kernel", "bias"))
         super().__init__(**pop_keras_only("Conv1D", kwargs))
-        _reg.set_weight_options(self, opts)
+        _reg.set_weight_options(self, opts, lists_activity=True)
         n = "Conv1D"
         self.filters = cu.positive_int(n, "filters", filters)
         self.kernel_size = (cu.positive_int(n, "kernel_size", kernel_size),)

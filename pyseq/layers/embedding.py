@@ -20,7 +20,7 @@ class Embedding(Layer):
                  input_length=None, weights=None, **kwargs):
         opts = _reg.pop_weight_options("Embedding", kwargs, ("embeddings",))
         super().__init__(**kwargs)
-        _reg.set_weight_options(self, opts)
+        _reg.set_weight_options(self, opts, lists_activity=True)
         for arg, v in (("input_dim", input_dim), ("output_dim", output_dim)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
                 raise ValueError(f"[{self.name}] {arg} must be a positive int, got {v!r}")

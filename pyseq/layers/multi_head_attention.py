@@ -224,7 +224,8 @@ class MultiHeadAttention(Layer):
         act = None
         if self._activity_regularizer is not None:
             act = (Q, K, V, y)
-            _reg.record_activity(self, self._activity_regularizer, list(act))
+            # in the order Keras's layer.losses lists its four sublayers' (last built first)
+            _reg.record_activity(self, self._activity_regularizer, [y, V, K, Q])
         cache = (query, key, value, key_given, Q, K, (q_saved, k_saved, v_saved, o_saved),
                  saved, q_mask, scores, act)
         return ([y, scores] if return_attention_scores else y), cache

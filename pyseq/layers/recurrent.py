@@ -55,7 +55,7 @@ class _RNN(Layer):
         opts = _reg.pop_weight_options(type(self).__name__, kwargs,
                                        ("kernel", "recurrent", "bias"))
         super().__init__(**pop_keras_only(type(self).__name__, kwargs))
-        _reg.set_weight_options(self, opts)
+        _reg.set_weight_options(self, opts, lists_activity=True)
         cls = type(self).__name__
         if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 1:
             raise ValueError(f"[{cls}] units must be a positive integer, got {units!r}")
