@@ -59,13 +59,14 @@ def test_constraints_match_keras():
                          (C.MaxNorm(0.7, axis=1), keras.constraints.MaxNorm(0.7, axis=1)),
                          (C.NonNeg(), keras.constraints.NonNeg()),
                          (C.UnitNorm([0, 1]), keras.constraints.UnitNorm([0, 1])),
-                         (C.MinMaxNorm(0.5, 1.5, 0.4), keras.constraints.MinMaxNorm(0.5, 1.5, 0.4))):
+                         (C.MinMaxNorm(0.5, 1.5, 0.4),
+                          keras.constraints.MinMaxNorm(0.5, 1.5, 0.4))):
         np.testing.assert_allclose(ours(w), to_numpy(theirs(torch.as_tensor(w))), rtol=1e-6,
                                    atol=1e-7, err_msg=repr(ours))
         assert ours.get_config() == theirs.get_config()
 
 
-# -- get, aliases, config ---------------------------------------------------------------------------
+# -- get, aliases, config ------------------------------------------------------------------------
 def test_get_names_dicts_classes_instances_callables():
     assert type(C.get("max_norm")) is C.MaxNorm and C.get("MaxNorm").max_value == 2
     assert type(C.get("non_neg")) is C.NonNeg and type(C.get("NonNeg")) is C.NonNeg

@@ -404,7 +404,8 @@ def _attention_model(L, I, M, reg, con):
     e = L.Embedding(9, 4, embeddings_regularizer=reg.L2(0.01), activity_regularizer=reg.L1(0.01),
                     embeddings_constraint=con.MaxNorm(0.2, axis=1))(inp)
     a = L.MultiHeadAttention(2, 3, kernel_regularizer=reg.L2(0.02), bias_regularizer=reg.L1(0.01),
-                             activity_regularizer=reg.L2(0.01), kernel_constraint=con.MaxNorm(0.5))(e, e)
+                             activity_regularizer=reg.L2(0.01),
+                             kernel_constraint=con.MaxNorm(0.5))(e, e)
     n = L.LayerNormalization(gamma_regularizer=reg.L2(0.1), beta_constraint=con.NonNeg())(a + e)
     pooled = L.GlobalAveragePooling1D()(n)
     out = L.Dense(3, activation="softmax", activity_regularizer=reg.L2(0.1))(pooled)
@@ -450,3 +451,34 @@ def test_sequential_with_regularizers_trains():
     h = model.fit(x, y, epochs=5, batch_size=8, verbose=0).history["loss"]
     assert h[-1] < h[0]
     assert len(model.losses) == 2
+
+
+@pytest.mark.parametrize("name, args, kw, shape", [
+    ("LSTM", (2,), dict(return_state=True, kernel_regularizer="l1"), (4, 5, 3)),
+    ("GRU", (3,), dict(return_sequences=True, recurrent_regularizer="l2"), (4, 5, 3)),
+    ("SimpleRNN", (3,), dict(bias_regularizer="l2"), (4, 5, 3)),
+    ("Conv1D", (2, 3), dict(kernel_regularizer="l1", bias_regularizer="l2"), (4, 5, 3)),
+    ("Embedding", (6, 3), dict(embeddings_regularizer="l1"), None),
+])
+def test_eager_layer_losses_follow_keras(name, args, kw, shape):
+    # an eager call: the activity penalty of every output (states too), then the weights'
+    keras = import_keras()
+    rng = np.random.default_rng(4)
+    x = rng.integers(0, 6, (4, 5)) if shape is None else rng.standard_normal(shape).astype(
+        np.float32)
+    k = getattr(keras.layers, name)(*args, activity_regularizer="l2", **kw)
+    p = getattr(layers, name)(*args, activity_regularizer="l2", **kw)
+    k(x)
+    p(x)
+    p.set_weights([w + 0.1 for w in keras_weights(k)])  # biases away from 0
+    for v, w in zip(k.weights, p.get_weights()):
+        v.assign(w)
+    k(x)
+    out = p(x)
+    ours = [float(v) for v in p.losses]
+    if name == "SimpleRNN":
+        # Keras 3.15's SimpleRNN takes activity_regularizer and drops it (passes it neither to
+        # its cell nor to RNN); pyseq applies it, as Keras documents
+        assert ours[0] == pytest.approx(0.01 * np.sum(np.square(out)) / 4, rel=1e-5)
+        ours = ours[1:]
+    np.testing.assert_allclose(ours, [float(to_numpy(v)) for v in k.losses], rtol=1e-5)

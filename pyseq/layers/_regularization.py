@@ -194,7 +194,8 @@ def run_forward(layer, inputs, **kwargs):
 def run_backward(layer, cache, d_outputs):
     """``layer.backward`` of a :func:`run_forward` cache, activity gradients included."""
     if isinstance(cache, ActivityCache):
-        if type(d_outputs).__name__ == "PreActivationGrad":
+        from .base import PreActivationGrad  # base imports this module
+        if isinstance(d_outputs, PreActivationGrad):  # the trainer never sends one here
             raise RuntimeError(f"[{layer.name}] a logits gradient cannot carry an activity "
                                "penalty's gradient")
         d_outputs = add_activity_grads(layer, layer.activity_regularizer, cache.outputs,
