@@ -77,6 +77,29 @@ def test_gradient_of_a_vanishing_row():
     assert np.abs(g[1]).max() > 1e5  # the 1/eps slope
 
 
+def test_penalties_and_gradients_match_keras_autograd():
+    keras = import_keras()
+    import torch
+    x = randn(5, 4)
+    x[2] = 1e-9  # a row below Keras's 1e-7 normalisation floor
+    pairs = [(R.L1(0.3), keras.regularizers.L1(0.3)), (R.L2(0.7), keras.regularizers.L2(0.7)),
+             (R.L1L2(0.2, 0.5), keras.regularizers.L1L2(0.2, 0.5))]
+    for mode in ("rows", "columns"):  # 0.5: Keras keeps the factor as a float32 tensor
+        pairs.append((R.OrthogonalRegularizer(0.5, mode),
+                      keras.regularizers.OrthogonalRegularizer(0.5, mode)))
+    for ours, theirs in pairs:
+        t = torch.tensor(x, requires_grad=True)
+        value = theirs(t)
+        value.backward()
+        assert float(ours(x)) == pytest.approx(value.item(), rel=1e-6), ours
+        # scale-aware per row (the tiny row's gradient is ~1e6): Keras's torch path rounds at
+        # ~1e-8 of the row's scale; ours matches float64 finite differences (test above)
+        expected = t.grad.numpy()
+        scale = np.abs(expected).max(axis=1, keepdims=True)
+        err = np.abs(ours.gradient(x) - expected)
+        assert np.all(err <= 1e-6 * np.abs(expected) + 1e-7 * scale), (ours, err / scale)
+
+
 # -- get, aliases, config -----------------------------------------------------------------------
 def test_get_names_dicts_classes_instances_callables():
     assert type(R.get("l1")) is R.L1 and R.get("l1").l1 == 0.01
