@@ -59,3 +59,9 @@ def get_num_threads():
 __all__ = ["ops", "build_info", "set_num_threads", "get_num_threads", "__version__",
            "activations", "initializers", "layers", "losses", "metrics", "optimizers",
            "callbacks", "models", "Input", "Model", "Sequential"]
+
+# --- regularizers and constraints (branch wip-regular) --------------------------------------
+from . import constraints, regularizers  # noqa: E402
+
+__all__ += ["constraints", "regularizers"]
+# --- end of wip-regular block ---------------------------------------------------------------

@@ -44,6 +44,7 @@ import re
 import numpy as np
 
 from .. import initializers as _initializers
+from . import _regularization as _reg
 
 _FLOAT_DTYPES = ("float32", "float64")
 _name_counts = {}
@@ -85,8 +86,13 @@ class Variable:
     """A named weight: a NumPy array that optimizers update in place.
 
     ``value`` is the array itself (updated in place by optimizers, so references stay valid);
-    ``assign`` copies new values in after checking the shape.
+    ``assign`` copies new values in after checking the shape. ``regularizer`` and
+    ``constraint`` (None unless given to ``add_weight``) are Keras's: the trainer adds the
+    regularizer's penalty to the loss, the optimizer applies the constraint after each update.
     """
+
+    regularizer = None
+    constraint = None
 
     def __init__(self, value, name, trainable=True):
         self.value = value
@@ -127,7 +133,7 @@ class Layer:
     _takes_list = False
 
     def __init__(self, *, name=None, trainable=True, dtype=None, input_shape=None,
-                 input_dim=None, **kwargs):
+                 input_dim=None, activity_regularizer=None, **kwargs):
         if kwargs:
             unknown = ", ".join(sorted(kwargs))
             raise TypeError(f"[{type(self).__name__}] unexpected argument(s): {unknown}")
@@ -142,13 +148,20 @@ class Layer:
             input_shape = (input_dim,)
         self._declared_input_shape = tuple(input_shape) if input_shape is not None else None
         self._inbound_nodes = []  # the graph nodes of this layer's symbolic calls
+        # Keras's: penalises the layer's outputs (see _regularization.run_forward)
+        self.activity_regularizer = _reg.resolve(type(self).__name__, "activity_regularizer",
+                                                 activity_regularizer, "regularizer")
 
     # -- weights ----------------------------------------------------------------------------
-    def add_weight(self, name, shape, initializer="zeros", trainable=True, dtype=None):
+    def add_weight(self, name, shape, initializer="zeros", trainable=True, dtype=None,
+                   regularizer=None, constraint=None):
         init = _initializers.get(initializer)
         dtype = self.dtype if dtype is None else dtype
         value = np.array(init(tuple(shape), dtype=dtype), dtype=dtype, order="C")  # 0-d stays 0-d
         var = Variable(value, f"{self.name}/{name}", trainable=trainable)
+        owner = type(self).__name__
+        var.regularizer = _reg.resolve(owner, f"{name} regularizer", regularizer, "regularizer")
+        var.constraint = _reg.resolve(owner, f"{name} constraint", constraint, "constraint")
         self._own_weights.append(var)
         return var
 
@@ -223,6 +236,13 @@ class Layer:
     def count_params(self):
         return int(sum(v.value.size for v in self.weights))
 
+    @property
+    def losses(self):
+        """Keras's ``layer.losses``: the activity-regularizer penalties of the layer's latest
+        call (sublayers' included) and the current penalties of its regularized trainable
+        weights, as NumPy scalars."""
+        return _reg.layer_losses(self)
+
     # -- building and shapes -----------------------------------------------------------------
     def build(self, input_shape):
         """Create the weights for inputs of ``input_shape`` (batch axis None)."""
@@ -261,7 +281,9 @@ class Layer:
         return call_layer(self, *args, **kwargs)
 
     def get_config(self):
-        return {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
+        config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
+        config.update(_reg.options_config(self))  # regularizers and constraints, as Keras's
+        return config
 
     @classmethod
     def from_config(cls, config):

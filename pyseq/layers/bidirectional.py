@@ -8,6 +8,7 @@ zero_output_for_mask = return_sequences.
 
 import numpy as np
 
+from ._regularization import run_backward, run_forward
 from .base import Layer, deserialize, serialize
 from .recurrent import _RNN, _as_mask
 
@@ -128,8 +129,10 @@ class Bidirectional(Layer):
                                  f"states followed by the backward states, got {got}")
             half = len(initial_state) // 2
             fw_state, bw_state = list(initial_state[:half]), list(initial_state[half:])
-        y, fw_cache = fw.forward(inputs, training=training, mask=mask, initial_state=fw_state)
-        y_rev, bw_cache = bw.forward(inputs, training=training, mask=mask, initial_state=bw_state)
+        # run_forward/run_backward: each direction's activity_regularizer, as Keras's sublayers
+        y, fw_cache = run_forward(fw, inputs, training=training, mask=mask, initial_state=fw_state)
+        y_rev, bw_cache = run_forward(bw, inputs, training=training, mask=mask,
+                                      initial_state=bw_state)
         states = []
         if self.return_state:
             states = list(y[1:]) + list(y_rev[1:])
@@ -190,8 +193,8 @@ class Bidirectional(Layer):
             d_bw = [dy_rev] + d_states[n_states:]
         else:
             d_fw, d_bw = dy, dy_rev
-        fw_args, fw_grads = fw.backward(fw_cache, d_fw)
-        bw_args, bw_grads = bw.backward(bw_cache, d_bw)
+        fw_args, fw_grads = run_backward(fw, fw_cache, d_fw)
+        bw_args, bw_grads = run_backward(bw, bw_cache, d_bw)
         # Token inputs (TokenRows): both halves sent the table's gradient with their weights'.
         d_args = {"inputs": fw_args["inputs"] + bw_args["inputs"]} if "inputs" in fw_args else {}
         if "initial_state" in fw_args:

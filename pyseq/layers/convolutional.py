@@ -5,6 +5,7 @@ import numpy as np
 from .. import activations as _activations
 from .. import ops
 from . import _conv_utils as cu
+from . import _regularization as _reg
 from ._keras_args import pop_keras_only
 from .base import Layer
 
@@ -17,7 +18,9 @@ class Conv1D(Layer):
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
                  dilation_rate=1, groups=1, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+        opts = _reg.pop_weight_options("Conv1D", kwargs, ("kernel", "bias"))
         super().__init__(**pop_keras_only("Conv1D", kwargs))
+        _reg.set_weight_options(self, opts, lists_activity=True)
         n = "Conv1D"
         self.filters = cu.positive_int(n, "filters", filters)
         self.kernel_size = (cu.positive_int(n, "kernel_size", kernel_size),)
@@ -51,8 +54,12 @@ class Conv1D(Layer):
         self.input_channels = int(C)
         self._check_length(shape)
         self.kernel = self.add_weight("kernel", (self.kernel_size[0], C // self.groups,
-                                                 self.filters), self.kernel_initializer)
-        self.bias = (self.add_weight("bias", (self.filters,), self.bias_initializer)
+                                                 self.filters), self.kernel_initializer,
+                                      regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
+        self.bias = (self.add_weight("bias", (self.filters,), self.bias_initializer,
+                                     regularizer=self.bias_regularizer,
+                                     constraint=self.bias_constraint)
                      if self.use_bias else None)
         self.built = True
 

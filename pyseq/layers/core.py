@@ -5,6 +5,7 @@ import numpy as np
 from .. import activations as _activations
 from .. import initializers as _initializers
 from .. import ops
+from . import _regularization as _reg
 from ._call import Node, SymbolicTensor
 from ._keras_args import pop_keras_only
 from .base import Layer, PreActivationGrad, _unique_name
@@ -108,7 +109,9 @@ class Dense(Layer):
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", **kwargs):
+        opts = _reg.pop_weight_options("Dense", kwargs, ("kernel", "bias"))
         super().__init__(**pop_keras_only("Dense", kwargs))
+        _reg.set_weight_options(self, opts)
         if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units <= 0:
             raise ValueError(f"[{self.name}] units must be a positive int, got {units!r}")
         self.units = int(units)
@@ -123,9 +126,13 @@ class Dense(Layer):
         if input_shape[-1] is None:
             raise ValueError(f"[{self.name}] (Dense) needs a known last axis, got {input_shape}")
         self.kernel = self.add_weight("kernel", (input_shape[-1], self.units),
-                                      self.kernel_initializer)
+                                      self.kernel_initializer,
+                                      regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
         if self.use_bias:
-            self.bias = self.add_weight("bias", (self.units,), self.bias_initializer)
+            self.bias = self.add_weight("bias", (self.units,), self.bias_initializer,
+                                        regularizer=self.bias_regularizer,
+                                        constraint=self.bias_constraint)
         self.built = True
 
     def get_config(self):

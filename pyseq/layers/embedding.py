@@ -6,6 +6,7 @@ import numpy as np
 from .. import initializers as _initializers
 from .. import ops
 from ._keras_args import pop_keras_only
+from . import _regularization as _reg
 from .base import Layer
 
 
@@ -18,7 +19,9 @@ class Embedding(Layer):
 
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", mask_zero=False,
                  input_length=None, weights=None, **kwargs):
+        opts = _reg.pop_weight_options("Embedding", kwargs, ("embeddings",))
         super().__init__(**pop_keras_only("Embedding", kwargs))
+        _reg.set_weight_options(self, opts, lists_activity=True)
         for arg, v in (("input_dim", input_dim), ("output_dim", output_dim)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
                 raise ValueError(f"[{self.name}] {arg} must be a positive int, got {v!r}")
@@ -40,7 +43,9 @@ class Embedding(Layer):
         if input_shape is not None and not isinstance(input_shape, tuple):
             raise ValueError(f"[{self.name}] expects one input tensor")
         self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim),
-                                          self.embeddings_initializer)
+                                          self.embeddings_initializer,
+                                          regularizer=self.embeddings_regularizer,
+                                          constraint=self.embeddings_constraint)
         self.built = True
         if self._initial_weights is not None:
             self.set_weights(self._initial_weights)

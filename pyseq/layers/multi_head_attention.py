@@ -9,6 +9,10 @@ are Keras's: query kernel (dim, N, key_dim) and bias (N, key_dim), the same for 
 A query row that sees no key (its query masked, or every key masked) follows Keras 3: with
 dropout 0 and no returned scores Keras takes its fused path, which weighs all keys equally
 (the mean of the values); otherwise its explicit masked softmax gives zeros.
+
+Regularizers and constraints are Keras's: kernel_* and bias_* apply to all four projections,
+and ``activity_regularizer`` penalises each projection's output (Q, K, V and the layer's output,
+each divided by the batch size), as Keras passes it to its four dense sublayers.
 """
 
 import math
@@ -16,6 +20,8 @@ import math
 import numpy as np
 
 from .. import ops
+from .. import regularizers as _regularizers
+from . import _regularization as _reg
 from ._keras_args import pop_keras_only
 from .base import Layer
 
@@ -54,7 +60,13 @@ class MultiHeadAttention(Layer):
                  output_shape=None, attention_axes=None, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", seed=None, sliding_window=None, use_gate=False,
                  **kwargs):
+        opts = _reg.pop_weight_options("MultiHeadAttention", kwargs, ("kernel", "bias"))
+        # Keras hands activity_regularizer to the projections, not to the layer itself
+        self._activity_regularizer = _reg.resolve(
+            "MultiHeadAttention", "activity_regularizer", kwargs.pop("activity_regularizer", None),
+            "regularizer")
         super().__init__(**pop_keras_only("MultiHeadAttention", kwargs))
+        _reg.set_weight_options(self, opts)
         n = "MultiHeadAttention"
         if sliding_window is not None and (isinstance(sliding_window, bool) or
                                            not isinstance(sliding_window, (int, np.integer)) or
@@ -131,10 +143,14 @@ class MultiHeadAttention(Layer):
         out = self._output_shape or (q[-1],)
         self._dims = (q[-1], k[-1], v[-1])
 
+        kernel_opts = dict(regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
+        bias_opts = dict(regularizer=self.bias_regularizer, constraint=self.bias_constraint)
+
         def dense(name, dim, heads_dim):
             kernel = self.add_weight(f"{name}/kernel", (dim, N, heads_dim),
-                                     self.kernel_initializer)
-            bias = (self.add_weight(f"{name}/bias", (N, heads_dim), self.bias_initializer)
+                                     self.kernel_initializer, **kernel_opts)
+            bias = (self.add_weight(f"{name}/bias", (N, heads_dim), self.bias_initializer,
+                                    **bias_opts)
                     if self.use_bias else None)
             return kernel, bias
         self.query_kernel, self.query_bias = dense("query", q[-1], Dk)
@@ -143,8 +159,9 @@ class MultiHeadAttention(Layer):
             self.gate_kernel, self.gate_bias = dense("gate", q[-1], Dv)
         self.value_kernel, self.value_bias = dense("value", v[-1], Dv)
         self.output_kernel = self.add_weight("attention_output/kernel", (N, Dv, *out),
-                                             self.kernel_initializer)
-        self.output_bias = (self.add_weight("attention_output/bias", out, self.bias_initializer)
+                                             self.kernel_initializer, **kernel_opts)
+        self.output_bias = (self.add_weight("attention_output/bias", out, self.bias_initializer,
+                                            **bias_opts)
                             if self.use_bias else None)
         self.built = True
 
@@ -259,8 +276,13 @@ class MultiHeadAttention(Layer):
             O2, Wo.reshape(O2.shape[1], -1),
             None if self.output_bias is None else self.output_bias.value.reshape(-1))
         y = y.reshape(B, Lq, *out_dims)
+        act = None
+        if self._activity_regularizer is not None:
+            act = (Q, K, V, y)
+            # in the order Keras's layer.losses lists its four sublayers' (last built first)
+            _reg.record_activity(self, self._activity_regularizer, [y, V, K, Q])
         cache = (query, key, value, key_given, Q, K, (q_saved, k_saved, v_saved, o_saved),
-                 saved, (q_mask, uniform), scores, (gate, g_saved, O_pre))
+                 saved, (q_mask, uniform), scores, (gate, g_saved, O_pre), act)
         return ([y, scores] if return_attention_scores else y), cache
 
     def _project_back(self, x, dY, kernel, bias, dense_saved, grads):
@@ -272,7 +294,7 @@ class MultiHeadAttention(Layer):
         return dx.reshape(x.shape)
 
     def backward(self, cache, d_outputs):
-        query, key, value, key_given, Q, K, dense_saved, saved, masks, scores, gating = cache
+        query, key, value, key_given, Q, K, dense_saved, saved, masks, scores, gating, act = cache
         q_mask, uniform = masks
         q_saved, k_saved, v_saved, o_saved = dense_saved
         if isinstance(d_outputs, (list, tuple)):
@@ -283,6 +305,8 @@ class MultiHeadAttention(Layer):
         Wo = self.output_kernel.value
         if dy is None:
             dy = np.zeros((B, Lq) + Wo.shape[2:], self.dtype)
+        if act is not None:
+            dy = self._activity_grad(act[3], dy)
         d2 = np.asarray(dy, self.dtype).reshape(B * Lq, -1)
         dO2, dWo, dbo = ops.dense_backward(d2, o_saved)
         out_grads = [(self.output_kernel, dWo.reshape(Wo.shape))]
@@ -312,6 +336,8 @@ class MultiHeadAttention(Layer):
             dS *= 1.0 / math.sqrt(self.key_dim)
             dQ = dQ + np.einsum("bnqk,bknd->bqnd", dS, K)
             dK = dK + np.einsum("bnqk,bqnd->bknd", dS, Q)
+        if act is not None:
+            dQ, dK, dV = (self._activity_grad(t, d) for t, d in zip(act[:3], (dQ, dK, dV)))
         grads = []
         dquery = self._project_back(query, dQ, self.query_kernel, self.query_bias, q_saved, grads)
         if dgate_pre is not None:
@@ -327,8 +353,12 @@ class MultiHeadAttention(Layer):
             d_args["value"] = dvalue + dkey
         return d_args, grads + out_grads
 
+    def _activity_grad(self, t, d):
+        return _reg.add_activity_grads(self, self._activity_regularizer, t, d)
+
     def get_config(self):
         config = super().get_config()
+        config["activity_regularizer"] = _regularizers.serialize(self._activity_regularizer)
         config.update(num_heads=self.num_heads, key_dim=self.key_dim, value_dim=self.value_dim,
                       dropout=self.dropout, use_bias=self.use_bias,
                       output_shape=self._output_shape, attention_axes=self.attention_axes,

@@ -4,6 +4,7 @@ import numpy as np
 
 from .. import initializers as _initializers
 from ._keras_args import pop_keras_only
+from . import _regularization as _reg
 from .base import Layer
 from .core import cast_float, check_rank
 
@@ -36,7 +37,9 @@ class LayerNormalization(Layer):
 
     def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, rms_scaling=False,
                  beta_initializer="zeros", gamma_initializer="ones", **kwargs):
+        opts = _reg.pop_weight_options("LayerNormalization", kwargs, ("beta", "gamma"))
         super().__init__(**pop_keras_only("LayerNormalization", kwargs))
+        _reg.set_weight_options(self, opts)
         self.axis, self.epsilon = axis, float(epsilon)
         self.center, self.scale, self.rms_scaling = bool(center), bool(scale), bool(rms_scaling)
         self.beta_initializer = _initializers.get(beta_initializer)
@@ -53,9 +56,13 @@ class LayerNormalization(Layer):
     def build(self, input_shape):
         shape = _param_shape(self, input_shape)
         if self.scale or self.rms_scaling:  # Keras: rms_scaling always has gamma
-            self.gamma = self.add_weight("gamma", shape, self.gamma_initializer)
+            self.gamma = self.add_weight("gamma", shape, self.gamma_initializer,
+                                         regularizer=self.gamma_regularizer,
+                                         constraint=self.gamma_constraint)
         if self.center and not self.rms_scaling:
-            self.beta = self.add_weight("beta", shape, self.beta_initializer)
+            self.beta = self.add_weight("beta", shape, self.beta_initializer,
+                                        regularizer=self.beta_regularizer,
+                                        constraint=self.beta_constraint)
         self.built = True
 
     def _broadcast(self, w, x):
@@ -109,7 +116,9 @@ class BatchNormalization(Layer):
                  beta_initializer="zeros", gamma_initializer="ones",
                  moving_mean_initializer="zeros", moving_variance_initializer="ones",
                  synchronized=False, **kwargs):
+        opts = _reg.pop_weight_options("BatchNormalization", kwargs, ("beta", "gamma"))
         super().__init__(**pop_keras_only("BatchNormalization", kwargs))
+        _reg.set_weight_options(self, opts)
         self.axis, self.momentum, self.epsilon = axis, float(momentum), float(epsilon)
         self.center, self.scale = bool(center), bool(scale)
         self.beta_initializer = _initializers.get(beta_initializer)
@@ -131,9 +140,13 @@ class BatchNormalization(Layer):
     def build(self, input_shape):
         shape = _param_shape(self, input_shape)
         if self.scale:
-            self.gamma = self.add_weight("gamma", shape, self.gamma_initializer)
+            self.gamma = self.add_weight("gamma", shape, self.gamma_initializer,
+                                         regularizer=self.gamma_regularizer,
+                                         constraint=self.gamma_constraint)
         if self.center:
-            self.beta = self.add_weight("beta", shape, self.beta_initializer)
+            self.beta = self.add_weight("beta", shape, self.beta_initializer,
+                                        regularizer=self.beta_regularizer,
+                                        constraint=self.beta_constraint)
         self.moving_mean = self.add_weight("moving_mean", shape, self.moving_mean_initializer,
                                            trainable=False)
         self.moving_variance = self.add_weight("moving_variance", shape,

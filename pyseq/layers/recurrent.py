@@ -16,6 +16,7 @@ import numpy as np
 from .. import activations as _activations
 from .. import ops
 from . import _rnn_numpy
+from . import _regularization as _reg
 from ._keras_args import pop_keras_only
 from .base import Layer
 from .embedding import TokenRows
@@ -51,7 +52,10 @@ class _RNN(Layer):
                  bias_initializer="zeros", dropout=0.0, recurrent_dropout=0.0, seed=None,
                  return_sequences=False, return_state=False, go_backwards=False, stateful=False,
                  unroll=False, zero_output_for_mask=False, **kwargs):
+        opts = _reg.pop_weight_options(type(self).__name__, kwargs,
+                                       ("kernel", "recurrent", "bias"))
         super().__init__(**pop_keras_only(type(self).__name__, kwargs))
+        _reg.set_weight_options(self, opts, lists_activity=True)
         cls = type(self).__name__
         if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 1:
             raise ValueError(f"[{cls}] units must be a positive integer, got {units!r}")
@@ -104,10 +108,16 @@ class _RNN(Layer):
                              f"got shape {input_shape}")
         self._input_features = int(features)
         G, H = self._gates, self.units
-        self.kernel = self.add_weight("kernel", (features, G * H), self.kernel_initializer)
+        self.kernel = self.add_weight("kernel", (features, G * H), self.kernel_initializer,
+                                      regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
         self.recurrent_kernel = self.add_weight("recurrent_kernel", (H, G * H),
-                                                self.recurrent_initializer)
-        self.bias = (self.add_weight("bias", self._bias_shape(), self._bias_initializer())
+                                                self.recurrent_initializer,
+                                                regularizer=self.recurrent_regularizer,
+                                                constraint=self.recurrent_constraint)
+        self.bias = (self.add_weight("bias", self._bias_shape(), self._bias_initializer(),
+                                     regularizer=self.bias_regularizer,
+                                     constraint=self.bias_constraint)
                      if self.use_bias else None)
         if self.stateful:
             if input_shape[0] is None:

@@ -7,6 +7,7 @@ and turns the output gradients into argument and weight gradients in backward.
 
 from ..layers._call import (SymbolicTensor, flatten, keyword_masks, map_structure, pack_like,
                             structure_mask)
+from ..layers._regularization import has_activity, outer_call, run_backward, run_forward
 from ..layers.base import PreActivationGrad
 from ..layers.embedding import Embedding
 
@@ -95,13 +96,18 @@ class Graph:
             t = node.inputs
             if (getattr(node.layer, "_token_op", None)
                     and isinstance(t, SymbolicTensor) and t.node is not None
-                    and isinstance(t.node.layer, Embedding) and self.uses.get(id(t)) == 1):
+                    and isinstance(t.node.layer, Embedding) and self.uses.get(id(t)) == 1
+                    and t.node.layer.activity_regularizer is None):  # that needs the rows
                 out.add(id(t.node))
         return out
 
     # -- forward ---------------------------------------------------------------------------
     def forward(self, input_values, training=False, input_masks=None):
         """(outputs, output masks, cache) for a flat list of input arrays."""
+        with outer_call():  # one call: the layers' activity losses start afresh (Keras)
+            return self._forward(input_values, training, input_masks)
+
+    def _forward(self, input_values, training, input_masks):
         values, masks = {}, {}
         for i, (t, v) in enumerate(zip(self.inputs, input_values)):
             values[id(t)] = v
@@ -128,7 +134,8 @@ class Graph:
             if fold_embeddings and id(node) in self.token_nodes:
                 out, cache = layer.forward_tokens(args)
             else:
-                out, cache = layer.forward(args, training=flag, mask=in_mask, **kwargs, **extra)
+                out, cache = run_forward(layer, args, training=flag, mask=in_mask, **kwargs,
+                                         **extra)
             caches.append(cache)
             if node.multi:
                 flat = flatten(out)
@@ -159,10 +166,10 @@ class Graph:
         var_grads = {}
         for node, cache, need in zip(reversed(self.nodes), reversed(caches), reversed(needed)):
             d_outs = [grads.pop(id(t), None) for t in node.outputs]
-            if not need or all(d is None for d in d_outs):
+            if not need or all(d is None for d in d_outs) and not has_activity(cache):
                 continue
             d = pack_like(node.out_structure, d_outs) if node.multi else d_outs[0]
-            d_args, pairs = node.layer.backward(cache, d)
+            d_args, pairs = run_backward(node.layer, cache, d)
             for var, g in pairs:
                 entry = var_grads.get(id(var))
                 if entry is None:

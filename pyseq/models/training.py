@@ -10,6 +10,7 @@ from .. import metrics as _metrics
 from .. import optimizers as _optimizers
 from ..callbacks import Callback, History
 from ..layers._call import SymbolicTensor, flatten
+from ..layers._regularization import add_weight_penalty_grads
 from ..layers.base import PreActivationGrad
 from .progbar import Progbar
 
@@ -214,6 +215,7 @@ class Trainer:
         t = self._graph.outputs[i]
         return (getattr(layer, "accepts_preactivation_grad", False) and
                 getattr(getattr(layer, "activation", None), "name", None) == want and
+                getattr(layer, "activity_regularizer", None) is None and
                 self._graph.uses.get(id(t), 0) == 1)
 
     def _losses_and_output_grads(self, ys, outs, masks, sample_weight=None):
@@ -236,20 +238,29 @@ class Trainer:
 
     def _aligned(self, var_grads):
         out = []
-        for v in self.trainable_weights:
+        variables = self.trainable_weights
+        for v in variables:
             entry = var_grads.get(id(v))
             out.append(np.zeros_like(v.value) if entry is None else entry[1])
-        return out
+        return add_weight_penalty_grads(variables, out)  # the regularizers' gradients
+
+    def _penalized(self, total):
+        """The compiled loss plus the regularization penalties, ``sum(model.losses)`` (read
+        after the forward pass), as Keras's compute_loss in fit, evaluate and *_on_batch."""
+        penalties = self.losses
+        return total + float(sum(penalties)) if penalties else total
 
     def compute_gradients(self, x, y, sample_weight=None, training=True, return_outputs=False):
         """``loss, grads`` for one batch: the compiled loss (summed over outputs with
-        loss_weights) and its gradients, NumPy arrays aligned with ``trainable_weights``.
+        loss_weights) plus the regularization penalties (``sum(model.losses)``, as Keras's fit
+        minimises), and its gradients, NumPy arrays aligned with ``trainable_weights``.
         With ``return_outputs=True``, ``loss, grads, outputs``."""
         self._ensure_built(x)
         self._require_compiled("compute_gradients")
         xs, ys = self._standardize_inputs(x), self._standardize_targets(y)
         outs, masks, caches = self._graph.forward(xs, training=training)
         total, _, d_outs = self._losses_and_output_grads(ys, outs, masks, sample_weight)
+        total = self._penalized(total)
         var_grads, _ = self._graph.backward(caches, d_outs)
         grads = self._aligned(var_grads)
         if return_outputs:
@@ -258,14 +269,17 @@ class Trainer:
 
     def forward_for_gradients(self, x, training=True):
         """``outputs, cache``: the forward pass of a custom loop; then
-        ``gradients_from(cache, d_outputs)`` for any upstream gradient of the outputs."""
+        ``gradients_from(cache, d_outputs)`` for any upstream gradient of the outputs.
+        ``model.losses`` then holds the regularization penalties of this pass."""
         self._ensure_built(x)
         xs = self._standardize_inputs(x)
         outs, masks, caches = self._graph.forward(xs, training=training)
         return self._pack_outputs(outs), caches
 
     def gradients_from(self, cache, d_outputs):
-        """Gradients (aligned with ``trainable_weights``) of sum(outputs * d_outputs)."""
+        """Gradients (aligned with ``trainable_weights``) of sum(outputs * d_outputs), plus,
+        for a model with regularizers, those of the penalties ``sum(model.losses)`` of the
+        forward pass that made ``cache`` (a loop adds their values to its own loss)."""
         d = [d_outputs] if isinstance(self._output_structure, SymbolicTensor) else \
             flatten(d_outputs)
         var_grads, _ = self._graph.backward(cache, d)
@@ -275,6 +289,7 @@ class Trainer:
     def _train_batch(self, xs, ys, sw):
         outs, masks, caches = self._graph.forward(xs, training=True)
         total, per_output, d_outs = self._losses_and_output_grads(ys, outs, masks, sw)
+        total = self._penalized(total)  # before the update: the weights the loss saw
         var_grads, _ = self._graph.backward(caches, d_outs)
         self.optimizer.apply(self._aligned(var_grads), self.trainable_weights)
         self._update_metrics(ys, outs, masks, sw, total, per_output, len(xs[0]))
@@ -282,6 +297,7 @@ class Trainer:
     def _test_batch(self, xs, ys, sw):
         outs, masks, _ = self._graph.forward(xs, training=False)
         total, per_output, _ = self._losses_and_output_grads(ys, outs, masks, sw)
+        total = self._penalized(total)
         self._update_metrics(ys, outs, masks, sw, total, per_output, len(xs[0]))
 
     def _reset_metrics(self):

@@ -199,6 +199,9 @@ class Optimizer:
             self._update_all(grads, variables, lr)
         if self.use_ema:
             self._update_ema()
+        for v in variables:  # Keras: a variable's constraint projects it after the update
+            if getattr(v, "constraint", None) is not None:
+                v.assign(v.constraint(v.value))
         self._iterations += 1
 
     def _update_all(self, grads, variables, learning_rate):
