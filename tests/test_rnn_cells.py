@@ -53,10 +53,11 @@ def test_stacked_cells_run_in_turn_with_nested_states():
     for w in rnn.weights:
         w.assign(RNG.uniform(-0.5, 0.5, w.shape))
     seq_rnn = layers.RNN([layers.SimpleRNNCell(2, dtype="float64"),
-                          layers.LSTMCell(2, dtype="float64")], return_sequences=True,
+                          layers.LSTMCell(1, dtype="float64")], return_sequences=True,
                          go_backwards=True, dtype="float64")
-    seq_rnn(X)
-    check_layer_gradients(seq_rnn, X, mask=MASK)
+    small = np.ascontiguousarray(X[:2, :4, :2])  # numeric_grad perturbs in place
+    seq_rnn(small)
+    check_layer_gradients(seq_rnn, small, mask=MASK[1:, :4])
     out, cache = rnn.forward(X, mask=MASK)
     d = [RNG.standard_normal(out[0].shape), [RNG.standard_normal((3, 3)), None], [None]]
     assert rnn.backward(cache, d)[0]["inputs"].shape == X.shape

@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import activations as _activations
 from . import _conv_utils as cu
+from . import _regularization as _reg
 from ._keras_args import pop_keras_only
 from .base import Layer
 
@@ -35,7 +36,9 @@ class Conv1DTranspose(Layer):
     def __init__(self, filters, kernel_size, strides=1, padding="valid", output_padding=None,
                  data_format=None, dilation_rate=1, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+        opts = _reg.pop_weight_options("Conv1DTranspose", kwargs, ("kernel", "bias"))
         super().__init__(**pop_keras_only("Conv1DTranspose", kwargs))
+        _reg.set_weight_options(self, opts, lists_activity=True)
         n = "Conv1DTranspose"
         self.filters = cu.positive_int(n, "filters", filters)
         self.kernel_size = (cu.positive_int(n, "kernel_size", kernel_size),)
@@ -86,8 +89,12 @@ class Conv1DTranspose(Layer):
                              f"{shape}")
         self.input_channels = int(C)
         self.kernel = self.add_weight("kernel", (self.kernel_size[0], self.filters, C),
-                                      self.kernel_initializer)
-        self.bias = (self.add_weight("bias", (self.filters,), self.bias_initializer)
+                                      self.kernel_initializer,
+                                      regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
+        self.bias = (self.add_weight("bias", (self.filters,), self.bias_initializer,
+                                     regularizer=self.bias_regularizer,
+                                     constraint=self.bias_constraint)
                      if self.use_bias else None)
         self.built = True
 

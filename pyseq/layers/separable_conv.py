@@ -11,6 +11,7 @@ import numpy as np
 from .. import activations as _activations
 from .. import ops
 from . import _conv_utils as cu
+from . import _regularization as _reg
 from ._keras_args import pop_keras_only
 from .base import Layer
 
@@ -25,11 +26,11 @@ class _Depthwise(Layer):
     def _init_common(self, kernel_size, strides, padding, depth_multiplier, data_format,
                      dilation_rate, activation, use_bias, bias_initializer, kwargs):
         n = self._name
-        for name in ("depthwise_regularizer", "depthwise_constraint", "pointwise_regularizer",
-                     "pointwise_constraint"):
-            if kwargs.pop(name, None) is not None:
-                raise ValueError(f"[{n}] {name} is not supported by pyseq")
+        weights = ("depthwise", "pointwise", "bias") if n == "SeparableConv1D" else \
+            ("depthwise", "bias")
+        opts = _reg.pop_weight_options(n, kwargs, weights)
         super().__init__(**pop_keras_only(n, kwargs))
+        _reg.set_weight_options(self, opts, lists_activity=True)
         self.kernel_size = (cu.positive_int(n, "kernel_size", kernel_size),)
         self.strides = (cu.positive_int(n, "strides", strides),)
         self.dilation_rate = (cu.positive_int(n, "dilation_rate", dilation_rate),)
@@ -115,9 +116,12 @@ class DepthwiseConv1D(_Depthwise):
         C = self._channels_of(input_shape)
         self.input_channels = C
         self.kernel = self.add_weight("kernel", (self.kernel_size[0], C, self.depth_multiplier),
-                                      self.depthwise_initializer)
+                                      self.depthwise_initializer,
+                                      regularizer=self.depthwise_regularizer,
+                                      constraint=self.depthwise_constraint)
         self.bias = (self.add_weight("bias", (C * self.depth_multiplier,),
-                                     self.bias_initializer) if self.use_bias else None)
+                                     self.bias_initializer, regularizer=self.bias_regularizer,
+                                     constraint=self.bias_constraint) if self.use_bias else None)
         self.built = True
 
     def compute_output_shape(self, input_shape, **call_kwargs):
@@ -164,10 +168,16 @@ class SeparableConv1D(_Depthwise):
         self.input_channels = C
         M = self.depth_multiplier
         self.depthwise_kernel = self.add_weight("depthwise_kernel", (self.kernel_size[0], C, M),
-                                                self.depthwise_initializer)
+                                                self.depthwise_initializer,
+                                                regularizer=self.depthwise_regularizer,
+                                                constraint=self.depthwise_constraint)
         self.pointwise_kernel = self.add_weight("pointwise_kernel", (1, C * M, self.filters),
-                                                self.pointwise_initializer)
-        self.bias = (self.add_weight("bias", (self.filters,), self.bias_initializer)
+                                                self.pointwise_initializer,
+                                                regularizer=self.pointwise_regularizer,
+                                                constraint=self.pointwise_constraint)
+        self.bias = (self.add_weight("bias", (self.filters,), self.bias_initializer,
+                                     regularizer=self.bias_regularizer,
+                                     constraint=self.bias_constraint)
                      if self.use_bias else None)
         self.built = True
 
