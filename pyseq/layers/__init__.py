@@ -53,3 +53,10 @@ __all__ += ["AdditiveAttention", "Dot", "dot", "ELU", "Identity", "LeakyReLU", "
             "DepthwiseConv1D", "SeparableConv1D", "Conv1DTranspose", "RNN", "GRUCell",
             "LSTMCell", "SimpleRNNCell", "StackedRNNCells"]
 # --- end of wip-compat block ----------------------------------------------------------------
+
+# --- GroupNormalization, AlphaDropout (branch wip-groupnorm) ----------------------------------
+from .group_normalization import GroupNormalization  # noqa: E402
+from .noise import AlphaDropout  # noqa: E402
+
+__all__ += ["GroupNormalization", "AlphaDropout"]
+# --- end of wip-groupnorm block ---------------------------------------------------------------

@@ -1,10 +1,11 @@
-"""Keras's noise layers, active only in training: GaussianNoise (additive, stddev) and
-GaussianDropout (multiplicative, mean 1, variance rate / (1 - rate)); both pass masks on."""
+"""Keras's noise layers, active only in training: GaussianNoise (additive, stddev),
+GaussianDropout (multiplicative, mean 1, variance rate / (1 - rate)) and AlphaDropout (SELU's
+dropout); all pass masks on."""
 
 import numpy as np
 
 from .base import Layer
-from .core import cast_float
+from .core import Dropout, _check_rate, cast_float
 
 
 class _Noise(Layer):
@@ -64,3 +65,49 @@ class GaussianDropout(_Noise):
         if d_outputs is None:
             return {}, []
         return {"inputs": d_outputs if cache is None else d_outputs * cache}, []
+
+
+# --- AlphaDropout (branch wip-groupnorm) ------------------------------------------------------
+# SELU's constants (Klambauer et al., 2017), whose mean and variance AlphaDropout keeps
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+class AlphaDropout(_Noise):
+    """Keras ``AlphaDropout``: in training, dropped values become SELU's saturation value
+    -alpha*scale and everything is affinely rescaled to keep zero mean and unit variance
+    (``rate`` in [0, 1); ``noise_shape`` as Dropout's, None entries taking the input's size)."""
+
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        self.rate = _check_rate(self, rate)
+        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(rate=self.rate, noise_shape=self.noise_shape, seed=self.seed)
+        return config
+
+    def _noise_shape(self, x):
+        shape = Dropout._noise_shape(self, x)
+        # a draw that does not broadcast to x would change the output's shape
+        if any(d not in (1, n) for d, n in zip(shape, x.shape)):
+            raise ValueError(f"[{self.name}] noise_shape {self.noise_shape} must broadcast to "
+                             f"the inputs' shape {x.shape}")
+        return shape
+
+    def forward(self, inputs, *, training=False, mask=None):
+        x = cast_float(inputs, self.dtype, self.name)
+        if not training or self.rate == 0:
+            return x, None
+        t = x.dtype.type
+        keep = (self._rng.random(self._noise_shape(x)) >= self.rate).astype(x.dtype)
+        alpha_p = -_SELU_ALPHA * _SELU_SCALE
+        a = ((1 - self.rate) * (1 + self.rate * alpha_p ** 2)) ** -0.5
+        b = -a * alpha_p * self.rate
+        # a * (x*keep + alpha_p*(1 - keep)) + b; its gradient is a*keep
+        scale = t(a) * keep
+        return x * scale + (t(a * alpha_p) * (t(1) - keep) + t(b)), np.broadcast_to(scale, x.shape)
+
+    backward = GaussianDropout.backward  # d_outputs times the saved scale
+# --- end of AlphaDropout ----------------------------------------------------------------------
