@@ -19,6 +19,8 @@ import inspect
 
 import numpy as np
 
+from ._keras_config import deserialize_builtin, serialize_builtin
+
 __all__ = ["Constraint", "MaxNorm", "NonNeg", "UnitNorm", "MinMaxNorm", "max_norm", "non_neg",
            "unit_norm", "min_max_norm", "get", "serialize", "deserialize"]
 
@@ -155,25 +157,12 @@ def serialize(constraint):
     """Keras's form for a built-in constraint (``{"module": "keras.constraints", "class_name":
     "MaxNorm", "config": {...}, "registered_name": None}``); None stays None, and a custom
     constraint or function is returned as itself."""
-    if constraint is None:
-        return None
-    if type(constraint) in _CLASSES.values():
-        return {"module": "keras.constraints", "class_name": type(constraint).__name__,
-                "config": constraint.get_config(), "registered_name": None}
-    return constraint
+    return serialize_builtin(constraint, "keras.constraints", tuple(_CLASSES.values()))
 
 
 def deserialize(config, custom_objects=None):
     """The constraint of a ``{"class_name": ..., "config": {...}}`` dict (Keras's form)."""
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ValueError(f"[constraints.deserialize] expects a dict with 'class_name' and "
-                         f"'config', got {config!r:.80}")
-    name = config["class_name"]
-    cls = (custom_objects or {}).get(name) or _NAMES.get(name)
-    if cls is None:
-        raise ValueError(f"[constraints.deserialize] unknown constraint {name!r}; known: "
-                         f"{sorted(_CLASSES)}")
-    return cls.from_config(dict(config.get("config") or {}))
+    return deserialize_builtin("constraint", config, _NAMES, _CLASSES, custom_objects)
 
 
 def get(identifier):

@@ -24,6 +24,8 @@ import math
 
 import numpy as np
 
+from ._keras_config import deserialize_builtin, serialize_builtin
+
 __all__ = ["Regularizer", "L1", "L2", "L1L2", "OrthogonalRegularizer", "l1", "l2", "l1_l2",
            "orthogonal_regularizer", "get", "serialize", "deserialize"]
 
@@ -192,25 +194,12 @@ def serialize(regularizer):
     "class_name": "L2", "config": {"l2": 0.01}, "registered_name": None}``); None stays None,
     and a custom regularizer or function is returned as itself (pyseq keeps configs in Python,
     it does not write them to JSON)."""
-    if regularizer is None:
-        return None
-    if type(regularizer) in _CLASSES.values():
-        return {"module": "keras.regularizers", "class_name": type(regularizer).__name__,
-                "config": regularizer.get_config(), "registered_name": None}
-    return regularizer
+    return serialize_builtin(regularizer, "keras.regularizers", tuple(_CLASSES.values()))
 
 
 def deserialize(config, custom_objects=None):
     """The regularizer of a ``{"class_name": ..., "config": {...}}`` dict (Keras's form)."""
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ValueError(f"[regularizers.deserialize] expects a dict with 'class_name' and "
-                         f"'config', got {config!r:.80}")
-    name = config["class_name"]
-    cls = (custom_objects or {}).get(name) or _NAMES.get(name)
-    if cls is None:
-        raise ValueError(f"[regularizers.deserialize] unknown regularizer {name!r}; known: "
-                         f"{sorted(_CLASSES)}")
-    return cls.from_config(dict(config.get("config") or {}))
+    return deserialize_builtin("regularizer", config, _NAMES, _CLASSES, custom_objects)
 
 
 def get(identifier):

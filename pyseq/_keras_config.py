@@ -1,0 +1,26 @@
+"""Keras's serialised form ``{"module", "class_name", "config", "registered_name"}`` for pyseq's
+built-in regularizers and constraints: one text for both kinds."""
+
+
+def serialize_builtin(obj, module, classes):
+    """``obj`` in Keras's form when its class is one of ``classes``; None stays None, anything
+    else (a custom object or function) is returned as itself."""
+    if obj is None:
+        return None
+    if type(obj) in classes:
+        return {"module": module, "class_name": type(obj).__name__,
+                "config": obj.get_config(), "registered_name": None}
+    return obj
+
+
+def deserialize_builtin(kind, config, names, known, custom_objects=None):
+    """The object of a ``{"class_name": ..., "config": {...}}`` dict: ``custom_objects`` first,
+    then ``names`` (class name -> class); ValueError naming ``kind`` otherwise."""
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ValueError(f"[{kind}s.deserialize] expects a dict with 'class_name' and "
+                         f"'config', got {config!r:.80}")
+    name = config["class_name"]
+    cls = (custom_objects or {}).get(name) or names.get(name)
+    if cls is None:
+        raise ValueError(f"[{kind}s.deserialize] unknown {kind} {name!r}; known: {sorted(known)}")
+    return cls.from_config(dict(config.get("config") or {}))
