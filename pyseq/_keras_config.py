@@ -24,3 +24,28 @@ def deserialize_builtin(kind, config, names, known, custom_objects=None):
     if cls is None:
         raise ValueError(f"[{kind}s.deserialize] unknown {kind} {name!r}; known: {sorted(known)}")
     return cls.from_config(dict(config.get("config") or {}))
+
+
+def get_builtin(kind, identifier, names, known, base, deserialize, hint):
+    """``get`` for regularizers and constraints: None, a name (``names``), a serialised dict, a
+    subclass of ``base`` (instantiated), an instance or any callable; ``hint`` lists the short
+    names in the ValueError for an unknown one."""
+    if identifier is None:
+        return None
+    if isinstance(identifier, str):
+        cls = names.get(identifier)
+        if cls is None:
+            raise ValueError(f"[{kind}s.get] unknown {kind} {identifier!r}; known: {hint} or a "
+                             f"class name ({', '.join(sorted(known))})")
+        return cls()
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    if isinstance(identifier, type):
+        if not issubclass(identifier, base):
+            raise TypeError(f"[{kind}s.get] a class must subclass {base.__name__}, got "
+                            f"{identifier.__name__}")
+        return identifier()
+    if callable(identifier):
+        return identifier
+    raise TypeError(f"[{kind}s.get] expects a name, a dict, a {base.__name__} or a callable, got "
+                    f"{type(identifier).__name__}: {identifier!r:.60}")

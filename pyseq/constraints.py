@@ -15,11 +15,9 @@ Note that, as in Keras, MaxNorm scales every weight by norm / (norm + 1e-7), so 
 inside the bound shrinks by a relative 1e-7 / norm at each step.
 """
 
-import inspect
-
 import numpy as np
 
-from ._keras_config import deserialize_builtin, serialize_builtin
+from ._keras_config import deserialize_builtin, get_builtin, serialize_builtin
 
 __all__ = ["Constraint", "MaxNorm", "NonNeg", "UnitNorm", "MinMaxNorm", "max_norm", "non_neg",
            "unit_norm", "min_max_norm", "get", "serialize", "deserialize"]
@@ -168,23 +166,5 @@ def deserialize(config, custom_objects=None):
 def get(identifier):
     """A constraint from None, a name ('max_norm', 'non_neg', 'unit_norm', 'min_max_norm' or a
     class name), a dict from :func:`serialize`, a class, an instance or any callable."""
-    if identifier is None:
-        return None
-    if isinstance(identifier, str):
-        cls = _NAMES.get(identifier)
-        if cls is None:
-            raise ValueError(f"[constraints.get] unknown constraint {identifier!r}; known: "
-                             f"'max_norm', 'non_neg', 'unit_norm', 'min_max_norm' or a class "
-                             f"name ({', '.join(sorted(_CLASSES))})")
-        return cls()
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    if inspect.isclass(identifier):
-        if not issubclass(identifier, Constraint):
-            raise TypeError(f"[constraints.get] a class must subclass Constraint, got "
-                            f"{identifier.__name__}")
-        return identifier()
-    if callable(identifier):
-        return identifier
-    raise TypeError(f"[constraints.get] expects a name, a dict, a Constraint or a callable, got "
-                    f"{type(identifier).__name__}: {identifier!r:.60}")
+    return get_builtin("constraint", identifier, _NAMES, _CLASSES, Constraint, deserialize,
+                       "'max_norm', 'non_neg', 'unit_norm', 'min_max_norm'")

@@ -19,12 +19,11 @@ a plain function (``lambda w: ...``) is accepted, and its penalty is reported, b
 weight it penalises raises TypeError since pyseq cannot differentiate it.
 """
 
-import inspect
 import math
 
 import numpy as np
 
-from ._keras_config import deserialize_builtin, serialize_builtin
+from ._keras_config import deserialize_builtin, get_builtin, serialize_builtin
 
 __all__ = ["Regularizer", "L1", "L2", "L1L2", "OrthogonalRegularizer", "l1", "l2", "l1_l2",
            "orthogonal_regularizer", "get", "serialize", "deserialize"]
@@ -209,25 +208,7 @@ def get(identifier):
     'l1_l2' gives L1L2(l1=0.01, l2=0.01), the defaults Keras documents for that string (Keras
     3.15 itself fails to resolve it); 'L1L2' and 'l1l2' give L1L2() as in Keras.
     """
-    if identifier is None:
-        return None
-    if isinstance(identifier, str):
-        if identifier == "l1_l2":
-            return L1L2(l1=0.01, l2=0.01)
-        cls = _NAMES.get(identifier)
-        if cls is None:
-            raise ValueError(f"[regularizers.get] unknown regularizer {identifier!r}; known: "
-                             f"'l1', 'l2', 'l1_l2', 'orthogonal_regularizer' or a class name "
-                             f"({', '.join(sorted(_CLASSES))})")
-        return cls()
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    if inspect.isclass(identifier):
-        if not issubclass(identifier, Regularizer):
-            raise TypeError(f"[regularizers.get] a class must subclass Regularizer, got "
-                            f"{identifier.__name__}")
-        return identifier()
-    if callable(identifier):
-        return identifier
-    raise TypeError(f"[regularizers.get] expects a name, a dict, a Regularizer or a callable, "
-                    f"got {type(identifier).__name__}: {identifier!r:.60}")
+    if identifier == "l1_l2":  # Keras's documented default (Keras 3.15 itself raises)
+        return L1L2(l1=0.01, l2=0.01)
+    return get_builtin("regularizer", identifier, _NAMES, _CLASSES, Regularizer, deserialize,
+                       "'l1', 'l2', 'l1_l2', 'orthogonal_regularizer'")
