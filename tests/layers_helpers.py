@@ -31,17 +31,18 @@ def keras_weights(obj):
 
 
 def numeric_grad(f, x, eps=1e-6):
-    """Central differences of the scalar f() with respect to the float64 array x (in place)."""
-    g = np.zeros_like(x)
-    flat, gflat = x.reshape(-1), g.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + eps
+    """Central differences of the scalar f() with respect to the float64 array x, perturbed in
+    place entry by entry (through its own strides: a reshape of a non-contiguous x would be a
+    copy, and f() would never see the perturbation)."""
+    g = np.zeros(x.shape)
+    for i in np.ndindex(x.shape):
+        old = x[i]
+        x[i] = old + eps
         fp = f()
-        flat[i] = old - eps
+        x[i] = old - eps
         fm = f()
-        flat[i] = old
-        gflat[i] = (fp - fm) / (2 * eps)
+        x[i] = old
+        g[i] = (fp - fm) / (2 * eps)
     return g
 
 

@@ -320,3 +320,12 @@ def test_every_activation_matches_keras():
         ref = to_numpy(getattr(keras.activations, name)(keras.ops.convert_to_tensor(x)))
         np.testing.assert_allclose(pyseq_activations.get(name)(x), ref, rtol=2e-6, atol=2e-6,
                                    err_msg=name)
+
+
+def test_numeric_grad_sees_non_contiguous_inputs():
+    # the finite-difference helper perturbs its array through the array's own strides
+    from layers_helpers import numeric_grad
+    base = np.random.default_rng(0).standard_normal((3, 8))
+    x = base[:, ::2]
+    np.testing.assert_allclose(numeric_grad(lambda: float(np.sum(x ** 3)), x), 3 * x ** 2,
+                               rtol=1e-6)
