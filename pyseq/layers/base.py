@@ -154,7 +154,13 @@ class Layer:
 
     # -- weights ----------------------------------------------------------------------------
     def add_weight(self, name, shape, initializer="zeros", trainable=True, dtype=None,
-                   regularizer=None, constraint=None):
+                   regularizer=None, constraint=None, options=None):
+        """A new weight. ``options``: the prefix of the layer's ``<options>_regularizer`` and
+        ``<options>_constraint`` attributes (its Keras arguments, see set_weight_options), used
+        in place of ``regularizer`` and ``constraint``."""
+        if options is not None:
+            regularizer = getattr(self, f"{options}_regularizer")
+            constraint = getattr(self, f"{options}_constraint")
         init = _initializers.get(initializer)
         dtype = self.dtype if dtype is None else dtype
         value = np.array(init(tuple(shape), dtype=dtype), dtype=dtype, order="C")  # 0-d stays 0-d

@@ -89,12 +89,9 @@ class Conv1DTranspose(Layer):
                              f"{shape}")
         self.input_channels = int(C)
         self.kernel = self.add_weight("kernel", (self.kernel_size[0], self.filters, C),
-                                      self.kernel_initializer,
-                                      regularizer=self.kernel_regularizer,
-                                      constraint=self.kernel_constraint)
+                                      self.kernel_initializer, options="kernel")
         self.bias = (self.add_weight("bias", (self.filters,), self.bias_initializer,
-                                     regularizer=self.bias_regularizer,
-                                     constraint=self.bias_constraint)
+                                     options="bias")
                      if self.use_bias else None)
         self.built = True
 

@@ -55,11 +55,9 @@ class Conv1D(Layer):
         self._check_length(shape)
         self.kernel = self.add_weight("kernel", (self.kernel_size[0], C // self.groups,
                                                  self.filters), self.kernel_initializer,
-                                      regularizer=self.kernel_regularizer,
-                                      constraint=self.kernel_constraint)
+                                      options="kernel")
         self.bias = (self.add_weight("bias", (self.filters,), self.bias_initializer,
-                                     regularizer=self.bias_regularizer,
-                                     constraint=self.bias_constraint)
+                                     options="bias")
                      if self.use_bias else None)
         self.built = True
 

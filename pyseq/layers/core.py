@@ -126,13 +126,10 @@ class Dense(Layer):
         if input_shape[-1] is None:
             raise ValueError(f"[{self.name}] (Dense) needs a known last axis, got {input_shape}")
         self.kernel = self.add_weight("kernel", (input_shape[-1], self.units),
-                                      self.kernel_initializer,
-                                      regularizer=self.kernel_regularizer,
-                                      constraint=self.kernel_constraint)
+                                      self.kernel_initializer, options="kernel")
         if self.use_bias:
             self.bias = self.add_weight("bias", (self.units,), self.bias_initializer,
-                                        regularizer=self.bias_regularizer,
-                                        constraint=self.bias_constraint)
+                                        options="bias")
         self.built = True
 
     def get_config(self):

@@ -43,9 +43,7 @@ class Embedding(Layer):
         if input_shape is not None and not isinstance(input_shape, tuple):
             raise ValueError(f"[{self.name}] expects one input tensor")
         self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim),
-                                          self.embeddings_initializer,
-                                          regularizer=self.embeddings_regularizer,
-                                          constraint=self.embeddings_constraint)
+                                          self.embeddings_initializer, options="embeddings")
         self.built = True
         if self._initial_weights is not None:
             self.set_weights(self._initial_weights)

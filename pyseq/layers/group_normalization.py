@@ -64,13 +64,9 @@ class GroupNormalization(Layer):
             raise ValueError(f"[GroupNormalization] the {C} channels must split evenly into "
                              f"groups={self.groups}")
         if self.scale:
-            self.gamma = self.add_weight("gamma", (C,), self.gamma_initializer,
-                                         regularizer=self.gamma_regularizer,
-                                         constraint=self.gamma_constraint)
+            self.gamma = self.add_weight("gamma", (C,), self.gamma_initializer, options="gamma")
         if self.center:
-            self.beta = self.add_weight("beta", (C,), self.beta_initializer,
-                                        regularizer=self.beta_regularizer,
-                                        constraint=self.beta_constraint)
+            self.beta = self.add_weight("beta", (C,), self.beta_initializer, options="beta")
         self.built = True
 
     def compute_output_shape(self, input_shape, **kwargs):

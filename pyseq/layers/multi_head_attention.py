@@ -143,14 +143,11 @@ class MultiHeadAttention(Layer):
         out = self._output_shape or (q[-1],)
         self._dims = (q[-1], k[-1], v[-1])
 
-        kernel_opts = dict(regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
-        bias_opts = dict(regularizer=self.bias_regularizer, constraint=self.bias_constraint)
-
         def dense(name, dim, heads_dim):
             kernel = self.add_weight(f"{name}/kernel", (dim, N, heads_dim),
-                                     self.kernel_initializer, **kernel_opts)
+                                     self.kernel_initializer, options="kernel")
             bias = (self.add_weight(f"{name}/bias", (N, heads_dim), self.bias_initializer,
-                                    **bias_opts)
+                                    options="bias")
                     if self.use_bias else None)
             return kernel, bias
         self.query_kernel, self.query_bias = dense("query", q[-1], Dk)
@@ -159,9 +156,9 @@ class MultiHeadAttention(Layer):
             self.gate_kernel, self.gate_bias = dense("gate", q[-1], Dv)
         self.value_kernel, self.value_bias = dense("value", v[-1], Dv)
         self.output_kernel = self.add_weight("attention_output/kernel", (N, Dv, *out),
-                                             self.kernel_initializer, **kernel_opts)
+                                             self.kernel_initializer, options="kernel")
         self.output_bias = (self.add_weight("attention_output/bias", out, self.bias_initializer,
-                                            **bias_opts)
+                                            options="bias")
                             if self.use_bias else None)
         self.built = True
 

@@ -56,13 +56,9 @@ class LayerNormalization(Layer):
     def build(self, input_shape):
         shape = _param_shape(self, input_shape)
         if self.scale or self.rms_scaling:  # Keras: rms_scaling always has gamma
-            self.gamma = self.add_weight("gamma", shape, self.gamma_initializer,
-                                         regularizer=self.gamma_regularizer,
-                                         constraint=self.gamma_constraint)
+            self.gamma = self.add_weight("gamma", shape, self.gamma_initializer, options="gamma")
         if self.center and not self.rms_scaling:
-            self.beta = self.add_weight("beta", shape, self.beta_initializer,
-                                        regularizer=self.beta_regularizer,
-                                        constraint=self.beta_constraint)
+            self.beta = self.add_weight("beta", shape, self.beta_initializer, options="beta")
         self.built = True
 
     def _broadcast(self, w, x):
@@ -140,13 +136,9 @@ class BatchNormalization(Layer):
     def build(self, input_shape):
         shape = _param_shape(self, input_shape)
         if self.scale:
-            self.gamma = self.add_weight("gamma", shape, self.gamma_initializer,
-                                         regularizer=self.gamma_regularizer,
-                                         constraint=self.gamma_constraint)
+            self.gamma = self.add_weight("gamma", shape, self.gamma_initializer, options="gamma")
         if self.center:
-            self.beta = self.add_weight("beta", shape, self.beta_initializer,
-                                        regularizer=self.beta_regularizer,
-                                        constraint=self.beta_constraint)
+            self.beta = self.add_weight("beta", shape, self.beta_initializer, options="beta")
         self.moving_mean = self.add_weight("moving_mean", shape, self.moving_mean_initializer,
                                            trainable=False)
         self.moving_variance = self.add_weight("moving_variance", shape,

@@ -109,15 +109,11 @@ class _RNN(Layer):
         self._input_features = int(features)
         G, H = self._gates, self.units
         self.kernel = self.add_weight("kernel", (features, G * H), self.kernel_initializer,
-                                      regularizer=self.kernel_regularizer,
-                                      constraint=self.kernel_constraint)
+                                      options="kernel")
         self.recurrent_kernel = self.add_weight("recurrent_kernel", (H, G * H),
-                                                self.recurrent_initializer,
-                                                regularizer=self.recurrent_regularizer,
-                                                constraint=self.recurrent_constraint)
+                                                self.recurrent_initializer, options="recurrent")
         self.bias = (self.add_weight("bias", self._bias_shape(), self._bias_initializer(),
-                                     regularizer=self.bias_regularizer,
-                                     constraint=self.bias_constraint)
+                                     options="bias")
                      if self.use_bias else None)
         if self.stateful:
             if input_shape[0] is None:

@@ -116,12 +116,9 @@ class DepthwiseConv1D(_Depthwise):
         C = self._channels_of(input_shape)
         self.input_channels = C
         self.kernel = self.add_weight("kernel", (self.kernel_size[0], C, self.depth_multiplier),
-                                      self.depthwise_initializer,
-                                      regularizer=self.depthwise_regularizer,
-                                      constraint=self.depthwise_constraint)
+                                      self.depthwise_initializer, options="depthwise")
         self.bias = (self.add_weight("bias", (C * self.depth_multiplier,),
-                                     self.bias_initializer, regularizer=self.bias_regularizer,
-                                     constraint=self.bias_constraint) if self.use_bias else None)
+                                     self.bias_initializer, options="bias") if self.use_bias else None)
         self.built = True
 
     def compute_output_shape(self, input_shape, **call_kwargs):
@@ -168,16 +165,11 @@ class SeparableConv1D(_Depthwise):
         self.input_channels = C
         M = self.depth_multiplier
         self.depthwise_kernel = self.add_weight("depthwise_kernel", (self.kernel_size[0], C, M),
-                                                self.depthwise_initializer,
-                                                regularizer=self.depthwise_regularizer,
-                                                constraint=self.depthwise_constraint)
+                                                self.depthwise_initializer, options="depthwise")
         self.pointwise_kernel = self.add_weight("pointwise_kernel", (1, C * M, self.filters),
-                                                self.pointwise_initializer,
-                                                regularizer=self.pointwise_regularizer,
-                                                constraint=self.pointwise_constraint)
+                                                self.pointwise_initializer, options="pointwise")
         self.bias = (self.add_weight("bias", (self.filters,), self.bias_initializer,
-                                     regularizer=self.bias_regularizer,
-                                     constraint=self.bias_constraint)
+                                     options="bias")
                      if self.use_bias else None)
         self.built = True
 
