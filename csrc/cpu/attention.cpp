@@ -396,10 +396,26 @@ void forward_impl(const AttentionForward<T>& a) {
 constexpr int kTq = 48;  // queries per tile: 3 vectors
 constexpr int kTv = 3;
 constexpr int kTr = 8;   // rows (keys of Sᵀ, value columns of Oᵀ) per register block
+// The diag argument of the causal-aware products when there is no causal mask (every key seen).
+constexpr std::int64_t kNoDiagonal = std::int64_t(1) << 40;
 
-// 2^t for t <= 0 up to rounding: 2^n · p(f), n = round(t), f in [-1/2, 1/2], p a degree-6 fit
-// of 2^f (relative error 1e-7), scaled by vscalefps. Below t = -125 (and for t = -inf or NaN) the
-// result is 0: no subnormal results, whose microcode assists would cost more than the exp.
+// Under causal masking, a block of 8 keys from key j on is seen by none of the first
+// (j - i0) / 16 vectors of the tile's queries (i0 on): the score blocks leave those out. Calls
+// f(std::integral_constant<int, S0>) with S0 that count, at most V - 1 (V vectors in use).
+template <int V, class F>
+inline void with_unseen_vectors(std::int64_t j, std::int64_t i0, F&& f) {
+  const std::int64_t unseen = (j - i0) / 16;
+  if constexpr (V >= 3)
+    if (unseen >= 2) return f(std::integral_constant<int, 2>{});
+  if constexpr (V >= 2)
+    if (unseen >= 1) return f(std::integral_constant<int, 1>{});
+  f(std::integral_constant<int, 0>{});
+}
+
+// 2^t for t <= 0 up to rounding: 2^n · p(f), n = round(t), f in [-1/2, 1/2], p a degree-5 fit
+// of 2^f (relative error 2.3e-7 evaluated in float32), scaled by vscalefps. Below t = -125 (and
+// for t = -inf or NaN) the result is 0: no subnormal results, whose microcode assists would cost
+// more than the exp.
 inline __m512 exp2_ps(__m512 t) {
   const __mmask16 normal = _mm512_cmp_ps_mask(t, _mm512_set1_ps(-125.0f), _CMP_GE_OQ);
   const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -507,21 +523,26 @@ inline void pack_transposed(float* __restrict dst, const float* __restrict src, 
 
 // Sᵀ rows [j, j+8) = K rows [j, j+8) (ldk apart) · Qp (D × 48), masked, into S (rows of 48);
 // raises mx (3 vectors) to the column maxima. `valid` bit r: key j+r is not masked by the key
-// mask or the end of the keys; with `causal`, query i0+q sees key j+r iff j+r <= i0+q.
-template <bool kCausal, int V>
+// mask or the end of the keys; with `causal`, query i0+q sees key j+r iff j+r <= i0+q, and the
+// S0 leading vectors of queries, which come before all 8 keys, are not computed (-inf).
+template <bool kCausal, int V, int S0 = 0>
 inline void scores_block(float* __restrict S, const float* __restrict K, std::int64_t ldk,
                          const float* __restrict Qp, std::int64_t D, unsigned valid,
                          std::int64_t j, __m512i qidx0, __m512* mx) {
-  __m512 acc[kTr][V];
-  for (int r = 0; r < kTr; ++r)
-    for (int v = 0; v < V; ++v) acc[r][v] = _mm512_setzero_ps();
-  block_fma<kTr, V>(acc, K, ldk, 1, Qp, kTq, D);
+  constexpr int W = V - S0;
   const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  for (int r = 0; r < kTr; ++r)
+    for (int v = 0; v < S0; ++v) _mm512_storeu_ps(S + r * kTq + 16 * v, ninf);
+  __m512 acc[kTr][W];
+  for (int r = 0; r < kTr; ++r)
+    for (int v = 0; v < W; ++v) acc[r][v] = _mm512_setzero_ps();
+  block_fma<kTr, W>(acc, K, ldk, 1, Qp + 16 * S0, kTq, D);
 #pragma GCC unroll 8
   for (int r = 0; r < kTr; ++r) {
     const bool keep = valid >> r & 1u;
-    for (int v = 0; v < V; ++v) {
-      __m512 s = keep ? acc[r][v] : ninf;
+    for (int w = 0; w < W; ++w) {
+      const int v = w + S0;
+      __m512 s = keep ? acc[r][w] : ninf;
       if (kCausal) s = hide_unseen(s, _mm512_add_epi32(qidx0, _mm512_set1_epi32(16 * v)), j + r);
       _mm512_storeu_ps(S + r * kTq + 16 * v, s);
       mx[v] = _mm512_max_ps(mx[v], s);
@@ -551,20 +572,22 @@ inline void query_rows_block(float* __restrict C, std::int64_t ldc, const float*
 
 // C (rows < 6·ceil(mq/6), cols a multiple of 16, rows ldc apart) = alpha ∘ C + A · X for one
 // block of nk keys, in column panels of 64 (and one of 16, 32 or 48). A's lanes past mq must be
-// finite (zero): the last 6-row block reads them.
+// finite (zero): the last 6-row block reads them. Under causal masking (diag = i0 - j0: query
+// row q sees key n iff n <= q + diag) each 6-row block stops at its last visible key.
 inline void query_rows(float* C, std::int64_t ldc, std::int64_t cols, const float* alpha,
                        const float* A, const float* X, std::int64_t ldx, std::int64_t mq,
-                       std::int64_t nk) {
+                       std::int64_t nk, std::int64_t diag = kNoDiagonal) {
   for (std::int64_t q0 = 0; q0 < mq; q0 += 6) {
     float* c = C + q0 * ldc;
     const float* a = A + q0;
     const float* al = alpha ? alpha + q0 : nullptr;
+    const std::int64_t n = std::max<std::int64_t>(0, std::min(nk, q0 + 6 + diag));
     std::int64_t c0 = 0;
-    for (; c0 + 64 <= cols; c0 += 64) query_rows_block<4>(c + c0, ldc, al, a, X + c0, ldx, nk);
+    for (; c0 + 64 <= cols; c0 += 64) query_rows_block<4>(c + c0, ldc, al, a, X + c0, ldx, n);
     switch ((cols - c0) / 16) {
-      case 3: query_rows_block<3>(c + c0, ldc, al, a, X + c0, ldx, nk); break;
-      case 2: query_rows_block<2>(c + c0, ldc, al, a, X + c0, ldx, nk); break;
-      case 1: query_rows_block<1>(c + c0, ldc, al, a, X + c0, ldx, nk); break;
+      case 3: query_rows_block<3>(c + c0, ldc, al, a, X + c0, ldx, n); break;
+      case 2: query_rows_block<2>(c + c0, ldc, al, a, X + c0, ldx, n); break;
+      case 1: query_rows_block<1>(c + c0, ldc, al, a, X + c0, ldx, n); break;
       default: break;
     }
   }
@@ -613,10 +636,12 @@ void fused_forward_tile(const AttentionForward<float>& a, std::int64_t bk, std::
         valid |= static_cast<unsigned>(j + r < kend && (!km || km[j + r])) << r;
       const float* Kj = K + j * ldk;
       float* Sr = S + (j - j0) * kTq;
-      if (kCausal && j + kTr - 1 > i0)
-        scores_block<true, V>(Sr, Kj, ldk, Qp, D, valid, j, qidx0, mx);
-      else
+      if (!kCausal || j + kTr - 1 <= i0)
         scores_block<false, V>(Sr, Kj, ldk, Qp, D, valid, j, qidx0, mx);
+      else
+        with_unseen_vectors<V>(j, i0, [&](auto s0) {
+          scores_block<true, V, decltype(s0)::value>(Sr, Kj, ldk, Qp, D, valid, j, qidx0, mx);
+        });
     }
     __m512 alpha[V], msafe[V], sum[V];
     for (int v = 0; v < V; ++v) {
@@ -639,7 +664,7 @@ void fused_forward_tile(const AttentionForward<float>& a, std::int64_t bk, std::
       l[v] = _mm512_fmadd_ps(l[v], alpha[v], sum[v]);
       _mm512_store_ps(rescale + 16 * v, alpha[v]);
     }
-    query_rows(O, dvp, dvp, rescale, S, Vr + j0 * ldv, ldv, mq, nk);
+    query_rows(O, dvp, dvp, rescale, S, Vr + j0 * ldv, ldv, mq, nk, kCausal ? i0 - j0 : kNoDiagonal);
   }
   alignas(64) float mm[kTq], ll[kTq];
   for (int v = 0; v < V; ++v) {
@@ -661,7 +686,9 @@ void fused_forward_tile(const AttentionForward<float>& a, std::int64_t bk, std::
 // One thread's contiguous copy of a head's keys and values. Read in place, a head's rows lie
 // N·D floats apart, which at N·D = 256 maps them onto a quarter of the L2 sets: at L = 2048 its
 // keys and values (1 MiB) then no longer stay in L2 from one query tile to the next. (Keys in
-// blocks of 8, D × 8 each, for contiguous broadcasts, ran forward and backward 3-6 % slower.)
+// blocks of 8, D × 8 each, for contiguous broadcasts, ran forward and backward 3-6 % slower;
+// copying the rows as causal tiles first need them, with the next tile's rows prefetched, was
+// no faster than this one copy per head.)
 // K: round_up(Lk, 8) rows of D; V: round_up(Lk, 8) rows of round_up(Dv, 16); zero-padded.
 struct HeadCopy {
   std::int64_t Lk, D, Dv, dvp, head = -1;
@@ -902,7 +929,7 @@ void backward_impl(const AttentionBackward<T>& a) {
 // query (48 each). They and the
 // query indices are read after the products, not held in registers across them: with the 24
 // accumulators they would not fit in the 32 registers.
-template <bool kCausal, int NV>
+template <bool kCausal, int NV, int S0>
 __attribute__((noinline)) void probabilities_block(float* __restrict P, float* __restrict dS,
                                 const float* __restrict K, std::int64_t ldk,
                                 const float* __restrict V, std::int64_t ldv,
@@ -910,15 +937,25 @@ __attribute__((noinline)) void probabilities_block(float* __restrict P, float* _
                                 const float* __restrict dOp, std::int64_t Dv, unsigned valid,
                                 std::int64_t j, std::int64_t i0, const float* lse2,
                                 const float* drow, float scale) {
-  __m512 acc[kTr][NV];
+  // S0 leading vectors of queries come before every one of these keys (causal): P = dS = 0 there
+  constexpr int W = NV - S0;
+  const __m512 zero = _mm512_setzero_ps();
   for (int r = 0; r < kTr; ++r)
-    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
-  block_fma<kTr, NV>(acc, K, ldk, 1, Qp, kTq, D);
+    for (int v = 0; v < S0; ++v) {
+      _mm512_storeu_ps(P + r * kTq + 16 * v, zero);
+      _mm512_storeu_ps(dS + r * kTq + 16 * v, zero);
+    }
+  P += 16 * S0, dS += 16 * S0, Qp += 16 * S0, dOp += 16 * S0, lse2 += 16 * S0, drow += 16 * S0;
+  i0 += 16 * S0;
+  __m512 acc[kTr][W];
+  for (int r = 0; r < kTr; ++r)
+    for (int v = 0; v < W; ++v) acc[r][v] = zero;
+  block_fma<kTr, W>(acc, K, ldk, 1, Qp, kTq, D);
   const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
 #pragma GCC unroll 8
   for (int r = 0; r < kTr; ++r) {
     const bool keep = valid >> r & 1u;
-    for (int v = 0; v < NV; ++v) {
+    for (int v = 0; v < W; ++v) {
       __m512 t = keep ? _mm512_sub_ps(acc[r][v], _mm512_load_ps(lse2 + 16 * v)) : ninf;
       if (kCausal)
         t = hide_unseen(t, _mm512_add_epi32(
@@ -929,26 +966,27 @@ __attribute__((noinline)) void probabilities_block(float* __restrict P, float* _
     }
   }
   for (int r = 0; r < kTr; ++r)
-    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
-  block_fma<kTr, NV>(acc, V, ldv, 1, dOp, kTq, Dv);
+    for (int v = 0; v < W; ++v) acc[r][v] = zero;
+  block_fma<kTr, W>(acc, V, ldv, 1, dOp, kTq, Dv);
   const __m512 sv = _mm512_set1_ps(scale);
 #pragma GCC unroll 8
   for (int r = 0; r < kTr; ++r)
-    for (int v = 0; v < NV; ++v)
+    for (int v = 0; v < W; ++v)
       _mm512_storeu_ps(dS + r * kTq + 16 * v,
                        _mm512_mul_ps(_mm512_mul_ps(_mm512_loadu_ps(P + r * kTq + 16 * v), sv),
                                      _mm512_sub_ps(acc[r][v], _mm512_load_ps(drow + 16 * v))));
 }
 
-// C rows [0, R) (ldc apart), columns [0, 16·NV) += A (R keys × 16·QV queries, rows of 48) · X
-// (16·QV × 16·NV, rows ldx apart): dV += Pᵀ dO and dK += dSᵀ Q for R keys and the tile's queries.
+// C rows [0, R) (ldc apart), columns [0, 16·NV) += A (R keys × queries [q0, 16·QV), rows of 48) ·
+// X (those queries' rows, ldx apart, 16·NV columns): dV += Pᵀ dO and dK += dSᵀ Q for R keys and
+// the tile's queries from q0 on (the earlier ones do not see these keys).
 template <int R, int NV, int QV>
 inline void keys_block(float* __restrict C, std::int64_t ldc, const float* __restrict A,
-                       const float* __restrict X, std::int64_t ldx) {
+                       const float* __restrict X, std::int64_t ldx, std::int64_t q0) {
   __m512 acc[R][NV];
   for (int r = 0; r < R; ++r)
     for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_loadu_ps(C + r * ldc + 16 * v);
-  block_fma<R, NV>(acc, A, kTq, 1, X, ldx, 16 * QV);
+  block_fma<R, NV>(acc, A + q0, kTq, 1, X + q0 * ldx, ldx, 16 * QV - q0);
   for (int r = 0; r < R; ++r)
     for (int v = 0; v < NV; ++v) _mm512_storeu_ps(C + r * ldc + 16 * v, acc[r][v]);
 }
@@ -956,21 +994,25 @@ inline void keys_block(float* __restrict C, std::int64_t ldc, const float* __res
 // C (keys × cols, ldc apart) rows [0, nrows) += A · X for an even number of keys, on register
 // blocks of 6 keys × 64 columns (and 4 or 2 keys; 48, 32 or 16 columns): in isolation 90 % of
 // the FMA peak against 80 % for the 8 × 32 blocks of one probabilities_block's keys, so the
-// key-side products run once per key block instead (backward 1-4 % faster).
+// key-side products run once per key block instead (backward 1-4 % faster). Under causal masking
+// (diag = i0 - j0: key row r is seen by query lanes q >= r - diag) each block of keys starts at
+// the first query that sees it.
 template <int QV>
 inline void keys_rows(float* C, std::int64_t ldc, const float* A, const float* X, std::int64_t ldx,
-                      std::int64_t cols, std::int64_t nrows) {
+                      std::int64_t cols, std::int64_t nrows, std::int64_t diag = kNoDiagonal) {
   for (std::int64_t r0 = 0; r0 < nrows; r0 += 6) {
+    const std::int64_t q0 = std::max<std::int64_t>(0, r0 - diag);
+    if (q0 >= 16 * QV) break;  // these keys and every later one come after the tile's queries
     float* c = C + r0 * ldc;
     const float* a = A + r0 * kTq;
     auto rows = [&](auto rr) {
       constexpr int R = decltype(rr)::value;
       std::int64_t c0 = 0;
-      for (; c0 + 64 <= cols; c0 += 64) keys_block<R, 4, QV>(c + c0, ldc, a, X + c0, ldx);
+      for (; c0 + 64 <= cols; c0 += 64) keys_block<R, 4, QV>(c + c0, ldc, a, X + c0, ldx, q0);
       switch ((cols - c0) / 16) {
-        case 3: keys_block<R, 3, QV>(c + c0, ldc, a, X + c0, ldx); break;
-        case 2: keys_block<R, 2, QV>(c + c0, ldc, a, X + c0, ldx); break;
-        case 1: keys_block<R, 1, QV>(c + c0, ldc, a, X + c0, ldx); break;
+        case 3: keys_block<R, 3, QV>(c + c0, ldc, a, X + c0, ldx, q0); break;
+        case 2: keys_block<R, 2, QV>(c + c0, ldc, a, X + c0, ldx, q0); break;
+        case 1: keys_block<R, 1, QV>(c + c0, ldc, a, X + c0, ldx, q0); break;
         default: break;
       }
     };
@@ -1064,18 +1106,22 @@ void fused_backward_head(const AttentionBackward<float>& a, std::int64_t bk, std
             if (j + r >= kend || (km && !km[j + r])) valid &= ~(1u << r);
         float* Pj = P + (j - j0) * kTq;
         float* dSj = dS + (j - j0) * kTq;
-        if (kCausal && j + kTr - 1 > i0)
-          probabilities_block<true, NV>(Pj, dSj, K + j * D, D, V + j * Dv, Dv, Qp, D, dOp, Dv, valid,
-                                    j, i0, l2, dr, scale);
+        if (!kCausal || j + kTr - 1 <= i0)
+          probabilities_block<false, NV, 0>(Pj, dSj, K + j * D, D, V + j * Dv, Dv, Qp, D, dOp, Dv,
+                                            valid, j, i0, l2, dr, scale);
         else
-          probabilities_block<false, NV>(Pj, dSj, K + j * D, D, V + j * Dv, Dv, Qp, D, dOp, Dv, valid,
-                                     j, i0, l2, dr, scale);
+          with_unseen_vectors<NV>(j, i0, [&](auto s0) {
+            probabilities_block<true, NV, decltype(s0)::value>(Pj, dSj, K + j * D, D, V + j * Dv,
+                                                               Dv, Qp, D, dOp, Dv, valid, j, i0,
+                                                               l2, dr, scale);
+          });
       }
       // rows past kend have P = dS = 0: dK, dV have round_up(Lk, 8) rows to take them
       const std::int64_t nr = round_up(nk, kTr);
-      keys_rows<NV>(dV + j0 * Dv, Dv, P, dOr, Dv, Dv, nr);
-      keys_rows<NV>(dK + j0 * D, D, dS, Qr, D, D, nr);
-      query_rows(dQ, D, D, nullptr, dS, K + j0 * D, D, mq, nk);
+      const std::int64_t diag = kCausal ? i0 - j0 : kNoDiagonal;
+      keys_rows<NV>(dV + j0 * Dv, Dv, P, dOr, Dv, Dv, nr, diag);
+      keys_rows<NV>(dK + j0 * D, D, dS, Qr, D, D, nr, diag);
+      query_rows(dQ, D, D, nullptr, dS, K + j0 * D, D, mq, nk, diag);
     }
     };
     if (mq > 32) keys(std::integral_constant<int, 3>{});
