@@ -437,7 +437,10 @@ __attribute__((always_inline)) inline void block_fma(__m512 (&acc)[R][NV],
                                                      const float* __restrict A, std::int64_t ar,
                                                      std::int64_t ak, const float* __restrict X,
                                                      std::int64_t ldx, std::int64_t n) {
-#pragma GCC unroll 4
+  // n >= 1 (the callers see to it) and one step per trip: with a path that skips the loop, or
+  // unrolled with a computed entry, GCC keeps the accumulators on the stack around the loop.
+  if (n < 1) __builtin_unreachable();
+#pragma GCC unroll 1
   for (std::int64_t k = 0; k < n; ++k) {
     __m512 x[NV];
     for (int v = 0; v < NV; ++v) x[v] = _mm512_loadu_ps(X + k * ldx + 16 * v);
@@ -525,10 +528,11 @@ inline void pack_transposed(float* __restrict dst, const float* __restrict src, 
 // raises mx (3 vectors) to the column maxima. `valid` bit r: key j+r is not masked by the key
 // mask or the end of the keys; with `causal`, query i0+q sees key j+r iff j+r <= i0+q, and the
 // S0 leading vectors of queries, which come before all 8 keys, are not computed (-inf).
-template <bool kCausal, int V, int S0 = 0>
+template <bool kCausal, int V, int S0, int kD>
 inline void scores_block(float* __restrict S, const float* __restrict K, std::int64_t ldk,
                          const float* __restrict Qp, std::int64_t D, unsigned valid,
                          std::int64_t j, __m512i qidx0, __m512* mx) {
+  if (kD) ldk = D = kD;
   constexpr int W = V - S0;
   const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
   for (int r = 0; r < kTr; ++r)
@@ -554,11 +558,12 @@ inline void scores_block(float* __restrict S, const float* __restrict K, std::in
 // (nk keys × queries, rows of 48: Pᵀ or dSᵀ) and X (nk × 16·NV, rows ldx apart: V or K). The
 // products whose rows are queries (O += P V, dQ += dS K) are row-major, so that they are written
 // out as rows. alpha (one factor per query, the online softmax's rescale) or null.
-template <int NV>
-inline void query_rows_block(float* __restrict C, std::int64_t ldc, const float* alpha,
+template <int NV, int kD>
+inline void query_rows_block(float* __restrict C, std::int64_t ldc_, const float* alpha,
                              const float* __restrict A, const float* __restrict X,
-                             std::int64_t ldx, std::int64_t nk) {
+                             std::int64_t ldx_, std::int64_t nk) {
   constexpr int R = 6;
+  const std::int64_t ldc = kD ? kD : ldc_, ldx = kD ? kD : ldx_;
   __m512 acc[R][NV];
   for (int r = 0; r < R; ++r)
     for (int v = 0; v < NV; ++v) {
@@ -574,20 +579,27 @@ inline void query_rows_block(float* __restrict C, std::int64_t ldc, const float*
 // block of nk keys, in column panels of 64 (and one of 16, 32 or 48). A's lanes past mq must be
 // finite (zero): the last 6-row block reads them. Under causal masking (diag = i0 - j0: query
 // row q sees key n iff n <= q + diag) each 6-row block stops at its last visible key.
+template <int kD = 0>
 inline void query_rows(float* C, std::int64_t ldc, std::int64_t cols, const float* alpha,
                        const float* A, const float* X, std::int64_t ldx, std::int64_t mq,
                        std::int64_t nk, std::int64_t diag = kNoDiagonal) {
+  if (kD) ldc = ldx = cols = kD;
   for (std::int64_t q0 = 0; q0 < mq; q0 += 6) {
     float* c = C + q0 * ldc;
     const float* a = A + q0;
     const float* al = alpha ? alpha + q0 : nullptr;
-    const std::int64_t n = std::max<std::int64_t>(0, std::min(nk, q0 + 6 + diag));
+    const std::int64_t n = std::min(nk, q0 + 6 + diag);
+    if (n < 1) {  // these queries see none of the keys: only the rescale
+      for (std::int64_t r = 0; al && r < 6; ++r)
+        for (std::int64_t e = 0; e < cols; ++e) c[r * ldc + e] *= al[r];
+      continue;
+    }
     std::int64_t c0 = 0;
-    for (; c0 + 64 <= cols; c0 += 64) query_rows_block<4>(c + c0, ldc, al, a, X + c0, ldx, n);
+    for (; c0 + 64 <= cols; c0 += 64) query_rows_block<4, kD>(c + c0, ldc, al, a, X + c0, ldx, n);
     switch ((cols - c0) / 16) {
-      case 3: query_rows_block<3>(c + c0, ldc, al, a, X + c0, ldx, n); break;
-      case 2: query_rows_block<2>(c + c0, ldc, al, a, X + c0, ldx, n); break;
-      case 1: query_rows_block<1>(c + c0, ldc, al, a, X + c0, ldx, n); break;
+      case 3: query_rows_block<3, kD>(c + c0, ldc, al, a, X + c0, ldx, n); break;
+      case 2: query_rows_block<2, kD>(c + c0, ldc, al, a, X + c0, ldx, n); break;
+      case 1: query_rows_block<1, kD>(c + c0, ldc, al, a, X + c0, ldx, n); break;
       default: break;
     }
   }
@@ -597,12 +609,14 @@ inline void query_rows(float* C, std::int64_t ldc, std::int64_t cols, const floa
 // the head's rows, ldk and ldv apart: round_up(Lk, 8) rows of K, rows of V with round_up(Dv, 16)
 // readable columns (see HeadCopy). O: 48 rows of round_up(Dv, 16).
 // V: vectors of queries in use (3; fewer for a last tile of at most 32 or 16 queries).
-template <bool kCausal, int V>
+// kD: 64 where D = Dv = 64 (then every stride and length below is a constant), else 0.
+template <bool kCausal, int V, int kD>
 void fused_forward_tile(const AttentionForward<float>& a, std::int64_t bk, std::int64_t b,
                         std::int64_t n, std::int64_t i0, const float* K, std::int64_t ldk,
                         const float* Vr, std::int64_t ldv, float* Qp, float* S, float* O) {
   const AttentionOptions& o = a.opt;
-  const std::int64_t N = o.N, D = o.D, Dv = o.Dv, Lq = o.Lq, Lk = o.Lk;
+  const std::int64_t N = o.N, D = kD ? kD : o.D, Dv = kD ? kD : o.Dv, Lq = o.Lq, Lk = o.Lk;
+  if (kD) ldk = ldv = kD;
   const std::int64_t mq = std::min<std::int64_t>(kTq, Lq - i0), dvp = round_up(Dv, 16);
   const float c = static_cast<float>(o.scale * 1.4426950408889634);
   {  // Qp = c·Qᵀ (D × 48), queries past Lq zero
@@ -637,10 +651,10 @@ void fused_forward_tile(const AttentionForward<float>& a, std::int64_t bk, std::
       const float* Kj = K + j * ldk;
       float* Sr = S + (j - j0) * kTq;
       if (!kCausal || j + kTr - 1 <= i0)
-        scores_block<false, V>(Sr, Kj, ldk, Qp, D, valid, j, qidx0, mx);
+        scores_block<false, V, 0, kD>(Sr, Kj, ldk, Qp, D, valid, j, qidx0, mx);
       else
         with_unseen_vectors<V>(j, i0, [&](auto s0) {
-          scores_block<true, V, decltype(s0)::value>(Sr, Kj, ldk, Qp, D, valid, j, qidx0, mx);
+          scores_block<true, V, decltype(s0)::value, kD>(Sr, Kj, ldk, Qp, D, valid, j, qidx0, mx);
         });
     }
     __m512 alpha[V], msafe[V], sum[V];
@@ -664,7 +678,7 @@ void fused_forward_tile(const AttentionForward<float>& a, std::int64_t bk, std::
       l[v] = _mm512_fmadd_ps(l[v], alpha[v], sum[v]);
       _mm512_store_ps(rescale + 16 * v, alpha[v]);
     }
-    query_rows(O, dvp, dvp, rescale, S, Vr + j0 * ldv, ldv, mq, nk, kCausal ? i0 - j0 : kNoDiagonal);
+    query_rows<kD>(O, dvp, dvp, rescale, S, Vr + j0 * ldv, ldv, mq, nk, kCausal ? i0 - j0 : kNoDiagonal);
   }
   alignas(64) float mm[kTq], ll[kTq];
   for (int v = 0; v < V; ++v) {
@@ -725,14 +739,18 @@ void fused_forward_impl(const AttentionForward<float>& a) {
     // task where they spread evenly over the team (each head is then copied once), else tiles.
     const std::int64_t nth = std::max(1, get_num_threads());
     const std::int64_t per = BN % nth == 0 || BN >= 4 * nth ? nqt : 1;
+    const bool d64 = D == 64 && Dv == 64;
     for_tasks(next, BN * nqt / per, [&](std::int64_t task) {
       for (std::int64_t t = task * per; t < (task + 1) * per; ++t) {
         const std::int64_t bn = t / nqt, qt = nqt - 1 - t % nqt, b = bn / N, n = bn % N;
         kv.load(bn, a.k + (b * Lk * N + n) * D, N * D, a.v + (b * Lk * N + n) * Dv, N * Dv);
         const std::int64_t mq = std::min<std::int64_t>(kTq, o.Lq - qt * kTq);
-        auto tile = mq > 32   ? fused_forward_tile<kCausal, 3>
-                    : mq > 16 ? fused_forward_tile<kCausal, 2>
-                              : fused_forward_tile<kCausal, 1>;
+        auto tile = !d64 ? (mq > 32   ? fused_forward_tile<kCausal, 3, 0>
+                            : mq > 16 ? fused_forward_tile<kCausal, 2, 0>
+                                      : fused_forward_tile<kCausal, 1, 0>)
+                         : (mq > 32   ? fused_forward_tile<kCausal, 3, 64>
+                            : mq > 16 ? fused_forward_tile<kCausal, 2, 64>
+                                      : fused_forward_tile<kCausal, 1, 64>);
         tile(a, bk, b, n, qt * kTq, kv.K.get(), D, kv.V.get(), dvp, Qp.get(), S.get(), O.get());
       }
     });
@@ -918,25 +936,25 @@ void backward_impl(const AttentionBackward<T>& a) {
 // As the forward: per head, per tile of 48 queries (outer) and block of BK keys (inner), with the
 // queries on the vector lanes, so that lse and Drow are lane vectors:
 //   Pᵀ = 2^(K (c·Q)ᵀ - log2(e)·lse)  (c = scale·log2 e; rows of keys masked as in forward)
-//   dSᵀ = Pᵀ ∘ (V dOᵀ - Drow)        (in the epilogue of the dPᵀ block, Pᵀ still in L1)
+//   dSᵀ = Pᵀ ∘ (V (scale·dO)ᵀ - scale·Drow)  (in the epilogue of the dPᵀ block, Pᵀ still in L1)
 //   dV += Pᵀ dO;  dK += dSᵀ Q;  dQ += dS K   per key block (dS carries the scale, so dK and dQ
 //   need none)
 // Taken for float without attn_mask or dropout, D and Dv multiples of 16, and heads enough for
 // one per task (each thread then owns its head's dK, dV and each query tile's dQ outright).
 
-// Pᵀ and dSᵀ = scale · Pᵀ ∘ (dPᵀ - drow) rows [j, j+8) (rows of 48) for K, V rows [j, j+8)
-// (ldk, ldv apart); Qp = c·Qᵀ (D × 48), dOp = dOᵀ (Dv × 48); lse2 = log2(e)·lse and drow per
-// query (48 each). They and the
-// query indices are read after the products, not held in registers across them: with the 24
-// accumulators they would not fit in the 32 registers.
-template <bool kCausal, int NV, int S0>
+// Pᵀ and dSᵀ = Pᵀ ∘ (dPᵀ - drow) rows [j, j+8) (rows of 48) for K, V rows [j, j+8) (ldk, ldv
+// apart); Qp = c·Qᵀ (D × 48), dOp = scale·dOᵀ (Dv × 48); lse2 = log2(e)·lse and drow =
+// scale·Drow per query (48 each). They and the query indices are read after the products, not
+// held in registers across them: with the 24 accumulators they would not fit in the 32 registers.
+template <bool kCausal, int NV, int S0, int kD>
 __attribute__((noinline)) void probabilities_block(float* __restrict P, float* __restrict dS,
                                 const float* __restrict K, std::int64_t ldk,
                                 const float* __restrict V, std::int64_t ldv,
                                 const float* __restrict Qp, std::int64_t D,
                                 const float* __restrict dOp, std::int64_t Dv, unsigned valid,
                                 std::int64_t j, std::int64_t i0, const float* lse2,
-                                const float* drow, float scale) {
+                                const float* drow) {
+  if (kD) ldk = ldv = D = Dv = kD;
   // S0 leading vectors of queries come before every one of these keys (causal): P = dS = 0 there
   constexpr int W = NV - S0;
   const __m512 zero = _mm512_setzero_ps();
@@ -968,21 +986,21 @@ __attribute__((noinline)) void probabilities_block(float* __restrict P, float* _
   for (int r = 0; r < kTr; ++r)
     for (int v = 0; v < W; ++v) acc[r][v] = zero;
   block_fma<kTr, W>(acc, V, ldv, 1, dOp, kTq, Dv);
-  const __m512 sv = _mm512_set1_ps(scale);
 #pragma GCC unroll 8
   for (int r = 0; r < kTr; ++r)
     for (int v = 0; v < W; ++v)
       _mm512_storeu_ps(dS + r * kTq + 16 * v,
-                       _mm512_mul_ps(_mm512_mul_ps(_mm512_loadu_ps(P + r * kTq + 16 * v), sv),
+                       _mm512_mul_ps(_mm512_loadu_ps(P + r * kTq + 16 * v),
                                      _mm512_sub_ps(acc[r][v], _mm512_load_ps(drow + 16 * v))));
 }
 
 // C rows [0, R) (ldc apart), columns [0, 16·NV) += A (R keys × queries [q0, 16·QV), rows of 48) ·
 // X (those queries' rows, ldx apart, 16·NV columns): dV += Pᵀ dO and dK += dSᵀ Q for R keys and
 // the tile's queries from q0 on (the earlier ones do not see these keys).
-template <int R, int NV, int QV>
-inline void keys_block(float* __restrict C, std::int64_t ldc, const float* __restrict A,
-                       const float* __restrict X, std::int64_t ldx, std::int64_t q0) {
+template <int R, int NV, int QV, int kD>
+inline void keys_block(float* __restrict C, std::int64_t ldc_, const float* __restrict A,
+                       const float* __restrict X, std::int64_t ldx_, std::int64_t q0) {
+  const std::int64_t ldc = kD ? kD : ldc_, ldx = kD ? kD : ldx_;
   __m512 acc[R][NV];
   for (int r = 0; r < R; ++r)
     for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_loadu_ps(C + r * ldc + 16 * v);
@@ -997,9 +1015,10 @@ inline void keys_block(float* __restrict C, std::int64_t ldc, const float* __res
 // key-side products run once per key block instead (backward 1-4 % faster). Under causal masking
 // (diag = i0 - j0: key row r is seen by query lanes q >= r - diag) each block of keys starts at
 // the first query that sees it.
-template <int QV>
+template <int QV, int kD = 0>
 inline void keys_rows(float* C, std::int64_t ldc, const float* A, const float* X, std::int64_t ldx,
                       std::int64_t cols, std::int64_t nrows, std::int64_t diag = kNoDiagonal) {
+  if (kD) ldc = ldx = cols = kD;
   for (std::int64_t r0 = 0; r0 < nrows; r0 += 6) {
     const std::int64_t q0 = std::max<std::int64_t>(0, r0 - diag);
     if (q0 >= 16 * QV) break;  // these keys and every later one come after the tile's queries
@@ -1008,11 +1027,11 @@ inline void keys_rows(float* C, std::int64_t ldc, const float* A, const float* X
     auto rows = [&](auto rr) {
       constexpr int R = decltype(rr)::value;
       std::int64_t c0 = 0;
-      for (; c0 + 64 <= cols; c0 += 64) keys_block<R, 4, QV>(c + c0, ldc, a, X + c0, ldx, q0);
+      for (; c0 + 64 <= cols; c0 += 64) keys_block<R, 4, QV, kD>(c + c0, ldc, a, X + c0, ldx, q0);
       switch ((cols - c0) / 16) {
-        case 3: keys_block<R, 3, QV>(c + c0, ldc, a, X + c0, ldx, q0); break;
-        case 2: keys_block<R, 2, QV>(c + c0, ldc, a, X + c0, ldx, q0); break;
-        case 1: keys_block<R, 1, QV>(c + c0, ldc, a, X + c0, ldx, q0); break;
+        case 3: keys_block<R, 3, QV, kD>(c + c0, ldc, a, X + c0, ldx, q0); break;
+        case 2: keys_block<R, 2, QV, kD>(c + c0, ldc, a, X + c0, ldx, q0); break;
+        case 1: keys_block<R, 1, QV, kD>(c + c0, ldc, a, X + c0, ldx, q0); break;
         default: break;
       }
     };
@@ -1033,11 +1052,13 @@ struct FusedBackwardScratch {
         Qr(kTq * D), dOp(Dv * kTq), dOr(kTq * Dv), P(bk * kTq), dS(bk * kTq), dQ(kTq * D) {}
 };
 
-template <bool kCausal>
+// kD: 64 where D = Dv = 64 (then every stride and length below is a constant), else 0.
+template <bool kCausal, int kD>
 void fused_backward_head(const AttentionBackward<float>& a, std::int64_t bk, std::int64_t b,
                          std::int64_t n, FusedBackwardScratch& w) {
   const AttentionOptions& o = a.opt;
-  const std::int64_t N = o.N, D = o.D, Dv = o.Dv, Lq = o.Lq, Lk = o.Lk, bn = b * N + n;
+  const std::int64_t N = o.N, D = kD ? kD : o.D, Dv = kD ? kD : o.Dv, Lq = o.Lq, Lk = o.Lk,
+                     bn = b * N + n;
   const float c = static_cast<float>(o.scale * 1.4426950408889634), scale = static_cast<float>(o.scale);
   w.kv.load(bn, a.k + (b * Lk * N + n) * D, N * D, a.v + (b * Lk * N + n) * Dv, N * Dv);
   const float* K = w.kv.K.get();
@@ -1065,7 +1086,7 @@ void fused_backward_head(const AttentionBackward<float>& a, std::int64_t bk, std
       std::copy(dO + q * N * Dv, dO + q * N * Dv + Dv, dOr + q * Dv);
     }
     pack_transposed(Qp, Qr, D, kTq, D, c);
-    pack_transposed(dOp, dOr, Dv, kTq, Dv, 1.0f);
+    pack_transposed(dOp, dOr, Dv, kTq, Dv, scale);
     if (i0 + 2 * kTq <= Lq) {  // the next tile's rows, from memory
       for (std::int64_t q = kTq; q < 2 * kTq; ++q) {
         for (std::int64_t d = 0; d < D; d += 16)
@@ -1074,7 +1095,7 @@ void fused_backward_head(const AttentionBackward<float>& a, std::int64_t bk, std
           _mm_prefetch(reinterpret_cast<const char*>(dO + q * N * Dv + d), _MM_HINT_T1);
       }
     }
-    // lse2 and Drow = rowsum(dO ∘ o) by lane
+    // lse2 and scale·Drow = scale·rowsum(dO ∘ o) by lane
     alignas(64) float l2[kTq], dr[kTq];
     for (std::int64_t q = 0; q < kTq; ++q) {
       l2[q] = q < mq ? a.lse[bn * Lq + i0 + q] * 1.4426950408889634f
@@ -1086,7 +1107,7 @@ void fused_backward_head(const AttentionBackward<float>& a, std::int64_t bk, std
         __m512 acc = _mm512_setzero_ps();
         for (std::int64_t d = 0; d < Dv; d += 16)
           acc = _mm512_fmadd_ps(_mm512_loadu_ps(grow + d), _mm512_loadu_ps(orow + d), acc);
-        dr[q] = _mm512_reduce_add_ps(acc);
+        dr[q] = scale * _mm512_reduce_add_ps(acc);
       }
     }
     std::fill(dQ, dQ + kTq * D, 0.0f);
@@ -1107,21 +1128,21 @@ void fused_backward_head(const AttentionBackward<float>& a, std::int64_t bk, std
         float* Pj = P + (j - j0) * kTq;
         float* dSj = dS + (j - j0) * kTq;
         if (!kCausal || j + kTr - 1 <= i0)
-          probabilities_block<false, NV, 0>(Pj, dSj, K + j * D, D, V + j * Dv, Dv, Qp, D, dOp, Dv,
-                                            valid, j, i0, l2, dr, scale);
+          probabilities_block<false, NV, 0, kD>(Pj, dSj, K + j * D, D, V + j * Dv, Dv, Qp, D, dOp, Dv,
+                                            valid, j, i0, l2, dr);
         else
           with_unseen_vectors<NV>(j, i0, [&](auto s0) {
-            probabilities_block<true, NV, decltype(s0)::value>(Pj, dSj, K + j * D, D, V + j * Dv,
+            probabilities_block<true, NV, decltype(s0)::value, kD>(Pj, dSj, K + j * D, D, V + j * Dv,
                                                                Dv, Qp, D, dOp, Dv, valid, j, i0,
-                                                               l2, dr, scale);
+                                                               l2, dr);
           });
       }
       // rows past kend have P = dS = 0: dK, dV have round_up(Lk, 8) rows to take them
       const std::int64_t nr = round_up(nk, kTr);
       const std::int64_t diag = kCausal ? i0 - j0 : kNoDiagonal;
-      keys_rows<NV>(dV + j0 * Dv, Dv, P, dOr, Dv, Dv, nr, diag);
-      keys_rows<NV>(dK + j0 * D, D, dS, Qr, D, D, nr, diag);
-      query_rows(dQ, D, D, nullptr, dS, K + j0 * D, D, mq, nk, diag);
+      keys_rows<NV, kD>(dV + j0 * Dv, Dv, P, dOr, Dv, Dv, nr, diag);
+      keys_rows<NV, kD>(dK + j0 * D, D, dS, Qr, D, D, nr, diag);
+      query_rows<kD>(dQ, D, D, nullptr, dS, K + j0 * D, D, mq, nk, diag);
     }
     };
     if (mq > 32) keys(std::integral_constant<int, 3>{});
@@ -1147,7 +1168,11 @@ void fused_backward_impl(const AttentionBackward<float>& a) {
   std::atomic<std::int64_t> next{0};
   run_team([&](const Team&) {
     FusedBackwardScratch w(o.Lk, o.D, o.Dv, bk);
-    for_tasks(next, BN, [&](std::int64_t bn) { fused_backward_head<kCausal>(a, bk, bn / N, bn % N, w); });
+    const bool d64 = o.D == 64 && o.Dv == 64;
+    for_tasks(next, BN, [&](std::int64_t bn) {
+      if (d64) fused_backward_head<kCausal, 64>(a, bk, bn / N, bn % N, w);
+      else fused_backward_head<kCausal, 0>(a, bk, bn / N, bn % N, w);
+    });
   });
 }
 #endif  // PYSEQ_ISA_LEVEL >= 2
