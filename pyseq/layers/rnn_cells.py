@@ -196,7 +196,9 @@ class RNN(Layer):
         if not self.return_state:
             return out
         states = [[(B, layer.units)] * len(layer._state_names) for layer in self.layers]
-        return [out] + (states if self._stacked else states[0])
+        if self._stacked:  # Keras's symbolic nesting: a one-state cell's state is not a list
+            return [out] + [s if len(s) > 1 else s[0] for s in states]
+        return [out] + states[0]
 
     def compute_mask(self, inputs, mask=None, **kwargs):
         if isinstance(mask, (list, tuple)):
@@ -249,6 +251,8 @@ class RNN(Layer):
         for i in range(n - 1, -1, -1):
             layer = self.layers[i]
             ds = d_states[i] if d_states[i] is not None else [None] * len(layer._state_names)
+            if not isinstance(ds, (list, tuple)):  # a one-state cell in a model: not nested
+                ds = [ds]
             d_args, g = layer.backward(caches[i], [d_seq] + list(ds))
             grads = g + grads
             d_seq = d_args.get("inputs")
