@@ -100,3 +100,46 @@ def test_stacked_cells_symbolic_states_nest_as_keras(stack):
     opts = dict(epochs=3, batch_size=2, verbose=0, shuffle=False)
     np.testing.assert_allclose(p.fit(x, y, **opts).history["loss"],
                                k.fit(x, y, **opts).history["loss"], rtol=1e-4, atol=1e-6)
+
+
+# -- Keras's state API: state_size, output_size, get_initial_state -------------------------------
+STATE_API = {
+    "lstm": lambda L: L.LSTM(3), "gru": lambda L: L.GRU(2), "simple_rnn": lambda L: L.SimpleRNN(4),
+    "lstm_cell": lambda L: L.LSTMCell(3), "gru_cell": lambda L: L.GRUCell(2),
+    "simple_rnn_cell": lambda L: L.SimpleRNNCell(5),
+    "stacked": lambda L: L.StackedRNNCells([L.GRUCell(2), L.LSTMCell(3)]),
+    "rnn_lstm_cell": lambda L: L.RNN(L.LSTMCell(3)), "rnn_gru_cell": lambda L: L.RNN(L.GRUCell(3)),
+    "rnn_stack": lambda L: L.RNN([L.LSTMCell(3), L.SimpleRNNCell(2)]),
+}
+
+
+@pytest.mark.parametrize("case", list(STATE_API))
+def test_state_size_and_initial_state_as_keras(case):
+    keras = keras_or_skip()
+    k, p = STATE_API[case](keras.layers), STATE_API[case](layers)
+
+    def shapes(v):
+        return [shapes(a) for a in v] if isinstance(v, (list, tuple)) else tuple(v.shape)
+    assert p.state_size == k.state_size
+    if hasattr(k, "output_size"):
+        assert p.output_size == k.output_size
+    init = p.get_initial_state(2)
+    assert shapes(init) == shapes(k.get_initial_state(2))
+    assert all(not a.any() for a in _flat(init))
+    if isinstance(p, (layers.RNN, layers.LSTM, layers.GRU, layers.SimpleRNN)):
+        x = np.random.default_rng(0).standard_normal((2, 5, 4)).astype("float32")
+        np.testing.assert_array_equal(_flat(p(x, initial_state=init)), _flat(p(x)))
+
+
+@pytest.mark.parametrize("merge_mode", ["sum", "mul", "ave"])
+def test_bidirectional_elementwise_merge_needs_equal_units(merge_mode):
+    """Keras fails inside the call on the mismatched shapes; pyseq names the layer up front."""
+    with pytest.raises(ValueError, match=r"\[Bidirectional\] merge_mode='%s' needs the forward "
+                                         r"and backward layers to have the same units, got 3 "
+                                         r"and 2" % merge_mode):
+        layers.Bidirectional(layers.LSTM(3), backward_layer=layers.GRU(2, go_backwards=True),
+                             merge_mode=merge_mode)
+    # concat (and None) take different widths, as Keras
+    x = np.zeros((2, 4, 5), "float32")
+    out = layers.Bidirectional(layers.LSTM(3), backward_layer=layers.GRU(2, go_backwards=True))(x)
+    assert out.shape == (2, 5)

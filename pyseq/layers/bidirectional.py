@@ -52,6 +52,10 @@ class Bidirectional(Layer):
             if getattr(fw, attr) != getattr(bw, attr):
                 raise ValueError(f"[Bidirectional] the forward and backward layers must have the "
                                  f"same {attr}, got {getattr(fw, attr)} and {getattr(bw, attr)}")
+        if merge_mode in ("sum", "mul", "ave") and fw.units != bw.units:
+            raise ValueError(f"[Bidirectional] merge_mode={merge_mode!r} needs the forward and "
+                             f"backward layers to have the same units, got {fw.units} and "
+                             f"{bw.units}")
         for sub in (fw, bw):
             sub.zero_output_for_mask = sub.return_sequences
         self.dtype = fw.dtype
