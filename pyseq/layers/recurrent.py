@@ -149,6 +149,14 @@ class _RNN(Layer):
 
     reset_state = reset_states
 
+    @property
+    def state_size(self):
+        return [self.units] * len(self._state_names)
+
+    def get_initial_state(self, batch_size):
+        """Zero states, one (batch_size, units) array per state (Keras)."""
+        return [np.zeros((batch_size, self.units), self.dtype) for _ in self._state_names]
+
     # -- the fused call or the NumPy path --------------------------------------------------
     def _fused(self):
         return (self.activation.name in self._fused_activations

@@ -44,6 +44,9 @@ class _Cell(Layer):
     def output_size(self):
         return self.units
 
+    def get_initial_state(self, batch_size=None):
+        return self.step_layer.get_initial_state(batch_size)
+
     def get_config(self):
         config = self.step_layer.get_config()
         for k in _SEQUENCE_OPTIONS:
@@ -117,6 +120,17 @@ class StackedRNNCells(Layer):
                              f"GRUCell instances, got {cells!r}")
         self.cells = cells
 
+    @property
+    def state_size(self):
+        return [c.state_size for c in self.cells]
+
+    @property
+    def output_size(self):
+        return self.cells[-1].output_size
+
+    def get_initial_state(self, batch_size=None):
+        return [c.get_initial_state(batch_size) for c in self.cells]
+
     def get_config(self):
         config = super().get_config()
         config["cells"] = [{"class_name": type(c).__name__, "config": c.get_config()}
@@ -174,6 +188,14 @@ class RNN(Layer):
     @property
     def states(self):
         return [s for layer in self.layers for s in (layer.states or [])]
+
+    @property
+    def state_size(self):
+        size = self.cell.state_size
+        return list(size) if isinstance(size, (list, tuple)) else [size]
+
+    def get_initial_state(self, batch_size):
+        return list(self.cell.get_initial_state(batch_size))
 
     def reset_states(self):
         for layer in self.layers:
