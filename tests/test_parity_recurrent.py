@@ -143,3 +143,41 @@ def test_bidirectional_elementwise_merge_needs_equal_units(merge_mode):
     x = np.zeros((2, 4, 5), "float32")
     out = layers.Bidirectional(layers.LSTM(3), backward_layer=layers.GRU(2, go_backwards=True))(x)
     assert out.shape == (2, 5)
+
+
+# -- TimeDistributed hands the inner layer its slice of a 3-D mask ------------------------------
+TD_INNER = {
+    "lstm": lambda L: L.LSTM(3),
+    "gru_seq": lambda L: L.GRU(2, return_sequences=True, go_backwards=True),
+    "bidirectional": lambda L: L.Bidirectional(L.SimpleRNN(2)),
+    "rnn_cells": lambda L: L.RNN([L.LSTMCell(2), L.GRUCell(2)]),
+}
+
+
+@pytest.mark.filterwarnings("ignore:Layer 'flatten.*does not support masking:UserWarning")
+@pytest.mark.parametrize("inner", list(TD_INNER))
+def test_time_distributed_passes_the_mask_to_the_inner_layer(inner):
+    """Embedding(mask_zero) on (batch, sentences, words) ids, then TimeDistributed(<RNN>):
+    Keras runs each sentence's RNN under its word mask (a fully padded sentence included)."""
+    keras = keras_or_skip()
+    rng = np.random.default_rng(5)
+    ids = rng.integers(1, 15, (4, 3, 6))
+    ids[0, 1, 3:] = 0
+    ids[1, 2, :2] = 0
+    ids[2, 0, :] = 0
+    y = rng.standard_normal((4, 1)).astype("float32")
+
+    def build(L, Model, Input):
+        i = Input((3, 6), dtype="int32")
+        h = L.TimeDistributed(TD_INNER[inner](L))(L.Embedding(15, 4, mask_zero=True)(i))
+        return Model(i, L.Dense(1)(L.Flatten()(h)))
+    k = build(keras.layers, keras.Model, keras.Input)
+    p = build(layers, pyseq.Model, pyseq.Input)
+    p.set_weights(keras_weights(k))
+    np.testing.assert_allclose(p.predict(ids, verbose=0), to_numpy(k.predict(ids, verbose=0)),
+                               rtol=1e-4, atol=1e-5)
+    k.compile(keras.optimizers.SGD(0.1), "mse")
+    p.compile(pyseq.optimizers.SGD(0.1), "mse")
+    opts = dict(epochs=2, batch_size=2, verbose=0, shuffle=False)
+    np.testing.assert_allclose(p.fit(ids, y, **opts).history["loss"],
+                               k.fit(ids, y, **opts).history["loss"], rtol=1e-4, atol=1e-6)

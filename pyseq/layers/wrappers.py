@@ -1,5 +1,7 @@
 """TimeDistributed: a layer applied to every time step (as one call over B*T rows)."""
 
+import numpy as np
+
 from .base import Layer, deserialize, serialize
 from .core import check_rank
 
@@ -41,7 +43,14 @@ class TimeDistributed(Layer):
             raise ValueError(f"[{self.name}] (TimeDistributed) expects inputs of rank >= 3, got "
                              f"shape {x.shape}")
         B, T = x.shape[:2]
-        y, cache = self.layer.forward(x.reshape((B * T,) + x.shape[2:]), training=training)
+        inner = {}
+        if mask is not None and np.ndim(mask) > 2:
+            # Keras hands each step's mask slice to the inner layer (an Embedding's 3-D mask
+            # reaches a TimeDistributed(LSTM) as one (B, W) mask per step); here all steps at once
+            mask = np.asarray(mask)
+            inner["mask"] = mask.reshape((B * T,) + mask.shape[2:])
+        y, cache = self.layer.forward(x.reshape((B * T,) + x.shape[2:]), training=training,
+                                      **inner)
         return y.reshape((B, T) + y.shape[1:]), (cache, x.shape, y.shape)
 
     def backward(self, cache, d_outputs):
