@@ -181,3 +181,34 @@ def test_time_distributed_passes_the_mask_to_the_inner_layer(inner):
     opts = dict(epochs=2, batch_size=2, verbose=0, shuffle=False)
     np.testing.assert_allclose(p.fit(ids, y, **opts).history["loss"],
                                k.fit(ids, y, **opts).history["loss"], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_time_distributed_batch_normalization_trains_per_step(masked):
+    """Keras's TimeDistributed calls its layer once per step, so BatchNormalization in training
+    normalises each step over the batch alone (under that step's mask) and updates its moving
+    statistics once per step."""
+    keras = keras_or_skip()
+    rng = np.random.default_rng(8)
+    scale = np.arange(1, 7, dtype="float32")[None, :, None]  # steps of different spread
+    x = (rng.standard_normal((8, 6, 3)) * scale).astype("float32")
+    y = rng.standard_normal((8, 1)).astype("float32")
+    if masked:
+        x[0, 3:] = 0.0
+        x[1, :2] = 0.0
+
+    def build(L, Model, Input):
+        i = Input((6, 3))
+        h = L.Masking(0.0)(i) if masked else i
+        h = L.TimeDistributed(L.BatchNormalization(momentum=0.5))(h)
+        return Model(i, L.Dense(1)(L.GRU(2)(h)))
+    k = build(keras.layers, keras.Model, keras.Input)
+    p = build(layers, pyseq.Model, pyseq.Input)
+    p.set_weights(keras_weights(k))
+    k.compile(keras.optimizers.SGD(0.1), "mse")
+    p.compile(pyseq.optimizers.SGD(0.1), "mse")
+    opts = dict(epochs=2, batch_size=4, verbose=0, shuffle=False)
+    np.testing.assert_allclose(p.fit(x, y, **opts).history["loss"],
+                               k.fit(x, y, **opts).history["loss"], rtol=1e-4, atol=1e-6)
+    for a, b in zip(p.get_weights(), keras_weights(k)):  # the moving statistics too
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
