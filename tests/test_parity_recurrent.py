@@ -212,3 +212,67 @@ def test_time_distributed_batch_normalization_trains_per_step(masked):
                                k.fit(x, y, **opts).history["loss"], rtol=1e-4, atol=1e-6)
     for a, b in zip(p.get_weights(), keras_weights(k)):  # the moving statistics too
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+# -- Bidirectional over RNN(cell) -----------------------------------------------------------------
+BI_CELLS = {
+    "lstm_cell": lambda L: L.LSTMCell(3),
+    "stack": lambda L: [L.LSTMCell(3), L.GRUCell(3)],
+    "stack_one_state_last": lambda L: [L.GRUCell(2), L.SimpleRNNCell(3)],
+}
+
+
+@pytest.mark.parametrize("cells", list(BI_CELLS))
+@pytest.mark.parametrize("merge_mode,return_sequences", [("concat", True), ("mul", False),
+                                                         (None, True)])
+def test_bidirectional_over_rnn_of_cells_matches_keras(cells, merge_mode, return_sequences):
+    """Keras's Bidirectional takes RNN(cell) (and stacked cells): outputs, nested states, input
+    and weight gradients, the symbolic structure, and the layer rebuilt from Keras's config."""
+    keras = keras_or_skip()
+    import torch
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((3, 6, 4)).astype("float32")
+    mask = np.ones((3, 6), bool)
+    mask[1, 4:] = False
+    mask[2, :2] = False
+
+    def build(L):
+        return L.Bidirectional(L.RNN(BI_CELLS[cells](L), return_sequences=return_sequences,
+                                     return_state=True), merge_mode=merge_mode)
+    k, p = build(keras.layers), build(layers)
+    xt = torch.tensor(x, requires_grad=True)
+    k(xt, mask=torch.tensor(mask))
+    p(x, mask=mask)
+    assert [v.shape for v in p.weights] == [tuple(v.shape) for v in k.weights]
+    w = [0.5 * rng.standard_normal(v.shape).astype("float32") for v in p.weights]
+    p.set_weights(w)
+    for v, a in zip(k.weights, w):
+        v.assign(a)
+    k_out = k(xt, mask=torch.tensor(mask))
+    out, cache = p.forward(x, mask=mask)
+    k_flat, p_flat = _flat(k_out), _flat(out)
+    assert len(k_flat) == len(p_flat)
+    d = [rng.standard_normal(a.shape).astype("float32") for a in p_flat]
+    for a, b in zip(p_flat, k_flat):
+        np.testing.assert_allclose(a, to_numpy(b), rtol=1e-4, atol=1e-5)
+    sum((b * torch.tensor(g)).sum() for b, g in zip(k_flat, d)).backward()
+    it = iter(d)
+
+    def nest(v):
+        return [nest(u) for u in v] if isinstance(v, (list, tuple)) else next(it)
+    d_args, grads = p.backward(cache, nest(out))
+    np.testing.assert_allclose(d_args["inputs"], to_numpy(xt.grad), rtol=1e-4, atol=1e-4)
+    by_var = {id(v): g for v, g in grads}
+    for pv, kv in zip(p.trainable_weights, k.trainable_weights):
+        np.testing.assert_allclose(by_var[id(pv)], to_numpy(kv.value.grad), rtol=1e-4,
+                                   atol=1e-4, err_msg=kv.path)
+
+    def shapes(o):
+        return [shapes(a) for a in o] if isinstance(o, (list, tuple)) else tuple(o.shape)
+    assert shapes(build(layers)(pyseq.Input((6, 4)))) == \
+        shapes(build(keras.layers)(keras.Input((6, 4))))
+    q = layers.Bidirectional.from_config(k.get_config())
+    q(x)
+    q.set_weights(w)
+    for a, b in zip(_flat(q(x, mask=mask)), p_flat):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
