@@ -276,3 +276,79 @@ def test_bidirectional_over_rnn_of_cells_matches_keras(cells, merge_mode, return
     q.set_weights(w)
     for a, b in zip(_flat(q(x, mask=mask)), p_flat):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+# -- StackedRNNCells called on one step -----------------------------------------------------------
+STEP_STACKS = {
+    # cells, then one step's states (one entry per cell: a list, or one array)
+    "lstm_gru_nested": (lambda L: [L.LSTMCell(3), L.GRUCell(2)], [[3, 3], [2]]),
+    "lstm_gru_plain": (lambda L: [L.LSTMCell(3), L.GRUCell(2, reset_after=False)], [[3, 3], 2]),
+    "one_gru_plain": (lambda L: [L.GRUCell(2)], [2]),
+    "one_lstm": (lambda L: [L.LSTMCell(2)], [[2, 2]]),
+    "simple_lstm": (lambda L: [L.SimpleRNNCell(2), L.LSTMCell(3)], [2, [3, 3]]),
+}
+
+
+@pytest.mark.parametrize("case", list(STEP_STACKS))
+def test_stacked_cells_step_matches_keras(case):
+    """``stack(x_t, states)`` as Keras: output, new states in the nesting they came in, the
+    weights, gradients of the input, states and weights; then a model built on it trains as
+    Keras's does."""
+    keras = keras_or_skip()
+    import torch
+    make, sizes = STEP_STACKS[case]
+    rng = np.random.default_rng(12)
+
+    def states(f):
+        return [[f(u) for u in s] if isinstance(s, list) else f(s) for s in sizes]
+    x = rng.standard_normal((3, 4)).astype("float32")
+    st = states(lambda u: rng.standard_normal((3, u)).astype("float32"))
+    k, p = keras.layers.StackedRNNCells(make(keras.layers)), layers.StackedRNNCells(make(layers))
+
+    def shapes(v):
+        return [shapes(a) for a in v] if isinstance(v, (list, tuple)) else tuple(v.shape)
+
+    def nest(v, f):
+        return [nest(a, f) for a in v] if isinstance(v, (list, tuple)) else f(v)
+    k(torch.tensor(x), nest(st, torch.tensor))
+    p(x, st)
+    assert [v.shape for v in p.weights] == [tuple(v.shape) for v in k.weights]
+    w = [0.5 * rng.standard_normal(v.shape).astype("float32") for v in p.weights]
+    p.set_weights(w)
+    for v, a in zip(k.weights, w):
+        v.assign(a)
+    xt = torch.tensor(x, requires_grad=True)
+    stt = nest(st, lambda a: torch.tensor(a, requires_grad=True))
+    k_out = k(xt, stt)
+    out, cache = p.forward(x, states=st)
+    assert shapes(out) == shapes(k_out)
+    d = [rng.standard_normal(a.shape).astype("float32") for a in _flat(out)]
+    for a, b in zip(_flat(out), _flat(k_out)):
+        np.testing.assert_allclose(a, to_numpy(b), rtol=1e-5, atol=1e-6)
+    sum((b * torch.tensor(g)).sum() for b, g in zip(_flat(k_out), d)).backward()
+    it = iter(d)
+    d_args, grads = p.backward(cache, nest(out, lambda _: next(it)))
+    np.testing.assert_allclose(d_args["inputs"], to_numpy(xt.grad), rtol=1e-5, atol=1e-5)
+    assert shapes(d_args["states"]) == shapes(st)
+    for a, b in zip(_flat(d_args["states"]), _flat(stt)):
+        np.testing.assert_allclose(a, to_numpy(b.grad), rtol=1e-5, atol=1e-5)
+    by_var = {id(v): g for v, g in grads}
+    for pv, kv in zip(p.trainable_weights, k.trainable_weights):
+        np.testing.assert_allclose(by_var[id(pv)], to_numpy(kv.value.grad), rtol=1e-5,
+                                   atol=1e-5)
+
+    def build(L, Model, Input):
+        i = Input((4,))
+        s_in = states(lambda u: Input((u,)))
+        o, s_out = L.StackedRNNCells(make(L))(i, s_in)
+        return Model([i] + _flat(s_in), L.Dense(1)(L.Concatenate()([o] + _flat(s_out))))
+    km = build(keras.layers, keras.Model, keras.Input)
+    pm = build(layers, pyseq.Model, pyseq.Input)
+    pm.set_weights(keras_weights(km))
+    xs = [x] + _flat(st)
+    y = rng.standard_normal((3, 1)).astype("float32")
+    km.compile(keras.optimizers.SGD(0.1), "mse")
+    pm.compile(pyseq.optimizers.SGD(0.1), "mse")
+    opts = dict(epochs=2, batch_size=2, verbose=0, shuffle=False)
+    np.testing.assert_allclose(pm.fit(xs, y, **opts).history["loss"],
+                               km.fit(xs, y, **opts).history["loss"], rtol=1e-4, atol=1e-6)
