@@ -37,8 +37,9 @@ def test_stacked_cells_run_in_turn_with_nested_states():
     cells = [layers.LSTMCell(3, dtype="float64"), layers.GRUCell(2, dtype="float64")]
     rnn = layers.RNN(cells, return_state=True, go_backwards=True, dtype="float64")
     out, (h1, c1), (h2,) = rnn(X, mask=MASK)
+    # Keras's symbolic nesting (its eager call, above, nests the one-state cell's state)
     assert rnn.compute_output_shape((None, 5, 4)) == [(None, 2), [(None, 3), (None, 3)],
-                                                      [(None, 2)]]
+                                                      (None, 2)]
     first = layers.LSTM(3, return_sequences=True, return_state=True, dtype="float64")
     second = layers.GRU(2, return_state=True, dtype="float64")
     first(X)

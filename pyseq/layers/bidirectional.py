@@ -1,4 +1,5 @@
-"""Keras ``Bidirectional``: a recurrent layer and its go_backwards copy, outputs merged.
+"""Keras ``Bidirectional``: a recurrent layer (SimpleRNN, LSTM, GRU or RNN of cells) and its
+go_backwards copy, outputs merged.
 
 Each direction is one kernel call forward and one backward. Weights are listed forward layer
 first, then backward layer, as in Keras. With return_sequences the backward layer's output is
@@ -11,6 +12,7 @@ import numpy as np
 from ._regularization import run_backward, run_forward
 from .base import Layer, deserialize, serialize
 from .recurrent import _RNN, _as_mask
+from .rnn_cells import RNN
 
 __all__ = ["Bidirectional"]
 
@@ -20,7 +22,25 @@ _MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 def _clone(layer, **overrides):
     config = layer.get_config()
     config.update(overrides)
-    return type(layer)(**config)
+    return type(layer).from_config(config)
+
+
+def _n_states(layer):
+    """How many entries follow the output with return_state (RNN of stacked cells: one per
+    cell)."""
+    if isinstance(layer, RNN):
+        return len(layer.layers) if layer._stacked else len(layer.layers[0]._state_names)
+    return len(layer._state_names)
+
+
+def _units(layer):
+    return layer.layers[-1].units if isinstance(layer, RNN) else layer.units
+
+
+def _set_zero_output(layer, value):
+    layer.zero_output_for_mask = value
+    if isinstance(layer, RNN):  # the RNN's last layer produces its output
+        layer.layers[-1].zero_output_for_mask = value
 
 
 class Bidirectional(Layer):
@@ -28,12 +48,12 @@ class Bidirectional(Layer):
 
     def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(layer, _RNN):
-            raise ValueError(f"[Bidirectional] layer must be a SimpleRNN, LSTM or GRU instance, "
-                             f"got {layer!r}")
-        if backward_layer is not None and not isinstance(backward_layer, _RNN):
-            raise ValueError(f"[Bidirectional] backward_layer must be a SimpleRNN, LSTM or GRU "
-                             f"instance, got {backward_layer!r}")
+        if not isinstance(layer, (_RNN, RNN)):
+            raise ValueError(f"[Bidirectional] layer must be a SimpleRNN, LSTM, GRU or RNN "
+                             f"instance, got {layer!r}")
+        if backward_layer is not None and not isinstance(backward_layer, (_RNN, RNN)):
+            raise ValueError(f"[Bidirectional] backward_layer must be a SimpleRNN, LSTM, GRU or "
+                             f"RNN instance, got {backward_layer!r}")
         if merge_mode not in _MERGE_MODES:
             raise ValueError(f"[Bidirectional] merge_mode must be one of 'concat', 'sum', "
                              f"'mul', 'ave' or None, got {merge_mode!r}")
@@ -52,8 +72,12 @@ class Bidirectional(Layer):
             if getattr(fw, attr) != getattr(bw, attr):
                 raise ValueError(f"[Bidirectional] the forward and backward layers must have the "
                                  f"same {attr}, got {getattr(fw, attr)} and {getattr(bw, attr)}")
+        if merge_mode in ("sum", "mul", "ave") and _units(fw) != _units(bw):
+            raise ValueError(f"[Bidirectional] merge_mode={merge_mode!r} needs the forward and "
+                             f"backward layers to have the same units, got {_units(fw)} and "
+                             f"{_units(bw)}")
         for sub in (fw, bw):
-            sub.zero_output_for_mask = sub.return_sequences
+            _set_zero_output(sub, sub.return_sequences)
         self.dtype = fw.dtype
         if self._declared_input_shape is None:
             # Keras 2 style Bidirectional(LSTM(8, input_shape=(T, I))) as a Sequential's first layer
@@ -108,8 +132,9 @@ class Bidirectional(Layer):
         out = mask if self.return_sequences else None
         outs = [out, out] if self.merge_mode is None else [out]
         if self.return_state:
-            n = len(self.forward_layer._state_names)
-            return outs + [None] * (2 * n)
+            fw_masks = self.forward_layer.compute_mask(inputs, mask)
+            bw_masks = self.backward_layer.compute_mask(inputs, mask)
+            return outs + list(fw_masks[1:]) + list(bw_masks[1:])
         return outs if self.merge_mode is None else outs[0]
 
     @property
@@ -168,7 +193,7 @@ class Bidirectional(Layer):
             d_merged, d_states = d_list[:n_out], d_list[n_out:]
         else:
             d_merged, d_states = [d_outputs], []
-        n_states = len(fw._state_names)
+        n_states = _n_states(fw)
         if not d_states:
             d_states = [None] * (2 * n_states)
         if mode is None:

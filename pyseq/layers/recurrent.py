@@ -149,6 +149,14 @@ class _RNN(Layer):
 
     reset_state = reset_states
 
+    @property
+    def state_size(self):
+        return [self.units] * len(self._state_names)
+
+    def get_initial_state(self, batch_size):
+        """Zero states, one (batch_size, units) array per state (Keras)."""
+        return [np.zeros((batch_size, self.units), self.dtype) for _ in self._state_names]
+
     # -- the fused call or the NumPy path --------------------------------------------------
     def _fused(self):
         return (self.activation.name in self._fused_activations
@@ -236,7 +244,11 @@ class _RNN(Layer):
             x = x * dp[:, None, :]
         if training and self.recurrent_dropout > 0:
             rd = self._dropout_mask((B, self.units), self.recurrent_dropout)
-        if x is None:
+        if B == 0:  # Keras runs an empty batch; the kernels need at least one row
+            y = np.zeros((0, shape[1], self.units), self.dtype)
+            new_states = [np.zeros((0, self.units), self.dtype) for _ in self._state_names]
+            saved = None
+        elif x is None:
             y, new_states, saved = self._run_forward_tokens(tokens, states, mask, rd)
         else:
             y, new_states, saved = self._run_forward(x, states, mask, rd)
@@ -273,7 +285,13 @@ class _RNN(Layer):
                 dy[:, last] = d_out
             else:
                 d_states[0] = d_out if d_states[0] is None else d_states[0] + d_out
-        dx, dk, drk, db, d_init = self._run_backward(dy, d_states, saved)
+        if saved is None:  # an empty batch: every gradient is zero
+            dx = np.zeros(tuple(y_shape[:2]) + (self._input_features,), self.dtype)
+            dk, drk = np.zeros_like(self.kernel.value), np.zeros_like(self.recurrent_kernel.value)
+            db = None if self.bias is None else np.zeros_like(self.bias.value)
+            d_init = [np.zeros((0, self.units), self.dtype) for _ in self._state_names]
+        else:
+            dx, dk, drk, db, d_init = self._run_backward(dy, d_states, saved)
         if dp is not None:
             dx = dx * dp[:, None, :]
         grads = [(self.kernel, dk), (self.recurrent_kernel, drk)]

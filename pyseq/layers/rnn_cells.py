@@ -44,6 +44,9 @@ class _Cell(Layer):
     def output_size(self):
         return self.units
 
+    def get_initial_state(self, batch_size=None):
+        return self.step_layer.get_initial_state(batch_size)
+
     def get_config(self):
         config = self.step_layer.get_config()
         for k in _SEQUENCE_OPTIONS:
@@ -107,7 +110,9 @@ class GRUCell(_Cell):
 
 
 class StackedRNNCells(Layer):
-    """Cells applied in turn at each step (inside ``RNN``); weights in the cells' order."""
+    """Cells applied in turn at each step (inside ``RNN``); weights in the cells' order.
+    Called on its own, ``stack(x_t, states)`` runs one step: states one entry per cell (a list,
+    or one array for a one-state cell), returned in the same nesting (Keras's)."""
 
     def __init__(self, cells, **kwargs):
         super().__init__(**kwargs)
@@ -115,7 +120,86 @@ class StackedRNNCells(Layer):
         if not cells or not all(isinstance(c, _Cell) for c in cells):
             raise ValueError(f"[StackedRNNCells] cells must be SimpleRNNCell, LSTMCell or "
                              f"GRUCell instances, got {cells!r}")
-        self.cells = cells
+        self.cells = [self.track(c) for c in cells]
+
+    # -- a single step: stack(x_t, states) -> (output, new_states) -----------------------------
+    def __call__(self, inputs, states=None, **kwargs):
+        if states is not None:
+            kwargs["states"] = states
+        return super().__call__(inputs, **kwargs)
+
+    def build(self, input_shape, states_shape=None):
+        shape = tuple(input_shape)
+        for c in self.cells:
+            c._maybe_build(shape)
+            shape = (shape[0], c.units)
+        self.built = True
+
+    def _split(self, states):
+        """Each cell's states as a list, and whether they came as one (else one array)."""
+        if states is None:
+            return [(None, True)] * len(self.cells)
+        if not isinstance(states, (list, tuple)) or len(states) != len(self.cells):
+            got = len(states) if isinstance(states, (list, tuple)) else type(states).__name__
+            raise ValueError(f"[StackedRNNCells] states must hold one entry per cell "
+                             f"({len(self.cells)}), got {got}")
+
+        def single(v):  # one array, or one shape (a tuple of ints/None) in a symbolic call
+            return not isinstance(v, (list, tuple)) or all(
+                d is None or isinstance(d, (int, np.integer)) for d in v)
+        return [([v], False) if single(v) else (list(v), True) for v in states]
+
+    def compute_output_shape(self, input_shape, states=None, **kwargs):
+        B = tuple(input_shape)[0]  # states: the states' shapes, for their nesting
+        states = [[(B, c.units)] * len(c._layer_cls._state_names) if is_list else (B, c.units)
+                  for c, (_, is_list) in zip(self.cells, self._split(states))]
+        return [(B, self.cells[-1].units), states[0] if len(states) == 1 else states]
+
+    def forward(self, inputs, *, training=False, mask=None, states=None):
+        x = inputs
+        caches, new_states = [], []
+        for c, (s, is_list) in zip(self.cells, self._split(states)):
+            (x, ns), cache = c.forward(x, training=training, states=s)
+            caches.append((cache, is_list))
+            new_states.append(ns if is_list else ns[0])
+        out_states = new_states[0] if len(new_states) == 1 else new_states
+        return [x, out_states], (caches, states is not None)
+
+    def backward(self, cache, d_outputs):
+        d_out, d_states = d_outputs if d_outputs is not None else (None, None)
+        n = len(self.cells)
+        if n == 1:
+            d_states = [d_states]
+        elif d_states is None:
+            d_states = [None] * n
+        caches, given = cache
+        grads, d_init = [], [None] * n
+        for i in range(n - 1, -1, -1):
+            step_cache, is_list = caches[i]
+            ds = d_states[i]
+            if ds is not None and not isinstance(ds, (list, tuple)):
+                ds = [ds]
+            d_args, g = self.cells[i].backward(step_cache, (d_out, ds))
+            grads = g + grads
+            d_out = d_args.get("inputs")
+            d_init[i] = d_args.get("states")
+            if d_init[i] is not None and not is_list:
+                d_init[i] = d_init[i][0]
+        out = {} if d_out is None else {"inputs": d_out}
+        if given:
+            out["states"] = d_init
+        return out, grads
+
+    @property
+    def state_size(self):
+        return [c.state_size for c in self.cells]
+
+    @property
+    def output_size(self):
+        return self.cells[-1].output_size
+
+    def get_initial_state(self, batch_size=None):
+        return [c.get_initial_state(batch_size) for c in self.cells]
 
     def get_config(self):
         config = super().get_config()
@@ -175,6 +259,14 @@ class RNN(Layer):
     def states(self):
         return [s for layer in self.layers for s in (layer.states or [])]
 
+    @property
+    def state_size(self):
+        size = self.cell.state_size
+        return list(size) if isinstance(size, (list, tuple)) else [size]
+
+    def get_initial_state(self, batch_size):
+        return list(self.cell.get_initial_state(batch_size))
+
     def reset_states(self):
         for layer in self.layers:
             layer.reset_states()
@@ -196,7 +288,9 @@ class RNN(Layer):
         if not self.return_state:
             return out
         states = [[(B, layer.units)] * len(layer._state_names) for layer in self.layers]
-        return [out] + (states if self._stacked else states[0])
+        if self._stacked:  # Keras's symbolic nesting: a one-state cell's state is not a list
+            return [out] + [s if len(s) > 1 else s[0] for s in states]
+        return [out] + states[0]
 
     def compute_mask(self, inputs, mask=None, **kwargs):
         if isinstance(mask, (list, tuple)):
@@ -249,6 +343,8 @@ class RNN(Layer):
         for i in range(n - 1, -1, -1):
             layer = self.layers[i]
             ds = d_states[i] if d_states[i] is not None else [None] * len(layer._state_names)
+            if not isinstance(ds, (list, tuple)):  # a one-state cell in a model: not nested
+                ds = [ds]
             d_args, g = layer.backward(caches[i], [d_seq] + list(ds))
             grads = g + grads
             d_seq = d_args.get("inputs")
