@@ -92,6 +92,8 @@ class MultiHeadAttention(Layer):
         if axes is not None and tuple(axes) not in ((1,), (-2,)):
             raise ValueError(f"[{n}] only attention over the sequence axis is supported "
                              f"(attention_axes None, 1 or (1,)), got {attention_axes!r}")
+        if isinstance(output_shape, (list, tuple, int, np.integer)) and not output_shape:
+            output_shape = None  # Keras reads a false one (0, ()) as "the query's feature size"
         if output_shape is not None:
             output_shape = ((int(output_shape),) if isinstance(output_shape, (int, np.integer))
                             else tuple(int(d) for d in output_shape))
@@ -210,15 +212,17 @@ class MultiHeadAttention(Layer):
         if isinstance(mask, (list, tuple)):
             mask = mask[0] if mask else None
         q_mask = query_mask if query_mask is not None else mask
-        q_mask = None if q_mask is None else np.asarray(q_mask, bool)
+        q_mask = None if q_mask is None else self._step_mask("query_mask", q_mask, (B, Lq))
         k_mask = None
-        for m in (value_mask, key_mask):
+        for name, m in (("value_mask", value_mask), ("key_mask", key_mask)):
             if m is not None:
-                m = np.asarray(m, bool)
+                m = self._step_mask(name, m, (B, Lk))
                 k_mask = m if k_mask is None else k_mask & m
         attn = None
         if attention_mask is not None:
             attn = np.asarray(attention_mask).astype(bool, copy=False)
+            if attn.ndim == 4 and attn.shape[1] == 1:
+                attn = attn[:, 0]  # (B, 1, Lq, Lk): one mask for every head, as Keras takes it
             try:
                 attn = np.broadcast_to(attn, (B, Lq, Lk))
             except ValueError:
@@ -281,6 +285,14 @@ class MultiHeadAttention(Layer):
         cache = (query, key, value, key_given, Q, K, (q_saved, k_saved, v_saved, o_saved),
                  saved, (q_mask, uniform), scores, (gate, g_saved, O_pre), act)
         return ([y, scores] if return_attention_scores else y), cache
+
+    @staticmethod
+    def _step_mask(name, m, shape):
+        m = np.asarray(m).astype(bool, copy=False)
+        if m.shape != shape:
+            raise ValueError(f"[MultiHeadAttention] {name} must be (batch, steps) = {shape}, "
+                             f"got {m.shape}")
+        return m
 
     def _project_back(self, x, dY, kernel, bias, dense_saved, grads):
         B, L, dim = x.shape
