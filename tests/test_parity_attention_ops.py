@@ -210,3 +210,35 @@ def test_mha_rows_without_keys_keras_gradient():
     vm[1] = False
     _mha_parity(keras, dict(num_heads=2, key_dim=3), q, v,
                 keras_call=dict(value_mask=torch.tensor(vm)), pyseq_call=dict(value_mask=vm))
+
+
+# -- Attention, AdditiveAttention ----------------------------------------------------------------
+@pytest.mark.parametrize("name,kwargs", [("Attention", dict(use_scale=True)),
+                                         ("Attention", dict(score_mode="concat")),
+                                         ("AdditiveAttention", dict())])
+@pytest.mark.parametrize("masked", [False, True])
+def test_attention_with_more_batch_axes_matches_keras(name, kwargs, masked):
+    """(batch, heads, steps, dim) inputs: Keras's matmuls take the extra batch axis; pyseq took
+    rank 3 only. (Keras fails on a value mask there unless use_causal_mask expands it.)"""
+    from keras_parity import keras_parity
+    rng = np.random.default_rng(7)
+    q = rng.standard_normal((2, 3, 5, 4)).astype("float32")
+    v = rng.standard_normal((2, 3, 6, 4)).astype("float32")
+    k = rng.standard_normal((2, 3, 6, 4)).astype("float32")
+    masks = None
+    if masked:
+        qm = rng.random((2, 3, 5)) > 0.3
+        vm = rng.random((2, 3, 6)) > 0.3
+        vm[..., 0] = True
+        masks = [qm, vm, vm]
+    out = keras_parity(name, kwargs, [q, v, k], masks=masks,
+                       keras_kwargs=dict(use_causal_mask=True, return_attention_scores=True))
+    assert out[0].shape == (2, 3, 5, 4) and out[1].shape == (2, 3, 5, 6)
+
+
+def test_attention_mask_shapes_are_checked():
+    q = np.zeros((2, 5, 4), "float32")
+    with pytest.raises(ValueError, match=r"\[Attention\] query_mask must be \(batch, steps\)"):
+        layers.Attention()([q, q], mask=[np.ones((2, 4), bool), None])
+    with pytest.raises(ValueError, match=r"\[Attention\] query, value and key must agree"):
+        layers.Attention()([q[:, None], np.zeros((2, 2, 5, 4), "float32")])
