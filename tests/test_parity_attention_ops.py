@@ -125,7 +125,8 @@ def test_mha_rank4_inputs_and_attention_axes_match_keras(axes, scores):
     am = rng.random((2, *other, *(q.shape[a] for a in ax), *(vs[a] for a in ax))) > 0.3
     kw = dict(num_heads=2, key_dim=3, value_dim=2, output_shape=(2, 3), attention_axes=axes)
     call = dict(return_attention_scores=scores)
-    pm, out = _mha_parity(keras, kw, q, v, k, keras_call=dict(call, attention_mask=torch.tensor(am)),
+    pm, out = _mha_parity(keras, kw, q, v, k,
+                          keras_call=dict(call, attention_mask=torch.tensor(am)),
                           pyseq_call=dict(call, attention_mask=am))
     shapes = pm.compute_output_shape((None, *q.shape[1:]), value=(None, *v.shape[1:]),
                                      key=(None, *k.shape[1:]), return_attention_scores=scores)
@@ -242,3 +243,166 @@ def test_attention_mask_shapes_are_checked():
         layers.Attention()([q, q], mask=[np.ones((2, 4), bool), None])
     with pytest.raises(ValueError, match=r"\[Attention\] query, value and key must agree"):
         layers.Attention()([q[:, None], np.zeros((2, 2, 5, 4), "float32")])
+
+
+# -- ops against PyTorch (CPU) -------------------------------------------------------------------
+def _tol_close(actual, expected, what, dtype, scale=1.0):
+    rtol, atol = (2e-4, 2e-5) if np.dtype(dtype) == np.float32 else (1e-10, 1e-11)
+    np.testing.assert_allclose(np.asarray(actual, np.float64), np.asarray(expected, np.float64),
+                               rtol=rtol, atol=atol * scale, err_msg=what)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("Lq,Lk,D,Dv,causal,masked,scale", [
+    (1, 1, 1, 1, False, False, None), (47, 129, 33, 5, False, True, 0.3),
+    (48, 49, 64, 65, True, False, None), (65, 63, 16, 16, True, True, 1.0),
+    (129, 64, 8, 31, True, False, -0.7), (64, 1, 3, 8, False, True, 0.0)])
+def test_attention_op_matches_torch_sdpa(dtype, Lq, Lk, D, Dv, causal, masked, scale):
+    """Tile edges (48, 64 +- 1), Lq != Lk (top-left causal as torch's is_causal), D != Dv, masks
+    that leave each row a key (torch gives NaN on empty rows, pyseq zeros), any scale.
+    float32 with a negative scale and is_causal makes torch's CPU sdpa return NaN (torch 2.13):
+    there the float64 torch result is the reference."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(Lq * 1000 + Lk)
+    B, N = (1, 3) if Lq > 64 else (2, 1)
+    q = rng.standard_normal((B, Lq, N, D)).astype(dtype)
+    k = rng.standard_normal((B, Lk, N, D)).astype(dtype)[:, ::-1]   # non-contiguous
+    v = rng.standard_normal((B, Lk, N, Dv)).astype(dtype)
+    do = rng.standard_normal((B, Lq, N, Dv)).astype(dtype)
+    allowed = np.tril(np.ones((Lq, Lk), bool)) if causal else np.ones((Lq, Lk), bool)
+    km = am = None
+    if masked:
+        km = rng.random((B, Lk)) > 0.3
+        am = rng.random((B, Lq, Lk)) > 0.3
+        km[:, 0] = am[:, :, 0] = True
+        allowed = allowed & km[:, None, :] & am
+    o, saved = ops.attention_forward(q, k, v, scale=scale, causal=causal, key_mask=km, attn_mask=am)
+    grads = ops.attention_backward(do, saved)
+    t = [torch.tensor(a.transpose(0, 2, 1, 3).astype(np.float64), requires_grad=True)
+         for a in (q, k, v)]
+    mask = torch.tensor(np.broadcast_to(allowed, (B, Lq, Lk))[:, None].copy()) if masked else None
+    to = torch.nn.functional.scaled_dot_product_attention(*t, attn_mask=mask, scale=scale,
+                                                          is_causal=causal and not masked)
+    tg = torch.autograd.grad(to, t, torch.tensor(do.transpose(0, 2, 1, 3).astype(np.float64)))
+    back = lambda a: a.detach().numpy().transpose(0, 2, 1, 3)  # noqa: E731
+    _tol_close(o, back(to), "o", dtype)
+    for name, g, ref in zip(("dq", "dk", "dv"), grads, tg):
+        _tol_close(g, back(ref), name, dtype, 5)
+
+
+def _torch_rnn(torch, kind, I, H):
+    mod = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[kind]
+    return mod(I, H, batch_first=True).double()
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_recurrent_ops_on_padded_batches_match_torch_packed_sequences(kind, reverse):
+    """Right-padded masks (zero_output_for_mask) are torch's packed sequences, reverse is the
+    sequence read backwards within its length; with initial states; outputs, final states and
+    every gradient (Keras gate orders mapped to torch's: GRU z, r, h -> r, z, n)."""
+    torch = pytest.importorskip("torch")
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+    rng = np.random.default_rng(8)
+    B, T, I, H = 4, 7, 3, 5
+    G = {"lstm": 4, "gru": 3, "rnn": 1}[kind]
+    lengths = np.array([7, 3, 1, 5])
+    mask = np.arange(T)[None] < lengths[:, None]
+    x = rng.standard_normal((B, T, I))
+    W = 0.5 * rng.standard_normal((I, G * H))
+    U = 0.5 * rng.standard_normal((H, G * H))
+    b = 0.5 * rng.standard_normal((2, 3 * H) if kind == "gru" else (G * H,))
+    h0, c0 = rng.standard_normal((B, H)), rng.standard_normal((B, H))
+    dy = rng.standard_normal((B, T, H)) * mask[..., None]
+    dh, dc = rng.standard_normal((B, H)), rng.standard_normal((B, H))
+    opt = dict(mask=mask, reverse=reverse, zero_output_for_mask=True)
+    if kind == "lstm":
+        y, hT, cT, saved = ops.lstm_forward(x, W, U, b, h0, c0, **opt)
+        grads = ops.lstm_backward(dy, dh, dc, saved)
+    else:
+        fwd, bwd = (ops.gru_forward, ops.gru_backward) if kind == "gru" else \
+            (ops.rnn_forward, ops.rnn_backward)
+        y, hT, saved = fwd(x, W, U, b, h0, **opt)
+        grads = bwd(dy, dh, saved)
+    tx, tW, tU, tb, th, tc = (torch.tensor(a, requires_grad=True) for a in (x, W, U, b, h0, c0))
+
+    def order(m):  # Keras z, r, h -> torch r, z, n
+        return torch.cat([m[..., H:2 * H], m[..., :H], m[..., 2 * H:]], -1) if kind == "gru" else m
+    zeros = torch.zeros(G * H, dtype=torch.float64)
+    bi, bh = (order(tb[0]), order(tb[1])) if kind == "gru" else (tb, zeros)
+    params = {"weight_ih_l0": order(tW).T, "weight_hh_l0": order(tU).T,
+              "bias_ih_l0": bi, "bias_hh_l0": bh}
+    idx = torch.tensor([[(n - 1 - t) if reverse and t < n else t for t in range(T)]
+                        for n in lengths])
+    xin = torch.gather(tx, 1, idx[..., None].expand(B, T, I))
+    state = (th[None], tc[None]) if kind == "lstm" else th[None]
+    packed = pack_padded_sequence(xin, torch.tensor(lengths), batch_first=True,
+                                  enforce_sorted=False)
+    out, st = torch.func.functional_call(_torch_rnn(torch, kind, I, H), params, (packed, state))
+    yt = torch.gather(pad_packed_sequence(out, batch_first=True, total_length=T)[0], 1,
+                      idx[..., None].expand(B, T, H))
+    hTt = st[0][0] if kind == "lstm" else st[0]
+    loss = (yt * torch.tensor(dy)).sum() + (hTt * torch.tensor(dh)).sum()
+    leaves = [tx, tW, tU, tb, th]
+    if kind == "lstm":
+        loss = loss + (st[1][0] * torch.tensor(dc)).sum()
+        leaves.append(tc)
+        _tol_close(cT, st[1][0].detach().numpy(), "c_T", np.float64)
+    _tol_close(y, yt.detach().numpy(), "y", np.float64)
+    _tol_close(hT, hTt.detach().numpy(), "h_T", np.float64)
+    for i, (g, ref) in enumerate(zip(grads, torch.autograd.grad(loss, leaves))):
+        _tol_close(g, ref.numpy(), f"gradient {i}", np.float64, 10)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("T,K,stride,dilation,padding,groups", [
+    (1, 1, 1, 1, "same", 1), (31, 5, 3, 2, "same", 3), (16, 3, 2, 4, "causal", 2),
+    (64, 7, 1, 2, "valid", 1), (5, 2, 3, 1, "same", 1)])
+def test_conv1d_and_pool_ops_match_torch(dtype, T, K, stride, dilation, padding, groups):
+    """TensorFlow's "same" split (odd pad on the right), causal as left padding, stride and
+    dilation together, groups; max/avg pooling with "same" windows clipped at the edges."""
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    rng = np.random.default_rng(T * 10 + K)
+    B, C, Fo = 2, 2 * groups, 3 * groups
+    x = rng.standard_normal((B, T, C)).astype(dtype)
+    w = rng.standard_normal((K, C // groups, Fo)).astype(dtype)
+    bias = rng.standard_normal(Fo).astype(dtype)
+    span = dilation * (K - 1) + 1
+    if padding == "valid":
+        pads = (0, 0)
+    elif padding == "causal":
+        pads = (span - 1, 0)
+    else:
+        total = max((-(-T // stride) - 1) * stride + span - T, 0)
+        pads = (total // 2, total - total // 2)
+    y, saved = ops.conv1d_forward(x, w, bias, stride=stride, padding=padding, dilation=dilation,
+                                  groups=groups)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    grads = ops.conv1d_backward(dy, saved)
+    t = [torch.tensor(a, requires_grad=True) for a in
+         (x.transpose(0, 2, 1).copy(), w.transpose(2, 1, 0).copy(), bias)]
+    yt = F.conv1d(F.pad(t[0], pads), t[1], t[2], stride=stride, dilation=dilation, groups=groups)
+    _tol_close(y, yt.detach().numpy().transpose(0, 2, 1), "conv y", dtype, 10)
+    tg = torch.autograd.grad(yt, t, torch.tensor(dy.transpose(0, 2, 1).copy()))
+    for name, g, ref in zip(("dx", "dkernel", "dbias"), grads,
+                            (tg[0].numpy().transpose(0, 2, 1), tg[1].numpy().transpose(2, 1, 0),
+                             tg[2].numpy())):
+        _tol_close(g, ref, name, dtype, 10)
+    # pooling, pool_size K and the same strides
+    tx = torch.tensor(x.transpose(0, 2, 1).copy(), requires_grad=True)
+    total = max((-(-T // stride) - 1) * stride + K - T, 0)
+    pads = (total // 2, total - total // 2)
+    ones = torch.ones((1, 1, T), dtype=tx.dtype)
+    for kind in ("max", "avg"):
+        y, saved = getattr(ops, f"{kind}_pool1d_forward")(x, K, strides=stride, padding="same")
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        (dx,) = getattr(ops, f"{kind}_pool1d_backward")(dy, saved)
+        if kind == "max":
+            yt = F.max_pool1d(F.pad(tx, pads, value=-np.inf), K, stride)
+        else:  # TensorFlow averages over the real steps of a clipped window
+            yt = F.avg_pool1d(F.pad(tx, pads), K, stride) / F.avg_pool1d(F.pad(ones, pads), K,
+                                                                          stride)
+        _tol_close(y, yt.detach().numpy().transpose(0, 2, 1), f"{kind} pool y", dtype)
+        (g,) = torch.autograd.grad(yt, tx, torch.tensor(dy.transpose(0, 2, 1).copy()))
+        _tol_close(dx, g.numpy().transpose(0, 2, 1), f"{kind} pool dx", dtype)
