@@ -241,8 +241,16 @@ def test_attention_mask_shapes_are_checked():
     q = np.zeros((2, 5, 4), "float32")
     with pytest.raises(ValueError, match=r"\[Attention\] query_mask must be \(batch, steps\)"):
         layers.Attention()([q, q], mask=[np.ones((2, 4), bool), None])
+    for other in (np.zeros((2, 2, 5, 4), "float32"), np.zeros((1, 1, 5, 4), "float32")):
+        with pytest.raises(ValueError, match=r"\[Attention\] query, value and key must agree "
+                                             r"on the batch axes"):
+            layers.Attention()([q[:, None], other])
     with pytest.raises(ValueError, match=r"\[Attention\] query, value and key must agree"):
-        layers.Attention()([q[:, None], np.zeros((2, 2, 5, 4), "float32")])
+        layers.AdditiveAttention()([q, q[:1]])
+    for axes in ((), (1, 1), 0, 3):
+        with pytest.raises(ValueError, match=r"\[MultiHeadAttention\] attention_axes must be "
+                                             r"distinct axes"):
+            layers.MultiHeadAttention(2, 3, attention_axes=axes)(q[:, None], q[:, None])
 
 
 # -- ops against PyTorch (CPU) -------------------------------------------------------------------

@@ -73,9 +73,9 @@ class Attention(Layer):
                 raise ValueError(f"[Attention] {name} must be of rank 3 (batch, steps, dim) or "
                                  f"more, the rank of the query, got shape {s}")
         if any(a is not None and b is not None and a != b
-               for s in (v, k) for a, b in zip(q[1:-2], s[1:-2])):
-            raise ValueError(f"[Attention] query, value and key must agree on the axes before "
-                             f"the steps, got {q}, {v} and {k}")
+               for s in (v, k) for a, b in zip(q[:-2], s[:-2])):
+            raise ValueError(f"[Attention] query, value and key must agree on the batch axes "
+                             f"(all before the steps), got {q}, {v} and {k}")
         if q[-1] is not None and k[-1] is not None and q[-1] != k[-1]:
             raise ValueError(f"[Attention] query and key must have the same last dimension, "
                              f"got {q} and {k}")

@@ -210,7 +210,7 @@ class MultiHeadAttention(Layer):
         axes = self.attention_axes
         axes = (axes,) if isinstance(axes, (int, np.integer)) else axes
         axes = tuple(int(a) + rank if a < 0 else int(a) for a in axes)
-        if len(set(axes)) != len(axes) or not all(1 <= a <= rank - 2 for a in axes):
+        if not axes or len(set(axes)) != len(axes) or not all(1 <= a <= rank - 2 for a in axes):
             raise ValueError(f"[MultiHeadAttention] attention_axes must be distinct axes between "
                              f"the batch and the features of the rank-{rank} query (1 .. "
                              f"{rank - 2}, or {-rank + 1} .. -2), got {self.attention_axes!r}")
