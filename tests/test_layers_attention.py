@@ -191,8 +191,12 @@ def test_mha_errors():
     x = np.zeros((2, 5, 4), "float32")
     with pytest.raises(ValueError, match=r"\[MultiHeadAttention\] num_heads must be a positive"):
         layers.MultiHeadAttention(0, 4)
-    with pytest.raises(ValueError, match=r"only attention over the sequence axis"):
-        layers.MultiHeadAttention(2, 4, attention_axes=(1, 2))
+    # (1, 2) is Keras's default for rank-4 inputs; on a rank-3 query axis 2 is the heads axis
+    with pytest.raises(ValueError, match=r"\[MultiHeadAttention\] attention_axes must be distinct "
+                                         r"axes between the batch and the features"):
+        layers.MultiHeadAttention(2, 4, attention_axes=(1, 2))(x, x)
+    with pytest.raises(ValueError, match=r"\[MultiHeadAttention\] attention_axes must be None"):
+        layers.MultiHeadAttention(2, 4, attention_axes="1")
     with pytest.raises(TypeError, match=r"\[MultiHeadAttention\] needs value"):
         layers.MultiHeadAttention(2, 4)(x)
     with pytest.raises(ValueError, match=r"\[MultiHeadAttention\] query must be of rank 3"):

@@ -1,9 +1,10 @@
 """Keras ``Attention`` (Luong-style): dot scores on the fused attention op, concat in NumPy.
 
 Called as ``attention([query, value])`` or ``attention([query, value, key])`` with
-``mask=[query_mask, value_mask]``. Differences from Keras, both deliberate: a query row whose
-keys are all masked gives zeros (Keras's dot path gives the mean of the values), and so does a
-masked query row (as Keras).
+``mask=[query_mask, value_mask]``; inputs (batch, steps, dim), or with more leading batch axes
+(batch, ..., steps, dim) as Keras's matmuls allow. Differences from Keras, both deliberate: a
+query row whose keys are all masked gives zeros (Keras's dot path gives the mean of the
+values), and so does a masked query row (as Keras).
 """
 
 import numpy as np
@@ -67,13 +68,18 @@ class Attention(Layer):
     def _validate(self, input_shape):
         q, v, k = self._split_shapes(input_shape)
         for name, s in (("query", q), ("value", v), ("key", k)):
-            if len(s) != 3:
-                raise ValueError(f"[Attention] {name} must be of rank 3 (batch, steps, dim), "
-                                 f"got shape {s}")
+            # Keras's matmuls take leading batch axes too: (batch, ..., steps, dim)
+            if len(s) < 3 or len(s) != len(q):
+                raise ValueError(f"[Attention] {name} must be of rank 3 (batch, steps, dim) or "
+                                 f"more, the rank of the query, got shape {s}")
+        if any(a is not None and b is not None and a != b
+               for s in (v, k) for a, b in zip(q[:-2], s[:-2])):
+            raise ValueError(f"[Attention] query, value and key must agree on the batch axes "
+                             f"(all before the steps), got {q}, {v} and {k}")
         if q[-1] is not None and k[-1] is not None and q[-1] != k[-1]:
             raise ValueError(f"[Attention] query and key must have the same last dimension, "
                              f"got {q} and {k}")
-        if k[1] is not None and v[1] is not None and k[1] != v[1]:
+        if k[-2] is not None and v[-2] is not None and k[-2] != v[-2]:
             raise ValueError(f"[Attention] key and value must have the same number of steps, "
                              f"got {k} and {v}")
         return q, v, k
@@ -92,7 +98,7 @@ class Attention(Layer):
     def compute_output_shape(self, input_shape, return_attention_scores=False, **call_kwargs):
         q, v, k = self._validate(input_shape)
         out = (*q[:-1], v[-1])
-        return [out, (*q[:-1], k[1])] if return_attention_scores else out
+        return [out, (*q[:-1], k[-2])] if return_attention_scores else out
 
     def compute_mask(self, inputs, mask=None, **call_kwargs):
         q_mask, _ = _masks(mask, len(inputs))
@@ -108,9 +114,18 @@ class Attention(Layer):
                              "[query, value, key]")
         arrays = [np.asarray(a, dtype=self.dtype) for a in inputs]
         self._validate([a.shape for a in arrays])
+        lead = arrays[0].shape[:-2]  # batch axes, one or more: folded into one for the work
+        arrays = [a.reshape(-1, *a.shape[-2:]) for a in arrays]
         q, v = arrays[0], arrays[1]
         k = arrays[2] if len(arrays) == 3 else v
         q_mask, v_mask = _masks(mask, len(arrays))
+        for name, m, a in (("query_mask", q_mask, q), ("value_mask", v_mask, v)):
+            if m is not None:
+                if m.shape != (*lead, a.shape[1]):
+                    raise ValueError(f"[{type(self).__name__}] {name} must be (batch, steps) = "
+                                     f"{(*lead, a.shape[1])}, got {m.shape}")
+        q_mask = None if q_mask is None else q_mask.reshape(-1, q.shape[1])
+        v_mask = None if v_mask is None else v_mask.reshape(-1, v.shape[1])
         drop = training and self.dropout > 0
         if self.score_mode == "dot":
             o, scores, cache = self._dot_forward(q, k, v, v_mask, use_causal_mask, drop,
@@ -119,11 +134,12 @@ class Attention(Layer):
             o, scores, cache = self._concat_forward(q, k, v, v_mask, use_causal_mask, drop)
         if q_mask is not None:
             o = o * q_mask[..., None]
-        out = [o, scores] if return_attention_scores else o
-        return out, (cache, q, k, q_mask, len(arrays))
+        o = o.reshape(*lead, *o.shape[1:])
+        out = [o, scores.reshape(*lead, *scores.shape[1:])] if return_attention_scores else o
+        return out, (cache, q, k, q_mask, len(arrays), lead)
 
     def backward(self, cache, d_outputs):
-        inner, q, k, q_mask, n_inputs = cache
+        inner, q, k, q_mask, n_inputs, lead = cache
         if isinstance(d_outputs, (list, tuple)):
             do, d_scores = d_outputs
         else:
@@ -131,7 +147,10 @@ class Attention(Layer):
         if do is None:
             do = np.zeros(inner["o_shape"], self.dtype)
         else:
-            do = np.asarray(do, dtype=self.dtype)
+            do = np.asarray(do, dtype=self.dtype).reshape(inner["o_shape"])
+        if d_scores is not None:
+            d_scores = np.asarray(d_scores, dtype=self.dtype)
+            d_scores = d_scores.reshape(-1, *d_scores.shape[-2:])
         if q_mask is not None:
             do = do * q_mask[..., None]
         if self.score_mode == "dot":
@@ -139,6 +158,7 @@ class Attention(Layer):
         else:
             dq, dk, dv, grads = self._concat_backward(inner, q, k, do, d_scores)
         d_inputs = [dq, dv, dk] if n_inputs == 3 else [dq, dv + dk]
+        d_inputs = [d.reshape(*lead, *d.shape[1:]) for d in d_inputs]
         return {"inputs": d_inputs}, grads
 
     # dot: the fused op on (B, L, 1, D) views (one head)
