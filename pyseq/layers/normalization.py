@@ -16,6 +16,9 @@ def _axes(layer, axis, rank):
         if not -rank <= a < rank:
             raise ValueError(f"[{layer.name}] axis {a} is out of bounds for inputs of rank {rank}")
         out.append(int(a) % rank)
+    if len(set(out)) != len(out):
+        raise ValueError(f"[{layer.name}] axis {axis} names an axis twice for inputs of rank "
+                         f"{rank}")
     return sorted(out)
 
 
@@ -23,7 +26,11 @@ def _param_shape(layer, input_shape):
     """The normalised axes (kept on ``layer._ax``) and the shape of gamma/beta over them."""
     check_rank(layer, input_shape, min_rank=1)
     layer._ax = _axes(layer, layer.axis, len(input_shape))
-    shape = tuple(input_shape[a] for a in layer._ax)
+    # Keras sorts the axis values as given, negatives first ([1, -1] -> [-1, 1]), and the weight
+    # takes that order; its values are reshaped (not transposed) onto the axes in increasing
+    # order, as both here and in Keras.
+    given = [layer.axis] if isinstance(layer.axis, (int, np.integer)) else list(layer.axis)
+    shape = tuple(input_shape[a] for a in sorted(int(a) for a in given))
     if any(d is None for d in shape):
         raise ValueError(f"[{layer.name}] ({type(layer).__name__}) needs known sizes on axis "
                          f"{layer.axis}, got input shape {input_shape}")
