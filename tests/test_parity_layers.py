@@ -1,0 +1,144 @@
+"""Keras 3 parity of the non-recurrent layers where probing found pyseq disagreeing: each case
+failed before its fix. Outputs, input and weight gradients, weight layouts, output shapes and
+masks go through ``keras_parity`` (torch autograd through Keras's torch backend)."""
+
+import numpy as np
+import pytest
+
+from keras_parity import keras_parity
+from layer_checks import KERAS_WARNINGS, check_layer_gradients
+from pyseq import layers
+
+pytestmark = KERAS_WARNINGS
+RNG = np.random.default_rng(2026)
+DTYPES = ["float32", "float64"]
+
+
+def randn(*shape, dtype="float64"):
+    return RNG.standard_normal(shape).astype(dtype)
+
+
+# ---- LayerNormalization / RMSNormalization: an axis list mixing signs ----------------------
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("axis,shape", [([1, -1], (2, 3, 4)), ([-1, 1], (2, 3, 2, 5)),
+                                        ([2, -1], (2, 3, 2, 5)), ([1, -2], (2, 3, 4, 2))])
+@pytest.mark.parametrize("kwargs", [{}, {"center": False}, {"rms_scaling": True}])
+@pytest.mark.filterwarnings("ignore:You passed `rms_scaling=True`:UserWarning")
+def test_layer_normalization_weight_layout_follows_keras_axis_order(dtype, axis, shape, kwargs):
+    # Keras sorts the axis values as given ([1, -1] -> [-1, 1]) and shapes gamma/beta in that
+    # order, (4, 3) for inputs (2, 3, 4); pyseq made them (3, 4), so Keras weights did not load.
+    keras_parity("LayerNormalization", dict(axis=axis, **kwargs), randn(*shape, dtype=dtype) + .5)
+
+
+def test_rms_normalization_weight_layout_follows_keras_axis_order():
+    layer = layers.RMSNormalization(axis=[1, -1], dtype="float64")
+    x = randn(2, 3, 4)
+    layer(x)
+    assert layer.scale.shape == (4, 3)   # Keras's shape (Keras 3.15 then fails to broadcast it)
+    layer.set_weights([RNG.uniform(0.5, 1.5, (4, 3))])
+    y = np.asarray(layer(x))
+    scale = layer.scale.value.reshape(1, 3, 4)
+    expected = x / np.sqrt(np.mean(x * x, axis=(1, 2), keepdims=True) + 1e-6) * scale
+    np.testing.assert_allclose(y, expected, rtol=1e-12)
+    check_layer_gradients(layer, x)
+
+
+@pytest.mark.parametrize("make", [lambda: layers.LayerNormalization(axis=[1, -1]),
+                                  lambda: layers.RMSNormalization(axis=[-1, 1]),
+                                  lambda: layers.BatchNormalization(axis=[0, -2])])
+def test_normalization_axis_named_twice_is_a_value_error_naming_the_layer(make):
+    layer = make()
+    with pytest.raises(ValueError, match=rf"\[{layer.name}\] axis .* names an axis twice"):
+        layer(np.zeros((3, 5), np.float32))
+
+
+# ---- Flatten, ZeroPadding1D: data_format; Cropping1D: nothing left ------------------------
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(2, 4, 3), (2, 3, 2, 5), (2, 3), (1, 1, 1)])
+def test_flatten_channels_first(dtype, shape):
+    layer = layers.Flatten(data_format="channels_first")
+    assert layer.get_config()["data_format"] == "channels_first"
+    keras_parity("Flatten", {"data_format": "channels_first"}, randn(*shape, dtype=dtype))
+    assert layers.Flatten().get_config()["data_format"] == "channels_last"   # as Keras's
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("padding", [0, 2, (1, 3), (0, 2)])
+@pytest.mark.parametrize("data_format", ["channels_first", "channels_last"])
+def test_zero_padding1d_data_format(dtype, padding, data_format):
+    keras_parity("ZeroPadding1D", {"padding": padding, "data_format": data_format},
+                 randn(2, 3, 5, dtype=dtype))
+    config = layers.ZeroPadding1D(padding, data_format=data_format).get_config()
+    assert config["data_format"] == data_format
+    assert layers.ZeroPadding1D.from_config(config).data_format == data_format
+
+
+def test_zero_padding1d_bad_data_format():
+    with pytest.raises(ValueError, match=r"\[zero_padding1d\w*\] data_format must be"):
+        layers.ZeroPadding1D(1, data_format="channels_middle")
+
+
+def test_cropping1d_must_leave_a_step():
+    with pytest.raises(ValueError, match=r"\[cropping1d\w*\] cropping \(2, 2\) removes all the 4"):
+        layers.Cropping1D((2, 2))(randn(2, 4, 3))
+    with pytest.raises(ValueError, match=r"removes all the 4 steps"):
+        layers.Cropping1D((1, 3)).compute_output_shape((None, 4, 3))
+    assert layers.Cropping1D((1, 2)).compute_output_shape((None, 4, 3)) == (None, 1, 3)
+
+
+# ---- element-wise merges: ranks, ties, masks ----------------------------------------------
+
+ELEMENTWISE = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"]
+M1 = np.array([[1, 1, 0, 1], [1, 0, 0, 0]], bool)
+M2 = np.array([[1, 0, 1, 1], [0, 1, 0, 0]], bool)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ELEMENTWISE)
+@pytest.mark.parametrize("shapes", [[(2, 4, 3), (2, 3)], [(2, 3), (2, 4, 3)],
+                                    [(2, 4, 3), (2, 3), (2, 4, 1)], [(3, 2, 2, 5), (3, 5)]])
+def test_merges_expand_lower_rank_inputs_after_the_batch_axis(dtype, name, shapes):
+    # Keras inserts the missing axes after the batch axis ((2, 3) -> (2, 1, 3)); pyseq aligned
+    # them on the right and refused (2, 4, 3) with (2, 3).
+    if name == "Subtract":
+        shapes = shapes[:2]
+    keras_parity(name, {}, [randn(*s, dtype=dtype) for s in shapes])
+
+
+def test_merges_still_broadcast_a_constant_without_the_batch_axis():
+    a, c = randn(2, 3, 4), randn(3, 4)
+    np.testing.assert_array_equal(np.asarray(layers.Add(dtype="float64")([a, c])), a + c)
+    check_layer_gradients(layers.Maximum(dtype="float64"), [a, c])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["Maximum", "Minimum"])
+@pytest.mark.parametrize("n", [2, 3])
+def test_maximum_minimum_ties_split_the_gradient_as_keras(dtype, name, n):
+    # torch.maximum gives each side of a tie half the gradient, pairwise (1/4, 1/4, 1/2 for
+    # three equal inputs); pyseq gave it all to the first input.
+    x = randn(2, 4, 3, dtype=dtype)
+    other = x.copy()
+    other[:, 1] += 1
+    xs = [x, x.copy(), other][:n] if n == 3 else [x, x.copy()]
+    keras_parity(name, {}, xs)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["Maximum", "Minimum", "Multiply", "Add", "Average"])
+@pytest.mark.parametrize("masks", [[M1, M2], [M1, None], [None, M2], [M1, M2, None],
+                                   [M1, M2, M1 & M2]], ids=["both", "first", "second",
+                                                            "two-of-three", "three"])
+def test_masked_merges_follow_keras(dtype, name, masks):
+    # Keras's Maximum/Minimum give a masked entry the running result's value and Multiply
+    # counts it as 1 (zeroing what every input masks); pyseq merged the raw values.
+    xs = [randn(2, 4, 3, dtype=dtype) for _ in masks]
+    keras_parity(name, {}, xs, masks=masks)
+
+
+def test_masked_merges_fit_the_masks_to_the_inputs():
+    layer = layers.Maximum()
+    with pytest.raises(ValueError, match=r"\[maximum\w*\] \(Maximum\) a mask of shape \(2, 5\)"):
+        layer([randn(2, 4, 3), randn(2, 4, 3)], mask=[np.ones((2, 5), bool), None])
