@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from keras_parity import keras_parity
-from layer_checks import KERAS_WARNINGS, check_layer_gradients
+from layer_checks import KERAS_WARNINGS, check_layer_gradients, keras_or_skip, to_numpy
 from pyseq import layers
 
 pytestmark = KERAS_WARNINGS
@@ -142,3 +142,87 @@ def test_masked_merges_fit_the_masks_to_the_inputs():
     layer = layers.Maximum()
     with pytest.raises(ValueError, match=r"\[maximum\w*\] \(Maximum\) a mask of shape \(2, 5\)"):
         layer([randn(2, 4, 3), randn(2, 4, 3)], mask=[np.ones((2, 5), bool), None])
+
+
+# ---- activation layers: the slopes at the kinks; PReLU's regularizer and constraint --------
+
+KINKS = np.array([0.0, 0.5, 1.0, 2.0, 6.0, -0.5, -1.0, 3.0])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name,kwargs", [
+    ("LeakyReLU", {}), ("LeakyReLU", {"negative_slope": 0.1}), ("ReLU", {"negative_slope": 0.1}),
+    ("ReLU", {"max_value": 1.0}), ("ReLU", {"max_value": 6.0}), ("ReLU", {"threshold": 0.5}),
+    ("ReLU", {"negative_slope": 0.1, "max_value": 2.0, "threshold": 0.5}),
+    ("PReLU", {}), ("PReLU", {"shared_axes": [1]})])
+def test_activation_layer_slopes_at_the_kinks_follow_keras(dtype, name, kwargs):
+    # Keras on torch: leaky_relu's slope at 0 is negative_slope, PReLU (relu(x) - a relu(-x))
+    # has none at 0, clipping to max_value passes the gradient at max_value; pyseq differed at
+    # those exact inputs (zero-padded steps make 0 common).
+    x = np.stack([KINKS, -KINKS, KINKS[::-1]])[None].repeat(2, 0).astype(dtype)
+    keras_parity(name, kwargs, x)
+
+
+def test_prelu_takes_a_regularizer_and_a_constraint():
+    layer = layers.PReLU(alpha_regularizer="l2", alpha_constraint="non_neg",
+                         alpha_initializer="ones")
+    layer(randn(2, 3, 4, dtype="float32"))
+    assert layer.alpha.regularizer is not None and layer.alpha.constraint is not None
+    assert len(layer.losses) == 1
+    config = layer.get_config()
+    assert config["alpha_regularizer"]["class_name"] == "L2"
+    assert layers.PReLU.from_config(config).alpha_constraint is not None
+    with pytest.raises(ValueError, match=r"\[PReLU\] alpha_regularizer"):
+        layers.PReLU(alpha_regularizer="l3")
+
+
+# ---- pyseq.activations: Keras's parameters and names ----------------------------------------
+
+ACTIVATION_PARAMS = [
+    ("relu", {"negative_slope": 0.1}), ("relu", {"max_value": 2.0}), ("relu", {"threshold": 0.5}),
+    ("relu", {"negative_slope": 0.1, "max_value": 2.0, "threshold": 0.5}),
+    ("relu", {"max_value": 6}), ("softmax", {"axis": 0}), ("softmax", {"axis": (0, 1)}),
+    ("log_softmax", {"axis": 0}), ("elu", {"alpha": 0.5}), ("celu", {"alpha": 2.0}),
+    ("gelu", {"approximate": True}), ("gelu", {"approximate": False}),
+    ("leaky_relu", {"negative_slope": 0.05}), ("hard_shrink", {"threshold": 1.0}),
+    ("soft_shrink", {"threshold": 1.0}), ("squareplus", {"b": 1.0}), ("glu", {}),
+    ("glu", {"axis": 1}), ("threshold", {"threshold": 0.5, "default_value": -1.0}),
+    ("sparse_sigmoid", {}), ("silu", {}), ("hard_swish", {}),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name,kwargs", ACTIVATION_PARAMS,
+                         ids=[f"{n}-{'-'.join(map(str, k.values()))}" for n, k in
+                              ACTIVATION_PARAMS])
+def test_activation_functions_take_keras_parameters(dtype, name, kwargs):
+    keras = keras_or_skip()
+    import torch
+
+    from pyseq import activations
+    x = (2.5 * RNG.standard_normal((4, 6))).astype(dtype)
+    x[0, :4] = [0.0, 0.5, 1.0, -1.0]
+    expected = to_numpy(getattr(keras.activations, name)(torch.tensor(x), **kwargs))
+    got = getattr(activations, name)(x, **kwargs)
+    assert got.dtype == expected.dtype
+    tol = 2e-6 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(got, expected, rtol=tol, atol=tol)
+
+
+def test_sparse_sigmoid_is_a_layer_activation_and_silu_keeps_keras_name():
+    x = randn(2, 4, 3)
+    keras_parity("Activation", {"activation": "sparse_sigmoid"}, x)
+    keras_parity("Dense", {"units": 2, "activation": "sparse_sigmoid"}, x)
+    for name in ("swish", "silu"):
+        assert layers.Activation(name).get_config()["activation"] == "silu"   # Keras's name
+
+
+def test_sparsemax_is_the_projection_onto_the_simplex():
+    # Keras 3.15 gets it wrong with two or more positive entries (keras-team/keras#23425);
+    # pyseq keeps the definition: tau = (sum of the k largest - 1) / k over the support.
+    from pyseq import activations
+    x = np.array([[0.0, 0.5, 1.0], [0.1, 0.2, 0.3], [5.0, 0.0, -1.0]])
+    expected = [[0, 0.25, 0.75], [0.1 + 0.4 / 3, 0.2 + 0.4 / 3, 0.3 + 0.4 / 3], [1, 0, 0]]
+    np.testing.assert_allclose(activations.sparsemax(x), expected, atol=1e-12)
+    np.testing.assert_allclose(activations.sparsemax(x.T, axis=0), np.transpose(expected),
+                               atol=1e-12)
