@@ -2,6 +2,8 @@
 failed before its fix. Outputs, input and weight gradients, weight layouts, output shapes and
 masks go through ``keras_parity`` (torch autograd through Keras's torch backend)."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -226,3 +228,54 @@ def test_sparsemax_is_the_projection_onto_the_simplex():
     np.testing.assert_allclose(activations.sparsemax(x), expected, atol=1e-12)
     np.testing.assert_allclose(activations.sparsemax(x.T, axis=0), np.transpose(expected),
                                atol=1e-12)
+
+
+# ---- bad inputs to a layer that is already built: ValueError/TypeError naming the layer -----
+
+X3 = RNG.standard_normal((2, 5, 4)).astype(np.float32)
+BUILT = {
+    "Conv1D": (lambda: layers.Conv1D(2, 3), X3),
+    "Conv1DTranspose": (lambda: layers.Conv1DTranspose(2, 3), X3),
+    "SeparableConv1D": (lambda: layers.SeparableConv1D(2, 3), X3),
+    "MaxPooling1D": (lambda: layers.MaxPooling1D(2), X3),
+    "GlobalAveragePooling1D": (lambda: layers.GlobalAveragePooling1D(), X3),
+    "Dense": (lambda: layers.Dense(3), X3),
+    "LayerNormalization": (lambda: layers.LayerNormalization(), X3),
+    "BatchNormalization": (lambda: layers.BatchNormalization(), X3),
+    "RMSNormalization": (lambda: layers.RMSNormalization(), X3),
+    "Flatten": (lambda: layers.Flatten(), X3),
+    "Reshape": (lambda: layers.Reshape((20,)), X3),
+    "RepeatVector": (lambda: layers.RepeatVector(2), X3[:, 0]),
+    "PReLU": (lambda: layers.PReLU(), X3),
+    "Softmax": (lambda: layers.Softmax(), X3),
+    "GaussianNoise": (lambda: layers.GaussianNoise(0.1), X3),
+    "Add": (lambda: layers.Add(), [X3, X3]),
+    "Maximum": (lambda: layers.Maximum(), [X3, X3]),
+    "Concatenate": (lambda: layers.Concatenate(), [X3, X3]),
+    "Dot": (lambda: layers.Dot(axes=-1), [X3, X3]),
+}
+BAD = {
+    "strings": np.array([["a", "b"], ["c", "d"]]), "dict": {"a": X3}, "scalar": np.float32(1.0),
+    "rank1": np.ones(5, np.float32), "rank4": np.ones((2, 5, 4, 1), np.float32),
+    "empty_batch": np.zeros((0, 5, 4), np.float32), "complex": X3 + 1j,
+}
+
+
+@pytest.mark.parametrize("bad", sorted(BAD))
+@pytest.mark.parametrize("name", sorted(BUILT))
+def test_bad_inputs_to_a_built_layer_name_it(name, bad):
+    # a built layer skips the build-time checks: its forward must still refuse what it cannot
+    # take with a ValueError/TypeError naming it (or the op it calls), never an IndexError,
+    # a ZeroDivisionError, or NumPy's own message (some of these inputs are fine: no error)
+    make, good = BUILT[name]
+    layer = make()
+    layer(good)
+    x = BAD[bad]
+    if isinstance(good, list) and bad != "dict":
+        x = [X3, x]
+    try:
+        layer(x)
+    except (ValueError, TypeError) as e:
+        named = re.match(r"\[([\w.]+)\]", str(e))
+        assert named, str(e)
+        assert named.group(1) in (layer.name, name) or named.group(1).endswith("_forward"), e

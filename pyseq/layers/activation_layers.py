@@ -22,7 +22,7 @@ class _Elementwise(Layer):
     supports_masking = True
 
     def forward(self, inputs, *, training=False, mask=None):
-        x = cast_float(np.asarray(inputs), self.dtype)
+        x = cast_float(inputs, self.dtype, self.name)
         return self._f(x), x
 
     def backward(self, cache, d_outputs):
@@ -138,10 +138,14 @@ class Softmax(Layer):
         return config
 
     def _axes(self, x):
-        return tuple(self.axis) if isinstance(self.axis, list) else (self.axis,)
+        axes = tuple(self.axis) if isinstance(self.axis, list) else (self.axis,)
+        if any(not -x.ndim <= a < x.ndim for a in axes):
+            raise ValueError(f"[{self.name}] (Softmax) axis {self.axis} is out of range for "
+                             f"inputs of shape {x.shape}")
+        return axes
 
     def forward(self, inputs, *, training=False, mask=None):
-        x = cast_float(np.asarray(inputs), self.dtype)
+        x = cast_float(inputs, self.dtype, self.name)
         if isinstance(mask, (list, tuple)):
             mask = mask[0] if mask else None
         m = None
@@ -212,8 +216,12 @@ class PReLU(Layer):
         self.built = True
 
     def forward(self, inputs, *, training=False, mask=None):
-        x = cast_float(np.asarray(inputs), self.dtype)
+        x = cast_float(inputs, self.dtype, self.name)
         a = self.alpha.value
+        if x.ndim != a.ndim + 1 or any(d != 1 and d != n for d, n in zip(a.shape, x.shape[1:])):
+            raise ValueError(f"[{self.name}] (PReLU) was built for inputs of shape "
+                             f"(batch, {', '.join(map(str, a.shape))}) (1 = shared), got "
+                             f"{x.shape}")
         return np.maximum(x, 0) + a * np.minimum(x, 0), x
 
     def backward(self, cache, d_outputs):

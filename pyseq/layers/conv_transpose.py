@@ -15,6 +15,7 @@ from . import _conv_utils as cu
 from . import _regularization as _reg
 from ._keras_args import pop_keras_only
 from .base import Layer
+from .core import cast_float
 
 __all__ = ["Conv1DTranspose"]
 
@@ -107,7 +108,7 @@ class Conv1DTranspose(Layer):
         return [slice(k * d, k * d + (T - 1) * s + 1, s) for k in range(self.kernel_size[0])]
 
     def forward(self, inputs, *, training=False, mask=None):
-        x = np.asarray(inputs, dtype=self.dtype)
+        x = cast_float(inputs, self.dtype, self.name)
         cu.check_rank3("Conv1DTranspose", x.shape)
         x = cu.to_channels_last(x, self.data_format)
         if x.shape[-1] != self.input_channels:

@@ -8,6 +8,7 @@ from . import _conv_utils as cu
 from . import _regularization as _reg
 from ._keras_args import pop_keras_only
 from .base import Layer
+from .core import cast_float
 
 __all__ = ["Conv1D"]
 
@@ -80,7 +81,7 @@ class Conv1D(Layer):
         return (shape[0], self.filters, T2)
 
     def forward(self, inputs, *, training=False, mask=None):
-        x = np.asarray(inputs, dtype=self.dtype)
+        x = cast_float(inputs, self.dtype, self.name)
         cu.check_rank3("Conv1D", x.shape)
         if self._channels(x.shape) != self.input_channels:
             raise ValueError(f"[Conv1D] was built for {self.input_channels} input channels, "

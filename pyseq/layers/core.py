@@ -38,6 +38,18 @@ def cast_float(x, dtype, owner="layer"):
     return x if x.dtype == dtype else x.astype(dtype)
 
 
+def as_array(x, owner="layer"):
+    """``x`` as a NumPy array of numbers (any numeric dtype, for the layers that only move
+    entries around); TypeError naming ``owner`` for anything else."""
+    try:
+        x = np.asarray(x)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"[{owner}] expects a numeric array, got {type(x).__name__}") from e
+    if x.dtype.kind not in "biufc":
+        raise TypeError(f"[{owner}] expects a numeric array, got dtype {x.dtype}")
+    return x
+
+
 class InputLayer(Layer):
     """The layer behind :func:`Input`: no weights, one output tensor of the given shape."""
 
@@ -150,7 +162,7 @@ class Dense(Layer):
     def forward(self, inputs, *, training=False, mask=None):
         x = cast_float(inputs, self.dtype, self.name)
         n_in = self.kernel.shape[0]
-        if x.shape[-1] != n_in:
+        if x.ndim == 0 or x.shape[-1] != n_in:
             raise ValueError(f"[{self.name}] (Dense) expects inputs with last axis {n_in}, got "
                              f"shape {x.shape}")
         # the product on pyseq's BLAS inside its thread team (ops.dense_forward)

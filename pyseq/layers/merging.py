@@ -6,6 +6,7 @@ constant without the batch axis, a scalar); their output mask is the OR of the i
 import numpy as np
 
 from .base import Layer
+from .core import cast_float
 
 
 def _as_shape(s):
@@ -99,9 +100,12 @@ class _Merge(Layer):
         return out
 
     def _arrays(self, inputs):
-        return [np.asarray(x, dtype=self.dtype) if not (isinstance(x, np.ndarray) and
-                                                       x.dtype == self.dtype) else x
-                for x in inputs]
+        if not isinstance(inputs, (list, tuple)):
+            raise ValueError(f"[{self.name}] ({type(self).__name__}) takes a list of inputs, got "
+                             f"{type(inputs).__name__}")
+        xs = [cast_float(x, self.dtype, self.name) for x in inputs]
+        self._check([x.shape for x in xs])
+        return xs
 
     def _expansion(self, shapes):
         expand = getattr(self, "_expand", None)
@@ -139,6 +143,7 @@ class _Merge(Layer):
         expand = self._expansion(shapes)
         if expand is not None:
             xs = [x.reshape(_expanded(x.shape, k)) for x, k in zip(xs, expand)]
+        _broadcast_shapes(self, [x.shape for x in xs])   # ValueError naming the layer
         y, saved = self._merge_masked(xs, self._masks(mask, xs))
         return y, (xs, shapes, saved)
 
@@ -291,6 +296,7 @@ class Concatenate(_Merge):
         return np.any(np.concatenate(masks, axis=self.axis), axis=-1)
 
     def _merge(self, xs):
+        self._out_shape([x.shape for x in xs])   # ValueError naming the layer
         return np.concatenate(xs, axis=self.axis)
 
     def backward(self, cache, d_outputs):
@@ -419,6 +425,12 @@ class Dot(_Merge):
             raise ValueError(f"[{self.name}] (Dot) takes exactly 2 inputs, got "
                              f"{len(input_shape)}")
         s1, s2 = input_shape
+        if len(s1) < 2 or len(s2) < 2:
+            raise ValueError(f"[{self.name}] (Dot) takes inputs of rank >= 2 (batch first), got "
+                             f"shapes {tuple(s1)} and {tuple(s2)}")
+        if s1[0] is not None and s2[0] is not None and s1[0] != s2[0]:
+            raise ValueError(f"[{self.name}] (Dot) inputs must have the same batch size, got "
+                             f"shapes {tuple(s1)} and {tuple(s2)}")
         a1, a2 = self._axes(input_shape)
         if not (1 <= a1 < len(s1) and 1 <= a2 < len(s2)):
             raise ValueError(f"[{self.name}] (Dot) axes {self.axes} must be non-batch axes of "

@@ -31,10 +31,21 @@ def _param_shape(layer, input_shape):
     # order, as both here and in Keras.
     given = [layer.axis] if isinstance(layer.axis, (int, np.integer)) else list(layer.axis)
     shape = tuple(input_shape[a] for a in sorted(int(a) for a in given))
+    layer._sizes = (len(input_shape), tuple(input_shape[a] for a in layer._ax))
     if any(d is None for d in shape):
         raise ValueError(f"[{layer.name}] ({type(layer).__name__}) needs known sizes on axis "
                          f"{layer.axis}, got input shape {input_shape}")
     return shape
+
+
+def _checked(layer, inputs):
+    """The inputs in the layer's dtype, of the rank and normalised sizes it was built for."""
+    x = cast_float(inputs, layer.dtype, layer.name)
+    rank, sizes = layer._sizes
+    if x.ndim != rank or tuple(x.shape[a] for a in layer._ax) != sizes:
+        raise ValueError(f"[{layer.name}] ({type(layer).__name__}) was built for inputs of rank "
+                         f"{rank} with sizes {sizes} on axis {layer.axis}, got shape {x.shape}")
+    return x
 
 
 class LayerNormalization(Layer):
@@ -73,7 +84,7 @@ class LayerNormalization(Layer):
         return w.value.reshape(shape)
 
     def forward(self, inputs, *, training=False, mask=None):
-        x = cast_float(inputs, self.dtype, self.name)
+        x = _checked(self, inputs)
         ax = tuple(self._ax)
         centered = x - np.mean(x, axis=ax, keepdims=True)
         var = np.mean(np.square(centered), axis=ax, keepdims=True)
@@ -156,7 +167,7 @@ class BatchNormalization(Layer):
         return [x.shape[i] if i in self._ax else 1 for i in range(x.ndim)]
 
     def forward(self, inputs, *, training=False, mask=None):
-        x = cast_float(inputs, self.dtype, self.name)
+        x = _checked(self, inputs)
         shape = self._shape(x)
         red = tuple(i for i in range(x.ndim) if i not in self._ax)
         eps = x.dtype.type(self.epsilon)
@@ -246,7 +257,7 @@ class RMSNormalization(Layer):
                                          for i in range(x.ndim)])
 
     def forward(self, inputs, *, training=False, mask=None):
-        x = cast_float(np.asarray(inputs), self.dtype)
+        x = _checked(self, inputs)
         inv = 1.0 / np.sqrt(np.mean(np.square(x), axis=tuple(self._ax), keepdims=True) +
                             x.dtype.type(self.epsilon))
         xhat = x * inv
@@ -286,7 +297,7 @@ class UnitNormalization(Layer):
         self.built = True
 
     def forward(self, inputs, *, training=False, mask=None):
-        x = cast_float(np.asarray(inputs), self.dtype)
+        x = cast_float(inputs, self.dtype, self.name)
         ax = tuple(_axes(self, self.axis, x.ndim))
         # min(1/||x||, 1/eps) without dividing by a zero norm
         ss = np.sum(np.square(x), axis=ax, keepdims=True)

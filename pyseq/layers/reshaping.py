@@ -5,7 +5,7 @@ import math
 import numpy as np
 
 from .base import Layer
-from .core import check_rank
+from .core import as_array, check_rank
 
 
 class Flatten(Layer):
@@ -38,10 +38,11 @@ class Flatten(Layer):
         return None
 
     def forward(self, inputs, *, training=False, mask=None):
-        x = np.asarray(inputs)
+        x = as_array(inputs, self.name)
+        check_rank(self, x.shape, min_rank=1)
         order = self._order(x.ndim)
         moved = x if order is None else np.transpose(x, order)
-        return moved.reshape(x.shape[0], -1), (moved.shape, order)
+        return moved.reshape(x.shape[0], math.prod(x.shape[1:])), (moved.shape, order)
 
     def backward(self, cache, d_outputs):
         if d_outputs is None:
@@ -94,7 +95,8 @@ class Reshape(Layer):
         return (input_shape[0],) + self._resolve(tuple(input_shape[1:]))
 
     def forward(self, inputs, *, training=False, mask=None):
-        x = np.asarray(inputs)
+        x = as_array(inputs, self.name)
+        check_rank(self, x.shape, min_rank=1)
         return x.reshape((x.shape[0],) + self._resolve(x.shape[1:])), x.shape
 
     def backward(self, cache, d_outputs):
@@ -123,7 +125,7 @@ class RepeatVector(Layer):
         return (input_shape[0], self.n, input_shape[1])
 
     def forward(self, inputs, *, training=False, mask=None):
-        x = np.asarray(inputs)
+        x = as_array(inputs, self.name)
         if x.ndim != 2:
             raise ValueError(f"[{self.name}] (RepeatVector) expects inputs of rank 2, got shape "
                              f"{x.shape}")

@@ -4,7 +4,7 @@ of (B, T, F) inputs, and Permute of the non-batch axes. All four drop a mask, as
 import numpy as np
 
 from .base import Layer
-from .core import check_rank
+from .core import as_array, check_rank
 
 
 def _pair(layer, name, value):
@@ -52,7 +52,7 @@ class ZeroPadding1D(Layer):
         return tuple(shape)
 
     def forward(self, inputs, *, training=False, mask=None):
-        x = np.asarray(inputs)
+        x = as_array(inputs, self.name)
         check_rank(self, x.shape, exact=3)
         pads = [(0, 0)] * 3
         pads[self._axis()] = self.padding
@@ -96,7 +96,7 @@ class Cropping1D(Layer):
         return (input_shape[0], self._steps(input_shape[1]), input_shape[2])
 
     def forward(self, inputs, *, training=False, mask=None):
-        x = np.asarray(inputs)
+        x = as_array(inputs, self.name)
         check_rank(self, x.shape, exact=3)
         T = self._steps(x.shape[1])
         return x[:, self.cropping[0]:self.cropping[0] + T], x.shape
@@ -132,7 +132,7 @@ class UpSampling1D(Layer):
         return (input_shape[0], None if T is None else T * self.size, input_shape[2])
 
     def forward(self, inputs, *, training=False, mask=None):
-        x = np.asarray(inputs)
+        x = as_array(inputs, self.name)
         check_rank(self, x.shape, exact=3)
         return np.repeat(x, self.size, axis=1), None
 
@@ -170,7 +170,7 @@ class Permute(Layer):
         return (input_shape[0],) + tuple(input_shape[d] for d in self.dims)
 
     def forward(self, inputs, *, training=False, mask=None):
-        x = np.asarray(inputs)
+        x = as_array(inputs, self.name)
         check_rank(self, x.shape, exact=len(self.dims) + 1)
         return np.transpose(x, (0,) + self.dims), None
 

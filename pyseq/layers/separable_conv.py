@@ -14,6 +14,7 @@ from . import _conv_utils as cu
 from . import _regularization as _reg
 from ._keras_args import pop_keras_only
 from .base import Layer
+from .core import cast_float
 
 __all__ = ["DepthwiseConv1D", "SeparableConv1D"]
 
@@ -74,7 +75,7 @@ class _Depthwise(Layer):
                                   groups=C)
 
     def _input(self, inputs):
-        x = np.asarray(inputs, dtype=self.dtype)
+        x = cast_float(inputs, self.dtype, self.name)
         if self._channels_of(x.shape) != self.input_channels:
             raise ValueError(f"[{self._name}] was built for {self.input_channels} input "
                              f"channels, got inputs of shape {x.shape}")
