@@ -279,3 +279,34 @@ def test_bad_inputs_to_a_built_layer_name_it(name, bad):
         named = re.match(r"\[([\w.]+)\]", str(e))
         assert named, str(e)
         assert named.group(1) in (layer.name, name) or named.group(1).endswith("_forward"), e
+
+
+# ---- get_config lists Keras's keys with Keras's values ----------------------------------------
+
+CONFIG_LAYERS = [
+    ("Dense", {"units": 3}), ("Embedding", {"input_dim": 5, "output_dim": 2}),
+    ("BatchNormalization", {"axis": 1}), ("Flatten", {}), ("ZeroPadding1D", {"padding": 2}),
+    ("PReLU", {"shared_axes": [1]}), ("Conv1D", {"filters": 2, "kernel_size": 3}),
+    ("LayerNormalization", {"epsilon": 0.1}), ("GroupNormalization", {"groups": 2}),
+    ("Conv1DTranspose", {"filters": 2, "kernel_size": 3}), ("MaxPooling1D", {}),
+    ("SeparableConv1D", {"filters": 2, "kernel_size": 3}), ("Dropout", {"rate": 0.2}),
+]
+
+
+@pytest.mark.parametrize("name,kwargs", CONFIG_LAYERS, ids=[c[0] for c in CONFIG_LAYERS])
+def test_configs_list_keras_keys(name, kwargs):
+    # Dense and Embedding lacked quantization_config, BatchNormalization renorm and
+    # synchronized, Flatten/ZeroPadding1D data_format, PReLU its regularizer and constraint
+    keras = keras_or_skip()
+    theirs = getattr(keras.layers, name)(**kwargs).get_config()
+    ours = getattr(layers, name)(**kwargs).get_config()
+    missing = set(theirs) - set(ours) - {"name", "dtype", "trainable"}
+    assert not missing, missing
+    assert set(ours) - set(theirs) <= {"trainable"}
+    for key, value in theirs.items():
+        if key in ("name", "dtype") or isinstance(value, dict):
+            continue
+        mine = ours[key]
+        same = list(mine) == list(value) if isinstance(value, (list, tuple)) else mine == value
+        assert same, (key, mine, value)
+    getattr(layers, name).from_config(ours)

@@ -148,7 +148,8 @@ class Dense(Layer):
         config = super().get_config()
         config.update(units=self.units, activation=self.activation.name, use_bias=self.use_bias,
                       kernel_initializer=self.kernel_initializer,
-                      bias_initializer=self.bias_initializer)
+                      bias_initializer=self.bias_initializer,
+                      quantization_config=None)  # as Keras lists it
         return config
 
     def compute_output_shape(self, input_shape, **kwargs):

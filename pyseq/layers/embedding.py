@@ -36,7 +36,7 @@ class Embedding(Layer):
         config = super().get_config()
         config.update(input_dim=self.input_dim, output_dim=self.output_dim,
                       embeddings_initializer=self.embeddings_initializer,
-                      mask_zero=self.mask_zero)
+                      mask_zero=self.mask_zero, quantization_config=None)  # as Keras lists it
         return config
 
     def build(self, input_shape=None):

@@ -148,7 +148,10 @@ class BatchNormalization(Layer):
                       beta_initializer=self.beta_initializer,
                       gamma_initializer=self.gamma_initializer,
                       moving_mean_initializer=self.moving_mean_initializer,
-                      moving_variance_initializer=self.moving_variance_initializer)
+                      moving_variance_initializer=self.moving_variance_initializer,
+                      # Keras's keys for what pyseq only has at its default
+                      synchronized=False, renorm=False, renorm_clipping=None,
+                      renorm_momentum=0.99)
         return config
 
     def build(self, input_shape):
