@@ -310,3 +310,27 @@ def test_configs_list_keras_keys(name, kwargs):
         same = list(mine) == list(value) if isinstance(value, (list, tuple)) else mine == value
         assert same, (key, mine, value)
     getattr(layers, name).from_config(ours)
+
+
+@pytest.mark.parametrize("name,kwargs", [("LayerNormalization", {}),
+                                         ("LayerNormalization", {"axis": [2, -2]}),
+                                         ("RMSNormalization", {"axis": [2, 1]}),
+                                         ("SpatialDropout1D", {"rate": 0.3})])
+def test_built_configs_match_keras(name, kwargs):
+    # a built Keras LayerNormalization/RMSNormalization configures its axis as a sorted list;
+    # SpatialDropout1D's config has no 'trainable'
+    keras = keras_or_skip()
+    x = randn(2, 3, 4, dtype="float32")
+    k = getattr(keras.layers, name)(**kwargs)
+    p = getattr(layers, name)(**kwargs)
+    k(x)
+    p(x)
+    theirs, ours = k.get_config(), p.get_config()
+    assert set(ours) == set(theirs)
+    for key in set(theirs) - {"name", "dtype"}:
+        if not isinstance(theirs[key], dict):   # initializers: serialized differently
+            assert ours[key] == theirs[key], key
+    clone = getattr(layers, name).from_config(ours)
+    clone(x)
+    clone.set_weights(p.get_weights())
+    np.testing.assert_array_equal(np.asarray(clone(x)), np.asarray(p(x)))

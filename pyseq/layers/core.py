@@ -272,6 +272,7 @@ class SpatialDropout1D(Dropout):
     def get_config(self):
         config = super().get_config()
         config.pop("noise_shape")
+        config.pop("trainable")  # Keras's SpatialDropout1D config has no such key
         return config
 
     def build(self, input_shape):

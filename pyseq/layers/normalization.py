@@ -38,6 +38,12 @@ def _param_shape(layer, input_shape):
     return shape
 
 
+def _keras_built_axis(axis):
+    # a built Keras LayerNormalization/RMSNormalization keeps (and configures) its axis as a
+    # sorted list
+    return [int(axis)] if isinstance(axis, (int, np.integer)) else sorted(int(a) for a in axis)
+
+
 def _checked(layer, inputs):
     """The inputs in the layer's dtype, of the rank and normalised sizes it was built for."""
     x = cast_float(inputs, layer.dtype, layer.name)
@@ -73,6 +79,7 @@ class LayerNormalization(Layer):
 
     def build(self, input_shape):
         shape = _param_shape(self, input_shape)
+        self.axis = _keras_built_axis(self.axis)
         if self.scale or self.rms_scaling:  # Keras: rms_scaling always has gamma
             self.gamma = self.add_weight("gamma", shape, self.gamma_initializer, options="gamma")
         if self.center and not self.rms_scaling:
@@ -253,6 +260,7 @@ class RMSNormalization(Layer):
 
     def build(self, input_shape):
         self.scale = self.add_weight("scale", _param_shape(self, input_shape), "ones")
+        self.axis = _keras_built_axis(self.axis)
         self.built = True
 
     def _broadcast(self, x):
