@@ -334,3 +334,23 @@ def test_built_configs_match_keras(name, kwargs):
     clone(x)
     clone.set_weights(p.get_weights())
     np.testing.assert_array_equal(np.asarray(clone(x)), np.asarray(p(x)))
+
+
+def test_dropout_rate_one_drops_everything_in_training():
+    # Keras's Dropout and SpatialDropout1D take rate=1 (zeros in training); pyseq refused it
+    x = np.ones((2, 3, 4), np.float32)
+    for layer in (layers.Dropout(1.0), layers.SpatialDropout1D(1)):
+        np.testing.assert_array_equal(np.asarray(layer(x)), x)
+        y, cache = layer.forward(x, training=True)
+        assert not np.asarray(y).any()
+        d_args, _ = layer.backward(cache, np.ones_like(x))
+        assert not d_args["inputs"].any()
+    with pytest.raises(ValueError, match=r"\[gaussian_dropout\w*\] rate must be a number in \[0, 1\)"):
+        layers.GaussianDropout(1.0)
+
+
+@pytest.mark.parametrize("cls", [layers.LayerNormalization, layers.RMSNormalization,
+                                 layers.UnitNormalization, layers.BatchNormalization])
+def test_normalization_axis_must_be_ints(cls):
+    with pytest.raises(TypeError, match=r"\[\w+\] axis must be an int or a list of ints"):
+        cls(axis="a")

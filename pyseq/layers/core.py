@@ -217,9 +217,13 @@ class Activation(Layer):
         return {"inputs": self.activation.backward(x, y, d_outputs)}, []
 
 
-def _check_rate(layer, rate):
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
-        raise ValueError(f"[{layer.name}] rate must be a number in [0, 1), got {rate!r}")
+def _check_rate(layer, rate, allow_one=False):
+    # Keras's Dropout takes rate 1 (everything dropped in training); its Gaussian and alpha
+    # dropouts divide by 1 - rate
+    number = not isinstance(rate, bool) and isinstance(rate, (int, float))
+    if not number or not (0 <= rate <= 1 if allow_one else 0 <= rate < 1):
+        raise ValueError(f"[{layer.name}] rate must be a number in [0, 1{']' if allow_one else ')'}"
+                         f", got {rate!r}")
     return float(rate)
 
 
@@ -230,7 +234,7 @@ class Dropout(Layer):
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
-        self.rate = _check_rate(self, rate)
+        self.rate = _check_rate(self, rate, allow_one=True)
         self.noise_shape = None if noise_shape is None else tuple(noise_shape)
         self.seed = seed
         self._rng = np.random.default_rng(seed)
@@ -254,7 +258,8 @@ class Dropout(Layer):
             return x, None
         keep = self._rng.random(self._noise_shape(x), dtype=np.float32) >= self.rate
         scale = keep.astype(x.dtype)
-        scale *= x.dtype.type(1.0 / (1.0 - self.rate))
+        if self.rate < 1:    # rate 1 drops everything (keep is all False)
+            scale *= x.dtype.type(1.0 / (1.0 - self.rate))
         return x * scale, scale
 
     def backward(self, cache, d_outputs):

@@ -22,6 +22,14 @@ def _axes(layer, axis, rank):
     return sorted(out)
 
 
+def _axis_arg(layer, axis):
+    """``axis`` as given if it is an int or a list/tuple of ints, else TypeError (Keras's)."""
+    axes = list(axis) if isinstance(axis, (list, tuple)) else [axis]
+    if not axes or any(isinstance(a, bool) or not isinstance(a, (int, np.integer)) for a in axes):
+        raise TypeError(f"[{layer.name}] axis must be an int or a list of ints, got {axis!r}")
+    return axis
+
+
 def _param_shape(layer, input_shape):
     """The normalised axes (kept on ``layer._ax``) and the shape of gamma/beta over them."""
     check_rank(layer, input_shape, min_rank=1)
@@ -64,7 +72,7 @@ class LayerNormalization(Layer):
         opts = _reg.pop_weight_options("LayerNormalization", kwargs, ("beta", "gamma"))
         super().__init__(**pop_keras_only("LayerNormalization", kwargs))
         _reg.set_weight_options(self, opts)
-        self.axis, self.epsilon = axis, float(epsilon)
+        self.axis, self.epsilon = _axis_arg(self, axis), float(epsilon)
         self.center, self.scale, self.rms_scaling = bool(center), bool(scale), bool(rms_scaling)
         self.beta_initializer = _initializers.get(beta_initializer)
         self.gamma_initializer = _initializers.get(gamma_initializer)
@@ -140,7 +148,8 @@ class BatchNormalization(Layer):
         opts = _reg.pop_weight_options("BatchNormalization", kwargs, ("beta", "gamma"))
         super().__init__(**pop_keras_only("BatchNormalization", kwargs))
         _reg.set_weight_options(self, opts)
-        self.axis, self.momentum, self.epsilon = axis, float(momentum), float(epsilon)
+        self.axis, self.momentum, self.epsilon = _axis_arg(self, axis), float(momentum), \
+            float(epsilon)
         self.center, self.scale = bool(center), bool(scale)
         self.beta_initializer = _initializers.get(beta_initializer)
         self.gamma_initializer = _initializers.get(gamma_initializer)
@@ -251,7 +260,7 @@ class RMSNormalization(Layer):
 
     def __init__(self, axis=-1, epsilon=1e-6, **kwargs):
         super().__init__(**kwargs)
-        self.axis, self.epsilon = axis, float(epsilon)
+        self.axis, self.epsilon = _axis_arg(self, axis), float(epsilon)
 
     def get_config(self):
         config = super().get_config()
@@ -295,7 +304,7 @@ class UnitNormalization(Layer):
 
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)
-        self.axis = axis
+        self.axis = _axis_arg(self, axis)
 
     def get_config(self):
         config = super().get_config()
