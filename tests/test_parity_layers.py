@@ -354,3 +354,18 @@ def test_dropout_rate_one_drops_everything_in_training():
 def test_normalization_axis_must_be_ints(cls):
     with pytest.raises(TypeError, match=r"\[\w+\] axis must be an int or a list of ints"):
         cls(axis="a")
+
+
+# ---- convolutions with channels_first: the activation's axis ---------------------------------
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", ["softmax", "log_softmax", "tanh"])
+@pytest.mark.parametrize("name,kwargs", [
+    ("Conv1D", {"filters": 4, "kernel_size": 2}), ("Conv1DTranspose", {"filters": 3, "kernel_size": 2}),
+    ("DepthwiseConv1D", {"kernel_size": 2, "depth_multiplier": 2}),
+    ("SeparableConv1D", {"filters": 4, "kernel_size": 2})])
+def test_channels_first_convolution_activations_see_keras_layout(dtype, activation, name, kwargs):
+    # Keras applies the activation to the channels_first output, so softmax runs over its last
+    # axis (the steps); pyseq applied it over the channels before transposing back.
+    keras_parity(name, dict(kwargs, data_format="channels_first", activation=activation),
+                 randn(2, 3, 5, dtype=dtype))

@@ -128,16 +128,19 @@ class Conv1DTranspose(Layer):
         pre = buf[:, start:start + self._out_length(T)]
         if self.bias is not None:
             pre = pre + self.bias.value
+        # the activation sees the output in the caller's layout, as Keras's (softmax's axis)
+        pre = cu.to_channels_last(pre, self.data_format)
         y = self.activation(pre) if self.activation.name != "linear" else pre
-        return cu.to_channels_last(y, self.data_format), (x, pre, y, lead, start, buf.shape)
+        return y, (x, pre, y, lead, start, buf.shape)
 
     def backward(self, cache, d_outputs):
         x, pre, y, lead, start, buf_shape = cache
         if d_outputs is None:
             d_outputs = np.zeros_like(y)
-        d = cu.to_channels_last(np.asarray(d_outputs, self.dtype), self.data_format)
+        d = np.asarray(d_outputs, self.dtype)
         if self.activation.name != "linear":
             d = self.activation.backward(pre, y, d)
+        d = cu.to_channels_last(d, self.data_format)
         dbuf = np.zeros(buf_shape, d.dtype)
         dbuf[:, start:start + d.shape[1]] = d
         W = self.kernel.value

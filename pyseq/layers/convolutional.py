@@ -91,17 +91,19 @@ class Conv1D(Layer):
             cu.to_channels_last(x, self.data_format), self.kernel.value,
             None if self.bias is None else self.bias.value, stride=self.strides[0],
             padding=self.padding, dilation=self.dilation_rate[0], groups=self.groups)
+        # the activation sees the output in the caller's layout, as Keras's (softmax's axis)
+        pre = cu.to_channels_last(pre, self.data_format)
         y = self.activation(pre) if self.activation.name != "linear" else pre
-        return cu.to_channels_last(y, self.data_format), (saved, pre, y)
+        return y, (saved, pre, y)
 
     def backward(self, cache, d_outputs):
         saved, pre, y = cache
         if d_outputs is None:
-            d_outputs = np.zeros_like(cu.to_channels_last(y, self.data_format))
-        d = cu.to_channels_last(np.asarray(d_outputs, self.dtype), self.data_format)
+            d_outputs = np.zeros_like(y)
+        d = np.asarray(d_outputs, self.dtype)
         if self.activation.name != "linear":
             d = self.activation.backward(pre, y, d)
-        dx, dk, db = ops.conv1d_backward(d, saved)
+        dx, dk, db = ops.conv1d_backward(cu.to_channels_last(d, self.data_format), saved)
         grads = [(self.kernel, dk)]
         if self.use_bias:
             grads.append((self.bias, db))
