@@ -369,3 +369,13 @@ def test_channels_first_convolution_activations_see_keras_layout(dtype, activati
     # axis (the steps); pyseq applied it over the channels before transposing back.
     keras_parity(name, dict(kwargs, data_format="channels_first", activation=activation),
                  randn(2, 3, 5, dtype=dtype))
+
+
+def test_layer_normalization_positional_arguments_are_keras_order():
+    # Keras: (axis, epsilon, center, scale, beta_initializer, gamma_initializer, ...); pyseq
+    # had rms_scaling fifth, so a positional beta_initializer turned rms_scaling on
+    layer = layers.LayerNormalization(-1, 1e-3, True, True, "ones", "zeros")
+    assert not layer.rms_scaling
+    layer(np.zeros((2, 3), np.float32))
+    np.testing.assert_array_equal(layer.beta.value, 1)
+    np.testing.assert_array_equal(layer.gamma.value, 0)

@@ -67,8 +67,9 @@ class LayerNormalization(Layer):
 
     supports_masking = True
 
-    def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, rms_scaling=False,
-                 beta_initializer="zeros", gamma_initializer="ones", **kwargs):
+    def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True,
+                 beta_initializer="zeros", gamma_initializer="ones", rms_scaling=False,
+                 **kwargs):  # Keras's positional order (its rms_scaling is keyword-only)
         opts = _reg.pop_weight_options("LayerNormalization", kwargs, ("beta", "gamma"))
         super().__init__(**pop_keras_only("LayerNormalization", kwargs))
         _reg.set_weight_options(self, opts)
