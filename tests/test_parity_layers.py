@@ -379,3 +379,11 @@ def test_layer_normalization_positional_arguments_are_keras_order():
     layer(np.zeros((2, 3), np.float32))
     np.testing.assert_array_equal(layer.beta.value, 1)
     np.testing.assert_array_equal(layer.gamma.value, 0)
+
+
+def test_dropout_noise_shape_must_broadcast_to_the_inputs():
+    x = np.ones((2, 5, 4), np.float32)
+    with pytest.raises(ValueError, match=r"\[dropout\w*\] noise_shape \(None, 2, 4\) must broadcast"):
+        layers.Dropout(0.5, noise_shape=(None, 2, 4))(x, training=True)
+    y = np.asarray(layers.Dropout(0.5, noise_shape=(2, 1, 4), seed=0)(x, training=True))
+    assert np.all((y == y[:, :1]))                                  # one draw along the steps

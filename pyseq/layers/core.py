@@ -250,7 +250,11 @@ class Dropout(Layer):
         if len(self.noise_shape) != x.ndim:
             raise ValueError(f"[{self.name}] noise_shape {self.noise_shape} must have the rank of "
                              f"the inputs, got inputs of shape {x.shape}")
-        return tuple(x.shape[i] if d is None else d for i, d in enumerate(self.noise_shape))
+        shape = tuple(x.shape[i] if d is None else d for i, d in enumerate(self.noise_shape))
+        if any(d not in (1, n) for d, n in zip(shape, x.shape)):
+            raise ValueError(f"[{self.name}] noise_shape {self.noise_shape} must broadcast to "
+                             f"the inputs' shape {x.shape}")
+        return shape
 
     def forward(self, inputs, *, training=False, mask=None):
         x = cast_float(inputs, self.dtype, self.name)
