@@ -387,3 +387,14 @@ def test_dropout_noise_shape_must_broadcast_to_the_inputs():
         layers.Dropout(0.5, noise_shape=(None, 2, 4))(x, training=True)
     y = np.asarray(layers.Dropout(0.5, noise_shape=(2, 1, 4), seed=0)(x, training=True))
     assert np.all((y == y[:, :1]))                                  # one draw along the steps
+
+
+def test_embedding_positional_arguments_are_keras_order():
+    # Keras: (input_dim, output_dim, embeddings_initializer, embeddings_regularizer,
+    # embeddings_constraint, mask_zero); pyseq took mask_zero fourth
+    layer = layers.Embedding(10, 3, "ones", None, None, True)
+    assert layer.mask_zero
+    layer = layers.Embedding(10, 3, "ones", "l2", "non_neg")
+    assert not layer.mask_zero
+    layer(np.array([[1, 2]]))
+    assert layer.embeddings.regularizer is not None and layer.embeddings.constraint is not None
