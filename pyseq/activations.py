@@ -132,7 +132,7 @@ _TABLE = {
     "softplus": Activation("softplus", _softplus, lambda x, y, dy: dy * _sigmoid(x)),
     "softsign": Activation("softsign", lambda x: x / (1 + np.abs(x)),
                            lambda x, y, dy: dy / (1 + np.abs(x)) ** 2),
-    "swish": Activation("swish", lambda x: x * _sigmoid(x),
+    "swish": Activation("silu", lambda x: x * _sigmoid(x),
                         lambda x, y, dy: dy * (_sigmoid(x) * (1 + x * (1 - _sigmoid(x))))),
     "elu": Activation("elu", _elu_forward,
                       lambda x, y, dy: dy * np.where(x > 0, 1, y + 1)),
@@ -191,6 +191,25 @@ _TABLE.update({
 _TABLE["hard_swish"] = _TABLE["hard_silu"]
 
 
+def _sparsemax(x, axis=-1):
+    # the Euclidean projection onto the simplex along ``axis`` (Martins & Astudillo, 2016)
+    z = np.moveaxis(x, axis, -1)
+    zs = -np.sort(-z, axis=-1)
+    k = np.arange(1, z.shape[-1] + 1, dtype=x.dtype)
+    cum = np.cumsum(zs, axis=-1)
+    support = 1 + k * zs > cum
+    n = np.sum(support, axis=-1, keepdims=True)
+    tau = (np.take_along_axis(cum, n - 1, axis=-1) - 1) / n.astype(x.dtype)
+    return np.moveaxis(np.maximum(z - tau, 0), -1, axis).astype(x.dtype, copy=False)
+
+
+_TABLE.update({
+    "sparse_sigmoid": Activation(
+        "sparse_sigmoid", lambda x: np.clip(0.5 * (x + 1), 0, 1).astype(x.dtype, copy=False),
+        lambda x, y, dy: dy * np.where(np.abs(x) < 1, 0.5, 0.0).astype(x.dtype)),
+})
+
+
 def get(identifier):
     """An :class:`Activation` from a name, None (linear) or an Activation; else ValueError."""
     if identifier is None:
@@ -219,29 +238,120 @@ def _module_function(name):
     return f
 
 
+def _float(x):
+    x = np.asarray(x)
+    return x if np.issubdtype(x.dtype, np.floating) else x.astype("float32")
+
+
+def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
+    """keras.activations.relu: x above ``threshold`` (else 0), clipped to [0, max_value], minus
+    ``negative_slope`` * max(threshold - x, 0)."""
+    x = _float(x)
+    t = x.dtype.type
+    if negative_slope == 0 and max_value is None and threshold == 0:
+        return _TABLE["relu"](x)
+    if negative_slope != 0 and max_value is None and threshold == 0:
+        return leaky_relu(x, negative_slope)
+    y = np.where(x > t(threshold), x, t(0)) if threshold != 0 else np.maximum(x, t(0))
+    if max_value is not None:
+        y = np.clip(y, t(0), t(max_value))
+    if negative_slope != 0:
+        y = y - t(negative_slope) * np.maximum(t(threshold) - x, t(0))
+    return y
+
+
+def leaky_relu(x, negative_slope=0.2):
+    x = _float(x)
+    return np.where(x > 0, x, x.dtype.type(negative_slope) * x)
+
+
+def softmax(x, axis=-1):
+    x = _float(x)
+    return _softmax(x, axis=tuple(axis) if isinstance(axis, list) else axis)
+
+
+def log_softmax(x, axis=-1):
+    x = _float(x)
+    axis = tuple(axis) if isinstance(axis, list) else axis
+    shifted = x - np.max(x, axis=axis, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+def elu(x, alpha=1.0):
+    x = _float(x)
+    return np.where(x > 0, x, x.dtype.type(alpha) * np.expm1(np.minimum(x, 0)))
+
+
+def celu(x, alpha=1.0):
+    x = _float(x)
+    t = x.dtype.type
+    return np.where(x > 0, x, t(alpha) * np.expm1(np.minimum(x, 0) / t(alpha)))
+
+
+def gelu(x, approximate=False):
+    x = _float(x)
+    if not approximate:
+        return _TABLE["gelu"](x)
+    t = x.dtype.type
+    return t(0.5) * x * (1 + np.tanh(t(math.sqrt(2 / math.pi)) * (x + t(0.044715) * x ** 3)))
+
+
+def hard_shrink(x, threshold=0.5):
+    x = _float(x)
+    return np.where(np.abs(x) > threshold, x, x.dtype.type(0))
+
+
+def soft_shrink(x, threshold=0.5):
+    x = _float(x)
+    t = x.dtype.type
+    return np.where(x > threshold, x - t(threshold),
+                    np.where(x < -threshold, x + t(threshold), t(0)))
+
+
+def squareplus(x, b=4):
+    x = _float(x)
+    return _squareplus(x, x.dtype.type(b))
+
+
+def glu(x, axis=-1):
+    """keras.activations.glu: a * sigmoid(b), a and b the halves of ``x`` along ``axis``."""
+    x = _float(x)
+    if x.shape[axis] % 2:
+        raise ValueError(f"[activations.glu] axis {axis} must have an even size, got shape "
+                         f"{x.shape}")
+    a, b = np.split(x, 2, axis=axis)
+    return a * _sigmoid(b)
+
+
+def sparsemax(x, axis=-1):
+    """The projection of ``x`` onto the probability simplex along ``axis`` (it sums to 1).
+    Keras 3.15 computes its threshold from the sum of the cumulative sums over the support,
+    wrong whenever two or more entries stay positive (keras-team/keras#23425, fixed upstream
+    in #23469); pyseq keeps the correct value. Not a layer activation: glu and sparsemax are
+    functions only here."""
+    return _sparsemax(_float(x), axis)
+
+
+def threshold(x, threshold, default_value):
+    """keras.activations.threshold: x where x > threshold, else ``default_value``."""
+    x = _float(x)
+    return np.where(x > threshold, x, x.dtype.type(default_value))
+
+
 linear = _module_function("linear")
-relu = _module_function("relu")
 sigmoid = _module_function("sigmoid")
 tanh = _module_function("tanh")
-softmax = _module_function("softmax")
-log_softmax = _module_function("log_softmax")
 softplus = _module_function("softplus")
 softsign = _module_function("softsign")
 swish = silu = _module_function("swish")
-elu = _module_function("elu")
 selu = _module_function("selu")
-gelu = _module_function("gelu")
 exponential = _module_function("exponential")
 hard_sigmoid = _module_function("hard_sigmoid")
 relu6 = _module_function("relu6")
-leaky_relu = _module_function("leaky_relu")
 hard_silu = hard_swish = _module_function("hard_silu")
 mish = _module_function("mish")
 log_sigmoid = _module_function("log_sigmoid")
-celu = _module_function("celu")
 hard_tanh = _module_function("hard_tanh")
 tanh_shrink = _module_function("tanh_shrink")
-soft_shrink = _module_function("soft_shrink")
-hard_shrink = _module_function("hard_shrink")
-squareplus = _module_function("squareplus")
 sparse_plus = _module_function("sparse_plus")
+sparse_sigmoid = _module_function("sparse_sigmoid")

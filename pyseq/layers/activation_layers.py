@@ -4,6 +4,7 @@ negative_slope, threshold), LeakyReLU, ELU, PReLU (a learned slope), and Identit
 import numpy as np
 
 from .. import initializers as _initializers
+from . import _regularization as _reg
 from ._keras_args import pop_keras_only
 from .base import Layer
 from .core import cast_float
@@ -21,7 +22,7 @@ class _Elementwise(Layer):
     supports_masking = True
 
     def forward(self, inputs, *, training=False, mask=None):
-        x = cast_float(np.asarray(inputs), self.dtype)
+        x = cast_float(inputs, self.dtype, self.name)
         return self._f(x), x
 
     def backward(self, cache, d_outputs):
@@ -58,10 +59,16 @@ class ReLU(_Elementwise):
         return y - t(self.negative_slope) * np.maximum(t(self.threshold) - x, t(0))
 
     def _df(self, x):
+        # the slopes at the kinks are those of Keras's ops on torch: a negative_slope alone is
+        # torch's leaky_relu (slope at 0); relu, relu6 and where give 0 at their kink, and
+        # clipping to max_value passes the gradient at max_value itself (relu6 does not)
         t = x.dtype.type
+        if self.negative_slope != 0 and self.max_value is None and self.threshold == 0:
+            return np.where(x > 0, t(1), t(self.negative_slope))
         d = (x > t(self.threshold)).astype(x.dtype)
         if self.max_value is not None:
-            d *= x < t(self.max_value)
+            relu6 = self.threshold == 0 and self.max_value == 6
+            d *= (x < t(6)) if relu6 else (x <= t(self.max_value))
         return d + t(self.negative_slope) * (x < t(self.threshold))
 
 
@@ -80,10 +87,10 @@ class LeakyReLU(_Elementwise):
         return config
 
     def _f(self, x):
-        return np.where(x >= 0, x, x.dtype.type(self.negative_slope) * x)
+        return np.where(x > 0, x, x.dtype.type(self.negative_slope) * x)
 
-    def _df(self, x):
-        return np.where(x >= 0, x.dtype.type(1), x.dtype.type(self.negative_slope))
+    def _df(self, x):  # torch's leaky_relu: the negative slope at 0
+        return np.where(x > 0, x.dtype.type(1), x.dtype.type(self.negative_slope))
 
 
 class ELU(_Elementwise):
@@ -131,10 +138,14 @@ class Softmax(Layer):
         return config
 
     def _axes(self, x):
-        return tuple(self.axis) if isinstance(self.axis, list) else (self.axis,)
+        axes = tuple(self.axis) if isinstance(self.axis, list) else (self.axis,)
+        if any(not -x.ndim <= a < x.ndim for a in axes):
+            raise ValueError(f"[{self.name}] (Softmax) axis {self.axis} is out of range for "
+                             f"inputs of shape {x.shape}")
+        return axes
 
     def forward(self, inputs, *, training=False, mask=None):
-        x = cast_float(np.asarray(inputs), self.dtype)
+        x = cast_float(inputs, self.dtype, self.name)
         if isinstance(mask, (list, tuple)):
             mask = mask[0] if mask else None
         m = None
@@ -171,11 +182,10 @@ class PReLU(Layer):
 
     def __init__(self, alpha_initializer="zeros", alpha_regularizer=None, alpha_constraint=None,
                  shared_axes=None, **kwargs):
-        for name, value in (("alpha_regularizer", alpha_regularizer),
-                            ("alpha_constraint", alpha_constraint)):
-            if value is not None:
-                raise ValueError(f"[PReLU] {name} is not supported by pyseq, got {value!r}")
+        kwargs.update(alpha_regularizer=alpha_regularizer, alpha_constraint=alpha_constraint)
+        opts = _reg.pop_weight_options("PReLU", kwargs, ("alpha",))
         super().__init__(**pop_keras_only("PReLU", kwargs))
+        _reg.set_weight_options(self, opts)
         self.alpha_initializer = _initializers.get(alpha_initializer)
         if shared_axes is None:
             self.shared_axes = None
@@ -201,12 +211,17 @@ class PReLU(Layer):
         if any(d is None for d in shape):
             raise ValueError(f"[{self.name}] (PReLU) needs known sizes on the axes it does not "
                              f"share, got input shape {input_shape}")
-        self.alpha = self.add_weight("alpha", tuple(shape), self.alpha_initializer)
+        self.alpha = self.add_weight("alpha", tuple(shape), self.alpha_initializer,
+                                     options="alpha")
         self.built = True
 
     def forward(self, inputs, *, training=False, mask=None):
-        x = cast_float(np.asarray(inputs), self.dtype)
+        x = cast_float(inputs, self.dtype, self.name)
         a = self.alpha.value
+        if x.ndim != a.ndim + 1 or any(d != 1 and d != n for d, n in zip(a.shape, x.shape[1:])):
+            raise ValueError(f"[{self.name}] (PReLU) was built for inputs of shape "
+                             f"(batch, {', '.join(map(str, a.shape))}) (1 = shared), got "
+                             f"{x.shape}")
         return np.maximum(x, 0) + a * np.minimum(x, 0), x
 
     def backward(self, cache, d_outputs):
@@ -214,7 +229,8 @@ class PReLU(Layer):
             return {}, []
         x = cache
         a = self.alpha.value
-        dx = d_outputs * np.where(x > 0, x.dtype.type(1), a)
+        # Keras: relu(x) - alpha * relu(-x), so no slope at 0 itself
+        dx = d_outputs * np.where(x > 0, x.dtype.type(1), np.where(x < 0, a, x.dtype.type(0)))
         da = d_outputs * np.minimum(x, 0)
         # sum over the batch axis and the shared axes back to alpha's shape
         da = da.sum(axis=0, keepdims=True)

@@ -15,6 +15,7 @@ from . import _conv_utils as cu
 from . import _regularization as _reg
 from ._keras_args import pop_keras_only
 from .base import Layer
+from .core import cast_float
 
 __all__ = ["Conv1DTranspose"]
 
@@ -107,7 +108,7 @@ class Conv1DTranspose(Layer):
         return [slice(k * d, k * d + (T - 1) * s + 1, s) for k in range(self.kernel_size[0])]
 
     def forward(self, inputs, *, training=False, mask=None):
-        x = np.asarray(inputs, dtype=self.dtype)
+        x = cast_float(inputs, self.dtype, self.name)
         cu.check_rank3("Conv1DTranspose", x.shape)
         x = cu.to_channels_last(x, self.data_format)
         if x.shape[-1] != self.input_channels:
@@ -127,16 +128,19 @@ class Conv1DTranspose(Layer):
         pre = buf[:, start:start + self._out_length(T)]
         if self.bias is not None:
             pre = pre + self.bias.value
+        # the activation sees the output in the caller's layout, as Keras's (softmax's axis)
+        pre = cu.to_channels_last(pre, self.data_format)
         y = self.activation(pre) if self.activation.name != "linear" else pre
-        return cu.to_channels_last(y, self.data_format), (x, pre, y, lead, start, buf.shape)
+        return y, (x, pre, y, lead, start, buf.shape)
 
     def backward(self, cache, d_outputs):
         x, pre, y, lead, start, buf_shape = cache
         if d_outputs is None:
             d_outputs = np.zeros_like(y)
-        d = cu.to_channels_last(np.asarray(d_outputs, self.dtype), self.data_format)
+        d = np.asarray(d_outputs, self.dtype)
         if self.activation.name != "linear":
             d = self.activation.backward(pre, y, d)
+        d = cu.to_channels_last(d, self.data_format)
         dbuf = np.zeros(buf_shape, d.dtype)
         dbuf[:, start:start + d.shape[1]] = d
         W = self.kernel.value

@@ -8,6 +8,7 @@ from . import _conv_utils as cu
 from . import _regularization as _reg
 from ._keras_args import pop_keras_only
 from .base import Layer
+from .core import cast_float
 
 __all__ = ["Conv1D"]
 
@@ -80,7 +81,7 @@ class Conv1D(Layer):
         return (shape[0], self.filters, T2)
 
     def forward(self, inputs, *, training=False, mask=None):
-        x = np.asarray(inputs, dtype=self.dtype)
+        x = cast_float(inputs, self.dtype, self.name)
         cu.check_rank3("Conv1D", x.shape)
         if self._channels(x.shape) != self.input_channels:
             raise ValueError(f"[Conv1D] was built for {self.input_channels} input channels, "
@@ -90,17 +91,19 @@ class Conv1D(Layer):
             cu.to_channels_last(x, self.data_format), self.kernel.value,
             None if self.bias is None else self.bias.value, stride=self.strides[0],
             padding=self.padding, dilation=self.dilation_rate[0], groups=self.groups)
+        # the activation sees the output in the caller's layout, as Keras's (softmax's axis)
+        pre = cu.to_channels_last(pre, self.data_format)
         y = self.activation(pre) if self.activation.name != "linear" else pre
-        return cu.to_channels_last(y, self.data_format), (saved, pre, y)
+        return y, (saved, pre, y)
 
     def backward(self, cache, d_outputs):
         saved, pre, y = cache
         if d_outputs is None:
-            d_outputs = np.zeros_like(cu.to_channels_last(y, self.data_format))
-        d = cu.to_channels_last(np.asarray(d_outputs, self.dtype), self.data_format)
+            d_outputs = np.zeros_like(y)
+        d = np.asarray(d_outputs, self.dtype)
         if self.activation.name != "linear":
             d = self.activation.backward(pre, y, d)
-        dx, dk, db = ops.conv1d_backward(d, saved)
+        dx, dk, db = ops.conv1d_backward(cu.to_channels_last(d, self.data_format), saved)
         grads = [(self.kernel, dk)]
         if self.use_bias:
             grads.append((self.bias, db))

@@ -38,6 +38,18 @@ def cast_float(x, dtype, owner="layer"):
     return x if x.dtype == dtype else x.astype(dtype)
 
 
+def as_array(x, owner="layer"):
+    """``x`` as a NumPy array of numbers (any numeric dtype, for the layers that only move
+    entries around); TypeError naming ``owner`` for anything else."""
+    try:
+        x = np.asarray(x)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"[{owner}] expects a numeric array, got {type(x).__name__}") from e
+    if x.dtype.kind not in "biufc":
+        raise TypeError(f"[{owner}] expects a numeric array, got dtype {x.dtype}")
+    return x
+
+
 class InputLayer(Layer):
     """The layer behind :func:`Input`: no weights, one output tensor of the given shape."""
 
@@ -136,7 +148,8 @@ class Dense(Layer):
         config = super().get_config()
         config.update(units=self.units, activation=self.activation.name, use_bias=self.use_bias,
                       kernel_initializer=self.kernel_initializer,
-                      bias_initializer=self.bias_initializer)
+                      bias_initializer=self.bias_initializer,
+                      quantization_config=None)  # as Keras lists it
         return config
 
     def compute_output_shape(self, input_shape, **kwargs):
@@ -150,7 +163,7 @@ class Dense(Layer):
     def forward(self, inputs, *, training=False, mask=None):
         x = cast_float(inputs, self.dtype, self.name)
         n_in = self.kernel.shape[0]
-        if x.shape[-1] != n_in:
+        if x.ndim == 0 or x.shape[-1] != n_in:
             raise ValueError(f"[{self.name}] (Dense) expects inputs with last axis {n_in}, got "
                              f"shape {x.shape}")
         # the product on pyseq's BLAS inside its thread team (ops.dense_forward)
@@ -204,9 +217,13 @@ class Activation(Layer):
         return {"inputs": self.activation.backward(x, y, d_outputs)}, []
 
 
-def _check_rate(layer, rate):
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
-        raise ValueError(f"[{layer.name}] rate must be a number in [0, 1), got {rate!r}")
+def _check_rate(layer, rate, allow_one=False):
+    # Keras's Dropout takes rate 1 (everything dropped in training); its Gaussian and alpha
+    # dropouts divide by 1 - rate
+    number = not isinstance(rate, bool) and isinstance(rate, (int, float))
+    if not number or not (0 <= rate <= 1 if allow_one else 0 <= rate < 1):
+        raise ValueError(f"[{layer.name}] rate must be a number in [0, 1{']' if allow_one else ')'}"
+                         f", got {rate!r}")
     return float(rate)
 
 
@@ -217,7 +234,7 @@ class Dropout(Layer):
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
-        self.rate = _check_rate(self, rate)
+        self.rate = _check_rate(self, rate, allow_one=True)
         self.noise_shape = None if noise_shape is None else tuple(noise_shape)
         self.seed = seed
         self._rng = np.random.default_rng(seed)
@@ -233,7 +250,11 @@ class Dropout(Layer):
         if len(self.noise_shape) != x.ndim:
             raise ValueError(f"[{self.name}] noise_shape {self.noise_shape} must have the rank of "
                              f"the inputs, got inputs of shape {x.shape}")
-        return tuple(x.shape[i] if d is None else d for i, d in enumerate(self.noise_shape))
+        shape = tuple(x.shape[i] if d is None else d for i, d in enumerate(self.noise_shape))
+        if any(d not in (1, n) for d, n in zip(shape, x.shape)):
+            raise ValueError(f"[{self.name}] noise_shape {self.noise_shape} must broadcast to "
+                             f"the inputs' shape {x.shape}")
+        return shape
 
     def forward(self, inputs, *, training=False, mask=None):
         x = cast_float(inputs, self.dtype, self.name)
@@ -241,7 +262,8 @@ class Dropout(Layer):
             return x, None
         keep = self._rng.random(self._noise_shape(x), dtype=np.float32) >= self.rate
         scale = keep.astype(x.dtype)
-        scale *= x.dtype.type(1.0 / (1.0 - self.rate))
+        if self.rate < 1:    # rate 1 drops everything (keep is all False)
+            scale *= x.dtype.type(1.0 / (1.0 - self.rate))
         return x * scale, scale
 
     def backward(self, cache, d_outputs):
@@ -259,6 +281,7 @@ class SpatialDropout1D(Dropout):
     def get_config(self):
         config = super().get_config()
         config.pop("noise_shape")
+        config.pop("trainable")  # Keras's SpatialDropout1D config has no such key
         return config
 
     def build(self, input_shape):

@@ -17,8 +17,11 @@ class Embedding(Layer):
     ``input_length`` is accepted for Keras 2 code and ignored.
     """
 
-    def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", mask_zero=False,
-                 input_length=None, weights=None, **kwargs):
+    def __init__(self, input_dim, output_dim, embeddings_initializer="uniform",
+                 embeddings_regularizer=None, embeddings_constraint=None, mask_zero=False,
+                 input_length=None, weights=None, **kwargs):   # Keras's positional order
+        kwargs.update(embeddings_regularizer=embeddings_regularizer,
+                      embeddings_constraint=embeddings_constraint)
         opts = _reg.pop_weight_options("Embedding", kwargs, ("embeddings",))
         super().__init__(**pop_keras_only("Embedding", kwargs))
         _reg.set_weight_options(self, opts, lists_activity=True)
@@ -36,7 +39,7 @@ class Embedding(Layer):
         config = super().get_config()
         config.update(input_dim=self.input_dim, output_dim=self.output_dim,
                       embeddings_initializer=self.embeddings_initializer,
-                      mask_zero=self.mask_zero)
+                      mask_zero=self.mask_zero, quantization_config=None)  # as Keras lists it
         return config
 
     def build(self, input_shape=None):

@@ -6,6 +6,7 @@ constant without the batch axis, a scalar); their output mask is the OR of the i
 import numpy as np
 
 from .base import Layer
+from .core import cast_float
 
 
 def _as_shape(s):
@@ -31,6 +32,23 @@ def _broadcast_shapes(layer, shapes):
     return tuple(out)
 
 
+def _keras_expansion(shapes):
+    """How many unit axes Keras inserts after the batch axis of each input, or None: inputs of
+    one batch (the same leading size) but of different ranks are expanded at axis 1 to the
+    largest rank before broadcasting, as Keras's merge layers do; anything else (a constant
+    without the batch axis) broadcasts as NumPy arrays do."""
+    shapes = [_as_shape(s) for s in shapes]
+    ranks = [len(s) for s in shapes]
+    if len(set(ranks)) == 1 or min(ranks) < 1 or len({s[0] for s in shapes}) != 1:
+        return None
+    return [max(ranks) - r for r in ranks]
+
+
+def _expanded(shape, k):
+    shape = _as_shape(shape)
+    return shape[:1] + (1,) * k + shape[1:]
+
+
 def _reduce_to(grad, shape):
     """Sum a broadcast gradient back to ``shape``."""
     if grad.shape == tuple(shape):
@@ -45,6 +63,7 @@ class _Merge(Layer):
     supports_masking = True
     _takes_list = True
     _min_inputs = 2
+    _elementwise = True   # broadcasting merges (not Concatenate, Dot)
 
     def _check(self, input_shape):
         if not isinstance(input_shape, list) and not (isinstance(input_shape, tuple) and
@@ -56,13 +75,21 @@ class _Merge(Layer):
             raise ValueError(f"[{self.name}] ({type(self).__name__}) takes at least "
                              f"{self._min_inputs} inputs, got {len(input_shape)}")
 
+    def _shapes_as_keras(self, input_shape, expand):
+        if expand is None:
+            return input_shape
+        return [_expanded(s, k) for s, k in zip(input_shape, expand)]
+
     def build(self, input_shape):
         self._check(input_shape)
-        _broadcast_shapes(self, input_shape)
+        # decided once, on the shapes the layer is built for (a None batch in a model)
+        self._expand = _keras_expansion(input_shape)
+        _broadcast_shapes(self, self._shapes_as_keras(input_shape, self._expand))
 
     def compute_output_shape(self, input_shape, **kwargs):
         self._check(input_shape)
-        return _broadcast_shapes(self, input_shape)
+        return _broadcast_shapes(self, self._shapes_as_keras(input_shape,
+                                                             _keras_expansion(input_shape)))
 
     def compute_mask(self, inputs, mask=None, **kwargs):
         if mask is None or any(m is None for m in mask):
@@ -73,20 +100,66 @@ class _Merge(Layer):
         return out
 
     def _arrays(self, inputs):
-        return [np.asarray(x, dtype=self.dtype) if not (isinstance(x, np.ndarray) and
-                                                       x.dtype == self.dtype) else x
-                for x in inputs]
+        if not isinstance(inputs, (list, tuple)):
+            raise ValueError(f"[{self.name}] ({type(self).__name__}) takes a list of inputs, got "
+                             f"{type(inputs).__name__}")
+        xs = [cast_float(x, self.dtype, self.name) for x in inputs]
+        self._check([x.shape for x in xs])
+        return xs
+
+    def _expansion(self, shapes):
+        expand = getattr(self, "_expand", None)
+        if expand is not None and len(expand) == len(shapes) and \
+                len({len(s) + k for s, k in zip(shapes, expand)}) == 1:
+            return expand
+        return _keras_expansion(shapes)
+
+    def _masks(self, mask, xs):
+        """The input masks as booleans over each input's entries ((B, T) -> (B, T, F)), as
+        Keras broadcasts them; None where an input has none."""
+        if mask is None or not isinstance(mask, (list, tuple)) or all(m is None for m in mask):
+            return None
+        if len(mask) != len(xs):
+            raise ValueError(f"[{self.name}] ({type(self).__name__}) got {len(mask)} masks for "
+                             f"{len(xs)} inputs")
+        out = []
+        for x, m in zip(xs, mask):
+            if m is None:
+                out.append(None)
+                continue
+            m = np.asarray(m, dtype=bool)
+            try:
+                out.append(np.broadcast_to(m[..., None] if m.ndim < x.ndim else m, x.shape))
+            except ValueError:
+                raise ValueError(f"[{self.name}] ({type(self).__name__}) a mask of shape "
+                                 f"{m.shape} does not fit its input of shape {x.shape}") from None
+        return out
 
     def forward(self, inputs, *, training=False, mask=None):
         xs = self._arrays(inputs)
-        return self._merge(xs), xs
+        if not self._elementwise:
+            return self._merge(xs), xs
+        shapes = [x.shape for x in xs]
+        expand = self._expansion(shapes)
+        if expand is not None:
+            xs = [x.reshape(_expanded(x.shape, k)) for x, k in zip(xs, expand)]
+        _broadcast_shapes(self, [x.shape for x in xs])   # ValueError naming the layer
+        y, saved = self._merge_masked(xs, self._masks(mask, xs))
+        return y, (xs, shapes, saved)
+
+    def _merge_masked(self, xs, masks):
+        return self._merge(xs), None          # Add, Subtract, Average: values ignore masks
+
+    def _grads_masked(self, xs, d, saved):
+        return self._grads(xs, d)
 
     def backward(self, cache, d_outputs):
         if d_outputs is None:
             return {}, []
-        xs = cache
-        return {"inputs": [_reduce_to(g, x.shape) for g, x in
-                           zip(self._grads(xs, d_outputs), xs)]}, []
+        xs, shapes, saved = cache
+        grads = self._grads_masked(xs, d_outputs, saved)
+        return {"inputs": [_reduce_to(g, x.shape).reshape(s) for g, x, s in
+                           zip(grads, xs, shapes)]}, []
 
 
 class Add(_Merge):
@@ -131,6 +204,29 @@ class Multiply(_Merge):
             out.append(g)
         return out
 
+    def _merge_masked(self, xs, masks):
+        # Keras: a masked entry counts as 1; with every input masked, entries masked in all
+        # of them come out 0
+        if masks is None:
+            return self._merge(xs), None
+        one = xs[0].dtype.type(1)
+        xs = [x if m is None else np.where(m, x, one) for x, m in zip(xs, masks)]
+        y = self._merge(xs)
+        keep = None
+        if all(m is not None for m in masks):
+            keep = np.logical_or.reduce(np.broadcast_arrays(*masks))
+            y = np.where(keep, y, y.dtype.type(0))
+        return y, (xs, masks, keep)
+
+    def _grads_masked(self, xs, d, saved):
+        if saved is None:
+            return self._grads(xs, d)
+        xs, masks, keep = saved
+        if keep is not None:
+            d = np.where(keep, d, 0).astype(d.dtype)
+        return [g if m is None else np.where(m, g, 0).astype(g.dtype)
+                for g, m in zip(self._grads(xs, d), masks)]
+
 
 class Average(_Merge):
     def _merge(self, xs):
@@ -147,6 +243,8 @@ class Average(_Merge):
 
 class Concatenate(_Merge):
     """Joins inputs along ``axis`` (default -1); other axes must agree."""
+
+    _elementwise = False
 
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)
@@ -198,6 +296,7 @@ class Concatenate(_Merge):
         return np.any(np.concatenate(masks, axis=self.axis), axis=-1)
 
     def _merge(self, xs):
+        self._out_shape([x.shape for x in xs])   # ValueError naming the layer
         return np.concatenate(xs, axis=self.axis)
 
     def backward(self, cache, d_outputs):
@@ -229,35 +328,54 @@ def concatenate(inputs, axis=-1, **kwargs):
 
 
 class Maximum(_Merge):
-    """The element-wise maximum; the gradient goes to the (first) input that holds it."""
+    """The element-wise maximum, reduced pairwise as Keras does; a tie splits the gradient
+    in halves (torch.maximum's rule) and a masked entry takes the running result's value."""
+
+    _op = staticmethod(np.maximum)
+    _wins = staticmethod(np.greater)
 
     def _merge(self, xs):
         out = xs[0]
         for x in xs[1:]:
-            out = np.maximum(out, x)
+            out = self._op(out, x)
         return out
 
-    def _grads(self, xs, d):
-        return _select_grads(xs, d, np.argmax)
+    def _merge_masked(self, xs, masks):
+        # Keras's _apply_merge_op_and_or_mask, step by step (kept for backward)
+        out, out_mask, steps = xs[0], None if masks is None else masks[0], []
+        for i in range(1, len(xs)):
+            x, m = xs[i], None if masks is None else masks[i]
+            if m is not None:
+                x = np.where(m, x, out)
+            if out_mask is not None:
+                out = np.where(out_mask, out, x)
+            steps.append((out, x, m, out_mask))
+            out_mask = out_mask | m if m is not None and out_mask is not None else None
+            out = self._op(out, x)
+        return out, steps
+
+    def _grads_masked(self, xs, d, steps):
+        grads = [None] * len(xs)
+        for i in range(len(xs) - 1, 0, -1):
+            a, b, m, a_mask = steps[i - 1]
+            half = d * d.dtype.type(0.5)
+            da = np.where(a == b, half, np.where(self._wins(a, b), d, 0))
+            db = np.where(a == b, half, np.where(self._wins(a, b), 0, d))
+            if a_mask is not None:                    # a = where(a_mask, previous, b)
+                da, db = np.where(a_mask, da, 0), db + np.where(a_mask, 0, da)
+            if m is not None:                         # b = where(m, x_i, previous)
+                da, db = da + np.where(m, 0, db), np.where(m, db, 0)
+            grads[i] = db.astype(d.dtype, copy=False)
+            d = da.astype(d.dtype, copy=False)
+        grads[0] = d
+        return grads
 
 
-class Minimum(_Merge):
-    """The element-wise minimum; the gradient goes to the (first) input that holds it."""
+class Minimum(Maximum):
+    """The element-wise minimum, with Maximum's rules for ties and masks."""
 
-    def _merge(self, xs):
-        out = xs[0]
-        for x in xs[1:]:
-            out = np.minimum(out, x)
-        return out
-
-    def _grads(self, xs, d):
-        return _select_grads(xs, d, np.argmin)
-
-
-def _select_grads(xs, d, pick):
-    shape = np.broadcast_shapes(*(x.shape for x in xs))
-    which = pick(np.stack([np.broadcast_to(x, shape) for x in xs]), axis=0)
-    return [np.where(which == i, d, 0).astype(d.dtype) for i in range(len(xs))]
+    _op = staticmethod(np.minimum)
+    _wins = staticmethod(np.less)
 
 
 def maximum(inputs, **kwargs):
@@ -275,6 +393,7 @@ class Dot(_Merge):
     axis first (the norm floored at 1e-7). No output mask, as Keras."""
 
     _EPS = 1e-7
+    _elementwise = False
 
     def __init__(self, axes, normalize=False, **kwargs):
         super().__init__(**kwargs)
@@ -306,6 +425,12 @@ class Dot(_Merge):
             raise ValueError(f"[{self.name}] (Dot) takes exactly 2 inputs, got "
                              f"{len(input_shape)}")
         s1, s2 = input_shape
+        if len(s1) < 2 or len(s2) < 2:
+            raise ValueError(f"[{self.name}] (Dot) takes inputs of rank >= 2 (batch first), got "
+                             f"shapes {tuple(s1)} and {tuple(s2)}")
+        if s1[0] is not None and s2[0] is not None and s1[0] != s2[0]:
+            raise ValueError(f"[{self.name}] (Dot) inputs must have the same batch size, got "
+                             f"shapes {tuple(s1)} and {tuple(s2)}")
         a1, a2 = self._axes(input_shape)
         if not (1 <= a1 < len(s1) and 1 <= a2 < len(s2)):
             raise ValueError(f"[{self.name}] (Dot) axes {self.axes} must be non-batch axes of "

@@ -32,7 +32,7 @@ class GaussianNoise(_Noise):
         return config
 
     def forward(self, inputs, *, training=False, mask=None):
-        x = cast_float(np.asarray(inputs), self.dtype)
+        x = cast_float(inputs, self.dtype, self.name)
         if not training or self.stddev == 0:
             return x, None
         return x + self._rng.normal(0.0, self.stddev, x.shape).astype(x.dtype), None
@@ -54,7 +54,7 @@ class GaussianDropout(_Noise):
         return config
 
     def forward(self, inputs, *, training=False, mask=None):
-        x = cast_float(np.asarray(inputs), self.dtype)
+        x = cast_float(inputs, self.dtype, self.name)
         if not training or self.rate == 0:
             return x, None
         std = np.sqrt(self.rate / (1.0 - self.rate))

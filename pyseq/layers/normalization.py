@@ -16,18 +16,50 @@ def _axes(layer, axis, rank):
         if not -rank <= a < rank:
             raise ValueError(f"[{layer.name}] axis {a} is out of bounds for inputs of rank {rank}")
         out.append(int(a) % rank)
+    if len(set(out)) != len(out):
+        raise ValueError(f"[{layer.name}] axis {axis} names an axis twice for inputs of rank "
+                         f"{rank}")
     return sorted(out)
+
+
+def _axis_arg(layer, axis):
+    """``axis`` as given if it is an int or a list/tuple of ints, else TypeError (Keras's)."""
+    axes = list(axis) if isinstance(axis, (list, tuple)) else [axis]
+    if not axes or any(isinstance(a, bool) or not isinstance(a, (int, np.integer)) for a in axes):
+        raise TypeError(f"[{layer.name}] axis must be an int or a list of ints, got {axis!r}")
+    return axis
 
 
 def _param_shape(layer, input_shape):
     """The normalised axes (kept on ``layer._ax``) and the shape of gamma/beta over them."""
     check_rank(layer, input_shape, min_rank=1)
     layer._ax = _axes(layer, layer.axis, len(input_shape))
-    shape = tuple(input_shape[a] for a in layer._ax)
+    # Keras sorts the axis values as given, negatives first ([1, -1] -> [-1, 1]), and the weight
+    # takes that order; its values are reshaped (not transposed) onto the axes in increasing
+    # order, as both here and in Keras.
+    given = [layer.axis] if isinstance(layer.axis, (int, np.integer)) else list(layer.axis)
+    shape = tuple(input_shape[a] for a in sorted(int(a) for a in given))
+    layer._sizes = (len(input_shape), tuple(input_shape[a] for a in layer._ax))
     if any(d is None for d in shape):
         raise ValueError(f"[{layer.name}] ({type(layer).__name__}) needs known sizes on axis "
                          f"{layer.axis}, got input shape {input_shape}")
     return shape
+
+
+def _keras_built_axis(axis):
+    # a built Keras LayerNormalization/RMSNormalization keeps (and configures) its axis as a
+    # sorted list
+    return [int(axis)] if isinstance(axis, (int, np.integer)) else sorted(int(a) for a in axis)
+
+
+def _checked(layer, inputs):
+    """The inputs in the layer's dtype, of the rank and normalised sizes it was built for."""
+    x = cast_float(inputs, layer.dtype, layer.name)
+    rank, sizes = layer._sizes
+    if x.ndim != rank or tuple(x.shape[a] for a in layer._ax) != sizes:
+        raise ValueError(f"[{layer.name}] ({type(layer).__name__}) was built for inputs of rank "
+                         f"{rank} with sizes {sizes} on axis {layer.axis}, got shape {x.shape}")
+    return x
 
 
 class LayerNormalization(Layer):
@@ -35,12 +67,13 @@ class LayerNormalization(Layer):
 
     supports_masking = True
 
-    def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, rms_scaling=False,
-                 beta_initializer="zeros", gamma_initializer="ones", **kwargs):
+    def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True,
+                 beta_initializer="zeros", gamma_initializer="ones", rms_scaling=False,
+                 **kwargs):  # Keras's positional order (its rms_scaling is keyword-only)
         opts = _reg.pop_weight_options("LayerNormalization", kwargs, ("beta", "gamma"))
         super().__init__(**pop_keras_only("LayerNormalization", kwargs))
         _reg.set_weight_options(self, opts)
-        self.axis, self.epsilon = axis, float(epsilon)
+        self.axis, self.epsilon = _axis_arg(self, axis), float(epsilon)
         self.center, self.scale, self.rms_scaling = bool(center), bool(scale), bool(rms_scaling)
         self.beta_initializer = _initializers.get(beta_initializer)
         self.gamma_initializer = _initializers.get(gamma_initializer)
@@ -55,6 +88,7 @@ class LayerNormalization(Layer):
 
     def build(self, input_shape):
         shape = _param_shape(self, input_shape)
+        self.axis = _keras_built_axis(self.axis)
         if self.scale or self.rms_scaling:  # Keras: rms_scaling always has gamma
             self.gamma = self.add_weight("gamma", shape, self.gamma_initializer, options="gamma")
         if self.center and not self.rms_scaling:
@@ -66,7 +100,7 @@ class LayerNormalization(Layer):
         return w.value.reshape(shape)
 
     def forward(self, inputs, *, training=False, mask=None):
-        x = cast_float(inputs, self.dtype, self.name)
+        x = _checked(self, inputs)
         ax = tuple(self._ax)
         centered = x - np.mean(x, axis=ax, keepdims=True)
         var = np.mean(np.square(centered), axis=ax, keepdims=True)
@@ -115,7 +149,8 @@ class BatchNormalization(Layer):
         opts = _reg.pop_weight_options("BatchNormalization", kwargs, ("beta", "gamma"))
         super().__init__(**pop_keras_only("BatchNormalization", kwargs))
         _reg.set_weight_options(self, opts)
-        self.axis, self.momentum, self.epsilon = axis, float(momentum), float(epsilon)
+        self.axis, self.momentum, self.epsilon = _axis_arg(self, axis), float(momentum), \
+            float(epsilon)
         self.center, self.scale = bool(center), bool(scale)
         self.beta_initializer = _initializers.get(beta_initializer)
         self.gamma_initializer = _initializers.get(gamma_initializer)
@@ -130,7 +165,10 @@ class BatchNormalization(Layer):
                       beta_initializer=self.beta_initializer,
                       gamma_initializer=self.gamma_initializer,
                       moving_mean_initializer=self.moving_mean_initializer,
-                      moving_variance_initializer=self.moving_variance_initializer)
+                      moving_variance_initializer=self.moving_variance_initializer,
+                      # Keras's keys for what pyseq only has at its default
+                      synchronized=False, renorm=False, renorm_clipping=None,
+                      renorm_momentum=0.99)
         return config
 
     def build(self, input_shape):
@@ -149,7 +187,7 @@ class BatchNormalization(Layer):
         return [x.shape[i] if i in self._ax else 1 for i in range(x.ndim)]
 
     def forward(self, inputs, *, training=False, mask=None):
-        x = cast_float(inputs, self.dtype, self.name)
+        x = _checked(self, inputs)
         shape = self._shape(x)
         red = tuple(i for i in range(x.ndim) if i not in self._ax)
         eps = x.dtype.type(self.epsilon)
@@ -223,7 +261,7 @@ class RMSNormalization(Layer):
 
     def __init__(self, axis=-1, epsilon=1e-6, **kwargs):
         super().__init__(**kwargs)
-        self.axis, self.epsilon = axis, float(epsilon)
+        self.axis, self.epsilon = _axis_arg(self, axis), float(epsilon)
 
     def get_config(self):
         config = super().get_config()
@@ -232,6 +270,7 @@ class RMSNormalization(Layer):
 
     def build(self, input_shape):
         self.scale = self.add_weight("scale", _param_shape(self, input_shape), "ones")
+        self.axis = _keras_built_axis(self.axis)
         self.built = True
 
     def _broadcast(self, x):
@@ -239,7 +278,7 @@ class RMSNormalization(Layer):
                                          for i in range(x.ndim)])
 
     def forward(self, inputs, *, training=False, mask=None):
-        x = cast_float(np.asarray(inputs), self.dtype)
+        x = _checked(self, inputs)
         inv = 1.0 / np.sqrt(np.mean(np.square(x), axis=tuple(self._ax), keepdims=True) +
                             x.dtype.type(self.epsilon))
         xhat = x * inv
@@ -266,7 +305,7 @@ class UnitNormalization(Layer):
 
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)
-        self.axis = axis
+        self.axis = _axis_arg(self, axis)
 
     def get_config(self):
         config = super().get_config()
@@ -279,7 +318,7 @@ class UnitNormalization(Layer):
         self.built = True
 
     def forward(self, inputs, *, training=False, mask=None):
-        x = cast_float(np.asarray(inputs), self.dtype)
+        x = cast_float(inputs, self.dtype, self.name)
         ax = tuple(_axes(self, self.axis, x.ndim))
         # min(1/||x||, 1/eps) without dividing by a zero norm
         ss = np.sum(np.square(x), axis=ax, keepdims=True)

@@ -5,6 +5,7 @@ import numpy as np
 from .. import ops
 from . import _conv_utils as cu
 from .base import Layer
+from .core import cast_float
 
 __all__ = ["MaxPooling1D", "AveragePooling1D", "GlobalMaxPooling1D", "GlobalAveragePooling1D",
            "MaxPool1D", "AvgPool1D", "GlobalMaxPool1D", "GlobalAvgPool1D"]
@@ -45,7 +46,7 @@ class _Pooling1D(Layer):
         return (shape[0], shape[1], T2)
 
     def forward(self, inputs, *, training=False, mask=None):
-        x = np.asarray(inputs, dtype=self.dtype)
+        x = cast_float(inputs, self.dtype, self.name)
         self._check(x.shape)
         fwd, _ = self._ops()
         y, saved = fwd(cu.to_channels_last(x, self.data_format), self.pool_size[0],
@@ -111,7 +112,7 @@ class _GlobalPooling1D(Layer):
         raise NotImplementedError
 
     def forward(self, inputs, *, training=False, mask=None):
-        x = np.asarray(inputs, dtype=self.dtype)
+        x = cast_float(inputs, self.dtype, self.name)
         cu.check_rank3(type(self).__name__, x.shape)
         if isinstance(mask, (list, tuple)):
             mask = mask[0] if mask else None

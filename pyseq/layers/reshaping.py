@@ -5,18 +5,19 @@ import math
 import numpy as np
 
 from .base import Layer
-from .core import check_rank
+from .core import as_array, check_rank
 
 
 class Flatten(Layer):
-    """(B, d1, d2, ...) -> (B, d1*d2*...)."""
+    """(B, d1, d2, ...) -> (B, d1*d2*...); with data_format="channels_first" the channel axis
+    (axis 1) moves last before flattening, as in Keras."""
 
     def __init__(self, data_format=None, **kwargs):
         super().__init__(**kwargs)
-        if data_format not in (None, "channels_last"):
-            raise ValueError(f"[{self.name}] only data_format='channels_last' is supported, "
-                             f"got {data_format!r}")
-        self.data_format = data_format
+        if data_format not in (None, "channels_last", "channels_first"):
+            raise ValueError(f"[{self.name}] data_format must be 'channels_last' or "
+                             f"'channels_first', got {data_format!r}")
+        self.data_format = data_format or "channels_last"
 
     def get_config(self):
         config = super().get_config()
@@ -31,12 +32,24 @@ class Flatten(Layer):
         rest = input_shape[1:]
         return (input_shape[0], None if any(d is None for d in rest) else math.prod(rest))
 
+    def _order(self, ndim):
+        if self.data_format == "channels_first" and ndim > 2:
+            return (0, *range(2, ndim), 1)
+        return None
+
     def forward(self, inputs, *, training=False, mask=None):
-        x = np.asarray(inputs)
-        return x.reshape(x.shape[0], -1), x.shape
+        x = as_array(inputs, self.name)
+        check_rank(self, x.shape, min_rank=1)
+        order = self._order(x.ndim)
+        moved = x if order is None else np.transpose(x, order)
+        return moved.reshape(x.shape[0], math.prod(x.shape[1:])), (moved.shape, order)
 
     def backward(self, cache, d_outputs):
-        return {"inputs": None if d_outputs is None else d_outputs.reshape(cache)}, []
+        if d_outputs is None:
+            return {"inputs": None}, []
+        shape, order = cache
+        d = d_outputs.reshape(shape)
+        return {"inputs": d if order is None else np.transpose(d, np.argsort(order))}, []
 
 
 class Reshape(Layer):
@@ -82,7 +95,8 @@ class Reshape(Layer):
         return (input_shape[0],) + self._resolve(tuple(input_shape[1:]))
 
     def forward(self, inputs, *, training=False, mask=None):
-        x = np.asarray(inputs)
+        x = as_array(inputs, self.name)
+        check_rank(self, x.shape, min_rank=1)
         return x.reshape((x.shape[0],) + self._resolve(x.shape[1:])), x.shape
 
     def backward(self, cache, d_outputs):
@@ -111,7 +125,7 @@ class RepeatVector(Layer):
         return (input_shape[0], self.n, input_shape[1])
 
     def forward(self, inputs, *, training=False, mask=None):
-        x = np.asarray(inputs)
+        x = as_array(inputs, self.name)
         if x.ndim != 2:
             raise ValueError(f"[{self.name}] (RepeatVector) expects inputs of rank 2, got shape "
                              f"{x.shape}")

@@ -4,7 +4,7 @@ of (B, T, F) inputs, and Permute of the non-batch axes. All four drop a mask, as
 import numpy as np
 
 from .base import Layer
-from .core import check_rank
+from .core import as_array, check_rank
 
 
 def _pair(layer, name, value):
@@ -22,37 +22,48 @@ def _pair(layer, name, value):
 
 
 class ZeroPadding1D(Layer):
-    """(B, T, F) -> (B, left + T + right, F) with zero steps; ``padding`` an int or a pair."""
+    """(B, T, F) -> (B, left + T + right, F) with zero steps (the last axis padded instead with
+    data_format="channels_first"); ``padding`` an int or a pair."""
 
     def __init__(self, padding=1, data_format=None, **kwargs):
         super().__init__(**kwargs)
-        if data_format not in (None, "channels_last"):
-            raise ValueError(f"[{self.name}] only data_format='channels_last' is supported, "
-                             f"got {data_format!r}")
+        if data_format not in (None, "channels_last", "channels_first"):
+            raise ValueError(f"[{self.name}] data_format must be 'channels_last' or "
+                             f"'channels_first', got {data_format!r}")
+        self.data_format = data_format or "channels_last"
         self.padding = _pair(self, "padding", padding)
 
     def get_config(self):
         config = super().get_config()
-        config["padding"] = self.padding
+        config.update(padding=self.padding, data_format=self.data_format)
         return config
+
+    def _axis(self):
+        return 2 if self.data_format == "channels_first" else 1
 
     def build(self, input_shape):
         check_rank(self, input_shape, exact=3)
 
     def compute_output_shape(self, input_shape, **kwargs):
         check_rank(self, input_shape, exact=3)
-        T = input_shape[1]
-        return (input_shape[0], None if T is None else T + sum(self.padding), input_shape[2])
+        shape = list(input_shape)
+        T = shape[self._axis()]
+        shape[self._axis()] = None if T is None else T + sum(self.padding)
+        return tuple(shape)
 
     def forward(self, inputs, *, training=False, mask=None):
-        x = np.asarray(inputs)
+        x = as_array(inputs, self.name)
         check_rank(self, x.shape, exact=3)
-        return np.pad(x, ((0, 0), self.padding, (0, 0))), x.shape[1]
+        pads = [(0, 0)] * 3
+        pads[self._axis()] = self.padding
+        return np.pad(x, pads), x.shape[self._axis()]
 
     def backward(self, cache, d_outputs):
         if d_outputs is None:
             return {}, []
-        return {"inputs": d_outputs[:, self.padding[0]:self.padding[0] + cache]}, []
+        keep = slice(self.padding[0], self.padding[0] + cache)
+        d = d_outputs[:, :, keep] if self._axis() == 2 else d_outputs[:, keep]
+        return {"inputs": d}, []
 
 
 class Cropping1D(Layer):
@@ -71,6 +82,9 @@ class Cropping1D(Layer):
         if T is not None and T - sum(self.cropping) < 0:
             raise ValueError(f"[{self.name}] cropping {self.cropping} removes more than the "
                              f"{T} steps of the input")
+        if T is not None and T == sum(self.cropping):  # Keras refuses an empty output too
+            raise ValueError(f"[{self.name}] cropping {self.cropping} removes all the {T} steps "
+                             f"of the input; at least one must remain")
         return None if T is None else T - sum(self.cropping)
 
     def build(self, input_shape):
@@ -82,7 +96,7 @@ class Cropping1D(Layer):
         return (input_shape[0], self._steps(input_shape[1]), input_shape[2])
 
     def forward(self, inputs, *, training=False, mask=None):
-        x = np.asarray(inputs)
+        x = as_array(inputs, self.name)
         check_rank(self, x.shape, exact=3)
         T = self._steps(x.shape[1])
         return x[:, self.cropping[0]:self.cropping[0] + T], x.shape
@@ -118,7 +132,7 @@ class UpSampling1D(Layer):
         return (input_shape[0], None if T is None else T * self.size, input_shape[2])
 
     def forward(self, inputs, *, training=False, mask=None):
-        x = np.asarray(inputs)
+        x = as_array(inputs, self.name)
         check_rank(self, x.shape, exact=3)
         return np.repeat(x, self.size, axis=1), None
 
@@ -156,7 +170,7 @@ class Permute(Layer):
         return (input_shape[0],) + tuple(input_shape[d] for d in self.dims)
 
     def forward(self, inputs, *, training=False, mask=None):
-        x = np.asarray(inputs)
+        x = as_array(inputs, self.name)
         check_rank(self, x.shape, exact=len(self.dims) + 1)
         return np.transpose(x, (0,) + self.dims), None
 

@@ -14,6 +14,7 @@ from . import _conv_utils as cu
 from . import _regularization as _reg
 from ._keras_args import pop_keras_only
 from .base import Layer
+from .core import cast_float
 
 __all__ = ["DepthwiseConv1D", "SeparableConv1D"]
 
@@ -74,20 +75,25 @@ class _Depthwise(Layer):
                                   groups=C)
 
     def _input(self, inputs):
-        x = np.asarray(inputs, dtype=self.dtype)
+        x = cast_float(inputs, self.dtype, self.name)
         if self._channels_of(x.shape) != self.input_channels:
             raise ValueError(f"[{self._name}] was built for {self.input_channels} input "
                              f"channels, got inputs of shape {x.shape}")
         return cu.to_channels_last(x, self.data_format)
 
     def _activate(self, pre):
-        return self.activation(pre) if self.activation.name != "linear" else pre
+        """(pre, y) in the caller's layout: the activation sees what Keras's does (softmax's
+        axis)."""
+        pre = cu.to_channels_last(pre, self.data_format)
+        return pre, (self.activation(pre) if self.activation.name != "linear" else pre)
 
     def _d_pre(self, cache, d_outputs, pre, y):
         if d_outputs is None:
             d_outputs = np.zeros_like(y)
-        d = cu.to_channels_last(np.asarray(d_outputs, self.dtype), self.data_format)
-        return self.activation.backward(pre, y, d) if self.activation.name != "linear" else d
+        d = np.asarray(d_outputs, self.dtype)
+        if self.activation.name != "linear":
+            d = self.activation.backward(pre, y, d)
+        return cu.to_channels_last(d, self.data_format)
 
     def _common_config(self):
         config = Layer.get_config(self)
@@ -128,8 +134,8 @@ class DepthwiseConv1D(_Depthwise):
     def forward(self, inputs, *, training=False, mask=None):
         pre, saved = self._depthwise(self._input(inputs), self.kernel.value,
                                      None if self.bias is None else self.bias.value)
-        y = self._activate(pre)
-        return cu.to_channels_last(y, self.data_format), (saved, pre, y)
+        pre, y = self._activate(pre)
+        return y, (saved, pre, y)
 
     def backward(self, cache, d_outputs):
         saved, pre, y = cache
@@ -181,8 +187,8 @@ class SeparableConv1D(_Depthwise):
         mid, d_saved = self._depthwise(self._input(inputs), self.depthwise_kernel.value, None)
         pre, p_saved = ops.conv1d_forward(mid, self.pointwise_kernel.value,
                                           None if self.bias is None else self.bias.value)
-        y = self._activate(pre)
-        return cu.to_channels_last(y, self.data_format), (d_saved, p_saved, pre, y)
+        pre, y = self._activate(pre)
+        return y, (d_saved, p_saved, pre, y)
 
     def backward(self, cache, d_outputs):
         d_saved, p_saved, pre, y = cache
