@@ -203,6 +203,35 @@ def test_attention_fused_causal_diagonal(lq, lk):
         check_against_reference(Problem(1, 2, lq, lk, d, dv, np.float32, causal=True, seed=lq + d))
 
 
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("mask", ["none", "key"])
+@pytest.mark.parametrize("climb", ["up", "down", "jumps"])
+def test_attention_scores_climbing_along_the_keys(causal, mask, climb):
+    # The fused float32 forward takes each probability against a reference maximum that it only
+    # raises when a score exceeds it by more than 2^8 (base 2), and then rescales what it already
+    # took in the block. Scores that climb steeply along the keys raise it at many key rows, mid
+    # block too; falling scores never do; a few isolated jumps do now and then.
+    rng = np.random.default_rng(len(climb) + 2 * causal)
+    B, N, Lq, Lk, D = 1, 2, 61, 300, 64
+    # every query near u, and key j = noise + g_j u·sqrt(D)/|u|²: score(i, j) ≈ g_j (natural units)
+    u = rng.standard_normal((1, 1, N, D))
+    q = (u + 0.3 * rng.standard_normal((B, Lq, N, D))).astype(np.float32)
+    g = {"up": np.linspace(0.0, 60.0, Lk), "down": np.linspace(60.0, 0.0, Lk),
+         "jumps": np.where(np.arange(Lk) % 37 == 5, 12.0, 0.0)}[climb]
+    k = (0.3 * rng.standard_normal((B, Lk, N, D))
+         + g[None, :, None, None] * u * np.sqrt(D) / (u * u).sum(-1, keepdims=True)).astype(np.float32)
+    v = rng.standard_normal((B, Lk, N, 32)).astype(np.float32)
+    do = rng.standard_normal((B, Lq, N, 32)).astype(np.float32)
+    key_mask = rng.random((B, Lk)) < 0.8 if mask == "key" else None
+    o, saved = ops.attention_forward(q, k, v, causal=causal, key_mask=key_mask)
+    grads = ops.attention_backward(do, saved)
+    o_r, cache = reference.attention_forward(q, k, v, causal=causal, key_mask=key_mask)
+    grads_r = reference.attention_backward(do, cache)
+    # the scores span tens of units: a float32 score's rounding is amplified by exp
+    assert_all_close((o,) + tuple(grads), (o_r,) + tuple(grads_r), np.float32,
+                     ("o",) + GRAD_NAMES, factor=8.0)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("causal", [False, True])
 def test_attention_long(dtype, causal):

@@ -384,12 +384,13 @@ void forward_impl(const AttentionForward<T>& a) {
 }
 
 // ---- forward, AVX-512 float: queries along the vector lanes ------------------------------------
-// The tile is transposed: Sᵀ (keys × 48 queries) and Oᵀ (Dv × 48 queries), so that each query's
-// softmax state (running max m, sum l, rescale alpha) is one vector lane: no horizontal reduction
-// and no per-row scalar code. Per tile of 48 queries Q_i and block of BK keys K_j, all in L1:
+// The tile is transposed: Sᵀ (keys × 48 queries), so that each query's softmax state (reference
+// maximum m, sum l, rescale alpha) is one vector lane: no horizontal reduction and no per-row
+// scalar code. Per tile of 48 queries Q_i and block of BK keys K_j, all in L1, 8 keys at a time:
 //   Sᵀ = K_j (c·Q_i)ᵀ with c = scale·log2(e) folded into the packed Q (scores in base 2);
-//   m' = max(m, colmax Sᵀ);  Pᵀ = 2^(Sᵀ - m');  l = l·2^(m - m') + colsum Pᵀ;
-//   Oᵀ = Oᵀ·2^(m - m') + V_jᵀ Pᵀ;   at the end o = Oᵀᵀ / l, lse = ln2·m + ln l.
+//   where colmax Sᵀ > m + 8: m' = colmax Sᵀ, and l, this block's P so far and O owe 2^(m - m');
+//   Pᵀ = 2^(Sᵀ - m) in the block's epilogue;  l += colsum Pᵀ;  per block O = O·alpha + P V_j;
+//   at the end o = O / l, lse = ln2·m + ln l.
 // Taken for float without attn_mask, dropout or scores (key_mask and causal are handled here);
 // the rest runs forward_impl.
 #if defined(PYSEQ_ISA_LEVEL) && PYSEQ_ISA_LEVEL >= 2
@@ -412,7 +413,7 @@ inline void with_unseen_vectors(std::int64_t j, std::int64_t i0, F&& f) {
   f(std::integral_constant<int, 0>{});
 }
 
-// 2^t for t <= 0 up to rounding: 2^n · p(f), n = round(t), f in [-1/2, 1/2], p a degree-5 fit
+// 2^t for t <= 8: 2^n · p(f), n = round(t), f in [-1/2, 1/2], p a degree-5 fit
 // of 2^f (relative error 2.3e-7 evaluated in float32), scaled by vscalefps. Below t = -125 (and
 // for t = -inf or NaN) the result is 0: no subnormal results, whose microcode assists would cost
 // more than the exp.
@@ -524,34 +525,97 @@ inline void pack_transposed(float* __restrict dst, const float* __restrict src, 
   }
 }
 
-// Sᵀ rows [j, j+8) = K rows [j, j+8) (ldk apart) · Qp (D × 48), masked, into S (rows of 48);
-// raises mx (3 vectors) to the column maxima. `valid` bit r: key j+r is not masked by the key
-// mask or the end of the keys; with `causal`, query i0+q sees key j+r iff j+r <= i0+q, and the
-// S0 leading vectors of queries, which come before all 8 keys, are not computed (-inf).
+// The forward's online softmax by lane (one query per lane, 48 lanes): m, the reference maximum
+// (base 2) the probabilities of the tile are taken against; l, their sum over the key blocks
+// before this one; sum, over this block so far; alpha, the factor the O accumulated before this
+// block still owes to the changes of m during it.
+struct SoftmaxLanes {
+  alignas(64) float m[kTq], l[kTq], sum[kTq], alpha[kTq];
+};
+
+// The reference maximum is raised only when a score exceeds it by more than 2^kLazyMax (as in
+// FlashAttention-4's rescaling): probabilities up to 2^8 stay far from float32's range, and the
+// exp is taken in the score block's epilogue, not in a pass of its own after the block's max.
+constexpr float kLazyMax = 8.0f;
+
+// Raises m to the block's new row maxima mx (W vectors of queries from vector S0) where `raise`
+// says, and rescales by 2^(m_old - m_new) what was taken against the old m: l, sum, alpha and
+// the probabilities already stored for this block (rows [0, rows) of P, rows of 48). Rare: at
+// the first scores a lane sees, and when a score jumps 2^8 above all before it.
+template <int S0, int W>
+__attribute__((noinline)) void raise_reference(SoftmaxLanes& st, const __m512* mx,
+                                               const __mmask16* raise, float* P,
+                                               std::int64_t rows) {
+  for (int w = 0; w < W; ++w) {
+    if (!raise[w]) continue;
+    const int v = w + S0;
+    const __m512 m = _mm512_load_ps(st.m + 16 * v);
+    const __m512 m_new = _mm512_mask_max_ps(m, raise[w], m, mx[w]);
+    const __m512 alpha = exp2_ps(_mm512_sub_ps(m, m_new));  // 0 where m was -inf
+    _mm512_store_ps(st.m + 16 * v, m_new);
+    for (float* f : {st.l, st.sum, st.alpha})
+      _mm512_store_ps(f + 16 * v, _mm512_mul_ps(_mm512_load_ps(f + 16 * v), alpha));
+    for (std::int64_t r = 0; r < rows; ++r)
+      _mm512_storeu_ps(P + r * kTq + 16 * v,
+                       _mm512_mul_ps(_mm512_loadu_ps(P + r * kTq + 16 * v), alpha));
+  }
+}
+
+// Pᵀ rows [j, j+8) = 2^(Sᵀ - m) for Sᵀ = K rows [j, j+8) (ldk apart) · Qp (D × 48), into P (rows
+// of 48; the block's rows before these: `rows` of them from P0); adds them to st.sum. `valid`
+// bit r: key j+r is not masked by the key mask or the end of the keys; with `causal`, query
+// i0+q sees key j+r iff j+r <= i0+q, and the S0 leading vectors of queries, which see none of
+// these keys, get 0.
 template <bool kCausal, int V, int S0, int kD>
-inline void scores_block(float* __restrict S, const float* __restrict K, std::int64_t ldk,
-                         const float* __restrict Qp, std::int64_t D, unsigned valid,
-                         std::int64_t j, __m512i qidx0, __m512* mx) {
+inline void probabilities_fwd_block(float* __restrict P, float* P0, std::int64_t rows,
+                                    const float* __restrict K, std::int64_t ldk,
+                                    const float* __restrict Qp, std::int64_t D, unsigned valid,
+                                    std::int64_t j, __m512i qidx0, SoftmaxLanes& st) {
   if (kD) ldk = D = kD;
   constexpr int W = V - S0;
   const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
   for (int r = 0; r < kTr; ++r)
-    for (int v = 0; v < S0; ++v) _mm512_storeu_ps(S + r * kTq + 16 * v, ninf);
+    for (int v = 0; v < S0; ++v) _mm512_storeu_ps(P + r * kTq + 16 * v, _mm512_setzero_ps());
   __m512 acc[kTr][W];
   for (int r = 0; r < kTr; ++r)
-    for (int v = 0; v < W; ++v) acc[r][v] = _mm512_setzero_ps();
+    for (int w = 0; w < W; ++w) acc[r][w] = _mm512_setzero_ps();
   block_fma<kTr, W>(acc, K, ldk, 1, Qp + 16 * S0, kTq, D);
+  __m512 mx[W];
+  for (int w = 0; w < W; ++w) mx[w] = ninf;
 #pragma GCC unroll 8
   for (int r = 0; r < kTr; ++r) {
     const bool keep = valid >> r & 1u;
     for (int w = 0; w < W; ++w) {
-      const int v = w + S0;
       __m512 s = keep ? acc[r][w] : ninf;
-      if (kCausal) s = hide_unseen(s, _mm512_add_epi32(qidx0, _mm512_set1_epi32(16 * v)), j + r);
-      _mm512_storeu_ps(S + r * kTq + 16 * v, s);
-      mx[v] = _mm512_max_ps(mx[v], s);
+      if (kCausal)
+        s = hide_unseen(s, _mm512_add_epi32(qidx0, _mm512_set1_epi32(16 * (w + S0))), j + r);
+      acc[r][w] = s;
+      mx[w] = _mm512_max_ps(mx[w], s);
     }
   }
+  __mmask16 raise[W];
+  unsigned any = 0;
+  for (int w = 0; w < W; ++w) {
+    const __m512 limit = _mm512_add_ps(_mm512_load_ps(st.m + 16 * (w + S0)), _mm512_set1_ps(kLazyMax));
+    raise[w] = _mm512_cmp_ps_mask(mx[w], limit, _CMP_GT_OQ);
+    any |= raise[w];
+  }
+  if (any) raise_reference<S0, W>(st, mx, raise, P0, rows);
+  __m512 msafe[W], sum[W];
+  for (int w = 0; w < W; ++w) {
+    const __m512 m = _mm512_load_ps(st.m + 16 * (w + S0));
+    // lanes with every key so far masked: subtract 0, so that 2^(-inf) = 0, not NaN
+    msafe[w] = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(m, ninf, _CMP_EQ_OQ), m, _mm512_setzero_ps());
+    sum[w] = _mm512_load_ps(st.sum + 16 * (w + S0));
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < kTr; ++r)
+    for (int w = 0; w < W; ++w) {
+      const __m512 p = exp2_ps(_mm512_sub_ps(acc[r][w], msafe[w]));
+      _mm512_storeu_ps(P + r * kTq + 16 * (w + S0), p);
+      sum[w] = _mm512_add_ps(sum[w], p);
+    }
+  for (int w = 0; w < W; ++w) _mm512_store_ps(st.sum + 16 * (w + S0), sum[w]);
 }
 
 // C rows [0, 6) (ldc apart), columns [0, 16·NV) = alpha ∘ C + A · X for the 6 queries of A
@@ -631,68 +695,44 @@ void fused_forward_tile(const AttentionForward<float>& a, std::int64_t bk, std::
   std::fill(O, O + dvp * kTq, 0.0f);
   // lanes past 16·V, which the blocks never write, read by query_rows' last 6-row block
   if (V < kTv) std::fill(S, S + bk * kTq, 0.0f);
-  alignas(64) float rescale[kTq];
-  std::fill(rescale, rescale + kTq, 1.0f);
-  const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
-  __m512 m[V], l[V];
-  for (int v = 0; v < V; ++v) m[v] = ninf, l[v] = _mm512_setzero_ps();
+  SoftmaxLanes st;
+  std::fill(st.m, st.m + kTq, -std::numeric_limits<float>::infinity());
+  std::fill(st.l, st.l + kTq, 0.0f);
   const __m512i qidx0 = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(i0)),
                                          _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
   const std::uint8_t* km = o.key_mask ? o.key_mask + b * Lk : nullptr;
   const std::int64_t kend = kCausal ? std::min(Lk, i0 + mq) : Lk;
   for (std::int64_t j0 = 0; j0 < kend; j0 += bk) {
     const std::int64_t nk = std::min(bk, kend - j0);
-    __m512 mx[V];
-    for (int v = 0; v < V; ++v) mx[v] = ninf;
+    std::fill(st.sum, st.sum + kTq, 0.0f);
+    std::fill(st.alpha, st.alpha + kTq, 1.0f);
     for (std::int64_t j = j0; j < j0 + nk; j += kTr) {
       unsigned valid = 0;
       for (int r = 0; r < kTr; ++r)
         valid |= static_cast<unsigned>(j + r < kend && (!km || km[j + r])) << r;
       const float* Kj = K + j * ldk;
-      float* Sr = S + (j - j0) * kTq;
+      float* Pr = S + (j - j0) * kTq;
       if (!kCausal || j + kTr - 1 <= i0)
-        scores_block<false, V, 0, kD>(Sr, Kj, ldk, Qp, D, valid, j, qidx0, mx);
+        probabilities_fwd_block<false, V, 0, kD>(Pr, S, j - j0, Kj, ldk, Qp, D, valid, j, qidx0, st);
       else
         with_unseen_vectors<V>(j, i0, [&](auto s0) {
-          scores_block<true, V, decltype(s0)::value, kD>(Sr, Kj, ldk, Qp, D, valid, j, qidx0, mx);
+          probabilities_fwd_block<true, V, decltype(s0)::value, kD>(Pr, S, j - j0, Kj, ldk, Qp, D,
+                                                                    valid, j, qidx0, st);
         });
     }
-    __m512 alpha[V], msafe[V], sum[V];
-    for (int v = 0; v < V; ++v) {
-      const __m512 mnew = _mm512_max_ps(m[v], mx[v]);
-      // lanes with every key so far masked: subtract 0, so that 2^(-inf) = 0, not NaN
-      msafe[v] = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(mnew, ninf, _CMP_EQ_OQ), mnew,
-                                      _mm512_setzero_ps());
-      alpha[v] = exp2_ps(_mm512_sub_ps(m[v], msafe[v]));
-      m[v] = mnew;
-      sum[v] = _mm512_setzero_ps();
-    }
-    for (std::int64_t j = 0; j < nk; ++j)
-      for (int v = 0; v < V; ++v) {
-        float* s = S + j * kTq + 16 * v;
-        const __m512 p = exp2_ps(_mm512_sub_ps(_mm512_loadu_ps(s), msafe[v]));
-        _mm512_storeu_ps(s, p);
-        sum[v] = _mm512_add_ps(sum[v], p);
-      }
-    for (int v = 0; v < V; ++v) {
-      l[v] = _mm512_fmadd_ps(l[v], alpha[v], sum[v]);
-      _mm512_store_ps(rescale + 16 * v, alpha[v]);
-    }
-    query_rows<kD>(O, dvp, dvp, rescale, S, Vr + j0 * ldv, ldv, mq, nk, kCausal ? i0 - j0 : kNoDiagonal);
-  }
-  alignas(64) float mm[kTq], ll[kTq];
-  for (int v = 0; v < V; ++v) {
-    _mm512_store_ps(mm + 16 * v, m[v]);
-    _mm512_store_ps(ll + 16 * v, l[v]);
+    for (int v = 0; v < V; ++v)
+      _mm512_store_ps(st.l + 16 * v, _mm512_add_ps(_mm512_load_ps(st.l + 16 * v),
+                                                   _mm512_load_ps(st.sum + 16 * v)));
+    query_rows<kD>(O, dvp, dvp, st.alpha, S, Vr + j0 * ldv, ldv, mq, nk, kCausal ? i0 - j0 : kNoDiagonal);
   }
   for (std::int64_t q = 0; q < mq; ++q) {
     float* __restrict out = a.o + ((b * Lq + i0 + q) * N + n) * Dv;
-    const float inv = ll[q] > 0.0f ? 1.0f / ll[q] : 0.0f;
-    write_row(out, O + q * dvp, Dv, inv);
+    const float lq = st.l[q];
+    write_row(out, O + q * dvp, Dv, lq > 0.0f ? 1.0f / lq : 0.0f);
     // +inf for a fully masked row: exp(s - lse) is then 0 for every key in backward
     a.lse[(b * N + n) * Lq + i0 + q] =
-        ll[q] > 0.0f ? mm[q] * 0.6931471805599453f + std::log(ll[q])
-                     : std::numeric_limits<float>::infinity();
+        lq > 0.0f ? st.m[q] * 0.6931471805599453f + std::log(lq)
+                  : std::numeric_limits<float>::infinity();
   }
   _mm_sfence();
 }
