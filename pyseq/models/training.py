@@ -2,6 +2,7 @@
 (``compute_gradients``, ``gradients_from``) shared by Model and Sequential."""
 
 import math
+import warnings
 
 import numpy as np
 
@@ -433,6 +434,10 @@ class Trainer:
         self.history = history
         for cb in cbs:
             cb.on_train_begin()
+        # Keras's epoch iterator: with steps_per_epoch, an epoch takes the next batches of one
+        # pass over the data (the same shuffle) and the pass goes on in the next epoch; an epoch
+        # ends early where the pass runs out, and the next epoch starts a new pass
+        seen, order = num_batches, None
         for epoch in range(initial_epoch, epochs):
             self._reset_metrics()
             for cb in cbs:
@@ -440,10 +445,22 @@ class Trainer:
             if verbose == 1:
                 print(f"Epoch {epoch + 1}/{epochs}")
             bar = Progbar(steps, verbose=verbose)
-            order = np.random.permutation(n) if shuffle else None
+            if steps_per_epoch is None or seen >= num_batches:
+                seen = 0
+                # shuffle="batch" permutes within each batch only, which leaves every batch's
+                # loss and gradients as they were
+                order = np.random.permutation(n) if shuffle and shuffle != "batch" else None
             logs = {}
+            step = 0
             for step in range(steps):
-                b = step % num_batches
+                if seen >= num_batches:
+                    warnings.warn(f"[{self.name}.fit] the data ran out after {step} of "
+                                  f"steps_per_epoch={steps} steps; this epoch ends here (as "
+                                  "Keras's 'Your input ran out of data')", stacklevel=2)
+                    step -= 1
+                    break
+                b = seen
+                seen += 1
                 if order is None:
                     idx = slice(b * batch_size, min(n, (b + 1) * batch_size))
                 else:
