@@ -67,3 +67,50 @@ def test_steps_per_epoch_past_the_data_warns_and_stops_the_epoch():
 def test_shuffle_batch_keeps_the_batches_like_keras():
     k, p = _pair(optimizer="adam", loss="mse", metrics=["mae"])
     _same_history(k, p, X, YR, batch_size=5, epochs=2, shuffle="batch")
+
+
+def _two_outputs(L, Model, Input):
+    a, b = Input((4,), name="a"), Input((3,), name="b")
+    shared = L.Dense(5, activation="relu", name="shared")
+    h = L.Concatenate(name="cat")([shared(L.Dense(3, name="pa")(a)), shared(b)])
+    return Model({"a": a, "b": b}, [L.Dense(1, activation="sigmoid", name="cls")(h),
+                                    L.Dense(2, name="reg")(h)])
+
+
+XA = {"a": RNG.standard_normal((N, 4)).astype(np.float32),
+      "b": RNG.standard_normal((N, 3)).astype(np.float32)}
+YS = [RNG.integers(0, 2, (N, 1)).astype(np.float32), YR]
+
+
+@pytest.mark.parametrize("loss", [["binary_crossentropy", "mse"],
+                                  ["binary_crossentropy", None]])
+def test_logs_are_sorted_by_name_and_name_only_the_outputs_with_losses(loss):
+    # Keras's logs (history, callbacks, evaluate/train_on_batch dicts) come sorted by name, and
+    # the per-output losses appear only when more than one output has a loss
+    keras = import_keras()
+    k = _two_outputs(keras.layers, keras.Model, keras.Input)
+    p = _two_outputs(layers, pyseq.Model, pyseq.Input)
+    p.set_weights(keras_weights(k))
+    seen = {}
+    for m, cbs in ((k, keras.callbacks), (p, pyseq.callbacks)):
+        m.compile(optimizer="adam", loss=loss, metrics=[["accuracy"], ["mae"]],
+                  weighted_metrics=[[], ["mse"]])
+        batch_keys = []
+        cb = cbs.LambdaCallback(on_train_batch_end=lambda b, logs: batch_keys.append(list(logs)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            h = m.fit(XA, YS, batch_size=5, epochs=2, shuffle=False, verbose=0,
+                      validation_split=0.2, callbacks=[cb])
+            seen[m is p] = (h.history, batch_keys[-1],
+                            m.evaluate(XA, YS, batch_size=4, verbose=0, return_dict=True),
+                            m.test_on_batch(XA, YS, return_dict=True),
+                            m.train_on_batch(XA, YS, return_dict=True),
+                            m.evaluate(XA, YS, batch_size=4, verbose=0))
+    (hk, bk, ek, tk, rk, lk), (hp, bp, ep, tp, rp, lp) = seen[False], seen[True]
+    assert list(hp) == list(hk) and bp == bk
+    for kd, pd in ((ek, ep), (tk, tp), (rk, rp)):
+        assert list(pd) == list(kd)
+        np.testing.assert_allclose(list(pd.values()), list(kd.values()), rtol=1e-4)
+    for key in hk:
+        np.testing.assert_allclose(hp[key], hk[key], rtol=1e-4, atol=1e-6, err_msg=key)
+    np.testing.assert_allclose(lp, lk, rtol=1e-4)

@@ -335,11 +335,12 @@ class Trainer:
             for m in ms:
                 logs[m.name] = m.result()
         logs["loss"] = self._loss_tracker.result()
-        if len(self._output_loss_trackers) > 1:
+        # Keras tracks the per-output losses only when more than one output has a loss
+        if sum(lo is not None for lo in self._loss_list or []) > 1:
             for t in self._output_loss_trackers:
                 if t.count:
                     logs[t.name] = t.result()
-        return logs
+        return dict(sorted(logs.items()))    # Keras's logs come sorted by name (pythonify_logs)
 
     @property
     def metrics_names(self):
