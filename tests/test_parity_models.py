@@ -114,3 +114,21 @@ def test_logs_are_sorted_by_name_and_name_only_the_outputs_with_losses(loss):
     for key in hk:
         np.testing.assert_allclose(hp[key], hk[key], rtol=1e-4, atol=1e-6, err_msg=key)
     np.testing.assert_allclose(lp, lk, rtol=1e-4)
+
+
+@pytest.mark.parametrize("epochs", [1, 2])
+def test_verbose_2_prints_keras_lines(epochs, capsys):
+    import re
+    k, p = _pair(optimizer="sgd", loss="mse", metrics=["mae"])
+    out = {}
+    for m in (k, p):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            m.fit(X, YR, batch_size=5, epochs=epochs, verbose=2, shuffle=False,
+                  validation_split=0.2)
+            m.evaluate(X, YR, verbose=2)
+        text = capsys.readouterr().out
+        # the timings differ; the lines, the counters and the logged values must not
+        out[m is p] = re.sub(r"\d+(s|ms|us)/step", "T/step", re.sub(r" - \d+s - ", " - S - ",
+                                                                      text))
+    assert out[True] == out[False]

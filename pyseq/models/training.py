@@ -443,7 +443,7 @@ class Trainer:
             self._reset_metrics()
             for cb in cbs:
                 cb.on_epoch_begin(epoch)
-            if verbose == 1:
+            if verbose and epochs > 1:   # Keras's ProgbarLogger: verbose 1 and 2, several epochs
                 print(f"Epoch {epoch + 1}/{epochs}")
             bar = Progbar(steps, verbose=verbose)
             if steps_per_epoch is None or seen >= num_batches:
