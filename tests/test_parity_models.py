@@ -132,3 +132,17 @@ def test_verbose_2_prints_keras_lines(epochs, capsys):
         out[m is p] = re.sub(r"\d+(s|ms|us)/step", "T/step", re.sub(r" - \d+s - ", " - S - ",
                                                                       text))
     assert out[True] == out[False]
+
+
+def test_summary_print_fn_gets_the_whole_text_once_like_keras():
+    k, p = _pair()
+    got = {}
+    for m in (k, p):
+        calls = []
+        m.summary(print_fn=lambda text, *a, **kw: calls.append(text))
+        got[m is p] = calls
+    assert len(got[True]) == len(got[False]) == 1
+    assert got[True][0].endswith("\n") and got[False][0].endswith("\n")
+    for key in ("Total params", "Trainable params", "Non-trainable params"):
+        line = [next(s for s in calls[0].splitlines() if key in s) for calls in got.values()]
+        assert line[0] == line[1]

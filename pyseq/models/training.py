@@ -596,8 +596,7 @@ class Trainer:
         lines = summary_lines(self)  # an unbuilt Sequential shows "?" and "0 (unbuilt)" rows
         text = "\n".join(lines)
         if print_fn is not None:
-            for line in lines:
-                print_fn(line)
+            print_fn(text + "\n")  # Keras hands print_fn the whole table at once
         else:
             print(text)
 
