@@ -137,6 +137,10 @@ class Loss:
         if w is not None:
             values = values * w
         if self.reduction in ("none", None):
+            # Keras expands rank-1 values to the rank of (N, 1) weights
+            if values.ndim == 1 and np.ndim(sample_weight) == 2 and \
+                    np.shape(sample_weight)[-1] == 1:
+                values = values[:, None]
             return values
         return float(np.sum(values, dtype=np.float64) / divisor)
 

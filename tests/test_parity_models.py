@@ -146,3 +146,21 @@ def test_summary_print_fn_gets_the_whole_text_once_like_keras():
     for key in ("Total params", "Trainable params", "Non-trainable params"):
         line = [next(s for s in calls[0].splitlines() if key in s) for calls in got.values()]
         assert line[0] == line[1]
+
+
+@pytest.mark.parametrize("reduction", ["none", None])
+@pytest.mark.parametrize("name", ["MeanSquaredError", "BinaryCrossentropy", "Huber"])
+def test_unreduced_loss_takes_the_rank_of_n_by_1_weights_like_keras(name, reduction):
+    keras = import_keras()
+    import torch
+    from pyseq import losses
+    y_true = RNG.integers(0, 2, (5, 3)).astype(np.float32)
+    y_pred = RNG.uniform(0.1, 0.9, (5, 3)).astype(np.float32)
+    for sw in (RNG.uniform(0, 2, (5, 1)).astype(np.float32), RNG.uniform(0, 2, 5).astype(
+            np.float32)):
+        k = getattr(keras.losses, name)(reduction=reduction)(
+            torch.tensor(y_true), torch.tensor(y_pred), sample_weight=torch.tensor(sw))
+        p = getattr(losses, name)(reduction=reduction)(y_true, y_pred, sample_weight=sw)
+        k = k.detach().numpy()
+        assert p.shape == k.shape
+        np.testing.assert_allclose(p, k, rtol=1e-5, atol=1e-6)
