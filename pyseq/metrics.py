@@ -30,6 +30,7 @@ class Metric:
         w = None
         if sample_weight is not None:
             w = np.asarray(sample_weight, dtype=np.float64)
+            values, w = _same_rank(values, w)   # Keras: (N,) values take (N, 1) weights
             while w.ndim < values.ndim:
                 w = w[..., None]
             w = np.broadcast_to(w, values.shape)
@@ -52,10 +53,25 @@ class Mean(Metric):
     """The weighted mean of the values given to update_state (used for the loss)."""
 
     def update_state(self, values, sample_weight=None):
-        v = float(np.asarray(values))
-        w = 1.0 if sample_weight is None else float(sample_weight)
-        self.total += v * w
-        self.count += w
+        # Keras: each sample counts once (its values averaged), or with its weight
+        v = np.asarray(values, dtype=np.float64)
+        if sample_weight is None:
+            if v.ndim > 1:
+                v = v.reshape(len(v), -1).mean(axis=1)
+            self.total += float(v.sum())
+            self.count += float(len(v)) if v.ndim else 1.0
+            return
+        w = np.asarray(sample_weight, dtype=np.float64)
+        v, w = _same_rank(v, w)
+        if v.ndim > w.ndim:
+            v = v.mean(axis=tuple(range(w.ndim, v.ndim)))
+        w = np.broadcast_to(w, v.shape)
+        v = v * w
+        if w.ndim > 1:
+            w = w.reshape(len(w), -1).mean(axis=1)
+            v = v.reshape(len(v), -1).mean(axis=1)
+        self.total += float(v.sum())
+        self.count += float(w.sum())
 
 
 def _squeeze_labels(y_true, y_pred):

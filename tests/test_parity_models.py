@@ -164,3 +164,29 @@ def test_unreduced_loss_takes_the_rank_of_n_by_1_weights_like_keras(name, reduct
         k = k.detach().numpy()
         assert p.shape == k.shape
         np.testing.assert_allclose(p, k, rtol=1e-5, atol=1e-6)
+
+
+def test_weighted_metrics_take_n_by_1_sample_weights_like_keras():
+    # per-sample metric values (N,) with weights (N, 1) crashed in NumPy broadcasting
+    sw = RNG.uniform(0.1, 2.0, (N, 1)).astype(np.float32)
+    k, p = _pair(optimizer="sgd", loss="mse", metrics=["mae"],
+                 weighted_metrics=["mae", "mse", "cosine_similarity"])
+    _same_history(k, p, X, YR, batch_size=5, epochs=2, shuffle=False, sample_weight=sw)
+
+
+@pytest.mark.parametrize("shape,weights", [((6,), None), ((6, 3), None), ((4, 5, 3), None),
+                                           ((6, 3), (6,)), ((6, 3), (6, 1)), ((6,), (6, 1)),
+                                           ((4, 5, 3), (4, 5)), ((), ())])
+def test_mean_and_sum_of_arrays_follow_keras(shape, weights):
+    keras = import_keras()
+    import torch
+    from pyseq import metrics
+    for name in ("Mean", "Sum"):
+        k, p = getattr(keras.metrics, name)(), getattr(metrics, name)()
+        for _ in range(2):
+            v = RNG.standard_normal(shape).astype(np.float32)
+            w = None if weights is None else RNG.uniform(0, 2, weights).astype(np.float32)
+            k.update_state(torch.tensor(v), sample_weight=None if w is None else torch.tensor(w))
+            p.update_state(v, sample_weight=w)
+        np.testing.assert_allclose(p.result(), k.result().detach().numpy(), rtol=1e-5,
+                                   atol=1e-6, err_msg=name)
