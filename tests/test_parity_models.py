@@ -190,3 +190,19 @@ def test_mean_and_sum_of_arrays_follow_keras(shape, weights):
             p.update_state(v, sample_weight=w)
         np.testing.assert_allclose(p.result(), k.result().detach().numpy(), rtol=1e-5,
                                    atol=1e-6, err_msg=name)
+
+
+def test_output_names_and_history_params_like_keras():
+    keras = import_keras()
+    got = {}
+    for L, Model, Input in ((keras.layers, keras.Model, keras.Input),
+                            (layers, pyseq.Model, pyseq.Input)):
+        a = Input((4,))
+        m = Model(a, {"o1": L.Dense(2, name="o1")(a), "o2": L.Dense(3, name="o2")(a)})
+        s = (keras.Sequential if L is keras.layers else pyseq.Sequential)(
+            [L.Input((4,)), L.Dense(3, name="last")])
+        s.compile("sgd", "mse")
+        h = s.fit(np.ones((7, 4), np.float32), np.ones((7, 3), np.float32), verbose=0,
+                  epochs=2, batch_size=3)
+        got[L is layers] = (m.output_names, s.output_names, list(h.params.items()))
+    assert got[True] == got[False]

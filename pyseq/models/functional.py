@@ -66,6 +66,11 @@ class Model(Trainer, Layer):
         shapes = [t.shape for t in flatten(self.output)]
         return shapes[0] if len(shapes) == 1 else shapes
 
+    @property
+    def output_names(self):
+        """The names of the layers that give the outputs, in order (Keras ``output_names``)."""
+        return self._output_names() if self._graph_ready() else []
+
     def _structure(self, attr, what):
         value = getattr(self, attr, None)
         if value is None:

@@ -430,7 +430,7 @@ class Trainer:
             if not isinstance(cb, Callback):
                 raise TypeError(f"[fit] callbacks must be Callback objects, got {type(cb)}")
             cb.set_model(self)
-            cb.set_params({"epochs": epochs, "steps": steps, "verbose": verbose})
+            cb.set_params({"verbose": verbose, "epochs": epochs, "steps": steps})  # Keras's order
         self.stop_training = False
         self.history = history
         for cb in cbs:
