@@ -206,3 +206,26 @@ def test_output_names_and_history_params_like_keras():
                   epochs=2, batch_size=3)
         got[L is layers] = (m.output_names, list(h.params.items()))
     assert got[True] == got[False]
+
+
+@pytest.mark.parametrize("name,kwargs", [("SGD", {}), ("SGD", {"momentum": 0.9}),
+                                         ("Adam", {"amsgrad": True}),
+                                         ("RMSprop", {"momentum": 0.5, "centered": True}),
+                                         ("Nadam", {}), ("Adafactor", {}),
+                                         ("Adam", {"use_ema": True}),
+                                         ("SGD", {"gradient_accumulation_steps": 2})])
+def test_summary_after_fit_counts_the_optimizer_state_like_keras(name, kwargs):
+    keras = import_keras()
+    got = {}
+    for L, Sequential, opts in ((keras.layers, keras.Sequential, keras.optimizers),
+                                (layers, pyseq.Sequential, pyseq.optimizers)):
+        m = Sequential([L.Input((5,)), L.Dense(3), L.BatchNormalization(), L.Dense(2)])
+        m.compile(getattr(opts, name)(**kwargs), "mse")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            m.fit(X, YR, verbose=0, epochs=1, batch_size=8)
+        calls = []
+        m.summary(print_fn=lambda text, *a, **kw: calls.append(text))
+        got[L is layers] = [s.strip() for s in calls[0].splitlines() if "params:" in s]
+    assert got[True] == got[False]
+    assert got[True][-1].startswith("Optimizer params:")

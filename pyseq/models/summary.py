@@ -80,7 +80,12 @@ def summary_lines(model, line_length=None, print_fn=None):
     built = model._graph_ready()
     total, total_b = _count(model.weights) if built else (0, 0)
     train, train_b = _count(model.trainable_weights) if built else (0, 0)
-    lines.append(f" Total params: {total:,} ({_fmt_bytes(total_b)})")
+    # Keras counts the optimizer's state too, once it is built (pyseq: once it has stepped)
+    opt = getattr(model, "optimizer", None) if getattr(model, "compiled", False) else None
+    opt_n, opt_b = opt._state_size() if built and opt is not None and opt._iterations else (0, 0)
+    lines.append(f" Total params: {total + opt_n:,} ({_fmt_bytes(total_b + opt_b)})")
     lines.append(f" Trainable params: {train:,} ({_fmt_bytes(train_b)})")
     lines.append(f" Non-trainable params: {total - train:,} ({_fmt_bytes(total_b - train_b)})")
+    if opt_n:
+        lines.append(f" Optimizer params: {opt_n:,} ({_fmt_bytes(opt_b)})")
     return lines
