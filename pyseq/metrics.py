@@ -75,8 +75,10 @@ class Mean(Metric):
 
 
 def _squeeze_labels(y_true, y_pred):
+    # Keras: labels of y_pred's rank lose their last axis (of size 1), whatever y_pred's
+    # last axis; a (N, 1) y_pred then gives (N,) argmaxes against (N,) labels
     y_true = np.asarray(y_true)
-    if y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1 and y_pred.shape[-1] != 1:
+    if y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1:
         y_true = y_true[..., 0]
     return y_true
 

@@ -229,3 +229,18 @@ def test_summary_after_fit_counts_the_optimizer_state_like_keras(name, kwargs):
         got[L is layers] = [s.strip() for s in calls[0].splitlines() if "params:" in s]
     assert got[True] == got[False]
     assert got[True][-1].startswith("Optimizer params:")
+
+
+def test_sparse_categorical_accuracy_of_a_one_unit_output_like_keras():
+    # (N, 1) labels against a (N, 1) output: Keras squeezes the labels; pyseq compared (N, 1)
+    # with (N,) and averaged an N x N table
+    keras = import_keras()
+    import torch
+    from pyseq import metrics
+    y_true = RNG.integers(0, 2, (11, 1)).astype(np.float32)
+    y_pred = RNG.uniform(0, 1, (11, 1)).astype(np.float32)
+    k = keras.metrics.SparseCategoricalAccuracy()
+    k.update_state(torch.tensor(y_true), torch.tensor(y_pred))
+    p = metrics.SparseCategoricalAccuracy()
+    p.update_state(y_true, y_pred)
+    assert p.result() == pytest.approx(float(k.result()), rel=1e-6)
