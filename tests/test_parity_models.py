@@ -244,3 +244,13 @@ def test_sparse_categorical_accuracy_of_a_one_unit_output_like_keras():
     p = metrics.SparseCategoricalAccuracy()
     p.update_state(y_true, y_pred)
     assert p.result() == pytest.approx(float(k.result()), rel=1e-6)
+
+
+def test_targets_in_a_one_item_list_and_missing_targets():
+    k, p = _pair(optimizer="sgd", loss="mse", metrics=["mae"])
+    _same_history(k, p, X, [YR], batch_size=4, epochs=1, shuffle=False)   # y=[y], as Keras
+    # Keras cannot compute its loss without targets; pyseq trained on a zero loss
+    for call in (lambda: p.fit(X, epochs=1, verbose=0), lambda: p.evaluate(X, verbose=0),
+                 lambda: p.train_on_batch(X), lambda: p.test_on_batch(X)):
+        with pytest.raises(ValueError, match="needs targets"):
+            call()

@@ -107,7 +107,13 @@ class Trainer:
     def _standardize_targets(self, y):
         outputs = self._graph.outputs
         if y is None:
+            if any(lo is not None for lo in self._loss_list or []):
+                # Keras fails too (its loss gets no targets); pyseq trained on a zero loss
+                raise ValueError(f"[{self.name}] the compiled loss needs targets: give y")
             return [None] * len(outputs)
+        if isinstance(y, (list, tuple)) and len(y) == 1 and len(outputs) == 1 and \
+                isinstance(y[0], np.ndarray):
+            y = y[0]    # [y] for a single output, as Keras (and as x=[x] for one input)
         if isinstance(y, dict):
             names = [t.node.layer.name for t in outputs]
             return [None if y.get(n) is None else self._numeric_target(y.get(n)) for n in names]
