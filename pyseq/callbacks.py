@@ -250,6 +250,8 @@ class ModelCheckpoint(Callback):
             self.model.save(path)
         else:
             self.model.save_weights(path)
+        if self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: finished saving model to {path}")
 
 
 class LearningRateScheduler(Callback):
@@ -260,7 +262,7 @@ class LearningRateScheduler(Callback):
         self.schedule, self.verbose = schedule, verbose
 
     def on_epoch_begin(self, epoch, logs=None):
-        lr = float(self.model.optimizer.learning_rate)
+        lr = _learning_rate(self.model)
         try:
             lr = self.schedule(epoch, lr)
         except TypeError:  # Keras also accepts schedule(epoch)
@@ -275,11 +277,12 @@ class LearningRateScheduler(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            logs["learning_rate"] = float(self.model.optimizer.learning_rate)
+            logs["learning_rate"] = _learning_rate(self.model)
 
 
 def _learning_rate(model):
-    return float(model.optimizer.learning_rate)
+    # Keras reads its rate from a float32 variable: schedules and logs see that value
+    return float(np.float32(model.optimizer.learning_rate))
 
 
 class ReduceLROnPlateau(Callback):

@@ -254,3 +254,36 @@ def test_targets_in_a_one_item_list_and_missing_targets():
                  lambda: p.train_on_batch(X), lambda: p.test_on_batch(X)):
         with pytest.raises(ValueError, match="needs targets"):
             call()
+
+
+@pytest.mark.parametrize("which", ["scheduler", "plateau", "checkpoint"])
+def test_callback_messages_match_keras(which, tmp_path, capsys):
+    # Keras's schedules see the rate read back from its float32 variable, and its checkpoint
+    # says when it has finished saving
+    keras = import_keras()
+    xv, yv = X[:7] + 0.5, YR[:7] * 2.0
+    out = {}
+    for k, (L, Sequential, cbs, opts, ext) in enumerate(
+            ((keras.layers, keras.Sequential, keras.callbacks, keras.optimizers, ".weights.h5"),
+             (layers, pyseq.Sequential, pyseq.callbacks, pyseq.optimizers, ".npz"))):
+        m = _dense(L, Sequential)
+        if k == 0:
+            w = keras_weights(m)
+        else:
+            m.set_weights(w)
+        m.compile(opts.SGD(0.3), "mse")
+        folder = tmp_path / str(k)
+        cb = {"scheduler": lambda: cbs.LearningRateScheduler(lambda e, lr: lr * 0.9, verbose=1),
+              "plateau": lambda: cbs.ReduceLROnPlateau(factor=0.1, patience=1, verbose=1),
+              "checkpoint": lambda: cbs.ModelCheckpoint(str(folder / f"m{ext}"), verbose=1,
+                                                        save_best_only=True,
+                                                        save_weights_only=True)}[which]()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            h = m.fit(X, YR, batch_size=8, epochs=5, verbose=0, shuffle=False,
+                      validation_data=(xv, yv), callbacks=[cb])
+        out[k] = (capsys.readouterr().out.replace(str(folder), "D").replace(ext, ""),
+                  h.history.get("learning_rate"))
+    assert out[1][0] == out[0][0]
+    if out[0][1] is not None:
+        np.testing.assert_allclose(out[1][1], out[0][1], rtol=1e-7)
