@@ -5,6 +5,8 @@ of the targets and predictions (and the loss), as Keras does; loss names ('mae',
 become the mean of that loss.
 """
 
+import warnings
+
 import numpy as np
 
 from . import losses as _losses
@@ -724,3 +726,132 @@ _BY_NAME.update({
     "MAPE": MeanAbsolutePercentageError, "msle": MeanSquaredLogarithmicError,
     "MSLE": MeanSquaredLogarithmicError, "bce": BinaryCrossentropy, "BCE": BinaryCrossentropy,
 })
+
+
+# -- R2Score and the F-scores (Keras 3's regression_metrics / f_score_metrics) -----------------
+
+def _two_dim(owner, y_true, y_pred):
+    if y_true.ndim != 2 or y_pred.ndim != 2:
+        raise ValueError(f"[{owner}] expects 2D inputs (batch_size, output_dim), got y_true "
+                         f"{y_true.shape} and y_pred {y_pred.shape}")
+
+
+class R2Score(Metric):
+    """The coefficient of determination per output column, aggregated by
+    ``class_aggregation`` ("uniform_average", "variance_weighted_average" or None), adjusted
+    for ``num_regressors`` when given (Keras's R2Score)."""
+
+    def __init__(self, class_aggregation="uniform_average", num_regressors=0, name="r2_score",
+                 dtype=None):
+        if class_aggregation not in (None, "uniform_average", "variance_weighted_average"):
+            raise ValueError(f"[R2Score] class_aggregation must be None, 'uniform_average' or "
+                             f"'variance_weighted_average', got {class_aggregation!r}")
+        if num_regressors < 0:
+            raise ValueError(f"[R2Score] num_regressors must be >= 0, got {num_regressors}")
+        self.class_aggregation, self.num_regressors = class_aggregation, num_regressors
+        super().__init__(name=name)
+
+    def reset_state(self):
+        self.sum = self.squared_sum = self.residual = self.count = 0.0
+        self.num_samples = 0
+
+    def update_state(self, y_true, y_pred, sample_weight=None, mask=None):
+        y_true, y_pred = _same_rank(np.asarray(y_true, np.float64), np.asarray(y_pred, np.float64))
+        _two_dim("R2Score", y_true, y_pred)
+        w = np.ones(()) if sample_weight is None else np.asarray(sample_weight, np.float64)
+        if w.ndim == 1:
+            w = w[:, None]
+        w = np.broadcast_to(w, y_true.shape)
+        self.sum = self.sum + np.sum(y_true * w, axis=0)
+        self.squared_sum = self.squared_sum + np.sum(y_true * y_true * w, axis=0)
+        self.residual = self.residual + np.sum((y_true - y_pred) ** 2 * w, axis=0)
+        self.count = self.count + np.sum(w, axis=0)
+        self.num_samples += y_true.size
+
+    def result(self):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean = self.sum / self.count
+            total = self.squared_sum - self.sum * mean
+            raw = 1 - self.residual / total
+        raw = np.where(np.isinf(raw), 0.0, raw)
+        if self.class_aggregation == "uniform_average":
+            score = np.mean(raw)
+        elif self.class_aggregation == "variance_weighted_average":
+            score = np.sum(total * raw) / np.sum(total)
+        else:
+            score = raw
+        n, p = self.num_samples, self.num_regressors
+        if p and p < n - 1:
+            score = 1 - (1 - score) * (n - 1) / (n - p - 1)
+        elif p:
+            warnings.warn("[R2Score] adjusted R2 needs num_regressors < num_samples - 1; "
+                          "giving the standard R2 score", stacklevel=2)
+        return float(score) if np.ndim(score) == 0 else np.asarray(score)
+
+
+class FBetaScore(Metric):
+    """(1 + beta^2) * precision * recall / (beta^2 * precision + recall) per class, averaged
+    by ``average`` (None, "micro", "macro", "weighted"); a prediction counts as positive above
+    ``threshold``, or where it is its row's maximum when threshold is None (Keras)."""
+
+    _EPS = 1e-7     # Keras's backend.epsilon()
+
+    def __init__(self, average=None, beta=1.0, threshold=None, name="fbeta_score", dtype=None):
+        owner = type(self).__name__
+        if average not in (None, "micro", "macro", "weighted"):
+            raise ValueError(f"[{owner}] average must be None, 'micro', 'macro' or 'weighted',"
+                             f" got {average!r}")
+        if not isinstance(beta, float) or beta <= 0.0:
+            raise ValueError(f"[{owner}] beta must be a float > 0, got {beta!r}")
+        if threshold is not None and (not isinstance(threshold, float) or
+                                      not 0.0 < threshold <= 1.0):
+            raise ValueError(f"[{owner}] threshold must be None or a float in (0, 1], got "
+                             f"{threshold!r}")
+        self.average, self.beta, self.threshold = average, beta, threshold
+        super().__init__(name=name)
+
+    def reset_state(self):
+        self.true_positives = self.false_positives = self.false_negatives = 0.0
+        self.intermediate_weights = 0.0
+
+    def update_state(self, y_true, y_pred, sample_weight=None, mask=None):
+        y_true, y_pred = np.asarray(y_true, np.float64), np.asarray(y_pred, np.float64)
+        _two_dim(type(self).__name__, y_true, y_pred)
+        if self.threshold is None:
+            pred = (y_pred >= y_pred.max(axis=-1, keepdims=True)) & (np.abs(y_pred) > 1e-9)
+        else:
+            pred = y_pred > self.threshold
+        pred = pred.astype(np.float64)
+        axis = None if self.average == "micro" else 0
+        w = None if sample_weight is None else np.asarray(sample_weight, np.float64)[:, None]
+
+        def total(v):
+            return np.sum(v if w is None else v * w, axis=axis)
+        self.true_positives = self.true_positives + total(pred * y_true)
+        self.false_positives = self.false_positives + total(pred * (1 - y_true))
+        self.false_negatives = self.false_negatives + total((1 - pred) * y_true)
+        self.intermediate_weights = self.intermediate_weights + total(y_true)
+
+    def result(self):
+        eps, b2 = self._EPS, self.beta ** 2
+        tp = np.asarray(self.true_positives, np.float64)
+        precision = tp / (tp + self.false_positives + eps)
+        recall = tp / (tp + self.false_negatives + eps)
+        score = precision * recall / (b2 * precision + recall + eps) * (1 + b2)
+        if self.average == "weighted":
+            iw = np.asarray(self.intermediate_weights, np.float64)
+            score = np.sum(score * iw / (np.sum(iw) + eps))
+        elif self.average is not None:
+            score = np.mean(score)
+        return float(score) if np.ndim(score) == 0 else score
+
+
+class F1Score(FBetaScore):
+    """FBetaScore with beta = 1."""
+
+    def __init__(self, average=None, threshold=None, name="f1_score", dtype=None):
+        super().__init__(average=average, beta=1.0, threshold=threshold, name=name)
+
+
+_BY_NAME.update({"R2Score": R2Score, "r2_score": R2Score, "FBetaScore": FBetaScore,
+                 "F1Score": F1Score, "f1_score": F1Score})

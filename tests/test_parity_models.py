@@ -287,3 +287,38 @@ def test_callback_messages_match_keras(which, tmp_path, capsys):
     assert out[1][0] == out[0][0]
     if out[0][1] is not None:
         np.testing.assert_allclose(out[1][1], out[0][1], rtol=1e-7)
+
+
+@pytest.mark.parametrize("name,kwargs", [
+    ("R2Score", {}), ("R2Score", {"class_aggregation": None}),
+    ("R2Score", {"class_aggregation": "variance_weighted_average", "num_regressors": 3}),
+    ("F1Score", {}), ("F1Score", {"average": "micro"}),
+    ("F1Score", {"average": "weighted", "threshold": 0.4}),
+    ("FBetaScore", {"beta": 2.0, "average": "macro"})])
+def test_r2_and_f_scores_follow_keras(name, kwargs):
+    keras = import_keras()
+    import torch
+    from pyseq import metrics
+    k, p = getattr(keras.metrics, name)(**kwargs), getattr(metrics, name)(**kwargs)
+    for step in range(3):
+        if name == "R2Score":
+            y_true = RNG.standard_normal((7, 3)).astype(np.float32)
+            y_pred = (y_true + RNG.standard_normal((7, 3))).astype(np.float32)
+        else:
+            y_true = RNG.integers(0, 2, (7, 3)).astype(np.float32)
+            y_pred = RNG.uniform(0, 1, (7, 3)).astype(np.float32)
+        w = RNG.uniform(0, 2, 7).astype(np.float32) if step else None
+        k.update_state(torch.tensor(y_true), torch.tensor(y_pred),
+                       sample_weight=None if w is None else torch.tensor(w))
+        p.update_state(y_true, y_pred, sample_weight=w)
+    np.testing.assert_allclose(p.result(), k.result().detach().numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_r2_and_f1_by_name_in_compile_like_keras():
+    k, p = _pair(out=3, act="sigmoid", optimizer="sgd", loss="binary_crossentropy",
+                 metrics=["r2_score", "f1_score"])
+    y = RNG.integers(0, 2, (N, 3)).astype(np.float32)
+    logs = [m.evaluate(X, y, batch_size=4, verbose=0, return_dict=True) for m in (k, p)]
+    assert list(logs[1]) == list(logs[0])
+    for key in logs[0]:
+        np.testing.assert_allclose(logs[1][key], logs[0][key], rtol=1e-4, atol=1e-6)
