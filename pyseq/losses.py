@@ -165,8 +165,16 @@ class Loss:
         """The mask of the per-sample values: the model's, and the loss's own (ignore_class)."""
         return mask
 
+    # the constructor arguments Keras's get_config lists after name and reduction
+    _config_keys = ()
+
     def get_config(self):
-        return {"name": self.name, "reduction": self.reduction}
+        return {"name": self.name, "reduction": self.reduction,
+                **{k: getattr(self, k) for k in self._config_keys}}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
 
 
 def _default_name(cls):
@@ -211,6 +219,7 @@ class Huber(Loss):
 
 
 class BinaryCrossentropy(Loss):
+    _config_keys = ("from_logits", "label_smoothing", "axis")
     has_logits_grad = "sigmoid"
 
     def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1,
@@ -257,6 +266,7 @@ class BinaryCrossentropy(Loss):
 
 
 class CategoricalCrossentropy(Loss):
+    _config_keys = ("from_logits", "label_smoothing", "axis")
     has_logits_grad = "softmax"
 
     def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1,
@@ -303,6 +313,7 @@ class CategoricalCrossentropy(Loss):
 
 
 class SparseCategoricalCrossentropy(Loss):
+    _config_keys = ("from_logits", "ignore_class")
     has_logits_grad = "softmax"
 
     def __init__(self, from_logits=False, ignore_class=None, axis=-1,

@@ -5,6 +5,8 @@ of the targets and predictions (and the loss), as Keras does; loss names ('mae',
 become the mean of that loss.
 """
 
+import functools
+import inspect
 import warnings
 
 import numpy as np
@@ -15,6 +17,35 @@ from . import losses as _losses
 class Metric:
     # A compiled model sets this: False for compile(metrics=...), True for weighted_metrics.
     uses_sample_weight = True
+    # constructor arguments Keras's get_config leaves out
+    _config_omit = ()
+
+    def __init_subclass__(cls, **kwargs):
+        # get_config gives back the constructor's arguments (of the outermost constructor)
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            return
+        signature = inspect.signature(init)
+
+        @functools.wraps(init)
+        def recording_init(self, *args, **kw):
+            if "_config_args" not in vars(self):
+                bound = signature.bind(self, *args, **kw)
+                bound.apply_defaults()
+                self._config_args = {k: v for k, v in bound.arguments.items()
+                                     if k not in ("self", "name", "dtype", "kwargs", "fn")
+                                     and k not in self._config_omit}
+            init(self, *args, **kw)
+        cls.__init__ = recording_init
+
+    def get_config(self):
+        """Keras's keys: name, dtype, then the constructor's own arguments."""
+        return {"name": self.name, "dtype": "float32", **getattr(self, "_config_args", {})}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
 
     def __init__(self, name=None, dtype=None):
         self.name = name or _losses._default_name(type(self))
@@ -258,6 +289,8 @@ class TopKCategoricalAccuracy(MeanMetricWrapper):
 
 
 class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
+    _config_omit = ("from_sorted_ids",)   # as Keras's get_config
+
     def __init__(self, k=5, name="sparse_top_k_categorical_accuracy", dtype=None,
                  from_sorted_ids=False):
         super().__init__(sparse_top_k_categorical_accuracy, name,
@@ -283,6 +316,8 @@ class LogCoshError(MeanMetricWrapper):
 
 class CosineSimilarity(MeanMetricWrapper):
     """The mean cosine similarity (positive: 1 for parallel vectors), unlike the loss."""
+
+    _config_omit = ("axis",)   # as Keras's get_config
 
     def __init__(self, name="cosine_similarity", dtype=None, axis=-1):
         super().__init__(_cosine_similarity_metric, name,
@@ -617,6 +652,16 @@ class AUC(_ConfusionMatrixMetric):
     (weighted by ``label_weights``); otherwise ``label_weights`` weighs the flattened labels."""
 
     _with_epsilon = True
+
+    def get_config(self):
+        # Keras lists thresholds only when given, last, with num_thresholds counting the two
+        # end points it adds
+        config = super().get_config()
+        thresholds = config.pop("thresholds", None)
+        if thresholds is not None:
+            config["num_thresholds"] = len(thresholds) + 2
+            config["thresholds"] = list(thresholds)
+        return config
 
     def __init__(self, num_thresholds=200, curve="ROC", summation_method="interpolation",
                  name=None, dtype=None, thresholds=None, multi_label=False, num_labels=None,

@@ -322,3 +322,34 @@ def test_r2_and_f1_by_name_in_compile_like_keras():
     assert list(logs[1]) == list(logs[0])
     for key in logs[0]:
         np.testing.assert_allclose(logs[1][key], logs[0][key], rtol=1e-4, atol=1e-6)
+
+
+_CONFIG_CASES = [
+    ("losses", "BinaryCrossentropy", {"from_logits": True, "label_smoothing": 0.1}),
+    ("losses", "CategoricalCrossentropy", {}),
+    ("losses", "SparseCategoricalCrossentropy", {"from_logits": True, "ignore_class": 2}),
+    ("losses", "Huber", {}), ("metrics", "BinaryAccuracy", {"threshold": 0.3}),
+    ("metrics", "AUC", {}), ("metrics", "AUC", {"curve": "PR", "thresholds": [0.2, 0.5]}),
+    ("metrics", "Precision", {"thresholds": 0.3, "class_id": 1}), ("metrics", "Recall", {}),
+    ("metrics", "SparseTopKCategoricalAccuracy", {"k": 2}), ("metrics", "CosineSimilarity", {}),
+    ("metrics", "SparseCategoricalCrossentropy", {}), ("metrics", "F1Score", {"average": "macro"}),
+    ("metrics", "R2Score", {}), ("metrics", "MeanSquaredError", {}), ("metrics", "Mean", {})]
+
+
+@pytest.mark.parametrize("module,name,kwargs", _CONFIG_CASES)
+def test_loss_and_metric_configs_match_keras_and_round_trip(module, name, kwargs):
+    keras = import_keras()
+    ours = getattr(getattr(pyseq, module), name)(**kwargs)
+    theirs = getattr(getattr(keras, module), name)(**kwargs)
+    config = ours.get_config()
+    expected = theirs.get_config()
+    config["name"] = expected["name"]       # the unique-name counters differ
+    assert list(config) == list(expected)
+    for key, value in expected.items():
+        got = config[key]
+        if isinstance(value, (list, tuple)):
+            np.testing.assert_allclose(got, np.asarray(value, np.float64), err_msg=key)
+        else:
+            assert got == value, key
+    again = type(ours).from_config(ours.get_config())
+    assert again.get_config() == ours.get_config()
