@@ -7,6 +7,7 @@ logs) (which call on_batch_begin/end, as Keras); a callback stops training with
 import collections
 import csv
 import os
+import re
 import sys
 import warnings
 
@@ -86,9 +87,11 @@ def _direction(name):
     """np.greater / np.less for a logged metric name (an output's prefix allowed, as in
     'val_cls_accuracy'), or None when unknown."""
     name = name.removeprefix("val_")
-    for known, op in ((_MAXIMISED, np.greater), (_MINIMISED, np.less)):
-        if name in known or any(name.endswith("_" + k) for k in known):
-            return op
+    # a repeated metric logs as name_1, name_2 ... (Keras finds it among the model's metrics)
+    for candidate in dict.fromkeys((name, re.sub(r"_\d+$", "", name))):
+        for known, op in ((_MAXIMISED, np.greater), (_MINIMISED, np.less)):
+            if candidate in known or any(candidate.endswith("_" + k) for k in known):
+                return op
     return None
 
 
