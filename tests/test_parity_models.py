@@ -353,3 +353,50 @@ def test_loss_and_metric_configs_match_keras_and_round_trip(module, name, kwargs
             assert got == value, key
     again = type(ours).from_config(ours.get_config())
     assert again.get_config() == ours.get_config()
+
+
+def _dict_model(L, Model, Input):
+    b, a = Input((3,), name="b"), Input((4,), name="a")
+    zz = L.Dense(2, name="zz")(L.Concatenate(name="cat")([a, b]))
+    aa = L.Dense(1, name="aa")(a)
+    return Model({"b": b, "a": a}, {"zz": zz, "aa": aa})
+
+
+def test_dict_models_order_inputs_outputs_and_weights_by_sorted_keys_like_keras():
+    # Keras flattens dicts in sorted key order: a model built from {"zz": ..., "aa": ...}
+    # lists aa first in its outputs, layers and weights, so get_weights/set_weights move
+    # between Keras and pyseq unchanged
+    keras = import_keras()
+    k = _dict_model(keras.layers, keras.Model, keras.Input)
+    p = _dict_model(layers, pyseq.Model, pyseq.Input)
+    assert [la.name for la in p.layers] == [la.name for la in k.layers]
+    assert [t.shape for t in p.inputs] == [tuple(t.shape) for t in k.inputs]
+    assert [t.shape for t in p.outputs] == [tuple(t.shape) for t in k.outputs]
+    assert p.output_names == k.output_names
+    p.set_weights(keras_weights(k))
+    x = {"a": XA["a"], "b": XA["b"]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")     # NumPy 2's __array__ warning inside Keras
+        pk = k.predict(x, verbose=0)
+    pp = p.predict(x, verbose=0)
+    assert list(pp) == list(pk)
+    for name in pk:
+        np.testing.assert_allclose(pp[name], pk[name], rtol=1e-5, atol=1e-6)
+    y = {"zz": YR, "aa": YS[0]}
+    for m in (k, p):
+        m.compile("adam", {"zz": "mse", "aa": "mae"}, metrics={"aa": ["mse"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        hk = k.fit(x, y, batch_size=5, epochs=2, shuffle=False, verbose=0).history
+        hp = p.fit(x, y, batch_size=5, epochs=2, shuffle=False, verbose=0).history
+    assert list(hp) == list(hk)
+    for key in hk:
+        np.testing.assert_allclose(hp[key], hk[key], rtol=1e-4, atol=1e-6, err_msg=key)
+    # a custom loop's upstream gradients as a dict in any key order
+    _, cache = p.forward_for_gradients(x)
+    g1 = p.gradients_from(cache, {"zz": np.ones((N, 2), np.float32),
+                                  "aa": np.zeros((N, 1), np.float32)})
+    g2 = p.gradients_from(cache, {"aa": np.zeros((N, 1), np.float32),
+                                  "zz": np.ones((N, 2), np.float32)})
+    for a, b in zip(g1, g2):
+        np.testing.assert_array_equal(a, b)

@@ -16,6 +16,16 @@ from ..layers.base import PreActivationGrad
 from .progbar import Progbar
 
 
+def sorted_structure(x):
+    """``x`` with every dict's keys in sorted order: Keras flattens dicts so (optree), which
+    orders a dict model's inputs, outputs, layers and weights."""
+    if isinstance(x, dict):
+        return {k: sorted_structure(x[k]) for k in sorted(x)}
+    if isinstance(x, (list, tuple)) and not isinstance(x, SymbolicTensor):
+        return type(x)(sorted_structure(v) for v in x)
+    return x
+
+
 def _verbose(v):
     if v == "auto":
         return 1
@@ -288,7 +298,7 @@ class Trainer:
         for a model with regularizers, those of the penalties ``sum(model.losses)`` of the
         forward pass that made ``cache`` (a loop adds their values to its own loss)."""
         d = [d_outputs] if isinstance(self._output_structure, SymbolicTensor) else \
-            flatten(d_outputs)
+            flatten(sorted_structure(d_outputs))
         var_grads, _ = self._graph.backward(cache, d)
         return self._aligned(var_grads)
 
