@@ -400,3 +400,30 @@ def test_dict_models_order_inputs_outputs_and_weights_by_sorted_keys_like_keras(
                                   "zz": np.ones((N, 2), np.float32)})
     for a, b in zip(g1, g2):
         np.testing.assert_array_equal(a, b)
+
+
+def _keyed_model(L, Model, Input):
+    a = Input((4,), name="inp")
+    return Model({"x_in": a}, {"score": L.Dense(1, name="d1")(a), "emb": L.Dense(2, name="d2")(a)})
+
+
+def test_dict_models_take_data_losses_and_logs_by_their_keys_like_keras():
+    # Keras keys compile's dicts, the data and the logs by the model's dict keys, not by the
+    # layers' names (pyseq refused loss={"score": ...}: "names unknown outputs")
+    keras = import_keras()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")     # Keras advises naming the Input as its key
+        k = _keyed_model(keras.layers, keras.Model, keras.Input)
+    p = _keyed_model(layers, pyseq.Model, pyseq.Input)
+    p.set_weights(keras_weights(k))
+    x = {"x_in": XA["a"]}
+    y = {"score": YS[0], "emb": YR}
+    for m in (k, p):
+        m.compile("sgd", {"score": "mse", "emb": "mae"}, metrics={"score": ["mae"]})
+    logs = [m.evaluate(x, y, batch_size=4, verbose=0, return_dict=True) for m in (k, p)]
+    assert list(logs[1]) == list(logs[0]) == ["emb_loss", "loss", "score_loss", "score_mae"]
+    for key in logs[0]:
+        np.testing.assert_allclose(logs[1][key], logs[0][key], rtol=1e-5, err_msg=key)
+    assert p.output_names == k.output_names == ["d2", "d1"]
+    with pytest.raises(ValueError, match="unknown outputs"):
+        p.evaluate(x, {"d1": YS[0], "d2": YR}, verbose=0)

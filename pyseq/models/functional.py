@@ -70,7 +70,7 @@ class Model(Trainer, Layer):
     @property
     def output_names(self):
         """The names of the layers that give the outputs, in order (Keras ``output_names``)."""
-        return self._output_names() if self._graph_ready() else []
+        return [t.node.layer.name for t in self.outputs] if self._graph_ready() else []
 
     def _structure(self, attr, what):
         value = getattr(self, attr, None)

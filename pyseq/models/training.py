@@ -26,6 +26,14 @@ def sorted_structure(x):
     return x
 
 
+def _structure_keys(structure):
+    """The keys of a flat dict of symbolic tensors (in flattening order), else None."""
+    if isinstance(structure, dict) and all(isinstance(v, SymbolicTensor)
+                                           for v in structure.values()):
+        return list(structure)
+    return None
+
+
 def _verbose(v):
     if v == "auto":
         return 1
@@ -80,7 +88,10 @@ class Trainer:
         """Flat list of arrays aligned with the model's inputs, floats in the input's dtype."""
         inputs = self._graph.inputs
         if isinstance(x, dict):
-            names = [t.node.layer.name for t in inputs]
+            # a dict model's keys (Keras), else (or failing those) the Input layers' names
+            names = _structure_keys(getattr(self, "_input_structure", None))
+            if names is None or any(n not in x for n in names):
+                names = [t.node.layer.name for t in inputs]
             missing = [n for n in names if n not in x]
             if missing:
                 raise ValueError(f"[{self.name}] missing inputs {missing} in the dict of inputs")
@@ -125,7 +136,11 @@ class Trainer:
                 isinstance(y[0], np.ndarray):
             y = y[0]    # [y] for a single output, as Keras (and as x=[x] for one input)
         if isinstance(y, dict):
-            names = [t.node.layer.name for t in outputs]
+            names = self._output_names()
+            unknown = sorted(set(y) - set(names), key=str)
+            if unknown:     # Keras fails too; pyseq left those outputs without a loss
+                raise ValueError(f"[{self.name}] targets for unknown outputs {unknown}; "
+                                 f"outputs: {names}")
             return [None if y.get(n) is None else self._numeric_target(y.get(n)) for n in names]
         if isinstance(y, (list, tuple)) and len(outputs) > 1:
             if len(y) != len(outputs):
@@ -155,7 +170,10 @@ class Trainer:
         return getattr(self, "_graph", None) is not None
 
     def _output_names(self):
-        return [t.node.layer.name for t in self._graph.outputs]
+        """The names compile, fit and the logs key outputs by: a dict model's keys (Keras),
+        else the output layers' names."""
+        return _structure_keys(getattr(self, "_output_structure", None)) or \
+            [t.node.layer.name for t in self._graph.outputs]
 
     def _per_output(self, spec, what, default=None):
         n = len(self._graph.outputs)
