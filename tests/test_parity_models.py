@@ -427,3 +427,52 @@ def test_dict_models_take_data_losses_and_logs_by_their_keys_like_keras():
     assert p.output_names == k.output_names == ["d2", "d1"]
     with pytest.raises(ValueError, match="unknown outputs"):
         p.evaluate(x, {"d1": YS[0], "d2": YR}, verbose=0)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"from_logits": True, "gamma": 1.5, "alpha": 0.5},
+                                    {"label_smoothing": 0.1, "gamma": 0.5},
+                                    {"axis": 1, "reduction": "sum"}])
+def test_categorical_focal_crossentropy_value_and_gradient_follow_keras(kwargs):
+    keras = import_keras()
+    import torch
+    from pyseq import losses
+    shape = (4, 3, 5) if kwargs.get("axis") == 1 else (6, 4)
+    classes = np.eye(shape[-1] if kwargs.get("axis") != 1 else 3, dtype=np.float32)
+    labels = RNG.integers(0, len(classes), shape[:-1] if kwargs.get("axis") != 1 else (4, 5))
+    y_true = classes[labels] if kwargs.get("axis") != 1 else np.moveaxis(classes[labels], -1, 1)
+    y_pred = (RNG.standard_normal(shape) if kwargs.get("from_logits") else
+              RNG.dirichlet(np.ones(shape[kwargs.get("axis", -1)]),
+                            shape[:1] + shape[2:] if kwargs.get("axis") == 1 else shape[:-1]))
+    if kwargs.get("axis") == 1 and not kwargs.get("from_logits"):
+        y_pred = np.moveaxis(y_pred, -1, 1)
+    y_pred = y_pred.astype(np.float32)
+    # (Keras cannot broadcast (N,) weights over (N, T) values, so none there)
+    sw = None if kwargs.get("axis") == 1 else RNG.uniform(0.2, 2.0, shape[0]).astype(np.float32)
+    t = torch.tensor(y_pred, requires_grad=True)
+    k = keras.losses.CategoricalFocalCrossentropy(**kwargs)(
+        torch.tensor(y_true), t, sample_weight=None if sw is None else torch.tensor(sw))
+    k.backward()
+    value, grad = losses.CategoricalFocalCrossentropy(**kwargs).value_and_grad(y_true, y_pred, sw)
+    assert value == pytest.approx(k.detach().item(), rel=1e-5)
+    np.testing.assert_allclose(grad, t.grad.numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_categorical_focal_crossentropy_by_name_in_fit_like_keras():
+    y = np.eye(3, dtype=np.float32)[RNG.integers(0, 3, N)]
+    k, p = _pair(out=3, act="softmax", optimizer="adam", loss="categorical_focal_crossentropy",
+                 metrics=["accuracy"])
+    _same_history(k, p, X, y, batch_size=5, epochs=2, shuffle=False)
+
+
+@pytest.mark.parametrize("from_logits", [False, True])
+def test_categorical_focal_crossentropy_gradient_matches_finite_differences(from_logits):
+    from layers_helpers import numeric_grad
+    from pyseq import losses
+    loss = losses.CategoricalFocalCrossentropy(from_logits=from_logits, gamma=1.5,
+                                               label_smoothing=0.05)
+    y_true = np.eye(4)[RNG.integers(0, 4, 5)]
+    y_pred = RNG.standard_normal((5, 4)) if from_logits else RNG.uniform(0.1, 1.0, (5, 4))
+    sw = RNG.uniform(0.5, 2.0, 5)
+    _, grad = loss.value_and_grad(y_true, y_pred, sw)
+    expected = numeric_grad(lambda: loss(y_true, y_pred, sample_weight=sw), y_pred)
+    np.testing.assert_allclose(grad, expected, rtol=1e-5, atol=1e-8)
