@@ -476,3 +476,20 @@ def test_categorical_focal_crossentropy_gradient_matches_finite_differences(from
     _, grad = loss.value_and_grad(y_true, y_pred, sw)
     expected = numeric_grad(lambda: loss(y_true, y_pred, sample_weight=sw), y_pred)
     np.testing.assert_allclose(grad, expected, rtol=1e-5, atol=1e-8)
+
+
+def test_no_loss_to_compute_raises_like_keras():
+    # compile() without a loss: Keras refuses to train; pyseq stepped on a zero loss
+    m = _dense(layers, pyseq.Sequential)
+    m.compile("sgd")
+    before = m.get_weights()
+    for call in (lambda: m.fit(X, YR, verbose=0), lambda: m.evaluate(X, YR, verbose=0),
+                 lambda: m.train_on_batch(X, YR)):
+        with pytest.raises(ValueError, match="no loss to compute"):
+            call()
+    for a, b in zip(m.get_weights(), before):
+        np.testing.assert_array_equal(a, b)
+    # the regularization losses alone are a loss, as in Keras
+    r = pyseq.Sequential([layers.Input((5,)), layers.Dense(2, kernel_regularizer="l2")])
+    r.compile("sgd")
+    assert r.fit(X, YR, verbose=0, epochs=1).history["loss"][0] > 0

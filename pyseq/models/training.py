@@ -283,6 +283,10 @@ class Trainer:
         """The compiled loss plus the regularization penalties, ``sum(model.losses)`` (read
         after the forward pass), as Keras's compute_loss in fit, evaluate and *_on_batch."""
         penalties = self.losses
+        if not penalties and all(lo is None for lo in self._loss_list or []):
+            # Keras: "No loss to compute"; pyseq stepped on a zero loss
+            raise ValueError(f"[{self.name}] no loss to compute: give compile() a loss (or "
+                             "the model regularization losses)")
         return total + float(sum(penalties)) if penalties else total
 
     def compute_gradients(self, x, y, sample_weight=None, training=True, return_outputs=False):
