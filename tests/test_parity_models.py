@@ -493,3 +493,29 @@ def test_no_loss_to_compute_raises_like_keras():
     r = pyseq.Sequential([layers.Input((5,)), layers.Dense(2, kernel_regularizer="l2")])
     r.compile("sgd")
     assert r.fit(X, YR, verbose=0, epochs=1).history["loss"][0] > 0
+
+
+def test_summary_connections_list_every_tensor_argument_like_keras():
+    # mha(t, t) is connected to t twice, and keyword tensors follow in sorted key order
+    keras = import_keras()
+    got = {}
+    for L, Model, Input in ((keras.layers, keras.Model, keras.Input),
+                            (layers, pyseq.Model, pyseq.Input)):
+        x, q = Input((5, 3), name="x"), Input((2, 3), name="q")
+        t = L.Dense(3, name="t")(x)
+        a = L.MultiHeadAttention(2, 3, name="self_mha")(t, t)
+        b = L.MultiHeadAttention(2, 3, name="cross_mha")(q, value=a, key=x)
+        m = Model([x, q], b)
+        calls = []
+        m.summary(print_fn=lambda text, *args, **kw: calls.append(text))
+        rows = [[c.strip() for c in line.strip("\u2502").split("\u2502")]
+                for line in calls[0].splitlines() if line.startswith("\u2502")]
+        # Keras wraps long cells onto more lines: join each layer's connections
+        conns = {}
+        name = None
+        for row in rows:
+            if row[0] and not row[0].startswith("("):
+                name = row[0].split(" ")[0]
+            conns[name] = (conns.get(name, "") + " " + row[3]).strip()
+        got[L is layers] = conns
+    assert got[True] == got[False]

@@ -1,7 +1,7 @@
 """``model.summary()``: Keras's layer table (Layer (type), Output Shape, Param #, and Connected to
 for functional models) and the Total / Trainable / Non-trainable counts with their sizes."""
 
-from ..layers._call import SymbolicTensor
+from ..layers._call import SymbolicTensor, flatten
 
 
 def _fmt_bytes(n):
@@ -24,7 +24,9 @@ def _shape_str(layer):
 def _connected(layer, model_layers):
     out = []
     for node in getattr(layer, "_inbound_nodes", []):
-        for t in node.input_tensors:
+        # every tensor argument, repeats included (Keras lists mha(x, x) as x, x)
+        args = flatten(node.inputs) + flatten([node.kwargs[k] for k in sorted(node.kwargs)])
+        for t in args:
             if isinstance(t, SymbolicTensor) and t.node is not None:
                 src = t.node.layer
                 node_index = src._inbound_nodes.index(t.node) if t.node in src._inbound_nodes \
