@@ -519,3 +519,51 @@ def test_summary_connections_list_every_tensor_argument_like_keras():
             conns[name] = (conns.get(name, "") + " " + row[3]).strip()
         got[L is layers] = conns
     assert got[True] == got[False]
+
+
+_HOOKS = ["on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end",
+          "on_train_batch_begin", "on_train_batch_end", "on_test_begin", "on_test_end",
+          "on_test_batch_begin", "on_test_batch_end", "on_predict_begin", "on_predict_end",
+          "on_predict_batch_begin", "on_predict_batch_end"]
+
+
+def _recorder(base):
+    class Recorder(base):
+        def __init__(self):
+            super().__init__()
+            self.seen = []
+
+    def hook(name):
+        def record(self, *args, logs=None):
+            logs = args[-1] if args and isinstance(args[-1], dict) else logs
+            self.seen.append((name,) + tuple(a for a in args if not isinstance(a, dict)) +
+                             ((sorted(logs) if isinstance(logs, dict) else None),))
+        return record
+    for name in _HOOKS:
+        setattr(Recorder, name, hook(name))
+    return Recorder()
+
+
+def test_evaluate_predict_and_validation_call_test_and_predict_hooks_like_keras():
+    # pyseq's evaluate and predict ignored their callbacks, and fit's validation called none
+    keras = import_keras()
+    seen = {}
+    for L, Sequential, cbs in ((keras.layers, keras.Sequential, keras.callbacks),
+                               (layers, pyseq.Sequential, pyseq.callbacks)):
+        m = _dense(L, Sequential)
+        m.compile("sgd", "mse", metrics=["mae"])
+        runs = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            r = _recorder(cbs.Callback)
+            m.fit(X[:7], YR[:7], batch_size=4, epochs=1, verbose=0,
+                  validation_data=(X[:7], YR[:7]), validation_batch_size=5, callbacks=[r])
+            runs.append(r.seen)
+            r = _recorder(cbs.Callback)
+            m.evaluate(X[:7], YR[:7], batch_size=4, verbose=0, callbacks=[r])
+            runs.append(r.seen + [r.params])
+            r = _recorder(cbs.Callback)
+            m.predict(X[:7], batch_size=4, verbose=0, callbacks=[r])
+            runs.append(r.seen + [r.params])
+        seen[L is layers] = runs
+    assert seen[True] == seen[False]

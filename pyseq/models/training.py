@@ -472,7 +472,7 @@ class Trainer:
         self.stop_training = False
         self.history = history
         for cb in cbs:
-            cb.on_train_begin()
+            cb.on_train_begin({})
         # Keras's epoch iterator: with steps_per_epoch, an epoch takes the next batches of one
         # pass over the data (the same shuffle) and the pass goes on in the next epoch; an epoch
         # ends early where the pass runs out, and the next epoch starts a new pass
@@ -480,7 +480,7 @@ class Trainer:
         for epoch in range(initial_epoch, epochs):
             self._reset_metrics()
             for cb in cbs:
-                cb.on_epoch_begin(epoch)
+                cb.on_epoch_begin(epoch, {})
             if verbose and epochs > 1:   # Keras's ProgbarLogger: verbose 1 and 2, several epochs
                 print(f"Epoch {epoch + 1}/{epochs}")
             bar = Progbar(steps, verbose=verbose)
@@ -505,7 +505,7 @@ class Trainer:
                 else:
                     idx = np.sort(order[b * batch_size:(b + 1) * batch_size])
                 for cb in cbs:
-                    cb.on_train_batch_begin(step)
+                    cb.on_train_batch_begin(step, {})
                 self._train_batch(_take(xs, idx), _take(ys, idx),
                                   None if sw is None else sw[idx])
                 logs = self._logs()
@@ -518,7 +518,8 @@ class Trainer:
             if val is not None and (epoch + 1) % validation_freq == 0:
                 vlogs = self.evaluate(val[0], val[1], batch_size=validation_batch_size or
                                       batch_size, verbose=0, sample_weight=val[2],
-                                      steps=validation_steps, return_dict=True, _internal=True)
+                                      steps=validation_steps, return_dict=True, _internal=True,
+                                      callbacks=cbs)
                 epoch_logs.update({f"val_{k}": v for k, v in vlogs.items()})
             for cb in cbs:
                 cb.on_epoch_end(epoch, epoch_logs)
@@ -528,7 +529,7 @@ class Trainer:
         if epochs > initial_epoch:   # Keras: EMA weights (use_ema) replace the trained ones
             self.optimizer.finalize_variable_values(self.trainable_weights)
         for cb in cbs:
-            cb.on_train_end(epoch_logs if epochs > initial_epoch else None)
+            cb.on_train_end(epoch_logs if epochs > initial_epoch else {})
         return history
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
@@ -550,16 +551,37 @@ class Trainer:
         saved = self._save_metric_state()
         self._reset_metrics()
         num = math.ceil(n / batch_size) if steps is None else min(steps, math.ceil(n / batch_size))
+        # fit's validation passes fit's callbacks (their params stay fit's), as Keras
+        cbs = callbacks if _internal else self._callbacks("evaluate", callbacks, verbose, num)
+        for cb in cbs:
+            cb.on_test_begin({})
         bar = Progbar(num, verbose=verbose)
         for b in range(num):
             idx = slice(b * batch_size, min(n, (b + 1) * batch_size))
+            for cb in cbs:
+                cb.on_test_batch_begin(b, {})
             self._test_batch(_take(xs, idx), _take(ys, idx), None if sw is None else sw[idx])
-            bar.update(b + 1, self._logs(), finalize=(b + 1 == num))
+            logs = self._logs()
+            for cb in cbs:
+                cb.on_test_batch_end(b, logs)
+            bar.update(b + 1, logs, finalize=(b + 1 == num))
         logs = self._logs()
+        for cb in cbs:
+            cb.on_test_end(logs)
         self._restore_metric_state(saved)
         if return_dict:
             return logs
         return self._flatten_logs(logs)
+
+    def _callbacks(self, what, callbacks, verbose, steps):
+        """evaluate/predict's own callbacks, given the model and Keras's params."""
+        cbs = list(callbacks or [])
+        for cb in cbs:
+            if not isinstance(cb, Callback):
+                raise TypeError(f"[{what}] callbacks must be Callback objects, got {type(cb)}")
+            cb.set_model(self)
+            cb.set_params({"verbose": verbose, "epochs": 1, "steps": steps})
+        return cbs
 
     def _save_metric_state(self):
         if self._metric_lists is None:
@@ -591,13 +613,22 @@ class Trainer:
         xs = self._standardize_inputs(x)
         n = _num_samples("predict", xs)
         num = math.ceil(n / batch_size) if steps is None else min(steps, math.ceil(n / batch_size))
+        cbs = self._callbacks("predict", callbacks, verbose, num)
+        for cb in cbs:
+            cb.on_predict_begin({})
         bar = Progbar(num, verbose=verbose)
         chunks = []
         for b in range(num):
             idx = slice(b * batch_size, min(n, (b + 1) * batch_size))
+            for cb in cbs:
+                cb.on_predict_batch_begin(b, {})
             outs, _, _ = self._graph.forward(_take(xs, idx), training=False)
             chunks.append(outs)
+            for cb in cbs:
+                cb.on_predict_batch_end(b, {"outputs": self._pack_outputs(outs)})
             bar.update(b + 1, finalize=(b + 1 == num))
+        for cb in cbs:
+            cb.on_predict_end({})
         if not chunks:
             raise ValueError(f"[{self.name}.predict] no samples")
         outs = [np.concatenate([c[i] for c in chunks], axis=0) if len(chunks) > 1 else
