@@ -7,6 +7,7 @@ logs) (which call on_batch_begin/end, as Keras); a callback stops training with
 import collections
 import csv
 import os
+import re
 import sys
 import warnings
 
@@ -86,9 +87,11 @@ def _direction(name):
     """np.greater / np.less for a logged metric name (an output's prefix allowed, as in
     'val_cls_accuracy'), or None when unknown."""
     name = name.removeprefix("val_")
-    for known, op in ((_MAXIMISED, np.greater), (_MINIMISED, np.less)):
-        if name in known or any(name.endswith("_" + k) for k in known):
-            return op
+    # a repeated metric logs as name_1, name_2 ... (Keras finds it among the model's metrics)
+    for candidate in dict.fromkeys((name, re.sub(r"_\d+$", "", name))):
+        for known, op in ((_MAXIMISED, np.greater), (_MINIMISED, np.less)):
+            if candidate in known or any(candidate.endswith("_" + k) for k in known):
+                return op
     return None
 
 
@@ -250,6 +253,8 @@ class ModelCheckpoint(Callback):
             self.model.save(path)
         else:
             self.model.save_weights(path)
+        if self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: finished saving model to {path}")
 
 
 class LearningRateScheduler(Callback):
@@ -260,7 +265,7 @@ class LearningRateScheduler(Callback):
         self.schedule, self.verbose = schedule, verbose
 
     def on_epoch_begin(self, epoch, logs=None):
-        lr = float(self.model.optimizer.learning_rate)
+        lr = _learning_rate(self.model)
         try:
             lr = self.schedule(epoch, lr)
         except TypeError:  # Keras also accepts schedule(epoch)
@@ -275,11 +280,12 @@ class LearningRateScheduler(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            logs["learning_rate"] = float(self.model.optimizer.learning_rate)
+            logs["learning_rate"] = _learning_rate(self.model)
 
 
 def _learning_rate(model):
-    return float(model.optimizer.learning_rate)
+    # Keras reads its rate from a float32 variable: schedules and logs see that value
+    return float(np.float32(model.optimizer.learning_rate))
 
 
 class ReduceLROnPlateau(Callback):

@@ -137,6 +137,10 @@ class Loss:
         if w is not None:
             values = values * w
         if self.reduction in ("none", None):
+            # Keras expands rank-1 values to the rank of (N, 1) weights
+            if values.ndim == 1 and np.ndim(sample_weight) == 2 and \
+                    np.shape(sample_weight)[-1] == 1:
+                values = values[:, None]
             return values
         return float(np.sum(values, dtype=np.float64) / divisor)
 
@@ -161,8 +165,16 @@ class Loss:
         """The mask of the per-sample values: the model's, and the loss's own (ignore_class)."""
         return mask
 
+    # the constructor arguments Keras's get_config lists after name and reduction
+    _config_keys = ()
+
     def get_config(self):
-        return {"name": self.name, "reduction": self.reduction}
+        return {"name": self.name, "reduction": self.reduction,
+                **{k: getattr(self, k) for k in self._config_keys}}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
 
 
 def _default_name(cls):
@@ -207,6 +219,7 @@ class Huber(Loss):
 
 
 class BinaryCrossentropy(Loss):
+    _config_keys = ("from_logits", "label_smoothing", "axis")
     has_logits_grad = "sigmoid"
 
     def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1,
@@ -253,6 +266,7 @@ class BinaryCrossentropy(Loss):
 
 
 class CategoricalCrossentropy(Loss):
+    _config_keys = ("from_logits", "label_smoothing", "axis")
     has_logits_grad = "softmax"
 
     def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1,
@@ -299,6 +313,7 @@ class CategoricalCrossentropy(Loss):
 
 
 class SparseCategoricalCrossentropy(Loss):
+    _config_keys = ("from_logits", "ignore_class")
     has_logits_grad = "softmax"
 
     def __init__(self, from_logits=False, ignore_class=None, axis=-1,
@@ -767,10 +782,49 @@ _MORE_BY_NAME = {
     "squared_hinge": SquaredHinge, "categorical_hinge": CategoricalHinge,
     "binary_focal_crossentropy": BinaryFocalCrossentropy, "BCE": BinaryCrossentropy,
 }
+
+
+class CategoricalFocalCrossentropy(CategoricalCrossentropy):
+    """Keras's categorical focal loss: with o = clip(p / sum(p), eps, 1 - eps) (p = softmax of
+    the logits with from_logits), sum over classes of -alpha * (1 - o)^gamma * y * log(o)."""
+
+    _config_keys = ("from_logits", "label_smoothing", "axis", "alpha", "gamma")
+    has_logits_grad = None
+
+    def __init__(self, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1,
+                 reduction="sum_over_batch_size", name="categorical_focal_crossentropy",
+                 dtype=None):
+        super().__init__(from_logits, label_smoothing, axis, reduction, name)
+        self.has_logits_grad = None
+        self.alpha, self.gamma = float(alpha), float(gamma)
+
+    def _parts(self, y_pred):
+        p = _softmax(y_pred) if self.from_logits else y_pred
+        s = np.sum(p, axis=-1, keepdims=True)
+        o = p / s
+        return p, s, o, np.clip(o, EPSILON, 1.0 - EPSILON)
+
+    def call(self, y_true, y_pred):
+        _, _, _, oc = self._parts(y_pred)
+        return np.sum(-self.alpha * (1.0 - oc) ** self.gamma * y_true * np.log(oc), axis=-1)
+
+    def grad(self, y_true, y_pred, w):
+        p, s, o, oc = self._parts(y_pred)
+        g, t = self.gamma, y_pred.dtype.type
+        inside = (o >= EPSILON) & (o <= 1.0 - EPSILON)
+        go = -t(self.alpha) * y_true * ((1.0 - oc) ** g / oc -
+                                        t(g) * (1.0 - oc) ** (g - 1) * np.log(oc)) * inside
+        gp = (go - np.sum(go * o, axis=-1, keepdims=True)) / s      # through p / sum(p)
+        if self.from_logits:
+            gp = p * (gp - np.sum(gp * p, axis=-1, keepdims=True))  # through the softmax
+        return (gp * w[..., None]).astype(y_pred.dtype, copy=False)
+
+
+_MORE_BY_NAME["categorical_focal_crossentropy"] = CategoricalFocalCrossentropy
 _FUNCTION_NAMES = set(_MORE_BY_NAME)
 for _cls in (MeanAbsolutePercentageError, MeanSquaredLogarithmicError, LogCosh, KLDivergence,
              Poisson, CosineSimilarity, Hinge, SquaredHinge, CategoricalHinge,
-             BinaryFocalCrossentropy):
+             BinaryFocalCrossentropy, CategoricalFocalCrossentropy):
     _MORE_BY_NAME[_cls.__name__] = _cls
 _ALIASES.update(_MORE_BY_NAME)
 _FUNCTIONS.update({

@@ -5,6 +5,10 @@ of the targets and predictions (and the loss), as Keras does; loss names ('mae',
 become the mean of that loss.
 """
 
+import functools
+import inspect
+import warnings
+
 import numpy as np
 
 from . import losses as _losses
@@ -13,6 +17,35 @@ from . import losses as _losses
 class Metric:
     # A compiled model sets this: False for compile(metrics=...), True for weighted_metrics.
     uses_sample_weight = True
+    # constructor arguments Keras's get_config leaves out
+    _config_omit = ()
+
+    def __init_subclass__(cls, **kwargs):
+        # get_config gives back the constructor's arguments (of the outermost constructor)
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            return
+        signature = inspect.signature(init)
+
+        @functools.wraps(init)
+        def recording_init(self, *args, **kw):
+            if "_config_args" not in vars(self):
+                bound = signature.bind(self, *args, **kw)
+                bound.apply_defaults()
+                self._config_args = {k: v for k, v in bound.arguments.items()
+                                     if k not in ("self", "name", "dtype", "kwargs", "fn")
+                                     and k not in self._config_omit}
+            init(self, *args, **kw)
+        cls.__init__ = recording_init
+
+    def get_config(self):
+        """Keras's keys: name, dtype, then the constructor's own arguments."""
+        return {"name": self.name, "dtype": "float32", **getattr(self, "_config_args", {})}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
 
     def __init__(self, name=None, dtype=None):
         self.name = name or _losses._default_name(type(self))
@@ -30,6 +63,7 @@ class Metric:
         w = None
         if sample_weight is not None:
             w = np.asarray(sample_weight, dtype=np.float64)
+            values, w = _same_rank(values, w)   # Keras: (N,) values take (N, 1) weights
             while w.ndim < values.ndim:
                 w = w[..., None]
             w = np.broadcast_to(w, values.shape)
@@ -52,15 +86,32 @@ class Mean(Metric):
     """The weighted mean of the values given to update_state (used for the loss)."""
 
     def update_state(self, values, sample_weight=None):
-        v = float(np.asarray(values))
-        w = 1.0 if sample_weight is None else float(sample_weight)
-        self.total += v * w
-        self.count += w
+        # Keras: each sample counts once (its values averaged), or with its weight
+        v = np.asarray(values, dtype=np.float64)
+        if sample_weight is None:
+            if v.ndim > 1:
+                v = v.reshape(len(v), -1).mean(axis=1)
+            self.total += float(v.sum())
+            self.count += float(len(v)) if v.ndim else 1.0
+            return
+        w = np.asarray(sample_weight, dtype=np.float64)
+        v, w = _same_rank(v, w)
+        if v.ndim > w.ndim:
+            v = v.mean(axis=tuple(range(w.ndim, v.ndim)))
+        w = np.broadcast_to(w, v.shape)
+        v = v * w
+        if w.ndim > 1:
+            w = w.reshape(len(w), -1).mean(axis=1)
+            v = v.reshape(len(v), -1).mean(axis=1)
+        self.total += float(v.sum())
+        self.count += float(w.sum())
 
 
 def _squeeze_labels(y_true, y_pred):
+    # Keras: labels of y_pred's rank lose their last axis (of size 1), whatever y_pred's
+    # last axis; a (N, 1) y_pred then gives (N,) argmaxes against (N,) labels
     y_true = np.asarray(y_true)
-    if y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1 and y_pred.shape[-1] != 1:
+    if y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1:
         y_true = y_true[..., 0]
     return y_true
 
@@ -238,6 +289,8 @@ class TopKCategoricalAccuracy(MeanMetricWrapper):
 
 
 class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
+    _config_omit = ("from_sorted_ids",)   # as Keras's get_config
+
     def __init__(self, k=5, name="sparse_top_k_categorical_accuracy", dtype=None,
                  from_sorted_ids=False):
         super().__init__(sparse_top_k_categorical_accuracy, name,
@@ -263,6 +316,8 @@ class LogCoshError(MeanMetricWrapper):
 
 class CosineSimilarity(MeanMetricWrapper):
     """The mean cosine similarity (positive: 1 for parallel vectors), unlike the loss."""
+
+    _config_omit = ("axis",)   # as Keras's get_config
 
     def __init__(self, name="cosine_similarity", dtype=None, axis=-1):
         super().__init__(_cosine_similarity_metric, name,
@@ -598,6 +653,16 @@ class AUC(_ConfusionMatrixMetric):
 
     _with_epsilon = True
 
+    def get_config(self):
+        # Keras lists thresholds only when given, last, with num_thresholds counting the two
+        # end points it adds
+        config = super().get_config()
+        thresholds = config.pop("thresholds", None)
+        if thresholds is not None:
+            config["num_thresholds"] = len(thresholds) + 2
+            config["thresholds"] = list(thresholds)
+        return config
+
     def __init__(self, num_thresholds=200, curve="ROC", summation_method="interpolation",
                  name=None, dtype=None, thresholds=None, multi_label=False, num_labels=None,
                  label_weights=None, from_logits=False):
@@ -706,3 +771,132 @@ _BY_NAME.update({
     "MAPE": MeanAbsolutePercentageError, "msle": MeanSquaredLogarithmicError,
     "MSLE": MeanSquaredLogarithmicError, "bce": BinaryCrossentropy, "BCE": BinaryCrossentropy,
 })
+
+
+# -- R2Score and the F-scores (Keras 3's regression_metrics / f_score_metrics) -----------------
+
+def _two_dim(owner, y_true, y_pred):
+    if y_true.ndim != 2 or y_pred.ndim != 2:
+        raise ValueError(f"[{owner}] expects 2D inputs (batch_size, output_dim), got y_true "
+                         f"{y_true.shape} and y_pred {y_pred.shape}")
+
+
+class R2Score(Metric):
+    """The coefficient of determination per output column, aggregated by
+    ``class_aggregation`` ("uniform_average", "variance_weighted_average" or None), adjusted
+    for ``num_regressors`` when given (Keras's R2Score)."""
+
+    def __init__(self, class_aggregation="uniform_average", num_regressors=0, name="r2_score",
+                 dtype=None):
+        if class_aggregation not in (None, "uniform_average", "variance_weighted_average"):
+            raise ValueError(f"[R2Score] class_aggregation must be None, 'uniform_average' or "
+                             f"'variance_weighted_average', got {class_aggregation!r}")
+        if num_regressors < 0:
+            raise ValueError(f"[R2Score] num_regressors must be >= 0, got {num_regressors}")
+        self.class_aggregation, self.num_regressors = class_aggregation, num_regressors
+        super().__init__(name=name)
+
+    def reset_state(self):
+        self.sum = self.squared_sum = self.residual = self.count = 0.0
+        self.num_samples = 0
+
+    def update_state(self, y_true, y_pred, sample_weight=None, mask=None):
+        y_true, y_pred = _same_rank(np.asarray(y_true, np.float64), np.asarray(y_pred, np.float64))
+        _two_dim("R2Score", y_true, y_pred)
+        w = np.ones(()) if sample_weight is None else np.asarray(sample_weight, np.float64)
+        if w.ndim == 1:
+            w = w[:, None]
+        w = np.broadcast_to(w, y_true.shape)
+        self.sum = self.sum + np.sum(y_true * w, axis=0)
+        self.squared_sum = self.squared_sum + np.sum(y_true * y_true * w, axis=0)
+        self.residual = self.residual + np.sum((y_true - y_pred) ** 2 * w, axis=0)
+        self.count = self.count + np.sum(w, axis=0)
+        self.num_samples += y_true.size
+
+    def result(self):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean = self.sum / self.count
+            total = self.squared_sum - self.sum * mean
+            raw = 1 - self.residual / total
+        raw = np.where(np.isinf(raw), 0.0, raw)
+        if self.class_aggregation == "uniform_average":
+            score = np.mean(raw)
+        elif self.class_aggregation == "variance_weighted_average":
+            score = np.sum(total * raw) / np.sum(total)
+        else:
+            score = raw
+        n, p = self.num_samples, self.num_regressors
+        if p and p < n - 1:
+            score = 1 - (1 - score) * (n - 1) / (n - p - 1)
+        elif p:
+            warnings.warn("[R2Score] adjusted R2 needs num_regressors < num_samples - 1; "
+                          "giving the standard R2 score", stacklevel=2)
+        return float(score) if np.ndim(score) == 0 else np.asarray(score)
+
+
+class FBetaScore(Metric):
+    """(1 + beta^2) * precision * recall / (beta^2 * precision + recall) per class, averaged
+    by ``average`` (None, "micro", "macro", "weighted"); a prediction counts as positive above
+    ``threshold``, or where it is its row's maximum when threshold is None (Keras)."""
+
+    _EPS = 1e-7     # Keras's backend.epsilon()
+
+    def __init__(self, average=None, beta=1.0, threshold=None, name="fbeta_score", dtype=None):
+        owner = type(self).__name__
+        if average not in (None, "micro", "macro", "weighted"):
+            raise ValueError(f"[{owner}] average must be None, 'micro', 'macro' or 'weighted',"
+                             f" got {average!r}")
+        if not isinstance(beta, float) or beta <= 0.0:
+            raise ValueError(f"[{owner}] beta must be a float > 0, got {beta!r}")
+        if threshold is not None and (not isinstance(threshold, float) or
+                                      not 0.0 < threshold <= 1.0):
+            raise ValueError(f"[{owner}] threshold must be None or a float in (0, 1], got "
+                             f"{threshold!r}")
+        self.average, self.beta, self.threshold = average, beta, threshold
+        super().__init__(name=name)
+
+    def reset_state(self):
+        self.true_positives = self.false_positives = self.false_negatives = 0.0
+        self.intermediate_weights = 0.0
+
+    def update_state(self, y_true, y_pred, sample_weight=None, mask=None):
+        y_true, y_pred = np.asarray(y_true, np.float64), np.asarray(y_pred, np.float64)
+        _two_dim(type(self).__name__, y_true, y_pred)
+        if self.threshold is None:
+            pred = (y_pred >= y_pred.max(axis=-1, keepdims=True)) & (np.abs(y_pred) > 1e-9)
+        else:
+            pred = y_pred > self.threshold
+        pred = pred.astype(np.float64)
+        axis = None if self.average == "micro" else 0
+        w = None if sample_weight is None else np.asarray(sample_weight, np.float64)[:, None]
+
+        def total(v):
+            return np.sum(v if w is None else v * w, axis=axis)
+        self.true_positives = self.true_positives + total(pred * y_true)
+        self.false_positives = self.false_positives + total(pred * (1 - y_true))
+        self.false_negatives = self.false_negatives + total((1 - pred) * y_true)
+        self.intermediate_weights = self.intermediate_weights + total(y_true)
+
+    def result(self):
+        eps, b2 = self._EPS, self.beta ** 2
+        tp = np.asarray(self.true_positives, np.float64)
+        precision = tp / (tp + self.false_positives + eps)
+        recall = tp / (tp + self.false_negatives + eps)
+        score = precision * recall / (b2 * precision + recall + eps) * (1 + b2)
+        if self.average == "weighted":
+            iw = np.asarray(self.intermediate_weights, np.float64)
+            score = np.sum(score * iw / (np.sum(iw) + eps))
+        elif self.average is not None:
+            score = np.mean(score)
+        return float(score) if np.ndim(score) == 0 else score
+
+
+class F1Score(FBetaScore):
+    """FBetaScore with beta = 1."""
+
+    def __init__(self, average=None, threshold=None, name="f1_score", dtype=None):
+        super().__init__(average=average, beta=1.0, threshold=threshold, name=name)
+
+
+_BY_NAME.update({"R2Score": R2Score, "r2_score": R2Score, "FBetaScore": FBetaScore,
+                 "F1Score": F1Score, "f1_score": F1Score})

@@ -324,6 +324,8 @@ def test_fit_with_callbacks_follows_keras():
 def test_fit_with_ema_optimizer_follows_keras():
     """use_ema: the moving average replaces the weights at the end of fit (Keras)."""
     keras = import_keras()
+    keras.utils.set_random_seed(3)   # Keras's unseeded init sometimes put a weight near 0,
+    # where float32 rounding noise exceeded atol=1e-6
     k = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
     p = Sequential([Input((4,)), layers.Dense(1)])
     p.set_weights(keras_weights(k))

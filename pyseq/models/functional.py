@@ -6,7 +6,7 @@ import numpy as np
 from ..layers._call import SymbolicTensor, flatten, pack_like
 from ..layers.base import Layer, _unique_name
 from .graph import Graph
-from .training import Trainer
+from .training import Trainer, sorted_structure
 
 
 def _dedup(variables):
@@ -34,6 +34,7 @@ class Model(Trainer, Layer):
         self._init_graph(inputs, outputs)
 
     def _init_graph(self, inputs, outputs):
+        inputs, outputs = sorted_structure(inputs), sorted_structure(outputs)
         self._input_structure = inputs
         self._output_structure = outputs
         self._graph = Graph(flatten(inputs), flatten(outputs), owner=self.name)
@@ -65,6 +66,11 @@ class Model(Trainer, Layer):
         """The output shape(s) with the batch axis None: a tuple, or a list for several."""
         shapes = [t.shape for t in flatten(self.output)]
         return shapes[0] if len(shapes) == 1 else shapes
+
+    @property
+    def output_names(self):
+        """The names of the layers that give the outputs, in order (Keras ``output_names``)."""
+        return [t.node.layer.name for t in self.outputs] if self._graph_ready() else []
 
     def _structure(self, attr, what):
         value = getattr(self, attr, None)
@@ -154,8 +160,8 @@ class Model(Trainer, Layer):
 
     def backward(self, cache, d_outputs):
         caches, _ = cache
-        d = flatten(d_outputs) if not isinstance(self._output_structure, SymbolicTensor) else \
-            [d_outputs]
+        d = flatten(sorted_structure(d_outputs)) if not isinstance(
+            self._output_structure, SymbolicTensor) else [d_outputs]
         var_grads, in_grads = self._graph.backward(caches, d, need_input_grads=True)
         d_inputs = in_grads[0] if isinstance(self._input_structure, SymbolicTensor) else \
             pack_like(self._input_structure, in_grads)

@@ -1,7 +1,7 @@
 """``model.summary()``: Keras's layer table (Layer (type), Output Shape, Param #, and Connected to
 for functional models) and the Total / Trainable / Non-trainable counts with their sizes."""
 
-from ..layers._call import SymbolicTensor
+from ..layers._call import SymbolicTensor, flatten
 
 
 def _fmt_bytes(n):
@@ -24,7 +24,9 @@ def _shape_str(layer):
 def _connected(layer, model_layers):
     out = []
     for node in getattr(layer, "_inbound_nodes", []):
-        for t in node.input_tensors:
+        # every tensor argument, repeats included (Keras lists mha(x, x) as x, x)
+        args = flatten(node.inputs) + flatten([node.kwargs[k] for k in sorted(node.kwargs)])
+        for t in args:
             if isinstance(t, SymbolicTensor) and t.node is not None:
                 src = t.node.layer
                 node_index = src._inbound_nodes.index(t.node) if t.node in src._inbound_nodes \
@@ -80,7 +82,12 @@ def summary_lines(model, line_length=None, print_fn=None):
     built = model._graph_ready()
     total, total_b = _count(model.weights) if built else (0, 0)
     train, train_b = _count(model.trainable_weights) if built else (0, 0)
-    lines.append(f" Total params: {total:,} ({_fmt_bytes(total_b)})")
+    # Keras counts the optimizer's state too, once it is built (pyseq: once it has stepped)
+    opt = getattr(model, "optimizer", None) if getattr(model, "compiled", False) else None
+    opt_n, opt_b = opt._state_size() if built and opt is not None and opt._iterations else (0, 0)
+    lines.append(f" Total params: {total + opt_n:,} ({_fmt_bytes(total_b + opt_b)})")
     lines.append(f" Trainable params: {train:,} ({_fmt_bytes(train_b)})")
     lines.append(f" Non-trainable params: {total - train:,} ({_fmt_bytes(total_b - train_b)})")
+    if opt_n:
+        lines.append(f" Optimizer params: {opt_n:,} ({_fmt_bytes(opt_b)})")
     return lines

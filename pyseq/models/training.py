@@ -2,6 +2,7 @@
 (``compute_gradients``, ``gradients_from``) shared by Model and Sequential."""
 
 import math
+import warnings
 
 import numpy as np
 
@@ -13,6 +14,24 @@ from ..layers._call import SymbolicTensor, flatten
 from ..layers._regularization import add_weight_penalty_grads
 from ..layers.base import PreActivationGrad
 from .progbar import Progbar
+
+
+def sorted_structure(x):
+    """``x`` with every dict's keys in sorted order: Keras flattens dicts so (optree), which
+    orders a dict model's inputs, outputs, layers and weights."""
+    if isinstance(x, dict):
+        return {k: sorted_structure(x[k]) for k in sorted(x)}
+    if isinstance(x, (list, tuple)) and not isinstance(x, SymbolicTensor):
+        return type(x)(sorted_structure(v) for v in x)
+    return x
+
+
+def _structure_keys(structure):
+    """The keys of a flat dict of symbolic tensors (in flattening order), else None."""
+    if isinstance(structure, dict) and all(isinstance(v, SymbolicTensor)
+                                           for v in structure.values()):
+        return list(structure)
+    return None
 
 
 def _verbose(v):
@@ -69,7 +88,10 @@ class Trainer:
         """Flat list of arrays aligned with the model's inputs, floats in the input's dtype."""
         inputs = self._graph.inputs
         if isinstance(x, dict):
-            names = [t.node.layer.name for t in inputs]
+            # a dict model's keys (Keras), else (or failing those) the Input layers' names
+            names = _structure_keys(getattr(self, "_input_structure", None))
+            if names is None or any(n not in x for n in names):
+                names = [t.node.layer.name for t in inputs]
             missing = [n for n in names if n not in x]
             if missing:
                 raise ValueError(f"[{self.name}] missing inputs {missing} in the dict of inputs")
@@ -106,9 +128,19 @@ class Trainer:
     def _standardize_targets(self, y):
         outputs = self._graph.outputs
         if y is None:
+            if any(lo is not None for lo in self._loss_list or []):
+                # Keras fails too (its loss gets no targets); pyseq trained on a zero loss
+                raise ValueError(f"[{self.name}] the compiled loss needs targets: give y")
             return [None] * len(outputs)
+        if isinstance(y, (list, tuple)) and len(y) == 1 and len(outputs) == 1 and \
+                isinstance(y[0], np.ndarray):
+            y = y[0]    # [y] for a single output, as Keras (and as x=[x] for one input)
         if isinstance(y, dict):
-            names = [t.node.layer.name for t in outputs]
+            names = self._output_names()
+            unknown = sorted(set(y) - set(names), key=str)
+            if unknown:     # Keras fails too; pyseq left those outputs without a loss
+                raise ValueError(f"[{self.name}] targets for unknown outputs {unknown}; "
+                                 f"outputs: {names}")
             return [None if y.get(n) is None else self._numeric_target(y.get(n)) for n in names]
         if isinstance(y, (list, tuple)) and len(outputs) > 1:
             if len(y) != len(outputs):
@@ -138,7 +170,10 @@ class Trainer:
         return getattr(self, "_graph", None) is not None
 
     def _output_names(self):
-        return [t.node.layer.name for t in self._graph.outputs]
+        """The names compile, fit and the logs key outputs by: a dict model's keys (Keras),
+        else the output layers' names."""
+        return _structure_keys(getattr(self, "_output_structure", None)) or \
+            [t.node.layer.name for t in self._graph.outputs]
 
     def _per_output(self, spec, what, default=None):
         n = len(self._graph.outputs)
@@ -248,6 +283,10 @@ class Trainer:
         """The compiled loss plus the regularization penalties, ``sum(model.losses)`` (read
         after the forward pass), as Keras's compute_loss in fit, evaluate and *_on_batch."""
         penalties = self.losses
+        if not penalties and all(lo is None for lo in self._loss_list or []):
+            # Keras: "No loss to compute"; pyseq stepped on a zero loss
+            raise ValueError(f"[{self.name}] no loss to compute: give compile() a loss (or "
+                             "the model regularization losses)")
         return total + float(sum(penalties)) if penalties else total
 
     def compute_gradients(self, x, y, sample_weight=None, training=True, return_outputs=False):
@@ -281,7 +320,7 @@ class Trainer:
         for a model with regularizers, those of the penalties ``sum(model.losses)`` of the
         forward pass that made ``cache`` (a loop adds their values to its own loss)."""
         d = [d_outputs] if isinstance(self._output_structure, SymbolicTensor) else \
-            flatten(d_outputs)
+            flatten(sorted_structure(d_outputs))
         var_grads, _ = self._graph.backward(cache, d)
         return self._aligned(var_grads)
 
@@ -334,11 +373,12 @@ class Trainer:
             for m in ms:
                 logs[m.name] = m.result()
         logs["loss"] = self._loss_tracker.result()
-        if len(self._output_loss_trackers) > 1:
+        # Keras tracks the per-output losses only when more than one output has a loss
+        if sum(lo is not None for lo in self._loss_list or []) > 1:
             for t in self._output_loss_trackers:
                 if t.count:
                     logs[t.name] = t.result()
-        return logs
+        return dict(sorted(logs.items()))    # Keras's logs come sorted by name (pythonify_logs)
 
     @property
     def metrics_names(self):
@@ -428,28 +468,44 @@ class Trainer:
             if not isinstance(cb, Callback):
                 raise TypeError(f"[fit] callbacks must be Callback objects, got {type(cb)}")
             cb.set_model(self)
-            cb.set_params({"epochs": epochs, "steps": steps, "verbose": verbose})
+            cb.set_params({"verbose": verbose, "epochs": epochs, "steps": steps})  # Keras's order
         self.stop_training = False
         self.history = history
         for cb in cbs:
-            cb.on_train_begin()
+            cb.on_train_begin({})
+        # Keras's epoch iterator: with steps_per_epoch, an epoch takes the next batches of one
+        # pass over the data (the same shuffle) and the pass goes on in the next epoch; an epoch
+        # ends early where the pass runs out, and the next epoch starts a new pass
+        seen, order = num_batches, None
         for epoch in range(initial_epoch, epochs):
             self._reset_metrics()
             for cb in cbs:
-                cb.on_epoch_begin(epoch)
-            if verbose == 1:
+                cb.on_epoch_begin(epoch, {})
+            if verbose and epochs > 1:   # Keras's ProgbarLogger: verbose 1 and 2, several epochs
                 print(f"Epoch {epoch + 1}/{epochs}")
             bar = Progbar(steps, verbose=verbose)
-            order = np.random.permutation(n) if shuffle else None
+            if steps_per_epoch is None or seen >= num_batches:
+                seen = 0
+                # shuffle="batch" permutes within each batch only, which leaves every batch's
+                # loss and gradients as they were
+                order = np.random.permutation(n) if shuffle and shuffle != "batch" else None
             logs = {}
+            step = 0
             for step in range(steps):
-                b = step % num_batches
+                if seen >= num_batches:
+                    warnings.warn(f"[{self.name}.fit] the data ran out after {step} of "
+                                  f"steps_per_epoch={steps} steps; this epoch ends here (as "
+                                  "Keras's 'Your input ran out of data')", stacklevel=2)
+                    step -= 1
+                    break
+                b = seen
+                seen += 1
                 if order is None:
                     idx = slice(b * batch_size, min(n, (b + 1) * batch_size))
                 else:
                     idx = np.sort(order[b * batch_size:(b + 1) * batch_size])
                 for cb in cbs:
-                    cb.on_train_batch_begin(step)
+                    cb.on_train_batch_begin(step, {})
                 self._train_batch(_take(xs, idx), _take(ys, idx),
                                   None if sw is None else sw[idx])
                 logs = self._logs()
@@ -462,7 +518,8 @@ class Trainer:
             if val is not None and (epoch + 1) % validation_freq == 0:
                 vlogs = self.evaluate(val[0], val[1], batch_size=validation_batch_size or
                                       batch_size, verbose=0, sample_weight=val[2],
-                                      steps=validation_steps, return_dict=True, _internal=True)
+                                      steps=validation_steps, return_dict=True, _internal=True,
+                                      callbacks=cbs)
                 epoch_logs.update({f"val_{k}": v for k, v in vlogs.items()})
             for cb in cbs:
                 cb.on_epoch_end(epoch, epoch_logs)
@@ -472,7 +529,7 @@ class Trainer:
         if epochs > initial_epoch:   # Keras: EMA weights (use_ema) replace the trained ones
             self.optimizer.finalize_variable_values(self.trainable_weights)
         for cb in cbs:
-            cb.on_train_end(epoch_logs if epochs > initial_epoch else None)
+            cb.on_train_end(epoch_logs if epochs > initial_epoch else {})
         return history
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
@@ -494,16 +551,37 @@ class Trainer:
         saved = self._save_metric_state()
         self._reset_metrics()
         num = math.ceil(n / batch_size) if steps is None else min(steps, math.ceil(n / batch_size))
+        # fit's validation passes fit's callbacks (their params stay fit's), as Keras
+        cbs = callbacks if _internal else self._callbacks("evaluate", callbacks, verbose, num)
+        for cb in cbs:
+            cb.on_test_begin({})
         bar = Progbar(num, verbose=verbose)
         for b in range(num):
             idx = slice(b * batch_size, min(n, (b + 1) * batch_size))
+            for cb in cbs:
+                cb.on_test_batch_begin(b, {})
             self._test_batch(_take(xs, idx), _take(ys, idx), None if sw is None else sw[idx])
-            bar.update(b + 1, self._logs(), finalize=(b + 1 == num))
+            logs = self._logs()
+            for cb in cbs:
+                cb.on_test_batch_end(b, logs)
+            bar.update(b + 1, logs, finalize=(b + 1 == num))
         logs = self._logs()
+        for cb in cbs:
+            cb.on_test_end(logs)
         self._restore_metric_state(saved)
         if return_dict:
             return logs
         return self._flatten_logs(logs)
+
+    def _callbacks(self, what, callbacks, verbose, steps):
+        """evaluate/predict's own callbacks, given the model and Keras's params."""
+        cbs = list(callbacks or [])
+        for cb in cbs:
+            if not isinstance(cb, Callback):
+                raise TypeError(f"[{what}] callbacks must be Callback objects, got {type(cb)}")
+            cb.set_model(self)
+            cb.set_params({"verbose": verbose, "epochs": 1, "steps": steps})
+        return cbs
 
     def _save_metric_state(self):
         if self._metric_lists is None:
@@ -535,13 +613,22 @@ class Trainer:
         xs = self._standardize_inputs(x)
         n = _num_samples("predict", xs)
         num = math.ceil(n / batch_size) if steps is None else min(steps, math.ceil(n / batch_size))
+        cbs = self._callbacks("predict", callbacks, verbose, num)
+        for cb in cbs:
+            cb.on_predict_begin({})
         bar = Progbar(num, verbose=verbose)
         chunks = []
         for b in range(num):
             idx = slice(b * batch_size, min(n, (b + 1) * batch_size))
+            for cb in cbs:
+                cb.on_predict_batch_begin(b, {})
             outs, _, _ = self._graph.forward(_take(xs, idx), training=False)
             chunks.append(outs)
+            for cb in cbs:
+                cb.on_predict_batch_end(b, {"outputs": self._pack_outputs(outs)})
             bar.update(b + 1, finalize=(b + 1 == num))
+        for cb in cbs:
+            cb.on_predict_end({})
         if not chunks:
             raise ValueError(f"[{self.name}.predict] no samples")
         outs = [np.concatenate([c[i] for c in chunks], axis=0) if len(chunks) > 1 else
@@ -578,8 +665,7 @@ class Trainer:
         lines = summary_lines(self)  # an unbuilt Sequential shows "?" and "0 (unbuilt)" rows
         text = "\n".join(lines)
         if print_fn is not None:
-            for line in lines:
-                print_fn(line)
+            print_fn(text + "\n")  # Keras hands print_fn the whole table at once
         else:
             print(text)
 

@@ -57,6 +57,17 @@ class Adafactor(Optimizer):
         u /= max(t(1), _rms(u) / t(self.clip_threshold))
         var -= alpha * u
 
+    def _extra_state_size(self):
+        # Keras keeps r, c and a velocity for every variable: scalar placeholders r, c for
+        # rank < 2, and a velocity (unused) for the factored ranks >= 2
+        count = nbytes = 0
+        for v in self._ema_vars:
+            if v.value.ndim >= 2:
+                count, nbytes = count + v.value.size, nbytes + v.value.nbytes
+            else:
+                count, nbytes = count + 2, nbytes + 2 * v.value.itemsize
+        return count, nbytes
+
     def _factor(self, variable, name, shape):
         key = (id(variable), name)
         if key not in self._slots:

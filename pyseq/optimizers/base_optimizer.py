@@ -136,6 +136,21 @@ class Optimizer:
             self._slots[key] = s
         return s
 
+    def _state_size(self):
+        """(count, bytes) of the state Keras's ``optimizer.variables`` holds once built, as
+        ``summary()`` reports it: the int32 step counter, the float32 learning rate (unless a
+        schedule or callable), the per-variable slots, and ``_extra_state_size()``."""
+        count = 1 + (0 if callable(self._learning_rate) else 1)
+        nbytes = 4 * count
+        for s in self._slots.values():
+            count, nbytes = count + s.size, nbytes + s.nbytes
+        extra_count, extra_bytes = self._extra_state_size()
+        return count + extra_count, nbytes + extra_bytes
+
+    def _extra_state_size(self):
+        """State Keras keeps that pyseq does not (or keeps elsewhere)."""
+        return 0, 0
+
     # -- applying gradients ----------------------------------------------------------------
     def _clip(self, grads):
         if self.clipnorm:

@@ -21,6 +21,9 @@ class Nadam(Optimizer):
         self.epsilon = _number("Nadam", "epsilon", epsilon, 0.0)
         self._u_product = 1.0
 
+    def _extra_state_size(self):
+        return 1, 4     # Keras keeps the momentum-schedule product in a float32 variable
+
     def _u(self, step):
         return self.beta_1 * (1.0 - 0.5 * 0.96 ** step)
 
