@@ -19,7 +19,16 @@ _SEQUENCE_OPTIONS = ("return_sequences", "return_state", "go_backwards", "statef
                      "zero_output_for_mask")
 
 
-class _Cell(Layer):
+class _StepLayer(Layer):
+    """A layer called one step at a time: layer(x_t, states) -> (output, new_states)."""
+
+    def __call__(self, inputs, states=None, **kwargs):
+        if states is not None:
+            kwargs["states"] = states
+        return super().__call__(inputs, **kwargs)
+
+
+class _Cell(_StepLayer):
     """A recurrent step: the wrapped layer (``_layer_cls``) holds the weights."""
 
     _layer_cls = None
@@ -54,11 +63,6 @@ class _Cell(Layer):
         config.update(Layer.get_config(self))
         return config
 
-    # -- a single step: cell(x_t, states) -> (h_t, new_states) -------------------------------
-    def __call__(self, inputs, states=None, **kwargs):
-        if states is not None:
-            kwargs["states"] = states
-        return super().__call__(inputs, **kwargs)
 
     def build(self, input_shape, states_shape=None):
         shape = tuple(input_shape)
@@ -109,7 +113,7 @@ class GRUCell(_Cell):
     _layer_cls = GRU
 
 
-class StackedRNNCells(Layer):
+class StackedRNNCells(_StepLayer):
     """Cells applied in turn at each step (inside ``RNN``); weights in the cells' order.
     Called on its own, ``stack(x_t, states)`` runs one step: states one entry per cell (a list,
     or one array for a one-state cell), returned in the same nesting (Keras's)."""
@@ -122,11 +126,6 @@ class StackedRNNCells(Layer):
                              f"GRUCell instances, got {cells!r}")
         self.cells = [self.track(c) for c in cells]
 
-    # -- a single step: stack(x_t, states) -> (output, new_states) -----------------------------
-    def __call__(self, inputs, states=None, **kwargs):
-        if states is not None:
-            kwargs["states"] = states
-        return super().__call__(inputs, **kwargs)
 
     def build(self, input_shape, states_shape=None):
         shape = tuple(input_shape)
