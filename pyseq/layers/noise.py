@@ -89,12 +89,7 @@ class AlphaDropout(_Noise):
         return config
 
     def _noise_shape(self, x):
-        shape = Dropout._noise_shape(self, x)
-        # a draw that does not broadcast to x would change the output's shape
-        if any(d not in (1, n) for d, n in zip(shape, x.shape)):
-            raise ValueError(f"[{self.name}] noise_shape {self.noise_shape} must broadcast to "
-                             f"the inputs' shape {x.shape}")
-        return shape
+        return Dropout._noise_shape(self, x)  # checks that the draw broadcasts to x
 
     def forward(self, inputs, *, training=False, mask=None):
         x = cast_float(inputs, self.dtype, self.name)
