@@ -248,6 +248,32 @@ def test_attention_long(dtype, causal):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("return_scores", [False, True])
+@pytest.mark.parametrize("causal", [False, True])
+def test_nan_scores_are_carried_into_their_rows(dtype, return_scores, causal):
+    # As PyTorch: a NaN in a query makes its row of o (and of dq) NaN; a NaN in a key makes the
+    # rows of every query that sees it NaN. Other rows of o stay finite. (In dq, a NaN key also
+    # reaches the rows that share a register block with those that see it, as 0 · NaN; PyTorch's
+    # dense backward spreads it to every row.)
+    rng = np.random.default_rng(3)
+    B, N, Lq, Lk = 1, 2, 70, 90
+    q, k = (rng.standard_normal((B, L, N, 64)).astype(dtype) for L in (Lq, Lk))
+    v = rng.standard_normal((B, Lk, N, 32)).astype(dtype)
+    do = rng.standard_normal((B, Lq, N, 32)).astype(dtype)
+    q[0, 5, 0, 7] = np.nan      # query 5 of head 0: every score NaN
+    k[0, 40, 1, 3] = np.nan     # key 40 of head 1: NaN for every query that sees it
+    out = ops.attention_forward(q, k, v, causal=causal, return_scores=return_scores)
+    o, saved = out[0], out[-1]
+    dq, _, _ = ops.attention_backward(do, saved)
+    nan_rows = np.zeros((Lq, N), bool)
+    nan_rows[5, 0] = True
+    nan_rows[40 if causal else 0:, 1] = True
+    assert np.isnan(o[0]).all(axis=-1)[nan_rows].all() and np.isfinite(o[0][~nan_rows]).all()
+    assert np.isnan(dq[0]).all(axis=-1)[nan_rows].all()
+    assert np.isfinite(dq[0, :, 0][~nan_rows[:, 0]]).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_fully_masked_rows_are_zero_with_zero_gradients(dtype):
     p = Problem(3, 2, 6, 9, 5, 4, dtype, causal=True, mask="attn_full_rows", dropout=0.3, seed=2)
     o, scores, (dq, dk, dv), _ = check_against_reference(p)

@@ -293,8 +293,12 @@ void forward_tile(const AttentionForward<T>& a, const Tiles& t, std::int64_t b, 
       if (a.scores) std::copy(s, s + nk, a.scores + ((b * N + n) * Lq + i0 + r) * Lk + j0);
       const T mx = row_max(s, nk);
       const T m_new = std::max(m[r], mx);
-      if (m_new == kNegInf<T>) {  // every key so far masked: nothing to add
-        std::fill(s, s + nk, T(0));
+      if (m_new == kNegInf<T>) {
+        // every key so far masked (nothing to add), or every score NaN (row_max skips NaN),
+        // which is carried into the row's sum and so into o and lse
+        const bool nan = std::any_of(s, s + nk, [](T x) { return x != x; });
+        std::fill(s, s + nk, nan ? std::numeric_limits<T>::quiet_NaN() : T(0));
+        if (nan) l[r * W] = std::numeric_limits<T>::quiet_NaN();
         continue;
       }
       T* __restrict lr = l + r * W;
@@ -332,11 +336,13 @@ void forward_tile(const AttentionForward<T>& a, const Tiles& t, std::int64_t b, 
     const T* __restrict ar = acc + r * Dv;
     T lsum = 0;
     for (int w = 0; w < W; ++w) lsum += l[r * W + w];
-    const T inv = lsum > T(0) ? T(1) / lsum : T(0);
+    // lsum = 0: every key masked (zeros); NaN (a NaN score) is carried into o and lse
+    const bool seen = !(lsum <= T(0));
+    const T inv = seen ? T(1) / lsum : T(0);
 #pragma omp simd
     for (std::int64_t d = 0; d < Dv; ++d) out[d] = ar[d] * inv;
     // +inf for a fully masked row: exp(s - lse) is then 0 for every key, here and in backward
-    const T lse = lsum > T(0) ? m[r] + std::log(lsum) : std::numeric_limits<T>::infinity();
+    const T lse = seen ? m[r] + std::log(lsum) : std::numeric_limits<T>::infinity();
     a.lse[(b * N + n) * Lq + i0 + r] = lse;
     if (a.scores) {  // the raw masked scores written above become the normalised weights
       T* __restrict w = a.scores + ((b * N + n) * Lq + i0 + r) * Lk;
@@ -415,10 +421,10 @@ inline void with_unseen_vectors(std::int64_t j, std::int64_t i0, F&& f) {
 
 // 2^t for t <= 8: 2^n · p(f), n = round(t), f in [-1/2, 1/2], p a degree-5 fit
 // of 2^f (relative error 2.3e-7 evaluated in float32), scaled by vscalefps. Below t = -125 (and
-// for t = -inf or NaN) the result is 0: no subnormal results, whose microcode assists would cost
-// more than the exp.
+// for t = -inf) the result is 0: no subnormal results, whose microcode assists would cost more
+// than the exp. NaN stays NaN.
 inline __m512 exp2_ps(__m512 t) {
-  const __mmask16 normal = _mm512_cmp_ps_mask(t, _mm512_set1_ps(-125.0f), _CMP_GE_OQ);
+  const __mmask16 normal = _mm512_cmp_ps_mask(t, _mm512_set1_ps(-125.0f), _CMP_NLT_UQ);
   const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   const __m512 f = _mm512_sub_ps(t, n);
   __m512 p = _mm512_set1_ps(1.3400432653725147e-3f);
@@ -551,7 +557,10 @@ __attribute__((noinline)) void raise_reference(SoftmaxLanes& st, const __m512* m
     const int v = w + S0;
     const __m512 m = _mm512_load_ps(st.m + 16 * v);
     const __m512 m_new = _mm512_mask_max_ps(m, raise[w], m, mx[w]);
-    const __m512 alpha = exp2_ps(_mm512_sub_ps(m, m_new));  // 0 where m was -inf
+    // 0 where m was -inf; 1 on the lanes not raised (m - m_new there is -inf - -inf for a lane
+    // that has seen no key yet)
+    const __m512 alpha =
+        _mm512_mask_blend_ps(raise[w], _mm512_set1_ps(1.0f), exp2_ps(_mm512_sub_ps(m, m_new)));
     _mm512_store_ps(st.m + 16 * v, m_new);
     for (float* f : {st.l, st.sum, st.alpha})
       _mm512_store_ps(f + 16 * v, _mm512_mul_ps(_mm512_load_ps(f + 16 * v), alpha));
@@ -728,11 +737,11 @@ void fused_forward_tile(const AttentionForward<float>& a, std::int64_t bk, std::
   for (std::int64_t q = 0; q < mq; ++q) {
     float* __restrict out = a.o + ((b * Lq + i0 + q) * N + n) * Dv;
     const float lq = st.l[q];
-    write_row(out, O + q * dvp, Dv, lq > 0.0f ? 1.0f / lq : 0.0f);
+    const bool seen = !(lq <= 0.0f);  // as in forward_tile: NaN is carried, 0 means all masked
+    write_row(out, O + q * dvp, Dv, seen ? 1.0f / lq : 0.0f);
     // +inf for a fully masked row: exp(s - lse) is then 0 for every key in backward
     a.lse[(b * N + n) * Lq + i0 + q] =
-        lq > 0.0f ? st.m[q] * 0.6931471805599453f + std::log(lq)
-                  : std::numeric_limits<float>::infinity();
+        seen ? st.m[q] * 0.6931471805599453f + std::log(lq) : std::numeric_limits<float>::infinity();
   }
   _mm_sfence();
 }
