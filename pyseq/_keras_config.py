@@ -1,5 +1,5 @@
 """Keras's serialised form ``{"module", "class_name", "config", "registered_name"}`` for pyseq's
-built-in regularizers and constraints: one text for both kinds."""
+built-in regularizers, constraints and initializers: one text for all three kinds."""
 
 
 def serialize_builtin(obj, module, classes):

@@ -10,6 +10,8 @@ import math
 
 import numpy as np
 
+from ._keras_config import deserialize_builtin, serialize_builtin
+
 
 def _fans(shape):
     # Keras: a kernel of shape (..., fan_in_part, fan_out) has receptive field prod(shape[:-2]).
@@ -38,13 +40,31 @@ class Initializer:
     def get_config(self):
         return {"seed": self.seed}
 
+    @classmethod
+    def from_config(cls, config):
+        # Keras 3.15 writes the fan axes of the variance-scaling family; None is pyseq's only
+        # (and Keras's default) choice, so only that form is accepted
+        config = {k: v for k, v in config.items()
+                  if not (k in ("input_axes", "output_axes") and v is None)}
+        try:
+            return cls(**config)
+        except TypeError as exc:
+            raise ValueError(f"[initializers.deserialize] bad config for {cls.__name__}: "
+                             f"{exc}") from None
+
 
 class Zeros(Initializer):
+    def get_config(self):
+        return {}
+
     def __call__(self, shape, dtype="float32"):
         return np.zeros(shape, dtype=dtype)
 
 
 class Ones(Initializer):
+    def get_config(self):
+        return {}
+
     def __call__(self, shape, dtype="float32"):
         return np.ones(shape, dtype=dtype)
 
@@ -53,6 +73,9 @@ class Constant(Initializer):
     def __init__(self, value=0.0):
         super().__init__()
         self.value = value
+
+    def get_config(self):
+        return {"value": self.value}
 
     def __call__(self, shape, dtype="float32"):
         return np.full(shape, self.value, dtype=dtype)
@@ -63,6 +86,9 @@ class RandomNormal(Initializer):
         super().__init__(seed)
         self.mean, self.stddev = mean, stddev
 
+    def get_config(self):
+        return {"seed": self.seed, "mean": self.mean, "stddev": self.stddev}
+
     def __call__(self, shape, dtype="float32"):
         return self._rng().normal(self.mean, self.stddev, shape).astype(dtype)
 
@@ -71,6 +97,9 @@ class RandomUniform(Initializer):
     def __init__(self, minval=-0.05, maxval=0.05, seed=None):
         super().__init__(seed)
         self.minval, self.maxval = minval, maxval
+
+    def get_config(self):
+        return {"seed": self.seed, "minval": self.minval, "maxval": self.maxval}
 
     def __call__(self, shape, dtype="float32"):
         return self._rng().uniform(self.minval, self.maxval, shape).astype(dtype)
@@ -91,6 +120,9 @@ class TruncatedNormal(Initializer):
         super().__init__(seed)
         self.mean, self.stddev = mean, stddev
 
+    def get_config(self):
+        return {"seed": self.seed, "mean": self.mean, "stddev": self.stddev}
+
     def __call__(self, shape, dtype="float32"):
         return (self.mean + _truncated_normal(self._rng(), shape, self.stddev)).astype(dtype)
 
@@ -107,6 +139,10 @@ class VarianceScaling(Initializer):
         if scale <= 0:
             raise ValueError(f"[VarianceScaling] scale must be > 0, got {scale}")
         self.scale, self.mode, self.distribution = scale, mode, distribution
+
+    def get_config(self):
+        return {"seed": self.seed, "scale": self.scale, "mode": self.mode,
+                "distribution": self.distribution, "input_axes": None, "output_axes": None}
 
     def __call__(self, shape, dtype="float32"):
         fan_in, fan_out = _fans(tuple(shape))
@@ -154,12 +190,24 @@ class LecunNormal(VarianceScaling):
         super().__init__(1.0, "fan_in", "truncated_normal", seed)
 
 
+def _preset_config(self):
+    # the presets below fix scale, mode and distribution, so Keras writes only these
+    return {"seed": self.seed, "input_axes": None, "output_axes": None}
+
+
+for _preset in (GlorotUniform, GlorotNormal, HeUniform, HeNormal, LecunUniform, LecunNormal):
+    _preset.get_config = _preset_config
+
+
 class Orthogonal(Initializer):
     """An orthogonal matrix over (prod(shape[:-1]), shape[-1]), times ``gain`` (Keras's rule)."""
 
     def __init__(self, gain=1.0, seed=None):
         super().__init__(seed)
         self.gain = gain
+
+    def get_config(self):
+        return {"seed": self.seed, "gain": self.gain}
 
     def __call__(self, shape, dtype="float32"):
         if len(shape) < 2:
@@ -177,6 +225,9 @@ class Identity(Initializer):
     def __init__(self, gain=1.0):
         super().__init__()
         self.gain = gain
+
+    def get_config(self):
+        return {"gain": self.gain}
 
     def __call__(self, shape, dtype="float32"):
         if len(shape) != 2:
@@ -197,21 +248,34 @@ for _cls in list(_ALIASES.values()):
     _ALIASES[_cls.__name__] = _cls
 
 
+_BUILTIN = tuple(cls for name, cls in _ALIASES.items() if name == cls.__name__)
+_CLASSES = {cls.__name__: cls for cls in _BUILTIN}
+
+
+def serialize(initializer):
+    """Keras's form {"module", "class_name", "config", "registered_name"} of a built-in
+    initializer, given as an instance, a name or such a dict; None stays None and a custom
+    callable is returned as itself (it has no Keras form)."""
+    if isinstance(initializer, (str, dict)):
+        initializer = get(initializer)
+    return serialize_builtin(initializer, "keras.initializers", _BUILTIN)
+
+
+def deserialize(config, custom_objects=None):
+    """The initializer of a ``serialize`` dict (``custom_objects``: class name -> class)."""
+    return deserialize_builtin("initializer", config, _ALIASES, _CLASSES, custom_objects)
+
+
 def get(identifier):
-    """An initializer from a Keras name ('glorot_uniform', 'GlorotUniform' ...) or instance."""
+    """An initializer from a Keras name ('glorot_uniform', 'GlorotUniform' ...), a serialised
+    dict, an instance or a callable."""
     if isinstance(identifier, Initializer):
         return identifier
     if isinstance(identifier, str) and identifier in _ALIASES:
         return _ALIASES[identifier]()
     if isinstance(identifier, dict) and identifier.get("class_name") in _ALIASES:
         # the form Keras writes in a layer's get_config(): {"class_name": ..., "config": ...}
-        config = {k: v for k, v in (identifier.get("config") or {}).items()
-                  if not (k in ("input_axes", "output_axes") and v is None)}  # fan axes: default
-        try:
-            return _ALIASES[identifier["class_name"]](**config)
-        except TypeError as exc:
-            raise ValueError(f"[initializers.get] bad config for {identifier['class_name']}: "
-                             f"{exc}") from None
+        return deserialize(identifier)
     if callable(identifier) and not isinstance(identifier, type):
         return identifier
     raise ValueError(f"[initializers.get] unknown initializer {identifier!r}; expected one of "

@@ -39,6 +39,7 @@ A layer is a pair of NumPy functions over a static graph, never a tape:
 ``compute_output_shape(input_shape, **call_kwargs)`` gives the output shape(s) from input shapes.
 """
 
+import functools
 import re
 
 import numpy as np
@@ -131,6 +132,12 @@ class Layer:
     # True where the input is a list of tensors (merges, Attention); elsewhere an eager call turns
     # a nested list of numbers into one array, as Keras does
     _takes_list = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("get_config")
+        if own is not None:
+            cls.get_config = _serializing_initializers(own)
 
     def __init__(self, *, name=None, trainable=True, dtype=None, input_shape=None,
                  input_dim=None, activity_regularizer=None, **kwargs):
@@ -301,22 +308,57 @@ class Layer:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
 
 
+def _serializing_initializers(get_config):
+    """``get_config`` with every ``*_initializer`` value in Keras's serialised form, so that a
+    config is JSON as Keras's is: one wrapper here (every layer class gets it on definition)
+    rather than a call in each layer's get_config. Idempotent, so that ``super().get_config()``
+    chains are harmless; a value pyseq does not know (a custom callable) is left as it is."""
+    if getattr(get_config, "_serializes_initializers", False):
+        return get_config
+
+    @functools.wraps(get_config)
+    def wrapped(self):
+        config = get_config(self)
+        for key, value in config.items():
+            if key.endswith("_initializer") and value is not None:
+                try:
+                    config[key] = _initializers.serialize(value)
+                except ValueError:
+                    pass  # an unknown name: the layer's build reports it
+        return config
+
+    wrapped._serializes_initializers = True
+    return wrapped
+
+
 def serialize(layer):
-    """A layer as Keras writes a nested one in a config: {"class_name": ..., "config": ...}."""
-    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+    """A layer as Keras writes a nested one in a config:
+    {"module", "class_name", "config", "registered_name"}."""
+    if getattr(layer, "_is_sequential", None) is not None:  # models, as Keras names them
+        module, name = "keras", "Sequential" if layer._is_sequential else "Functional"
+    else:
+        module, name = "keras.layers", type(layer).__name__
+    return {"module": module, "class_name": name, "config": layer.get_config(),
+            "registered_name": None}
 
 
-def deserialize(config):
-    """The layer of a ``serialize`` dict (any layer class of ``pyseq.layers``), or a Layer."""
+def deserialize(config, custom_objects=None):
+    """The layer of a ``serialize`` dict (any layer class of ``pyseq.layers``, Sequential or a
+    functional Model, or a class of ``custom_objects``), or a Layer."""
     if isinstance(config, Layer):
         return config
-    from .. import layers
+    from .. import layers, models
     name = config.get("class_name") if isinstance(config, dict) else None
-    cls = getattr(layers, name, None) if isinstance(name, str) else None
+    cls = None
+    if isinstance(name, str):
+        cls = (custom_objects or {}).get(name) or getattr(layers, name, None)
+        if cls is None:
+            cls = {"Sequential": models.Sequential, "Functional": models.Model,
+                   "Model": models.Model}.get(name)
     if not (isinstance(cls, type) and issubclass(cls, Layer)):
         raise ValueError(f"[layers.deserialize] expected a Layer or {{'class_name': <a pyseq "
-                         f"layer>, 'config': {{...}}}}, got {config!r}")
-    return cls.from_config(config.get("config", {}))
+                         f"layer>, 'config': {{...}}}}, got {config!r:.200}")
+    return cls.from_config(dict(config.get("config") or {}))
 
 
 _BUILD_PARAMS = {}

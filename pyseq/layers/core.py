@@ -97,6 +97,20 @@ class InputLayer(Layer):
     def compute_output_shape(self, input_shape, **kwargs):
         return self.batch_shape
 
+    def get_config(self):
+        # Keras's keys; pyseq has neither sparse, ragged nor optional inputs
+        return {"batch_shape": list(self.batch_shape), "dtype": self.dtype, "sparse": False,
+                "ragged": False, "name": self.name, "optional": False}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("ragged", "optional"):
+            if config.pop(key, False):
+                raise ValueError(f"[InputLayer.from_config] {key} inputs are not supported by "
+                                 "pyseq")
+        return cls(**config)
+
     def forward(self, inputs, *, training=False, mask=None):
         return inputs, None
 

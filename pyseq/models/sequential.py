@@ -4,7 +4,7 @@ input shape is known (an Input first, a first layer with ``input_shape=``, or th
 import numpy as np
 
 from ..layers._call import SymbolicTensor
-from ..layers.base import Layer, _unique_name
+from ..layers.base import Layer, _unique_name, deserialize, serialize
 from ..layers.core import InputLayer
 from .functional import Model
 from .training import Trainer
@@ -112,6 +112,32 @@ class Sequential(Model):
         if self._graph is None:
             self._ensure_built(inputs)
         return super().forward(inputs, training=training, mask=mask)
+
+    # -- configs: Keras's {"name", "trainable", "dtype", "layers", "build_input_shape"} -------
+    def get_config(self):
+        """Keras's Sequential config: the layers in Keras's serialised form, the input first as
+        an InputLayer entry once the input shape is known (weights are not part of it)."""
+        config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
+        entries = [serialize(layer) for layer in self._stack]
+        if self._input_layer is not None:
+            entries.insert(0, serialize(self._input_layer))
+            config["build_input_shape"] = tuple(self._input_layer.batch_shape)
+        config["layers"] = entries
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        """The model ``get_config()`` (pyseq's or Keras's) describes, with fresh weights."""
+        if not isinstance(config, dict) or not isinstance(config.get("layers", []), list):
+            raise ValueError(f"[Sequential.from_config] expects a dict with a 'layers' list, "
+                             f"got {config!r:.120}")
+        model = cls(name=config.get("name"), trainable=config.get("trainable", True))
+        for entry in config.get("layers", []):
+            model.add(deserialize(entry, custom_objects))
+        shape = config.get("build_input_shape")
+        if model._graph is None and shape is not None and model._stack:
+            model.build(tuple(shape))
+        return model
 
     def count_params(self):
         if self._graph is None:
