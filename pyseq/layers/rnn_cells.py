@@ -10,7 +10,7 @@ supported: they would need a per-step Python loop with autodiff.
 
 import numpy as np
 
-from .base import Layer
+from .base import Layer, serialize
 from .recurrent import GRU, LSTM, SimpleRNN
 
 __all__ = ["SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells", "RNN"]
@@ -202,8 +202,7 @@ class StackedRNNCells(_StepLayer):
 
     def get_config(self):
         config = super().get_config()
-        config["cells"] = [{"class_name": type(c).__name__, "config": c.get_config()}
-                           for c in self.cells]
+        config["cells"] = [serialize(c) for c in self.cells]
         return config
 
     @classmethod
@@ -360,8 +359,7 @@ class RNN(Layer):
         config.update(return_sequences=self.return_sequences, return_state=self.return_state,
                       go_backwards=self.go_backwards, stateful=self.stateful,
                       unroll=self.unroll, zero_output_for_mask=self.zero_output_for_mask,
-                      cell={"class_name": type(self.cell).__name__,
-                            "config": self.cell.get_config()})
+                      cell=serialize(self.cell))
         return config
 
     @classmethod
