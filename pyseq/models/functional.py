@@ -172,5 +172,18 @@ class Model(Trainer, Layer):
             return outs[0]
         return pack_like(self._output_structure, outs)
 
+    # -- configs (Keras's functional form, see functional_config) ----------------------------
+    def get_config(self):
+        """Keras's functional config: layers with their inbound nodes, input and output layers
+        (weights are not part of it)."""
+        from . import functional_config
+        return functional_config.get_config(self)
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        """The model ``get_config()`` (pyseq's or Keras's) describes, with fresh weights."""
+        from . import functional_config
+        return functional_config.from_config(cls, config, custom_objects)
+
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}>"
