@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from layer_checks import keras_or_skip
+from layer_checks import keras_or_skip, to_numpy
 from pyseq import initializers, layers, models
 
 # constructor arguments for the exported layer classes that have required ones
@@ -254,3 +254,128 @@ def test_sequential_config_matches_and_loads_in_keras():
     again = models.Sequential.from_config(back)
     x = np.random.default_rng(2).standard_normal((2, 6, 4)).astype(np.float32)
     _same_model(model, again, x)
+
+
+# -- functional models -----------------------------------------------------------------------
+def _two_towers(scalar=True):
+    a, b = layers.Input((4,), name="a"), layers.Input((3,), name="b")
+    x = layers.Dense(3, activation="tanh")(a)
+    shared = layers.Dense(3, name="shared")
+    y = shared(x)
+    z = shared(layers.Add()([y, b]))  # a second call of the same layer: node index 1
+    joined = layers.Concatenate()([z, x])
+    # ``tensor * 2.0`` is a Multiply with a constant, which only pyseq reads back
+    return models.Model([a, b], [y, joined * 2.0 if scalar else joined], name="towers")
+
+
+def _sequence_graph():
+    tokens = layers.Input((7,), dtype="int32", name="tokens")
+    e = layers.Embedding(20, 6, mask_zero=True)(tokens)
+    seq, h, c = layers.LSTM(4, return_sequences=True, return_state=True)(e)
+    att = layers.MultiHeadAttention(2, 3)(seq, value=seq)
+    inner = models.Sequential([layers.Input((4,)), layers.Dense(2)], name="head")
+    pooled = layers.GlobalAveragePooling1D()(att)
+    return models.Model({"tokens": tokens}, {"out": inner(pooled), "state": h + c})
+
+
+def _nested_twice():
+    i = layers.Input((4,))
+    inner = models.Model(i, layers.Dense(4, activation="relu")(i), name="inner")
+    a = layers.Input((4,))
+    y = inner(a)
+    return models.Model(a, [y, inner(layers.Dense(4)(y))])  # the nested model's node 1
+
+
+def _functional_inputs(model, rng):
+    flat = []
+    for t in model.inputs:
+        if t.dtype == "int32":
+            flat.append(rng.integers(0, 20, (3,) + t.shape[1:]).astype(np.int32))
+        else:
+            flat.append(rng.standard_normal((3,) + t.shape[1:]).astype(np.float32))
+    if isinstance(model.input, dict):
+        return dict(zip(model.input, flat))
+    return flat if len(flat) > 1 else flat[0]
+
+
+def _same_outputs(a, b, x):
+    b.set_weights(a.get_weights())
+    pa, pb = a.predict(x, verbose=0), b.predict(x, verbose=0)
+    if isinstance(pa, dict):
+        assert set(pa) == set(pb)
+        pa, pb = [pa[k] for k in sorted(pa)], [pb[k] for k in sorted(pa)]
+    for u, v in zip(pa if isinstance(pa, list) else [pa], pb if isinstance(pb, list) else [pb]):
+        np.testing.assert_array_equal(u, v)
+
+
+@pytest.mark.parametrize("build", [_two_towers, _sequence_graph, _nested_twice])
+def test_functional_round_trip_through_json(build):
+    model = build()
+    config = _json(model.get_config())
+    assert set(config) == {"name", "trainable", "layers", "input_layers", "output_layers"}
+    for entry in config["layers"]:
+        assert {"module", "class_name", "config", "registered_name", "name",
+                "inbound_nodes"} <= set(entry)
+    clone = models.Model.from_config(config)
+    assert clone.name == model.name
+    assert _summary_text(clone) == _summary_text(model)
+    assert [type(la) for la in clone.layers] == [type(la) for la in model.layers]
+    assert json.dumps(clone.get_config()) == json.dumps(config)
+    _same_outputs(model, clone, _functional_inputs(model, np.random.default_rng(3)))
+
+
+def test_functional_config_names_nodes_as_keras():
+    config = _json(_two_towers().get_config())
+    entries = {e["name"]: e for e in config["layers"]}
+    assert config["input_layers"] == [["a", 0, 0], ["b", 0, 0]]
+    assert config["output_layers"][0] == ["shared", 0, 0]
+    assert entries["a"]["inbound_nodes"] == []
+    nodes = entries["shared"]["inbound_nodes"]
+    assert len(nodes) == 2
+    history = nodes[1]["args"][0]["config"]["keras_history"]
+    assert entries[history[0]]["class_name"] == "Add" and history[1:] == [0, 0]
+    add_args = entries[history[0]]["inbound_nodes"][0]["args"]
+    assert [t["config"]["keras_history"] for t in add_args[0]] == [["shared", 0, 0],
+                                                                    ["b", 0, 0]]
+    assert add_args[0][1]["config"]["shape"] == [None, 3]
+    sequence = _json(_sequence_graph().get_config())
+    assert sequence["input_layers"] == {"tokens": ["tokens", 0, 0]}
+    lstm = next(e for e in sequence["layers"] if e["class_name"] == "LSTM")
+    mha = next(e for e in sequence["layers"] if e["class_name"] == "MultiHeadAttention")
+    assert mha["inbound_nodes"][0]["kwargs"]["value"]["config"]["keras_history"] == \
+        [lstm["name"], 0, 0]
+    head = next(e for e in sequence["layers"] if e["name"] == "head")
+    assert head["class_name"] == "Sequential" and head["module"] == "keras"
+
+
+@pytest.mark.parametrize("mutate,match", [
+    (lambda c: c.pop("output_layers"), "expects a dict"),
+    (lambda c: c.update(output_layers=["nowhere", 0, 0]), "no layer named 'nowhere'"),
+    (lambda c: c.update(output_layers=["shared", 5, 0]), "has no output"),
+    (lambda c: c.update(input_layers=[["a", 0]]), "expected \\[layer name"),
+    (lambda c: c["layers"].pop(0), "need tensors no layer"),  # input "a" is gone
+])
+def test_bad_functional_configs_raise(mutate, match):
+    config = _json(_two_towers().get_config())
+    mutate(config)
+    with pytest.raises(ValueError, match=match):
+        models.Model.from_config(config)
+
+
+def test_functional_configs_cross_load_with_keras():
+    keras = keras_or_skip()
+    model = _two_towers(scalar=False)
+    config = _json(model.get_config())
+    theirs = keras.Model.from_config(config)  # Keras reads pyseq's config
+    assert theirs.count_params() == model.count_params()
+    assert [la.name for la in theirs.layers] == [la.name for la in model.layers]
+    for v, w in zip(theirs.weights, model.get_weights()):
+        v.assign(w)
+    x = _functional_inputs(model, np.random.default_rng(4))
+    import torch
+    k_out = theirs([torch.tensor(a) for a in x])
+    for u, v in zip(model.predict(x, verbose=0), k_out):
+        np.testing.assert_allclose(u, to_numpy(v), rtol=1e-5, atol=1e-6)
+    again = models.Model.from_config(_json(theirs.get_config()))  # and pyseq reads Keras's
+    assert again.count_params() == model.count_params()
+    _same_outputs(model, again, x)
