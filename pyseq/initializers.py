@@ -4,6 +4,10 @@ Each is a callable ``init(shape, dtype="float32") -> ndarray``. A ``seed`` makes
 reproducible (the same seed gives the same values on every call); without one, values come from
 a fresh NumPy generator. The distributions and scales are Keras's; the random streams are NumPy's,
 so values match Keras in distribution, not bit for bit.
+
+``get_config()`` has Keras's keys, and ``serialize`` / ``deserialize`` give and read Keras's form
+``{"module": "keras.initializers", "class_name", "config", "registered_name"}``: every layer's
+``*_initializer`` config entry is written so (see ``layers.base``), so that configs are JSON.
 """
 
 import math
