@@ -298,10 +298,21 @@ class Layer:
         config.update(_reg.options_config(self))  # regularizers and constraints, as Keras's
         return config
 
+    # config keys that hold serialised layers (a wrapper's layer, an RNN's cell, a list of
+    # cells): from_config rebuilds them before the constructor sees them
+    _nested_layer_keys = ()
+
     @classmethod
     def from_config(cls, config):
         """The layer ``get_config()`` describes (Keras ``from_config``); weights are not part
         of a config."""
+        config = dict(config)
+        for key in cls._nested_layer_keys:
+            value = config.get(key)
+            if isinstance(value, list):
+                config[key] = [deserialize(v) for v in value]
+            elif value is not None:
+                config[key] = deserialize(value)
         return cls(**config)
 
     def __repr__(self):

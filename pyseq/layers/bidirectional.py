@@ -10,7 +10,7 @@ zero_output_for_mask = return_sequences.
 import numpy as np
 
 from ._regularization import run_backward, run_forward
-from .base import Layer, deserialize, serialize
+from .base import Layer, serialize
 from .recurrent import _RNN, _as_mask
 from .rnn_cells import RNN
 
@@ -44,6 +44,7 @@ def _set_zero_output(layer, value):
 
 
 class Bidirectional(Layer):
+    _nested_layer_keys = ("layer", "backward_layer")
     supports_masking = True
 
     def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kwargs):
@@ -235,11 +236,3 @@ class Bidirectional(Layer):
         config.update(merge_mode=self.merge_mode, layer=layer,
                       backward_layer=serialize(self.backward_layer))
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["layer"] = deserialize(config["layer"])
-        if config.get("backward_layer") is not None:
-            config["backward_layer"] = deserialize(config["backward_layer"])
-        return cls(**config)

@@ -118,6 +118,8 @@ class StackedRNNCells(_StepLayer):
     Called on its own, ``stack(x_t, states)`` runs one step: states one entry per cell (a list,
     or one array for a one-state cell), returned in the same nesting (Keras's)."""
 
+    _nested_layer_keys = ("cells",)
+
     def __init__(self, cells, **kwargs):
         super().__init__(**kwargs)
         cells = list(cells)
@@ -205,19 +207,14 @@ class StackedRNNCells(_StepLayer):
         config["cells"] = [serialize(c) for c in self.cells]
         return config
 
-    @classmethod
-    def from_config(cls, config):
-        from .base import deserialize
-        config = dict(config)
-        config["cells"] = [deserialize(c) for c in config["cells"]]
-        return cls(**config)
-
 
 class RNN(Layer):
     """Keras ``RNN(cell)`` for the built-in cells: the fused layer of each cell over the
     sequence (several cells: one after the other, each seeing the previous one's outputs and
     the mask). With return_state the states follow the output: flat for one cell, one list
     per cell for several (Keras's nesting)."""
+
+    _nested_layer_keys = ("cell",)
 
     supports_masking = True
 
@@ -361,10 +358,3 @@ class RNN(Layer):
                       unroll=self.unroll, zero_output_for_mask=self.zero_output_for_mask,
                       cell=serialize(self.cell))
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        from .base import deserialize
-        config = dict(config)
-        config["cell"] = deserialize(config["cell"])
-        return cls(**config)

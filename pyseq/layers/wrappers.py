@@ -2,13 +2,15 @@
 
 import numpy as np
 
-from .base import Layer, deserialize, serialize
+from .base import Layer, serialize
 from .core import check_rank
 from .normalization import BatchNormalization
 
 
 class TimeDistributed(Layer):
     """Applies ``layer`` to each slice x[:, t]; the inner layer sees (B*T, ...) in one call."""
+
+    _nested_layer_keys = ("layer",)
 
     supports_masking = True
 
@@ -22,12 +24,6 @@ class TimeDistributed(Layer):
         config = super().get_config()
         config["layer"] = serialize(self.layer)
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["layer"] = deserialize(config["layer"])
-        return cls(**config)
 
     def build(self, input_shape):
         check_rank(self, input_shape, min_rank=3)
