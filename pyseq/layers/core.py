@@ -25,29 +25,30 @@ def check_rank(layer, shape, min_rank=None, exact=None):
                          f"{min_rank}, got shape {shape} (rank {len(shape)})")
 
 
-def cast_float(x, dtype, owner="layer"):
-    """``x`` in the layer's float dtype (no copy when it already is). ``owner`` names the layer in
-    the TypeError that anything other than a numeric array-like gets."""
+def _numeric(x, owner, kinds):
+    """``x`` as a NumPy array whose dtype kind is one of ``kinds``; TypeError naming ``owner``
+    for anything else."""
     if not isinstance(x, np.ndarray):
         try:
             x = np.asarray(x)
         except (TypeError, ValueError) as e:
             raise TypeError(f"[{owner}] expects a numeric array, got {type(x).__name__}") from e
-    if x.dtype.kind not in "biuf":
+    if x.dtype.kind not in kinds:
         raise TypeError(f"[{owner}] expects a numeric array, got dtype {x.dtype}")
+    return x
+
+
+def cast_float(x, dtype, owner="layer"):
+    """``x`` in the layer's float dtype (no copy when it already is). ``owner`` names the layer in
+    the TypeError that anything other than a real numeric array-like gets."""
+    x = _numeric(x, owner, "biuf")
     return x if x.dtype == dtype else x.astype(dtype)
 
 
 def as_array(x, owner="layer"):
     """``x`` as a NumPy array of numbers (any numeric dtype, for the layers that only move
     entries around); TypeError naming ``owner`` for anything else."""
-    try:
-        x = np.asarray(x)
-    except (TypeError, ValueError) as e:
-        raise TypeError(f"[{owner}] expects a numeric array, got {type(x).__name__}") from e
-    if x.dtype.kind not in "biufc":
-        raise TypeError(f"[{owner}] expects a numeric array, got dtype {x.dtype}")
-    return x
+    return _numeric(x, owner, "biufc")
 
 
 class InputLayer(Layer):
