@@ -13,6 +13,21 @@ from pyseq import layers
 pytestmark = KERAS_WARNINGS
 
 
+def _predict_and_fit_as_keras(keras, build, x, y, epochs):
+    """build(layers, Model, Input) on both sides with Keras's weights: the same predictions,
+    then the same loss history over a few epochs of SGD."""
+    k = build(keras.layers, keras.Model, keras.Input)
+    p = build(layers, pyseq.Model, pyseq.Input)
+    p.set_weights(keras_weights(k))
+    np.testing.assert_allclose(p.predict(x, verbose=0), to_numpy(k.predict(x, verbose=0)),
+                               rtol=1e-4, atol=1e-5)
+    k.compile(keras.optimizers.SGD(0.1), "mse")
+    p.compile(pyseq.optimizers.SGD(0.1), "mse")
+    opts = dict(epochs=epochs, batch_size=2, verbose=0, shuffle=False)
+    np.testing.assert_allclose(p.fit(x, y, **opts).history["loss"],
+                               k.fit(x, y, **opts).history["loss"], rtol=1e-4, atol=1e-6)
+
+
 def _flat(v):
     return [u for w in v for u in _flat(w)] if isinstance(v, (list, tuple)) else [v]
 
@@ -87,19 +102,10 @@ def test_stacked_cells_symbolic_states_nest_as_keras(stack):
         for s in o[1:]:
             heads += [L.Dense(2)(t) for t in (s if isinstance(s, list) else [s])]
         return Model(i, L.Dense(1)(L.Concatenate()(heads)))
-    k = build(keras.layers, keras.Model, keras.Input)
-    p = build(layers, pyseq.Model, pyseq.Input)
-    p.set_weights(keras_weights(k))
     rng = np.random.default_rng(3)
     x = rng.standard_normal((5, 6, 4)).astype("float32")
     y = rng.standard_normal((5, 1)).astype("float32")
-    np.testing.assert_allclose(p.predict(x, verbose=0), to_numpy(k.predict(x, verbose=0)),
-                               rtol=1e-4, atol=1e-5)
-    k.compile(keras.optimizers.SGD(0.1), "mse")
-    p.compile(pyseq.optimizers.SGD(0.1), "mse")
-    opts = dict(epochs=3, batch_size=2, verbose=0, shuffle=False)
-    np.testing.assert_allclose(p.fit(x, y, **opts).history["loss"],
-                               k.fit(x, y, **opts).history["loss"], rtol=1e-4, atol=1e-6)
+    _predict_and_fit_as_keras(keras, build, x, y, epochs=3)
 
 
 # -- Keras's state API: state_size, output_size, get_initial_state -------------------------------
@@ -171,16 +177,7 @@ def test_time_distributed_passes_the_mask_to_the_inner_layer(inner):
         i = Input((3, 6), dtype="int32")
         h = L.TimeDistributed(TD_INNER[inner](L))(L.Embedding(15, 4, mask_zero=True)(i))
         return Model(i, L.Dense(1)(L.Flatten()(h)))
-    k = build(keras.layers, keras.Model, keras.Input)
-    p = build(layers, pyseq.Model, pyseq.Input)
-    p.set_weights(keras_weights(k))
-    np.testing.assert_allclose(p.predict(ids, verbose=0), to_numpy(k.predict(ids, verbose=0)),
-                               rtol=1e-4, atol=1e-5)
-    k.compile(keras.optimizers.SGD(0.1), "mse")
-    p.compile(pyseq.optimizers.SGD(0.1), "mse")
-    opts = dict(epochs=2, batch_size=2, verbose=0, shuffle=False)
-    np.testing.assert_allclose(p.fit(ids, y, **opts).history["loss"],
-                               k.fit(ids, y, **opts).history["loss"], rtol=1e-4, atol=1e-6)
+    _predict_and_fit_as_keras(keras, build, ids, y, epochs=2)
 
 
 @pytest.mark.parametrize("masked", [False, True])
