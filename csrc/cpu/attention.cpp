@@ -537,6 +537,17 @@ inline void pack_transposed(float* __restrict dst, const float* __restrict src, 
 // block still owes to the changes of m during it.
 struct SoftmaxLanes {
   alignas(64) float m[kTq], l[kTq], sum[kTq], alpha[kTq];
+  void start_tile() {
+    std::fill(m, m + kTq, -std::numeric_limits<float>::infinity());
+    std::fill(l, l + kTq, 0.0f);
+  }
+  void start_block() {
+    std::fill(sum, sum + kTq, 0.0f);
+    std::fill(alpha, alpha + kTq, 1.0f);
+  }
+  void end_block() {
+    for (int q = 0; q < kTq; ++q) l[q] += sum[q];
+  }
 };
 
 // The reference maximum is raised only when a score exceeds it by more than 2^kLazyMax (as in
@@ -705,16 +716,14 @@ void fused_forward_tile(const AttentionForward<float>& a, std::int64_t bk, std::
   // lanes past 16·V, which the blocks never write, read by query_rows' last 6-row block
   if (V < kTv) std::fill(S, S + bk * kTq, 0.0f);
   SoftmaxLanes st;
-  std::fill(st.m, st.m + kTq, -std::numeric_limits<float>::infinity());
-  std::fill(st.l, st.l + kTq, 0.0f);
+  st.start_tile();
   const __m512i qidx0 = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(i0)),
                                          _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
   const std::uint8_t* km = o.key_mask ? o.key_mask + b * Lk : nullptr;
   const std::int64_t kend = kCausal ? std::min(Lk, i0 + mq) : Lk;
   for (std::int64_t j0 = 0; j0 < kend; j0 += bk) {
     const std::int64_t nk = std::min(bk, kend - j0);
-    std::fill(st.sum, st.sum + kTq, 0.0f);
-    std::fill(st.alpha, st.alpha + kTq, 1.0f);
+    st.start_block();
     for (std::int64_t j = j0; j < j0 + nk; j += kTr) {
       unsigned valid = 0;
       for (int r = 0; r < kTr; ++r)
@@ -729,9 +738,7 @@ void fused_forward_tile(const AttentionForward<float>& a, std::int64_t bk, std::
                                                                     valid, j, qidx0, st);
         });
     }
-    for (int v = 0; v < V; ++v)
-      _mm512_store_ps(st.l + 16 * v, _mm512_add_ps(_mm512_load_ps(st.l + 16 * v),
-                                                   _mm512_load_ps(st.sum + 16 * v)));
+    st.end_block();
     query_rows<kD>(O, dvp, dvp, st.alpha, S, Vr + j0 * ldv, ldv, mq, nk, kCausal ? i0 - j0 : kNoDiagonal);
   }
   for (std::int64_t q = 0; q < mq; ++q) {
