@@ -203,6 +203,22 @@ def test_attention_fused_causal_diagonal(lq, lk):
         check_against_reference(Problem(1, 2, lq, lk, d, dv, np.float32, causal=True, seed=lq + d))
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("lq,lk", [(150, 150), (100, 170), (170, 100), (150, 197)])
+def test_attention_fused_heads_in_sequence(threads, lq, lk):
+    # Whole heads per task (B·N a multiple of the threads, or at least four per thread): each
+    # thread keeps one copy of a head's keys and values and replaces it head after head. Nine
+    # causal heads on one to three threads, with Lq shorter, equal and longer than Lk.
+    n0 = pyseq.get_num_threads()
+    try:
+        pyseq.set_num_threads(threads)
+        for d, dv, mask in [(64, 64, "none"), (32, 48, "key")]:
+            check_against_reference(Problem(3, 3, lq, lk, d, dv, np.float32, causal=True,
+                                            mask=mask, seed=lq + lk + d))
+    finally:
+        pyseq.set_num_threads(n0)
+
+
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("mask", ["none", "key"])
 @pytest.mark.parametrize("climb", ["up", "down", "jumps"])
