@@ -16,6 +16,14 @@ def _positive_or_none(owner, name, v):
     return None if v is None else float(v)
 
 
+def _count_or_none(owner, name, v, minimum):
+    """v, an integer >= minimum, or None; else ValueError."""
+    if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer))
+                          or v < minimum):
+        raise ValueError(f"[{owner}] {name} must be an integer >= {minimum} or None, got {v!r}")
+    return v
+
+
 def _number(owner, name, v, low=None, high=None, low_open=False):
     """A real number within [low, high] ((low, high] with low_open), else ValueError/TypeError."""
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer,
@@ -53,23 +61,12 @@ class Optimizer:
             raise ValueError(f"[{owner}] give only one of clipnorm, clipvalue and "
                              f"global_clipnorm, got clipnorm={clipnorm}, clipvalue={clipvalue},"
                              f" global_clipnorm={global_clipnorm}")
-        if gradient_accumulation_steps is not None and (
-                isinstance(gradient_accumulation_steps, bool)
-                or not isinstance(gradient_accumulation_steps, (int, np.integer))
-                or gradient_accumulation_steps < 2):
-            raise ValueError(f"[{owner}] gradient_accumulation_steps must be an integer >= 2 "
-                             f"or None, got {gradient_accumulation_steps!r}")
-        self.gradient_accumulation_steps = (None if gradient_accumulation_steps is None
-                                            else int(gradient_accumulation_steps))
+        steps = _count_or_none(owner, "gradient_accumulation_steps", gradient_accumulation_steps, 2)
+        self.gradient_accumulation_steps = None if steps is None else int(steps)
         self.use_ema = bool(use_ema)
         self.ema_momentum = _number(owner, "ema_momentum", ema_momentum, 0.0, 1.0)
-        if ema_overwrite_frequency is not None and (
-                isinstance(ema_overwrite_frequency, bool)
-                or not isinstance(ema_overwrite_frequency, (int, np.integer))
-                or ema_overwrite_frequency < 1):
-            raise ValueError(f"[{owner}] ema_overwrite_frequency must be an integer >= 1 or "
-                             f"None, got {ema_overwrite_frequency!r}")
-        self.ema_overwrite_frequency = ema_overwrite_frequency
+        self.ema_overwrite_frequency = _count_or_none(owner, "ema_overwrite_frequency",
+                                                      ema_overwrite_frequency, 1)
         self.loss_scale_factor = None
         self._learning_rate = None
         self.learning_rate = learning_rate
