@@ -349,6 +349,30 @@ def test_attention_blocks_tile_boundaries(attention_check, L, causal):
                                                                       seed=L + 1), tile)
 
 
+@pytest.mark.parametrize("causal", [False, True])
+def test_attention_blocks_carry_nan_scores_into_their_rows(attention_check, causal):
+    # As the CPU kernels and PyTorch: a NaN in a query makes its row of o, lse and dq NaN; a NaN
+    # in a key makes the rows of every query that sees it NaN; the other rows stay finite.
+    rng = np.random.default_rng(3)
+    B, N, Lq, Lk, D, Dv, tile = 1, 2, 21, 27, 8, 5, 8
+    q, k = (rng.standard_normal((B, L, N, D)) for L in (Lq, Lk))
+    v, do = rng.standard_normal((B, Lk, N, Dv)), rng.standard_normal((B, Lq, N, Dv))
+    q[0, 5, 0, 3] = np.nan   # query 5 of head 0: every score NaN
+    k[0, 12, 1, 2] = np.nan  # key 12 of head 1: NaN for every query that sees it
+    header = np.zeros(16, np.int64)
+    header[:10] = [B, N, Lq, Lk, D, Dv, int(causal), 0, 0, tile]
+    arrays = [np.array([0.0]), np.array([1.0 / np.sqrt(D)]), q, k, v, do]
+    o, lse, dq, _, _ = split(attention_check(header, arrays), (B, Lq, N, Dv), (B, N, Lq), (B, Lq, N, D),
+                             (B, Lk, N, D), (B, Lk, N, Dv))
+    nan_rows = np.zeros((Lq, N), bool)
+    nan_rows[5, 0] = True
+    nan_rows[12 if causal else 0:, 1] = True
+    assert np.isnan(o[0]).all(axis=-1)[nan_rows].all() and np.isfinite(o[0][~nan_rows]).all()
+    assert np.isnan(lse[0].T[nan_rows]).all() and np.isfinite(lse[0].T[~nan_rows]).all()
+    assert np.isnan(dq[0]).all(axis=-1)[nan_rows].all()
+    assert np.isfinite(dq[0, :, 0][~nan_rows[:, 0]]).all()
+
+
 def test_gemm_row_major_mapping(tmp_path):
     # gemm.cu's row-major to column-major translation, through a column-major product on the host
     exe = build_host_check("cuda_gemm_check", tmp_path)

@@ -154,7 +154,7 @@ __host__ __device__ void attention_forward_block(const Exec& ex, T* smem, int bn
       T sum = 0;
       for (int c = lane; c < Bc; c += ex.lanes()) {
         const T s = c < cols ? Ss[r * S + c] : neg_inf;
-        const T e = s == neg_inf ? T(0) : exp(s - m_new);  // m_new finite whenever s is
+        const T e = s == neg_inf ? T(0) : exp(s - m_new);  // m_new finite whenever s is; NaN stays
         sum += e;
         T w = e;
         if (p.dropout) w = dropout_bits(key, std::uint32_t(j0 + c)) >= p.threshold ? e * p.keep_scale : T(0);
@@ -178,14 +178,16 @@ __host__ __device__ void attention_forward_block(const Exec& ex, T* smem, int bn
     }
   }
   ex.sync();
+  // l = 0: every key masked (zeros, lse = +inf); NaN (a NaN score: fmax skips it, exp keeps it)
+  // is carried into o and lse, as on the CPU and in PyTorch.
   for (int idx = tid; idx < rows * Dv; idx += ex.threads()) {
     const int r = idx / Dv, e = idx % Dv;
     const T l = l_s[r];
-    o[row_of(b, i0 + r, n, p.Lq, p.N, Dv) + e] = l > 0 ? Os[idx] / l : T(0);
+    o[row_of(b, i0 + r, n, p.Lq, p.N, Dv) + e] = !(l <= 0) ? Os[idx] / l : T(0);
   }
   for (int r = tid; r < rows; r += ex.threads()) {
     const T l = l_s[r];
-    lse[(std::int64_t(b) * p.N + n) * p.Lq + i0 + r] = l > 0 ? m_s[r] + log(l) : T(INFINITY);
+    lse[(std::int64_t(b) * p.N + n) * p.Lq + i0 + r] = !(l <= 0) ? m_s[r] + log(l) : T(INFINITY);
   }
 }
 
