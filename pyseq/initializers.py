@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 from ._keras_config import deserialize_builtin, serialize_builtin
+from ._random import check_seed, seeded_rng
 
 
 def _fans(shape):
@@ -31,12 +32,10 @@ def _fans(shape):
 
 class Initializer:
     def __init__(self, seed=None):
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
-            raise TypeError(f"[{type(self).__name__}] seed must be an int or None, got {seed!r}")
-        self.seed = seed
+        self.seed = check_seed(type(self).__name__, seed)
 
     def _rng(self):
-        return np.random.default_rng(self.seed)
+        return seeded_rng(type(self).__name__, self.seed)
 
     def __call__(self, shape, dtype="float32"):
         raise NotImplementedError

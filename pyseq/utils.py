@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._random import seeded_rng
 from .preprocessing.sequence import make_windows, pad_sequences
 
 
@@ -54,7 +55,7 @@ def sample_from_logits(logits_or_probs, temperature=1.0, *, from_logits=True, se
             output), and p_T ∝ p ** (1 / T), the classic ``sample(preds, temperature)``; zeros
             are never drawn.
         temperature: > 0; below 1 sharpens, above 1 flattens. 0 means greedy (argmax).
-        seed: an int seed for a fresh ``numpy.random.default_rng(seed)``: reproducible draws.
+        seed: an int seed (negative ones too) for a fresh generator: reproducible draws.
         rng: a ``numpy.random.Generator`` to draw from (give seed or rng, not both); neither:
             fresh OS entropy.
 
@@ -64,7 +65,7 @@ def sample_from_logits(logits_or_probs, temperature=1.0, *, from_logits=True, se
     if seed is not None and rng is not None:
         raise ValueError("[sample_from_logits] give seed or rng, not both")
     if rng is None:
-        rng = np.random.default_rng(seed)
+        rng = seeded_rng("sample_from_logits", seed)
     elif not isinstance(rng, np.random.Generator):
         raise TypeError(f"[sample_from_logits] rng must be a numpy.random.Generator, got {type(rng).__name__}")
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float, np.integer, np.floating)) \

@@ -350,6 +350,10 @@ def test_bad_arguments():
         layers.Bidirectional("lstm")
     with pytest.raises(ValueError, match=r"different go_backwards"):
         layers.Bidirectional(layers.LSTM(3), backward_layer=layers.LSTM(3))
+    for rnn in (layers.LSTM, layers.GRU, layers.SimpleRNN):  # as Keras 3: the copy runs backwards too
+        with pytest.raises(ValueError, match=r"\[Bidirectional\] .*different go_backwards, both have True"):
+            layers.Bidirectional(rnn(3, go_backwards=True))
+    layers.Bidirectional(layers.LSTM(3, go_backwards=True), backward_layer=layers.LSTM(3))
     with pytest.raises(ValueError, match=r"\[LSTM\] stateful=True needs a fixed batch size"):
         layers.LSTM(3, stateful=True).build((None, 4, 2))
     with pytest.raises(ValueError, match=r"\[GRU\] kernel_regularizer: .*unknown regularizer"):

@@ -10,6 +10,7 @@ values), and so does a masked query row (as Keras).
 import numpy as np
 
 from .. import ops
+from .._random import seeded_rng
 from .base import Layer
 
 __all__ = ["Attention", "AdditiveAttention"]
@@ -53,7 +54,7 @@ class Attention(Layer):
         self.score_mode = score_mode
         self.dropout = dropout
         self.seed = seed
-        self._rng = np.random.default_rng(seed)
+        self._rng = seeded_rng(self.name, seed)
         self.scale = self.concat_score_weight = None
 
     @staticmethod

@@ -61,8 +61,9 @@ class Bidirectional(Layer):
         base = layer.name[len("forward_"):] if layer.name.startswith("forward_") else layer.name
         self.forward_layer = _clone(layer, name=f"forward_{base}")
         if backward_layer is None:
-            self.backward_layer = _clone(layer, name=f"backward_{base}",
-                                         go_backwards=not layer.go_backwards)
+            # as Keras 3: the copy always runs backwards, so a layer with go_backwards=True is
+            # refused below (Keras 2 flipped it instead)
+            self.backward_layer = _clone(layer, name=f"backward_{base}", go_backwards=True)
         else:
             self.backward_layer = backward_layer
         fw, bw = self.forward_layer, self.backward_layer

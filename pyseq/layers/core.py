@@ -5,6 +5,7 @@ import numpy as np
 from .. import activations as _activations
 from .. import initializers as _initializers
 from .. import ops
+from .._random import seeded_rng
 from . import _regularization as _reg
 from ._call import Node, SymbolicTensor
 from ._keras_args import pop_keras_only
@@ -252,7 +253,7 @@ class Dropout(Layer):
         self.rate = _check_rate(self, rate, allow_one=True)
         self.noise_shape = None if noise_shape is None else tuple(noise_shape)
         self.seed = seed
-        self._rng = np.random.default_rng(seed)
+        self._rng = seeded_rng(self.name, seed)
 
     def get_config(self):
         config = super().get_config()

@@ -26,6 +26,7 @@ import math
 import numpy as np
 
 from .. import ops
+from .._random import seeded_rng
 from .. import regularizers as _regularizers
 from . import _regularization as _reg
 from ._keras_args import pop_keras_only
@@ -174,7 +175,7 @@ class MultiHeadAttention(Layer):
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
         self.seed = seed
-        self._rng = np.random.default_rng(seed)
+        self._rng = seeded_rng(self.name, seed)
 
     # -- calling and building with three inputs --------------------------------------------
     def __call__(self, query, value=None, key=None, **kwargs):

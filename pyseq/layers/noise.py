@@ -4,6 +4,7 @@ dropout); all pass masks on."""
 
 import numpy as np
 
+from .._random import seeded_rng
 from .base import Layer
 from .core import Dropout, _check_rate, cast_float
 
@@ -13,10 +14,8 @@ class _Noise(Layer):
 
     def __init__(self, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
-            raise TypeError(f"[{self.name}] seed must be an int or None, got {seed!r}")
         self.seed = seed
-        self._rng = np.random.default_rng(seed)
+        self._rng = seeded_rng(self.name, seed)
 
 
 class GaussianNoise(_Noise):

@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import activations as _activations
 from .. import ops
+from .._random import seeded_rng
 from . import _rnn_numpy
 from . import _regularization as _reg
 from ._keras_args import pop_keras_only
@@ -71,10 +72,8 @@ class _RNN(Layer):
         self.bias_initializer = bias_initializer
         self.dropout = _rate(cls, "dropout", dropout)
         self.recurrent_dropout = _rate(cls, "recurrent_dropout", recurrent_dropout)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
-            raise TypeError(f"[{cls}] seed must be an int or None, got {seed!r}")
         self.seed = seed
-        self._rng = np.random.default_rng(seed)
+        self._rng = seeded_rng(cls, seed)
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
