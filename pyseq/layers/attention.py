@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import ops
 from .._random import seeded_rng
-from .base import Layer
+from .base import Layer, number_arg
 
 __all__ = ["Attention", "AdditiveAttention"]
 
@@ -47,7 +47,7 @@ class Attention(Layer):
         if score_mode not in ("dot", "concat"):
             raise ValueError(f"[Attention] score_mode must be 'dot' or 'concat', "
                              f"got {score_mode!r}")
-        dropout = float(dropout)
+        dropout = number_arg("Attention", "dropout", dropout)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"[Attention] dropout must be in [0, 1), got {dropout}")
         self.use_scale = bool(use_scale)

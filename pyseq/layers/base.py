@@ -51,6 +51,14 @@ _FLOAT_DTYPES = ("float32", "float64")
 _name_counts = {}
 
 
+def number_arg(owner, name, value):
+    """float(value) for a real number; a TypeError naming the layer and the argument otherwise
+    (a bool, None, a string: float() would take some and give an unnamed error for the others)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"[{owner}] {name} must be a number, got {value!r}")
+    return float(value)
+
+
 def _unique_name(prefix):
     count = _name_counts.get(prefix, 0)
     _name_counts[prefix] = count + 1

@@ -243,6 +243,16 @@ def _check_rate(layer, rate, allow_one=False):
     return float(rate)
 
 
+def noise_shape_arg(layer, noise_shape):
+    """The ``noise_shape`` argument of the dropout layers as a tuple, or None."""
+    if noise_shape is None:
+        return None
+    if not isinstance(noise_shape, (list, tuple)):
+        raise TypeError(f"[{layer.name}] noise_shape must be a tuple (of ints or None) or None, "
+                        f"got {noise_shape!r}")
+    return tuple(noise_shape)
+
+
 class Dropout(Layer):
     """Zeroes inputs with probability ``rate`` in training, scaling the rest by 1/(1-rate)."""
 
@@ -251,7 +261,7 @@ class Dropout(Layer):
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.rate = _check_rate(self, rate, allow_one=True)
-        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+        self.noise_shape = noise_shape_arg(self, noise_shape)
         self.seed = seed
         self._rng = seeded_rng(self.name, seed)
 

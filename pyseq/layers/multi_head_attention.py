@@ -30,7 +30,7 @@ from .._random import seeded_rng
 from .. import regularizers as _regularizers
 from . import _regularization as _reg
 from ._keras_args import pop_keras_only
-from .base import Layer
+from .base import Layer, number_arg
 
 __all__ = ["MultiHeadAttention"]
 
@@ -148,7 +148,7 @@ class MultiHeadAttention(Layer):
                                       value_dim < 1):
             raise ValueError(f"[{n}] value_dim must be a positive integer or None, "
                              f"got {value_dim!r}")
-        dropout = float(dropout)
+        dropout = number_arg(n, "dropout", dropout)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"[{n}] dropout must be in [0, 1), got {dropout}")
         axes = (attention_axes,) if isinstance(attention_axes, (int, np.integer)) \

@@ -6,7 +6,7 @@ import numpy as np
 
 from .._random import seeded_rng
 from .base import Layer
-from .core import Dropout, _check_rate, cast_float
+from .core import Dropout, _check_rate, cast_float, noise_shape_arg
 
 
 class _Noise(Layer):
@@ -80,7 +80,7 @@ class AlphaDropout(_Noise):
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
         self.rate = _check_rate(self, rate)
-        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+        self.noise_shape = noise_shape_arg(self, noise_shape)
 
     def get_config(self):
         config = super().get_config()

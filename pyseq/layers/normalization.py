@@ -5,7 +5,7 @@ import numpy as np
 from .. import initializers as _initializers
 from ._keras_args import pop_keras_only
 from . import _regularization as _reg
-from .base import Layer
+from .base import Layer, number_arg
 from .core import cast_float, check_rank
 
 
@@ -73,7 +73,7 @@ class LayerNormalization(Layer):
         opts = _reg.pop_weight_options("LayerNormalization", kwargs, ("beta", "gamma"))
         super().__init__(**pop_keras_only("LayerNormalization", kwargs))
         _reg.set_weight_options(self, opts)
-        self.axis, self.epsilon = _axis_arg(self, axis), float(epsilon)
+        self.axis, self.epsilon = _axis_arg(self, axis), number_arg(self.name, "epsilon", epsilon)
         self.center, self.scale, self.rms_scaling = bool(center), bool(scale), bool(rms_scaling)
         self.beta_initializer = _initializers.get(beta_initializer)
         self.gamma_initializer = _initializers.get(gamma_initializer)
@@ -149,8 +149,9 @@ class BatchNormalization(Layer):
         opts = _reg.pop_weight_options("BatchNormalization", kwargs, ("beta", "gamma"))
         super().__init__(**pop_keras_only("BatchNormalization", kwargs))
         _reg.set_weight_options(self, opts)
-        self.axis, self.momentum, self.epsilon = _axis_arg(self, axis), float(momentum), \
-            float(epsilon)
+        self.axis = _axis_arg(self, axis)
+        self.momentum = number_arg(self.name, "momentum", momentum)
+        self.epsilon = number_arg(self.name, "epsilon", epsilon)
         self.center, self.scale = bool(center), bool(scale)
         self.beta_initializer = _initializers.get(beta_initializer)
         self.gamma_initializer = _initializers.get(gamma_initializer)
@@ -261,7 +262,7 @@ class RMSNormalization(Layer):
 
     def __init__(self, axis=-1, epsilon=1e-6, **kwargs):
         super().__init__(**kwargs)
-        self.axis, self.epsilon = _axis_arg(self, axis), float(epsilon)
+        self.axis, self.epsilon = _axis_arg(self, axis), number_arg(self.name, "epsilon", epsilon)
 
     def get_config(self):
         config = super().get_config()
