@@ -17,6 +17,19 @@ from helpers import assert_all_close, assert_close, assert_unchanged, copy_input
 
 DTYPES = [np.float32, np.float64]
 GRAD_NAMES = ("dq", "dk", "dv")
+
+# The float32 AVX-512 kernels take their score products from AMX tiles where the CPU has them
+# (split-bfloat16, float32 accuracy), else from FMAs: every test here runs on each path there is.
+PATHS = ["amx", "fma"] if _core.attention_amx_available() else ["fma"]
+
+
+@pytest.fixture(autouse=True, params=PATHS)
+def score_products(request):
+    _core.set_attention_amx(request.param == "amx")
+    try:
+        yield request.param
+    finally:
+        _core.set_attention_amx(True)  # the default
 # Tile sizes (queries, keys) the property tests run under: the default, and small ones so that
 # lengths of a few tiles ± 1 stay cheap. 0 = the kernel's own choice.
 TILES = [(0, 0), (4, 6), (5, 7), (8, 48), (3, 96)]
@@ -530,3 +543,4 @@ def test_every_simd_level(simd, dtype):
             check_against_reference(Problem(1, 1, 200, 211, 64, 64, dtype, causal=causal, seed=14))
     finally:
         _core.set_simd(previous)
+

@@ -202,6 +202,12 @@ void register_attention(py::module_& m) {
                                              std::to_string(bq) + ", " + std::to_string(bk) + ")");
     cpu::set_attention_tiles(bq, bk);
   }, py::arg("block_q"), py::arg("block_k"));
+  m.def("attention_amx_available", &cpu::attention_amx_available,
+        "Whether the float32 attention kernels can use AMX tiles on this CPU.");
+  m.def("set_attention_amx", &cpu::set_attention_amx, py::arg("wanted"),
+        "Lets (True, the default) or stops the float32 attention kernels using AMX tiles.");
+  m.def("get_attention_amx", &cpu::attention_amx_enabled,
+        "Whether the float32 attention kernels use AMX tiles now (wanted and available).");
   m.def("get_attention_tiles", [] {
     int bq, bk;
     cpu::get_attention_tiles(&bq, &bk);

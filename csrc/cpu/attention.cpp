@@ -29,6 +29,8 @@
 
 #if defined(PYSEQ_ISA_LEVEL) && PYSEQ_ISA_LEVEL >= 2
 #include <immintrin.h>
+
+#include "amx_bf16x3.h"
 #endif
 
 #ifndef PYSEQ_ISA
@@ -586,7 +588,7 @@ __attribute__((noinline)) void raise_reference(SoftmaxLanes& st, const __m512* m
 // bit r: key j+r is not masked by the key mask or the end of the keys; with `causal`, query
 // i0+q sees key j+r iff j+r <= i0+q, and the S0 leading vectors of queries, which see none of
 // these keys, get 0.
-template <bool kCausal, int V, int S0, int kD>
+template <bool kCausal, int V, int S0, int kD, bool kFromProducts = false>
 inline void probabilities_fwd_block(float* __restrict P, float* P0, std::int64_t rows,
                                     const float* __restrict K, std::int64_t ldk,
                                     const float* __restrict Qp, std::int64_t D, unsigned valid,
@@ -598,8 +600,9 @@ inline void probabilities_fwd_block(float* __restrict P, float* P0, std::int64_t
     for (int v = 0; v < S0; ++v) _mm512_storeu_ps(P + r * kTq + 16 * v, _mm512_setzero_ps());
   __m512 acc[kTr][W];
   for (int r = 0; r < kTr; ++r)
-    for (int w = 0; w < W; ++w) acc[r][w] = _mm512_setzero_ps();
-  block_fma<kTr, W>(acc, K, ldk, 1, Qp + 16 * S0, kTq, D);
+    for (int w = 0; w < W; ++w)
+      acc[r][w] = kFromProducts ? _mm512_loadu_ps(P + r * kTq + 16 * (w + S0)) : _mm512_setzero_ps();
+  if (!kFromProducts) block_fma<kTr, W>(acc, K, ldk, 1, Qp + 16 * S0, kTq, D);
   __m512 mx[W];
   for (int w = 0; w < W; ++w) mx[w] = ninf;
 #pragma GCC unroll 8
@@ -689,15 +692,50 @@ inline void query_rows(float* C, std::int64_t ldc, std::int64_t cols, const floa
   }
 }
 
+// A score product Sᵀ = K (c·Q)ᵀ (keys × 48 queries) on AMX tiles (amx_bf16x3.h), its operands
+// in bfloat16 parts: a head's K rows (A; zero past Lk, enough rows for a last key block rounded
+// up to 16) and one query tile's c·Qᵀ (B, pairs of 48 columns). Forward and backward compute
+// Sᵀ alike, bit for bit, so that backward's P = exp(S - lse) matches forward's lse exactly (a
+// float32 score rounded differently in the two would be amplified by the exp). The backward's
+// dPᵀ = V (scale·dO)ᵀ is a second one.
+struct ScoreParts {
+  std::int64_t kp, key_rows;
+  Buffer<bf16> keys_, queries_;
+  ScoreParts(std::int64_t Lk, std::int64_t D)
+      : kp(round_up(D, 32)), key_rows(round_up(Lk, 16) + 16), keys_(3 * key_rows * kp),
+        queries_(3 * kp * kTq) {}
+  Bf16x3 keys(std::int64_t j) {
+    bf16* k = keys_.get() + j * kp;
+    return {{k, k + key_rows * kp, k + 2 * key_rows * kp}};
+  }
+  Bf16x3 queries() {
+    bf16* q = queries_.get();
+    return {{q, q + kp * kTq, q + 2 * kp * kTq}};
+  }
+  // rows [0, Lk) of K (D columns, ld apart)
+  void load_keys(const float* K, std::int64_t ld, std::int64_t Lk, std::int64_t D) {
+    split_rows(keys(0), kp, K, ld, Lk, D);
+    for (int s = 0; s < 3; ++s) std::fill(keys(Lk).part[s], keys(key_rows).part[s], bf16(0));
+  }
+  // Qp = c·Qᵀ (D × 48)
+  void load_queries(const float* Qp, std::int64_t D) { split_pairs(queries(), kp, Qp, kTq, D, kTq); }
+  // Sᵀ rows [j0, j0 + round_up(nk, 16)) into S (rows of 48)
+  void product(float* S, std::int64_t j0, std::int64_t nk) {
+    product_by_48(S, keys(j0), queries(), round_up(nk, 16), kp);
+  }
+};
+
 // One tile of 48 queries [i0, i0+48) of head (b, n) against every key it can see. K and V are
 // the head's rows, ldk and ldv apart: round_up(Lk, 8) rows of K, rows of V with round_up(Dv, 16)
 // readable columns (see HeadCopy). O: 48 rows of round_up(Dv, 16).
 // V: vectors of queries in use (3; fewer for a last tile of at most 32 or 16 queries).
 // kD: 64 where D = Dv = 64 (then every stride and length below is a constant), else 0.
-template <bool kCausal, int V, int kD>
+// amx: the head's keys in parts (ScoreParts::load_keys done), or null (AVX-512 products).
+template <bool kCausal, int V, int kD, bool kAmx>
 void fused_forward_tile(const AttentionForward<float>& a, std::int64_t bk, std::int64_t b,
                         std::int64_t n, std::int64_t i0, const float* K, std::int64_t ldk,
-                        const float* Vr, std::int64_t ldv, float* Qp, float* S, float* O) {
+                        const float* Vr, std::int64_t ldv, float* Qp, float* S, float* O,
+                        ScoreParts* amx) {
   const AttentionOptions& o = a.opt;
   const std::int64_t N = o.N, D = kD ? kD : o.D, Dv = kD ? kD : o.Dv, Lq = o.Lq, Lk = o.Lk;
   if (kD) ldk = ldv = kD;
@@ -706,6 +744,7 @@ void fused_forward_tile(const AttentionForward<float>& a, std::int64_t bk, std::
   {  // Qp = c·Qᵀ (D × 48), queries past Lq zero
     const float* Q = a.q + ((b * Lq + i0) * N + n) * D;
     pack_transposed(Qp, Q, N * D, mq, D, c);
+    if (kAmx) amx->load_queries(Qp, D);
     // The head's next two tiles (the next tasks, on one thread or the other): their queries
     // come from memory, and read cold here they cost 5 % of the forward.
     for (std::int64_t q = std::max<std::int64_t>(0, i0 - 2 * kTq); q < i0; ++q)
@@ -724,6 +763,7 @@ void fused_forward_tile(const AttentionForward<float>& a, std::int64_t bk, std::
   for (std::int64_t j0 = 0; j0 < kend; j0 += bk) {
     const std::int64_t nk = std::min(bk, kend - j0);
     st.start_block();
+    if (kAmx) amx->product(S, j0, nk);  // Sᵀ, for the blocks' epilogues
     for (std::int64_t j = j0; j < j0 + nk; j += kTr) {
       unsigned valid = 0;
       for (int r = 0; r < kTr; ++r)
@@ -731,10 +771,10 @@ void fused_forward_tile(const AttentionForward<float>& a, std::int64_t bk, std::
       const float* Kj = K + j * ldk;
       float* Pr = S + (j - j0) * kTq;
       if (!kCausal || j + kTr - 1 <= i0)
-        probabilities_fwd_block<false, V, 0, kD>(Pr, S, j - j0, Kj, ldk, Qp, D, valid, j, qidx0, st);
+        probabilities_fwd_block<false, V, 0, kD, kAmx>(Pr, S, j - j0, Kj, ldk, Qp, D, valid, j, qidx0, st);
       else
         with_unseen_vectors<V>(j, i0, [&](auto s0) {
-          probabilities_fwd_block<true, V, decltype(s0)::value, kD>(Pr, S, j - j0, Kj, ldk, Qp, D,
+          probabilities_fwd_block<true, V, decltype(s0)::value, kD, kAmx>(Pr, S, j - j0, Kj, ldk, Qp, D,
                                                                     valid, j, qidx0, st);
         });
     }
@@ -760,6 +800,7 @@ void fused_forward_tile(const AttentionForward<float>& a, std::int64_t bk, std::
 // copying the rows as causal tiles first need them, with the next tile's rows prefetched, was
 // no faster than this one copy per head.)
 // K: round_up(Lk, 8) rows of D; V: round_up(Lk, 8) rows of round_up(Dv, 16); zero-padded.
+// Either may be left out (k or v null) where the AMX tiles take that operand in parts instead.
 struct HeadCopy {
   std::int64_t Lk, D, Dv, dvp, head = -1;
   Buffer<float> K, V;
@@ -769,12 +810,14 @@ struct HeadCopy {
     if (bn == head) return;
     head = bn;
     for (std::int64_t j = 0; j < Lk; ++j) {
-      std::copy(k + j * ldk, k + j * ldk + D, K.get() + j * D);
-      std::copy(v + j * ldv, v + j * ldv + Dv, V.get() + j * dvp);
-      std::fill(V.get() + j * dvp + Dv, V.get() + (j + 1) * dvp, 0.0f);
+      if (k) std::copy(k + j * ldk, k + j * ldk + D, K.get() + j * D);
+      if (v) {
+        std::copy(v + j * ldv, v + j * ldv + Dv, V.get() + j * dvp);
+        std::fill(V.get() + j * dvp + Dv, V.get() + (j + 1) * dvp, 0.0f);
+      }
     }
-    std::fill(K.get() + Lk * D, K.get() + round_up(Lk, kTr) * D, 0.0f);
-    std::fill(V.get() + Lk * dvp, V.get() + round_up(Lk, kTr) * dvp, 0.0f);
+    if (k) std::fill(K.get() + Lk * D, K.get() + round_up(Lk, kTr) * D, 0.0f);
+    if (v) std::fill(V.get() + Lk * dvp, V.get() + round_up(Lk, kTr) * dvp, 0.0f);
   }
 };
 
@@ -787,9 +830,12 @@ void fused_forward_impl(const AttentionForward<float>& a) {
   const std::int64_t N = o.N, D = o.D, Dv = o.Dv, Lk = o.Lk, BN = o.B * N;
   const std::int64_t nqt = (o.Lq + kTq - 1) / kTq, dvp = round_up(Dv, 16);
   std::atomic<std::int64_t> next{0};
+  const bool use_amx = attention_amx_enabled();
   run_team([&](const Team&) {
-    Buffer<float> Qp(D * kTq), S(bk * kTq), O(dvp * kTq);
+    Buffer<float> Qp(D * kTq), S(round_up(bk, 16) * kTq), O(dvp * kTq);
     HeadCopy kv(Lk, D, Dv);
+    std::unique_ptr<ScoreParts> amx(use_amx ? new ScoreParts(Lk, D) : nullptr);
+    if (amx) amx_begin();
     // Head by head (its keys and values stay in L2 for all its query tiles); within a head,
     // the last query tiles first (under causal masking they see the most keys). Whole heads per
     // task where they spread evenly over the team (each head is then copied once), else tiles.
@@ -799,17 +845,29 @@ void fused_forward_impl(const AttentionForward<float>& a) {
     for_tasks(next, BN * nqt / per, [&](std::int64_t task) {
       for (std::int64_t t = task * per; t < (task + 1) * per; ++t) {
         const std::int64_t bn = t / nqt, qt = nqt - 1 - t % nqt, b = bn / N, n = bn % N;
-        kv.load(bn, a.k + (b * Lk * N + n) * D, N * D, a.v + (b * Lk * N + n) * Dv, N * Dv);
+        if (kv.head != bn) {
+          const float* k = a.k + (b * Lk * N + n) * D;
+          kv.load(bn, amx ? nullptr : k, N * D, a.v + (b * Lk * N + n) * Dv, N * Dv);
+          if (amx) amx->load_keys(k, N * D, Lk, D);
+        }
         const std::int64_t mq = std::min<std::int64_t>(kTq, o.Lq - qt * kTq);
-        auto tile = !d64 ? (mq > 32   ? fused_forward_tile<kCausal, 3, 0>
-                            : mq > 16 ? fused_forward_tile<kCausal, 2, 0>
-                                      : fused_forward_tile<kCausal, 1, 0>)
-                         : (mq > 32   ? fused_forward_tile<kCausal, 3, 64>
-                            : mq > 16 ? fused_forward_tile<kCausal, 2, 64>
-                                      : fused_forward_tile<kCausal, 1, 64>);
-        tile(a, bk, b, n, qt * kTq, kv.K.get(), D, kv.V.get(), dvp, Qp.get(), S.get(), O.get());
+        auto run = [&](auto nv, auto amx_on) {
+          constexpr int V = decltype(nv)::value;
+          constexpr bool A = decltype(amx_on)::value;
+          auto tile = d64 ? fused_forward_tile<kCausal, V, 64, A> : fused_forward_tile<kCausal, V, 0, A>;
+          tile(a, bk, b, n, qt * kTq, kv.K.get(), D, kv.V.get(), dvp, Qp.get(), S.get(), O.get(),
+               amx.get());
+        };
+        auto by_amx = [&](auto nv) {
+          if (amx) run(nv, std::true_type{});
+          else run(nv, std::false_type{});
+        };
+        if (mq > 32) by_amx(std::integral_constant<int, 3>{});
+        else if (mq > 16) by_amx(std::integral_constant<int, 2>{});
+        else by_amx(std::integral_constant<int, 1>{});
       }
     });
+    if (amx) amx_end();
   });
 }
 #endif  // PYSEQ_ISA_LEVEL >= 2
@@ -1002,7 +1060,7 @@ void backward_impl(const AttentionBackward<T>& a) {
 // apart); Qp = c·Qᵀ (D × 48), dOp = scale·dOᵀ (Dv × 48); lse2 = log2(e)·lse and drow =
 // scale·Drow per query (48 each). They and the query indices are read after the products, not
 // held in registers across them: with the 24 accumulators they would not fit in the 32 registers.
-template <bool kCausal, int NV, int S0, int kD>
+template <bool kCausal, int NV, int S0, int kD, bool kFromProducts = false>
 __attribute__((noinline)) void probabilities_block(float* __restrict P, float* __restrict dS,
                                 const float* __restrict K, std::int64_t ldk,
                                 const float* __restrict V, std::int64_t ldv,
@@ -1023,8 +1081,8 @@ __attribute__((noinline)) void probabilities_block(float* __restrict P, float* _
   i0 += 16 * S0;
   __m512 acc[kTr][W];
   for (int r = 0; r < kTr; ++r)
-    for (int v = 0; v < W; ++v) acc[r][v] = zero;
-  block_fma<kTr, W>(acc, K, ldk, 1, Qp, kTq, D);
+    for (int v = 0; v < W; ++v) acc[r][v] = kFromProducts ? _mm512_loadu_ps(P + r * kTq + 16 * v) : zero;
+  if (!kFromProducts) block_fma<kTr, W>(acc, K, ldk, 1, Qp, kTq, D);
   const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
 #pragma GCC unroll 8
   for (int r = 0; r < kTr; ++r) {
@@ -1040,8 +1098,8 @@ __attribute__((noinline)) void probabilities_block(float* __restrict P, float* _
     }
   }
   for (int r = 0; r < kTr; ++r)
-    for (int v = 0; v < W; ++v) acc[r][v] = zero;
-  block_fma<kTr, W>(acc, V, ldv, 1, dOp, kTq, Dv);
+    for (int v = 0; v < W; ++v) acc[r][v] = kFromProducts ? _mm512_loadu_ps(dS + r * kTq + 16 * v) : zero;
+  if (!kFromProducts) block_fma<kTr, W>(acc, V, ldv, 1, dOp, kTq, Dv);
 #pragma GCC unroll 8
   for (int r = 0; r < kTr; ++r)
     for (int v = 0; v < W; ++v)
@@ -1099,13 +1157,17 @@ inline void keys_rows(float* C, std::int64_t ldc, const float* A, const float* X
 }
 
 // One thread's state for fused_backward_head: the head's keys and values, its dK and dV
-// (round_up(Lk, 8) rows), and one query tile's packed operands and dQ (48 rows, row-major).
+// (round_up(Lk, 8) rows), and one query tile's packed operands and dQ (48 rows, row-major);
+// with AMX, the operands of the two score products (P and dS then take whole tiles of 16 keys).
 struct FusedBackwardScratch {
   HeadCopy kv;
   Buffer<float> dK, dV, Qp, Qr, dOp, dOr, P, dS, dQ;
-  FusedBackwardScratch(std::int64_t Lk, std::int64_t D, std::int64_t Dv, std::int64_t bk)
+  std::unique_ptr<ScoreParts> scores, grads;  // Sᵀ = K (c·Q)ᵀ, dPᵀ = V (scale·dO)ᵀ; null: AVX-512
+  FusedBackwardScratch(std::int64_t Lk, std::int64_t D, std::int64_t Dv, std::int64_t bk, bool amx)
       : kv(Lk, D, Dv), dK(round_up(Lk, kTr) * D), dV(round_up(Lk, kTr) * Dv), Qp(D * kTq),
-        Qr(kTq * D), dOp(Dv * kTq), dOr(kTq * Dv), P(bk * kTq), dS(bk * kTq), dQ(kTq * D) {}
+        Qr(kTq * D), dOp(Dv * kTq), dOr(kTq * Dv), P(round_up(bk, 16) * kTq),
+        dS(round_up(bk, 16) * kTq), dQ(kTq * D),
+        scores(amx ? new ScoreParts(Lk, D) : nullptr), grads(amx ? new ScoreParts(Lk, Dv) : nullptr) {}
 };
 
 // kD: 64 where D = Dv = 64 (then every stride and length below is a constant), else 0.
@@ -1116,9 +1178,15 @@ void fused_backward_head(const AttentionBackward<float>& a, std::int64_t bk, std
   const std::int64_t N = o.N, D = kD ? kD : o.D, Dv = kD ? kD : o.Dv, Lq = o.Lq, Lk = o.Lk,
                      bn = b * N + n;
   const float c = static_cast<float>(o.scale * 1.4426950408889634), scale = static_cast<float>(o.scale);
-  w.kv.load(bn, a.k + (b * Lk * N + n) * D, N * D, a.v + (b * Lk * N + n) * Dv, N * Dv);
+  ScoreParts *amx_s = w.scores.get(), *amx_dp = w.grads.get();
+  const float* v = a.v + (b * Lk * N + n) * Dv;
+  w.kv.load(bn, a.k + (b * Lk * N + n) * D, N * D, amx_s ? nullptr : v, N * Dv);
   const float* K = w.kv.K.get();
-  const float* V = w.kv.V.get();
+  const float* V = w.kv.V.get();  // unused with AMX (its product is dPᵀ, from the parts)
+  if (amx_s) {
+    amx_s->load_keys(K, D, Lk, D);
+    amx_dp->load_keys(v, N * Dv, Lk, Dv);
+  }
   float *dK = w.dK.get(), *dV = w.dV.get(), *Qp = w.Qp.get(), *Qr = w.Qr.get(),
         *dOp = w.dOp.get(), *dOr = w.dOr.get(), *P = w.P.get(), *dS = w.dS.get(),
         *dQ = w.dQ.get();
@@ -1143,6 +1211,10 @@ void fused_backward_head(const AttentionBackward<float>& a, std::int64_t bk, std
     }
     pack_transposed(Qp, Qr, D, kTq, D, c);
     pack_transposed(dOp, dOr, Dv, kTq, Dv, scale);
+    if (amx_s) {
+      amx_s->load_queries(Qp, D);
+      amx_dp->load_queries(dOp, Dv);
+    }
     if (i0 + 2 * kTq <= Lq) {  // the next tile's rows, from memory
       for (std::int64_t q = kTq; q < 2 * kTq; ++q) {
         for (std::int64_t d = 0; d < D; d += 16)
@@ -1172,10 +1244,16 @@ void fused_backward_head(const AttentionBackward<float>& a, std::int64_t bk, std
     if (mq <= 32) std::fill(dS, dS + bk * kTq, 0.0f);
     const std::int64_t kend = kCausal ? std::min(Lk, i0 + mq) : Lk;
     // NV: vectors of queries in use (3; fewer for a last tile of at most 32 or 16 queries)
-    auto keys = [&](auto nv) {
+    // kAmx: the score products come from the tiles, the blocks do their epilogues only
+    auto keys = [&](auto nv, auto amx) {
     constexpr int NV = decltype(nv)::value;
+    constexpr bool kAmx = decltype(amx)::value;
     for (std::int64_t j0 = 0; j0 < kend; j0 += bk) {
       const std::int64_t nk = std::min(bk, kend - j0);
+      if (kAmx) {  // Sᵀ into P and dPᵀ into dS
+        amx_s->product(P, j0, nk);
+        amx_dp->product(dS, j0, nk);
+      }
       for (std::int64_t j = j0; j < j0 + nk; j += kTr) {
         unsigned valid = 0xFF;
         if (km || j + kTr > kend)
@@ -1184,11 +1262,11 @@ void fused_backward_head(const AttentionBackward<float>& a, std::int64_t bk, std
         float* Pj = P + (j - j0) * kTq;
         float* dSj = dS + (j - j0) * kTq;
         if (!kCausal || j + kTr - 1 <= i0)
-          probabilities_block<false, NV, 0, kD>(Pj, dSj, K + j * D, D, V + j * Dv, Dv, Qp, D, dOp, Dv,
+          probabilities_block<false, NV, 0, kD, kAmx>(Pj, dSj, K + j * D, D, V + j * Dv, Dv, Qp, D, dOp, Dv,
                                             valid, j, i0, l2, dr);
         else
           with_unseen_vectors<NV>(j, i0, [&](auto s0) {
-            probabilities_block<true, NV, decltype(s0)::value, kD>(Pj, dSj, K + j * D, D, V + j * Dv,
+            probabilities_block<true, NV, decltype(s0)::value, kD, kAmx>(Pj, dSj, K + j * D, D, V + j * Dv,
                                                                Dv, Qp, D, dOp, Dv, valid, j, i0,
                                                                l2, dr);
           });
@@ -1201,9 +1279,13 @@ void fused_backward_head(const AttentionBackward<float>& a, std::int64_t bk, std
       query_rows<kD>(dQ, D, D, nullptr, dS, K + j0 * D, D, mq, nk, diag);
     }
     };
-    if (mq > 32) keys(std::integral_constant<int, 3>{});
-    else if (mq > 16) keys(std::integral_constant<int, 2>{});
-    else keys(std::integral_constant<int, 1>{});
+    auto with_amx = [&](auto nv) {
+      if (amx_s) keys(nv, std::true_type{});
+      else keys(nv, std::false_type{});
+    };
+    if (mq > 32) with_amx(std::integral_constant<int, 3>{});
+    else if (mq > 16) with_amx(std::integral_constant<int, 2>{});
+    else with_amx(std::integral_constant<int, 1>{});
     for (std::int64_t q = 0; q < mq; ++q)
       write_row(a.dq + ((b * Lq + i0 + q) * N + n) * D, dQ + q * D, D, 1.0f);
   }
@@ -1222,13 +1304,16 @@ void fused_backward_impl(const AttentionBackward<float>& a) {
   const std::int64_t bk = round_up(bk_set > 0 ? bk_set : 64, kTr);
   const std::int64_t N = o.N, BN = o.B * N;
   std::atomic<std::int64_t> next{0};
+  const bool use_amx = attention_amx_enabled();
   run_team([&](const Team&) {
-    FusedBackwardScratch w(o.Lk, o.D, o.Dv, bk);
+    FusedBackwardScratch w(o.Lk, o.D, o.Dv, bk, use_amx);
+    if (use_amx) amx_begin();
     const bool d64 = o.D == 64 && o.Dv == 64;
     for_tasks(next, BN, [&](std::int64_t bn) {
       if (d64) fused_backward_head<kCausal, 64>(a, bk, bn / N, bn % N, w);
       else fused_backward_head<kCausal, 0>(a, bk, bn / N, bn % N, w);
     });
+    if (use_amx) amx_end();
   });
 }
 #endif  // PYSEQ_ISA_LEVEL >= 2

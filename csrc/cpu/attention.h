@@ -69,6 +69,17 @@ void attention_dropout_mask(std::uint8_t* keep, std::uint64_t seed, std::int64_t
 void set_attention_tiles(int block_q, int block_k);
 void get_attention_tiles(int* block_q, int* block_k);
 
+// The float32 AVX-512 kernels compute their score products (S = Q Kᵀ, dP = dO Vᵀ) on AMX tiles
+// where the CPU has AMX-BF16 and the OS grants it: each float32 operand is split exactly into
+// three bfloat16 parts and the six largest of the nine part products are accumulated in float32,
+// which keeps float32 accuracy (each dropped term is at most 2^-24 of its product; amx_bf16x3.h).
+// Forward and backward must take the same path (backward recomputes forward's scores): the
+// switch is for tests and benchmarks, flipped between calls, not between a forward and its
+// backward. On by default where available.
+bool attention_amx_available();
+void set_attention_amx(bool wanted);
+bool attention_amx_enabled();  // available and wanted
+
 template <typename T> void attention_forward(const AttentionForward<T>& a);
 template <typename T> void attention_backward(const AttentionBackward<T>& a);
 
