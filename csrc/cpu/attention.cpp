@@ -692,6 +692,19 @@ inline void query_rows(float* C, std::int64_t ldc, std::int64_t cols, const floa
   }
 }
 
+// Calls f(std::integral_constant<int, V>{}, std::bool_constant<kAmx>{}): V the vectors of queries
+// a tile of mq uses (3; fewer for a last tile of at most 32 or 16 queries), kAmx = amx.
+template <class F>
+void with_tile_shape(std::int64_t mq, bool amx, F&& f) {
+  auto by_amx = [&](auto nv) {
+    if (amx) f(nv, std::true_type{});
+    else f(nv, std::false_type{});
+  };
+  if (mq > 32) by_amx(std::integral_constant<int, 3>{});
+  else if (mq > 16) by_amx(std::integral_constant<int, 2>{});
+  else by_amx(std::integral_constant<int, 1>{});
+}
+
 // A score product Sᵀ = K (c·Q)ᵀ (keys × 48 queries) on AMX tiles (amx_bf16x3.h), its operands
 // in bfloat16 parts: a head's K rows (A; zero past Lk, enough rows for a last key block rounded
 // up to 16) and one query tile's c·Qᵀ (B, pairs of 48 columns). Forward and backward compute
@@ -858,13 +871,7 @@ void fused_forward_impl(const AttentionForward<float>& a) {
           tile(a, bk, b, n, qt * kTq, kv.K.get(), D, kv.V.get(), dvp, Qp.get(), S.get(), O.get(),
                amx.get());
         };
-        auto by_amx = [&](auto nv) {
-          if (amx) run(nv, std::true_type{});
-          else run(nv, std::false_type{});
-        };
-        if (mq > 32) by_amx(std::integral_constant<int, 3>{});
-        else if (mq > 16) by_amx(std::integral_constant<int, 2>{});
-        else by_amx(std::integral_constant<int, 1>{});
+        with_tile_shape(mq, amx != nullptr, run);
       }
     });
     if (amx) amx_end();
@@ -1279,13 +1286,7 @@ void fused_backward_head(const AttentionBackward<float>& a, std::int64_t bk, std
       query_rows<kD>(dQ, D, D, nullptr, dS, K + j0 * D, D, mq, nk, diag);
     }
     };
-    auto with_amx = [&](auto nv) {
-      if (amx_s) keys(nv, std::true_type{});
-      else keys(nv, std::false_type{});
-    };
-    if (mq > 32) with_amx(std::integral_constant<int, 3>{});
-    else if (mq > 16) with_amx(std::integral_constant<int, 2>{});
-    else with_amx(std::integral_constant<int, 1>{});
+    with_tile_shape(mq, amx_s != nullptr, keys);
     for (std::int64_t q = 0; q < mq; ++q)
       write_row(a.dq + ((b * Lq + i0 + q) * N + n) * D, dQ + q * D, D, 1.0f);
   }
