@@ -30,6 +30,8 @@ def score_products(request):
         yield request.param
     finally:
         _core.set_attention_amx(True)  # the default
+
+
 # Tile sizes (queries, keys) the property tests run under: the default, and small ones so that
 # lengths of a few tiles ± 1 stay cheap. 0 = the kernel's own choice.
 TILES = [(0, 0), (4, 6), (5, 7), (8, 48), (3, 96)]
@@ -543,4 +545,3 @@ def test_every_simd_level(simd, dtype):
             check_against_reference(Problem(1, 1, 200, 211, 64, 64, dtype, causal=causal, seed=14))
     finally:
         _core.set_simd(previous)
-

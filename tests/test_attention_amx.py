@@ -23,7 +23,6 @@ def test_amx_switch():
         _core.set_attention_amx(True)
 
 
-
 @pytest.mark.skipif(not _core.attention_amx_available(),
                     reason="this CPU has no AMX-BF16 tiles (or the OS does not grant them)")
 @pytest.mark.parametrize("causal", [False, True])
@@ -38,12 +37,14 @@ def test_amx_score_products_keep_float32_accuracy(causal):
     o_r, cache = reference.attention_forward(q, k, v, causal=causal)
     refs = (o_r,) + tuple(reference.attention_backward(do, cache))
     errors, results = {}, {}
-    for path in ("amx", "fma"):
-        _core.set_attention_amx(path == "amx")
-        o, saved = ops.attention_forward(q, k, v, causal=causal)
-        results[path] = (o,) + tuple(ops.attention_backward(do, saved))
-        errors[path] = [float(np.abs(a - r).max()) for a, r in zip(results[path], refs)]
-    _core.set_attention_amx(True)  # the default
+    try:
+        for path in ("amx", "fma"):
+            _core.set_attention_amx(path == "amx")
+            o, saved = ops.attention_forward(q, k, v, causal=causal)
+            results[path] = (o,) + tuple(ops.attention_backward(do, saved))
+            errors[path] = [float(np.abs(a - r).max()) for a, r in zip(results[path], refs)]
+    finally:
+        _core.set_attention_amx(True)  # the default
     assert_all_close(results["amx"], refs, np.float32, ("o",) + GRAD_NAMES)
     for name, e_amx, e_fma in zip(("o",) + GRAD_NAMES, errors["amx"], errors["fma"]):
         assert e_amx <= 2 * e_fma + 1e-6, f"{name}: amx error {e_amx:.3g} against fma {e_fma:.3g}"

@@ -587,7 +587,8 @@ __attribute__((noinline)) void raise_reference(SoftmaxLanes& st, const __m512* m
 // of 48; the block's rows before these: `rows` of them from P0); adds them to st.sum. `valid`
 // bit r: key j+r is not masked by the key mask or the end of the keys; with `causal`, query
 // i0+q sees key j+r iff j+r <= i0+q, and the S0 leading vectors of queries, which see none of
-// these keys, get 0.
+// these keys, get 0. kFromProducts: P already holds these rows of Sᵀ (from the AMX tiles), K and
+// Qp are not read.
 template <bool kCausal, int V, int S0, int kD, bool kFromProducts = false>
 inline void probabilities_fwd_block(float* __restrict P, float* P0, std::int64_t rows,
                                     const float* __restrict K, std::int64_t ldk,
@@ -819,8 +820,9 @@ struct HeadCopy {
   Buffer<float> K, V;
   HeadCopy(std::int64_t Lk_, std::int64_t D_, std::int64_t Dv_)
       : Lk(Lk_), D(D_), Dv(Dv_), dvp(round_up(Dv_, 16)), K(round_up(Lk_, kTr) * D_), V(round_up(Lk_, kTr) * dvp) {}
-  void load(std::int64_t bn, const float* k, std::int64_t ldk, const float* v, std::int64_t ldv) {
-    if (bn == head) return;
+  // false (nothing done) where head bn is the one already loaded
+  bool load(std::int64_t bn, const float* k, std::int64_t ldk, const float* v, std::int64_t ldv) {
+    if (bn == head) return false;
     head = bn;
     for (std::int64_t j = 0; j < Lk; ++j) {
       if (k) std::copy(k + j * ldk, k + j * ldk + D, K.get() + j * D);
@@ -831,6 +833,7 @@ struct HeadCopy {
     }
     if (k) std::fill(K.get() + Lk * D, K.get() + round_up(Lk, kTr) * D, 0.0f);
     if (v) std::fill(V.get() + Lk * dvp, V.get() + round_up(Lk, kTr) * dvp, 0.0f);
+    return true;
   }
 };
 
@@ -858,11 +861,9 @@ void fused_forward_impl(const AttentionForward<float>& a) {
     for_tasks(next, BN * nqt / per, [&](std::int64_t task) {
       for (std::int64_t t = task * per; t < (task + 1) * per; ++t) {
         const std::int64_t bn = t / nqt, qt = nqt - 1 - t % nqt, b = bn / N, n = bn % N;
-        if (kv.head != bn) {
-          const float* k = a.k + (b * Lk * N + n) * D;
-          kv.load(bn, amx ? nullptr : k, N * D, a.v + (b * Lk * N + n) * Dv, N * Dv);
-          if (amx) amx->load_keys(k, N * D, Lk, D);
-        }
+        const float* k = a.k + (b * Lk * N + n) * D;
+        if (kv.load(bn, amx ? nullptr : k, N * D, a.v + (b * Lk * N + n) * Dv, N * Dv) && amx)
+          amx->load_keys(k, N * D, Lk, D);
         const std::int64_t mq = std::min<std::int64_t>(kTq, o.Lq - qt * kTq);
         auto run = [&](auto nv, auto amx_on) {
           constexpr int V = decltype(nv)::value;
@@ -1067,6 +1068,8 @@ void backward_impl(const AttentionBackward<T>& a) {
 // apart); Qp = c·Qᵀ (D × 48), dOp = scale·dOᵀ (Dv × 48); lse2 = log2(e)·lse and drow =
 // scale·Drow per query (48 each). They and the query indices are read after the products, not
 // held in registers across them: with the 24 accumulators they would not fit in the 32 registers.
+// kFromProducts: P and dS already hold these rows of Sᵀ and dPᵀ (from the AMX tiles), K, V, Qp
+// and dOp are not read.
 template <bool kCausal, int NV, int S0, int kD, bool kFromProducts = false>
 __attribute__((noinline)) void probabilities_block(float* __restrict P, float* __restrict dS,
                                 const float* __restrict K, std::int64_t ldk,
