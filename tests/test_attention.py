@@ -184,7 +184,7 @@ def test_attention_matches_reference(p):
 # choose_tiles): lengths of a tile ± 1 are the boundary cases.
 DEFAULT_TILES = [(64, 192), (128, 384), (32, 144)]  # forward causal, forward, backward
 # The AVX-512 float32 paths (fused_forward_impl, fused_backward_impl): tiles of 48 queries,
-# blocks of 128 keys (forward) and 64 (backward); register blocks of 8 keys.
+# blocks of 128 keys (forward; 32 with AMX) and 64 (backward); register blocks of 8 keys.
 FUSED_TILES = [(48, 64), (96, 128)]
 
 
@@ -232,6 +232,47 @@ def test_attention_fused_heads_in_sequence(threads, lq, lk):
                                             mask=mask, seed=lq + lk + d))
     finally:
         pyseq.set_num_threads(n0)
+
+
+@contextmanager
+def key_chunk(keys):
+    previous = _core.get_attention_key_chunk()
+    _core.set_attention_key_chunk(keys)
+    try:
+        yield
+    finally:
+        _core.set_attention_key_chunk(previous)
+
+
+@pytest.mark.parametrize("chunk", [1, 64, 100, 192])
+@pytest.mark.parametrize("lq,lk", [(150, 150), (97, 260), (260, 97)])
+def test_attention_fused_backward_in_key_chunks(chunk, lq, lk):
+    # The fused backward takes a head's keys in passes (set_attention_key_chunk, rounded up to
+    # its key block; automatic: as many keys as keep their data in L2) over the query tiles that
+    # see them, and sums dq over the passes. Passes of one key block up to all the keys, causal
+    # (tiles skip the passes after their queries), key masks, Lq shorter and longer than Lk.
+    with key_chunk(chunk):
+        for causal, mask, d, dv in [(True, "none", 64, 64), (False, "key", 32, 48),
+                                    (True, "key_full_rows", 16, 16)]:
+            check_against_reference(Problem(2, 2, lq, lk, d, dv, np.float32, causal=causal,
+                                            mask=mask, seed=chunk + lq + d))
+
+
+def test_attention_fused_backward_automatic_chunks():
+    # Lk = 1500 at D = 64 is more than one pass on either product path (about 600 keys a pass
+    # with AMX, 1000 without).
+    for causal in [False, True]:
+        check_against_reference(Problem(1, 2, 120, 1500, 64, 64, np.float32, causal=causal,
+                                        mask="key", seed=3))
+
+
+def test_attention_key_chunk_setting():
+    with key_chunk(0):
+        assert _core.get_attention_key_chunk() == 0
+        _core.set_attention_key_chunk(96)
+        assert _core.get_attention_key_chunk() == 96
+    with pytest.raises(ValueError, match="set_attention_key_chunk"):
+        _core.set_attention_key_chunk(-1)
 
 
 @pytest.mark.parametrize("causal", [False, True])

@@ -202,6 +202,13 @@ void register_attention(py::module_& m) {
                                              std::to_string(bq) + ", " + std::to_string(bk) + ")");
     cpu::set_attention_tiles(bq, bk);
   }, py::arg("block_q"), py::arg("block_k"));
+  m.def("set_attention_key_chunk", [](int keys) {
+    if (keys < 0)
+      value_error("set_attention_key_chunk",
+                  "the chunk must be >= 0 keys (0 = automatic), got " + std::to_string(keys));
+    cpu::set_attention_key_chunk(keys);
+  }, py::arg("keys"), "Keys per pass of the fused float32 backward (0 = automatic): for tests.");
+  m.def("get_attention_key_chunk", &cpu::get_attention_key_chunk);
   m.def("attention_amx_available", &cpu::attention_amx_available,
         "Whether the float32 attention kernels can use AMX tiles on this CPU.");
   m.def("set_attention_amx", &cpu::set_attention_amx, py::arg("wanted"),

@@ -77,35 +77,82 @@ PYSEQ_AMX_TARGET inline void split_rows(const Bf16x3& dst, std::int64_t kp, cons
 }
 
 // pairs: src (k × ncols, rows ldx floats apart, ncols a multiple of 16) -> dst; zero past k.
+// Rows 2p and 2p + 1 are split together: one conversion rounds both to bfloat16, a permute
+// interleaves them into pairs, and the parts' float values (for the remainders) are read back
+// from the pairs by a shift and a mask (the conversions and permutes are the cost of this per
+// key block of the forward's P).
 PYSEQ_AMX_TARGET inline void split_pairs(const Bf16x3& dst, std::int64_t kp, const float* src,
                                          std::int64_t ldx, std::int64_t k, std::int64_t ncols) {
-  // interleaves the 16 values of row 2p (low half) with those of row 2p + 1 (high half)
+  // word 2i from word i (row 2p, low half), word 2i + 1 from word 16 + i (row 2p + 1)
   const __m512i zip = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24,
                                        8, 23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  const __m512i high = _mm512_set1_epi32(static_cast<int>(0xFFFF0000u));
   for (std::int64_t p = 0; p < kp / 2; ++p)
     for (std::int64_t c = 0; c < ncols; c += 16) {
       const std::int64_t r = 2 * p;
-      __m256i even[3], odd[3];
-      split3(r < k ? _mm512_loadu_ps(src + r * ldx + c) : _mm512_setzero_ps(), even);
-      split3(r + 1 < k ? _mm512_loadu_ps(src + (r + 1) * ldx + c) : _mm512_setzero_ps(), odd);
+      __m512 even = r < k ? _mm512_loadu_ps(src + r * ldx + c) : _mm512_setzero_ps();
+      __m512 odd = r + 1 < k ? _mm512_loadu_ps(src + (r + 1) * ldx + c) : _mm512_setzero_ps();
       for (int s = 0; s < 3; ++s) {
-        const __m512i both = _mm512_inserti64x4(_mm512_castsi256_si512(even[s]), odd[s], 1);
-        _mm512_storeu_si512(dst.part[s] + p * 2 * ncols + 2 * c, _mm512_permutexvar_epi16(zip, both));
+        const __m512i both = _mm512_permutexvar_epi16(
+            zip, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(odd, even)));
+        _mm512_storeu_si512(dst.part[s] + p * 2 * ncols + 2 * c, both);
+        if (s < 2) {
+          even = _mm512_sub_ps(even, _mm512_castsi512_ps(_mm512_slli_epi32(both, 16)));
+          odd = _mm512_sub_ps(odd, _mm512_castsi512_ps(_mm512_and_si512(both, high)));
+        }
       }
     }
 }
 
-// C (M × 48 floats, rows 48 apart) = A · B for A in rows (M × kp, M a multiple of 16) and B in
-// pairs (kp/2 × 96): the score products of the transposed attention tiles (keys × 48 queries).
+// cols: src (k rows × ncols, rows lds floats apart) -> dst as the A operand of its transpose
+// (ncols rows, inner k) in blocks of 32: value (row c, inner j) at [j / 32][c][j % 32] with mrows
+// = round_up(ncols, 16) rows per block, so that a tile (16 rows × 32) is 1 KiB contiguous; zero
+// past k and ncols, up to kp (a multiple of 32). Columns of src are read by gathers.
+PYSEQ_AMX_TARGET inline void split_columns(const Bf16x3& dst, std::int64_t kp, const float* src,
+                                           std::int64_t lds, std::int64_t k, std::int64_t ncols) {
+  const std::int64_t mrows = (ncols + 15) / 16 * 16;
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i rows16 = _mm512_mullo_epi32(lane, _mm512_set1_epi32(static_cast<int>(lds)));
+  for (std::int64_t j0 = 0; j0 < kp; j0 += 16) {
+    const __mmask16 in = j0 + 16 <= k ? __mmask16(0xFFFF)
+                         : j0 < k     ? __mmask16((1u << (k - j0)) - 1)
+                                      : __mmask16(0);
+    const std::int64_t at = j0 / 32 * mrows * 32 + j0 % 32;
+    for (std::int64_t c = 0; c < mrows; ++c) {
+      const __m512 x = c < ncols ? _mm512_mask_i32gather_ps(_mm512_setzero_ps(), in, rows16,
+                                                            src + j0 * lds + c, 4)
+                                 : _mm512_setzero_ps();
+      __m256i parts[3];
+      split3(x, parts);
+      for (int s = 0; s < 3; ++s)
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst.part[s] + at + c * 32), parts[s]);
+    }
+  }
+}
+
+// C (M × 48 floats, rows 48 apart) = A · B, or C += A · B with `accumulate`, for B in pairs
+// (kp/2 × 96) and A (M × kp, M a multiple of 16) with its tile of rows [r0, r0 + 16) and inner
+// [k, k + 32) at part + r0·a_row + (k / 32)·a_block, rows a_row values apart: a_row = kp,
+// a_block = 32 for A in rows; a_row = 32, a_block = 32·M for A by split_columns. The products of
+// the transposed attention tiles (48 queries along the columns).
 // Per 16 rows: three accumulator tiles across the 48 columns, one A tile, three B tiles.
-PYSEQ_AMX_TARGET inline void product_by_48(float* C, const Bf16x3& A, const Bf16x3& B,
-                                           std::int64_t M, std::int64_t kp) {
+PYSEQ_AMX_TARGET inline void product_by_48(float* C, const Bf16x3& A, std::int64_t a_row,
+                                           std::int64_t a_block, const Bf16x3& B, std::int64_t M,
+                                           std::int64_t kp, bool accumulate) {
   constexpr std::int64_t ldb = 2 * 48 * sizeof(bf16), ldc = 48 * sizeof(float);
+  const std::int64_t lda = a_row * sizeof(bf16);
   for (std::int64_t r0 = 0; r0 < M; r0 += 16) {
-    _tile_zero(0);
-    _tile_zero(1);
-    _tile_zero(2);
+    if (accumulate) {
+      _tile_loadd(0, C + r0 * 48, ldc);
+      _tile_loadd(1, C + r0 * 48 + 16, ldc);
+      _tile_loadd(2, C + r0 * 48 + 32, ldc);
+    } else {
+      _tile_zero(0);
+      _tile_zero(1);
+      _tile_zero(2);
+    }
     for (std::int64_t k = 0; k < kp; k += 32) {
+      const std::int64_t a_at = r0 * a_row + k / 32 * a_block;
       // B part t against A parts s <= 2 - t
       for (int t = 2; t >= 0; --t) {
         const bf16* b = B.part[t] + k / 2 * 96;
@@ -113,7 +160,7 @@ PYSEQ_AMX_TARGET inline void product_by_48(float* C, const Bf16x3& A, const Bf16
         _tile_loadd(5, b + 32, ldb);
         _tile_loadd(6, b + 64, ldb);
         for (int s = 2 - t; s >= 0; --s) {
-          _tile_loadd(3, A.part[s] + r0 * kp + k, kp * sizeof(bf16));
+          _tile_loadd(3, A.part[s] + a_at, lda);
           _tile_dpbf16ps(0, 3, 4);
           _tile_dpbf16ps(1, 3, 5);
           _tile_dpbf16ps(2, 3, 6);

@@ -476,6 +476,23 @@ inline void write_row(float* __restrict dst, const float* __restrict src, std::i
   for (std::int64_t d = 0; d < n; ++d) dst[d] = c * src[d];
 }
 
+// dst[0, n) = c · column q of Cᵀ (src = Cᵀ + q, rows of 48), as write_row (without `stream`,
+// by ordinary stores: for results read again).
+inline void write_column(float* __restrict dst, const float* __restrict src, std::int64_t n, float c,
+                         bool stream = true) {
+  const __m512i rows = _mm512_mullo_epi32(
+      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(kTq));
+  const __m512 cv = _mm512_set1_ps(c);
+  stream = stream && (reinterpret_cast<std::uintptr_t>(dst) & 63) == 0 && n % 16 == 0;
+  std::int64_t d = 0;
+  for (; d + 16 <= n; d += 16) {
+    const __m512 x = _mm512_mul_ps(_mm512_i32gather_ps(rows, src + d * kTq, 4), cv);
+    if (stream) _mm512_stream_ps(dst + d, x);
+    else _mm512_storeu_ps(dst + d, x);
+  }
+  for (; d < n; ++d) dst[d] = c * src[d * kTq];
+}
+
 // s with the lanes of queries qi (one per lane) that come before `key` set to -inf (causal).
 inline __m512 hide_unseen(__m512 s, __m512i qi, std::int64_t key) {
   const __mmask16 sees =
@@ -539,6 +556,7 @@ inline void pack_transposed(float* __restrict dst, const float* __restrict src, 
 // block still owes to the changes of m during it.
 struct SoftmaxLanes {
   alignas(64) float m[kTq], l[kTq], sum[kTq], alpha[kTq];
+  bool rescaled;  // some alpha of this block is not 1
   void start_tile() {
     std::fill(m, m + kTq, -std::numeric_limits<float>::infinity());
     std::fill(l, l + kTq, 0.0f);
@@ -546,6 +564,7 @@ struct SoftmaxLanes {
   void start_block() {
     std::fill(sum, sum + kTq, 0.0f);
     std::fill(alpha, alpha + kTq, 1.0f);
+    rescaled = false;
   }
   void end_block() {
     for (int q = 0; q < kTq; ++q) l[q] += sum[q];
@@ -557,6 +576,18 @@ struct SoftmaxLanes {
 // exp is taken in the score block's epilogue, not in a pass of its own after the block's max.
 constexpr float kLazyMax = 8.0f;
 
+// Oᵀ (rows of 48 queries) column q ·= alpha[q]: the online softmax's rescale of an Oᵀ.
+inline void scale_columns(float* Ot, std::int64_t rows, const float* alpha) {
+  const __m512 a0 = _mm512_load_ps(alpha), a1 = _mm512_load_ps(alpha + 16),
+               a2 = _mm512_load_ps(alpha + 32);
+  for (std::int64_t r = 0; r < rows; ++r) {
+    float* o = Ot + r * kTq;
+    _mm512_storeu_ps(o, _mm512_mul_ps(_mm512_loadu_ps(o), a0));
+    _mm512_storeu_ps(o + 16, _mm512_mul_ps(_mm512_loadu_ps(o + 16), a1));
+    _mm512_storeu_ps(o + 32, _mm512_mul_ps(_mm512_loadu_ps(o + 32), a2));
+  }
+}
+
 // Raises m to the block's new row maxima mx (W vectors of queries from vector S0) where `raise`
 // says, and rescales by 2^(m_old - m_new) what was taken against the old m: l, sum, alpha and
 // the probabilities already stored for this block (rows [0, rows) of P, rows of 48). Rare: at
@@ -565,6 +596,7 @@ template <int S0, int W>
 __attribute__((noinline)) void raise_reference(SoftmaxLanes& st, const __m512* mx,
                                                const __mmask16* raise, float* P,
                                                std::int64_t rows) {
+  st.rescaled = true;
   for (int w = 0; w < W; ++w) {
     if (!raise[w]) continue;
     const int v = w + S0;
@@ -735,7 +767,38 @@ struct ScoreParts {
   void load_queries(const float* Qp, std::int64_t D) { split_pairs(queries(), kp, Qp, kTq, D, kTq); }
   // Sᵀ rows [j0, j0 + round_up(nk, 16)) into S (rows of 48)
   void product(float* S, std::int64_t j0, std::int64_t nk) {
-    product_by_48(S, keys(j0), queries(), round_up(nk, 16), kp);
+    product_by_48(S, keys(j0), kp, 32, queries(), round_up(nk, 16), kp, false);
+  }
+};
+
+// A product Cᵀ += Xᵀ Wᵀ (columns of X × 48 queries) on AMX tiles, for X a head's rows by key
+// and W one key block's weights (rows of 48 queries): the forward's Oᵀ += Vᵀ Pᵀ and the
+// backward's dQᵀ += Kᵀ dSᵀ. Xᵀ in parts (A, by split_columns: rows of round_up(cols, 16), keys
+// in blocks of 32), Wᵀ in parts split per block (B, pairs of keys × 48 queries). Key blocks start
+// at multiples of 32.
+struct TransposedProduct {
+  std::int64_t rows, kp, weights_part;
+  Buffer<bf16> rows_, weights_;
+  TransposedProduct(std::int64_t Lk, std::int64_t cols, std::int64_t bk)
+      : rows(round_up(cols, 16)), kp(round_up(Lk, 32)), weights_part(round_up(bk, 32) * kTq),
+        rows_(3 * rows * kp), weights_(3 * weights_part) {}
+  Bf16x3 transposed(std::int64_t j0) {  // j0 a multiple of 32
+    bf16* x = rows_.get() + j0 * rows;
+    return {{x, x + rows * kp, x + 2 * rows * kp}};
+  }
+  Bf16x3 weights() {
+    bf16* w = weights_.get();
+    return {{w, w + weights_part, w + 2 * weights_part}};
+  }
+  // rows [0, Lk) of X (cols columns, ld apart)
+  void load(const float* X, std::int64_t ld, std::int64_t Lk, std::int64_t cols) {
+    split_columns(transposed(0), kp, X, ld, Lk, cols);
+  }
+  // Cᵀ (rows × 48) += Xᵀ (keys [j0, j0 + nk)) · Wᵀ, W: nk rows of 48
+  void product(float* Ct, const float* W, std::int64_t j0, std::int64_t nk) {
+    const std::int64_t kb = round_up(nk, 32);
+    split_pairs(weights(), kb, W, kTq, nk, kTq);
+    product_by_48(Ct, transposed(j0), 32, 32 * rows, weights(), rows, kb, true);
   }
 };
 
@@ -749,7 +812,7 @@ template <bool kCausal, int V, int kD, bool kAmx>
 void fused_forward_tile(const AttentionForward<float>& a, std::int64_t bk, std::int64_t b,
                         std::int64_t n, std::int64_t i0, const float* K, std::int64_t ldk,
                         const float* Vr, std::int64_t ldv, float* Qp, float* S, float* O,
-                        ScoreParts* amx) {
+                        ScoreParts* amx, TransposedProduct* values) {
   const AttentionOptions& o = a.opt;
   const std::int64_t N = o.N, D = kD ? kD : o.D, Dv = kD ? kD : o.Dv, Lq = o.Lq, Lk = o.Lk;
   if (kD) ldk = ldv = kD;
@@ -793,13 +856,20 @@ void fused_forward_tile(const AttentionForward<float>& a, std::int64_t bk, std::
         });
     }
     st.end_block();
-    query_rows<kD>(O, dvp, dvp, st.alpha, S, Vr + j0 * ldv, ldv, mq, nk, kCausal ? i0 - j0 : kNoDiagonal);
+    if constexpr (kAmx) {
+      if (st.rescaled) scale_columns(O, dvp, st.alpha);
+      values->product(O, S, j0, nk);
+    } else {
+      query_rows<kD>(O, dvp, dvp, st.alpha, S, Vr + j0 * ldv, ldv, mq, nk,
+                     kCausal ? i0 - j0 : kNoDiagonal);
+    }
   }
   for (std::int64_t q = 0; q < mq; ++q) {
     float* __restrict out = a.o + ((b * Lq + i0 + q) * N + n) * Dv;
     const float lq = st.l[q];
     const bool seen = !(lq <= 0.0f);  // as in forward_tile: NaN is carried, 0 means all masked
-    write_row(out, O + q * dvp, Dv, seen ? 1.0f / lq : 0.0f);
+    if constexpr (kAmx) write_column(out, O + q, Dv, seen ? 1.0f / lq : 0.0f);
+    else write_row(out, O + q * dvp, Dv, seen ? 1.0f / lq : 0.0f);
     // +inf for a fully masked row: exp(s - lse) is then 0 for every key in backward
     a.lse[(b * N + n) * Lq + i0 + q] =
         seen ? st.m[q] * 0.6931471805599453f + std::log(lq) : std::numeric_limits<float>::infinity();
@@ -842,15 +912,17 @@ void fused_forward_impl(const AttentionForward<float>& a) {
   const AttentionOptions& o = a.opt;
   int bq_set = 0, bk_set = 0;
   get_attention_tiles(&bq_set, &bk_set);
-  const std::int64_t bk = round_up(bk_set > 0 ? bk_set : 128, kTr);
+  const bool use_amx = attention_amx_enabled();
+  // with AMX, key blocks start at multiples of 32 (TransposedProduct)
+  const std::int64_t bk = round_up(bk_set > 0 ? bk_set : use_amx ? 32 : 128, use_amx ? 32 : kTr);
   const std::int64_t N = o.N, D = o.D, Dv = o.Dv, Lk = o.Lk, BN = o.B * N;
   const std::int64_t nqt = (o.Lq + kTq - 1) / kTq, dvp = round_up(Dv, 16);
   std::atomic<std::int64_t> next{0};
-  const bool use_amx = attention_amx_enabled();
   run_team([&](const Team&) {
     Buffer<float> Qp(D * kTq), S(round_up(bk, 16) * kTq), O(dvp * kTq);
     HeadCopy kv(Lk, D, Dv);
     std::unique_ptr<ScoreParts> amx(use_amx ? new ScoreParts(Lk, D) : nullptr);
+    std::unique_ptr<TransposedProduct> values(use_amx ? new TransposedProduct(Lk, Dv, bk) : nullptr);
     if (amx) amx_begin();
     // Head by head (its keys and values stay in L2 for all its query tiles); within a head,
     // the last query tiles first (under causal masking they see the most keys). Whole heads per
@@ -862,15 +934,18 @@ void fused_forward_impl(const AttentionForward<float>& a) {
       for (std::int64_t t = task * per; t < (task + 1) * per; ++t) {
         const std::int64_t bn = t / nqt, qt = nqt - 1 - t % nqt, b = bn / N, n = bn % N;
         const float* k = a.k + (b * Lk * N + n) * D;
-        if (kv.load(bn, amx ? nullptr : k, N * D, a.v + (b * Lk * N + n) * Dv, N * Dv) && amx)
+        const float* v = a.v + (b * Lk * N + n) * Dv;
+        if (kv.load(bn, amx ? nullptr : k, N * D, amx ? nullptr : v, N * Dv) && amx) {
           amx->load_keys(k, N * D, Lk, D);
+          values->load(v, N * Dv, Lk, Dv);
+        }
         const std::int64_t mq = std::min<std::int64_t>(kTq, o.Lq - qt * kTq);
         auto run = [&](auto nv, auto amx_on) {
           constexpr int V = decltype(nv)::value;
           constexpr bool A = decltype(amx_on)::value;
           auto tile = d64 ? fused_forward_tile<kCausal, V, 64, A> : fused_forward_tile<kCausal, V, 0, A>;
           tile(a, bk, b, n, qt * kTq, kv.K.get(), D, kv.V.get(), dvp, Qp.get(), S.get(), O.get(),
-               amx.get());
+               amx.get(), values.get());
         };
         with_tile_shape(mq, amx != nullptr, run);
       }
@@ -1166,18 +1241,35 @@ inline void keys_rows(float* C, std::int64_t ldc, const float* A, const float* X
   }
 }
 
+// Keys per pass of fused_backward_head (a multiple of bk): as many as keep the pass's key-side
+// data within kKeyBytes (of a 2 MiB L2), in passes of equal size; or set_attention_key_chunk's.
+std::int64_t key_chunk(std::int64_t Lk, std::int64_t D, std::int64_t Dv, std::int64_t bk, bool amx) {
+  constexpr std::int64_t kKeyBytes = std::int64_t(1) << 20;
+  if (const int set = get_attention_key_chunk(); set > 0) return round_up(set, bk);
+  // dK and dV in float32; K and V in float32, or (AMX) K, V and Kᵀ in three bfloat16 parts
+  const std::int64_t per_key =
+      4 * (D + Dv) + (amx ? 6 * (round_up(D, 32) + round_up(Dv, 32) + round_up(D, 16)) : 4 * (D + Dv));
+  const std::int64_t passes = std::max<std::int64_t>(1, (Lk * per_key + kKeyBytes - 1) / kKeyBytes);
+  return round_up((Lk + passes - 1) / passes, bk);
+}
+
 // One thread's state for fused_backward_head: the head's keys and values, its dK and dV
 // (round_up(Lk, 8) rows), and one query tile's packed operands and dQ (48 rows, row-major);
 // with AMX, the operands of the two score products (P and dS then take whole tiles of 16 keys).
 struct FusedBackwardScratch {
+  std::int64_t chunk;  // keys per pass over the query tiles, a multiple of bk
   HeadCopy kv;
   Buffer<float> dK, dV, Qp, Qr, dOp, dOr, P, dS, dQ;
-  std::unique_ptr<ScoreParts> scores, grads;  // Sᵀ = K (c·Q)ᵀ, dPᵀ = V (scale·dO)ᵀ; null: AVX-512
+  // with AMX: Sᵀ = K (c·Q)ᵀ, dPᵀ = V (scale·dO)ᵀ, dQᵀ += Kᵀ dSᵀ (dQ then holds dQᵀ, rows of 48);
+  // null: AVX-512 products
+  std::unique_ptr<ScoreParts> scores, grads;
+  std::unique_ptr<TransposedProduct> keys_t;
   FusedBackwardScratch(std::int64_t Lk, std::int64_t D, std::int64_t Dv, std::int64_t bk, bool amx)
-      : kv(Lk, D, Dv), dK(round_up(Lk, kTr) * D), dV(round_up(Lk, kTr) * Dv), Qp(D * kTq),
+      : chunk(key_chunk(Lk, D, Dv, bk, amx)), kv(Lk, D, Dv), dK(round_up(Lk, kTr) * D), dV(round_up(Lk, kTr) * Dv), Qp(D * kTq),
         Qr(kTq * D), dOp(Dv * kTq), dOr(kTq * Dv), P(round_up(bk, 16) * kTq),
         dS(round_up(bk, 16) * kTq), dQ(kTq * D),
-        scores(amx ? new ScoreParts(Lk, D) : nullptr), grads(amx ? new ScoreParts(Lk, Dv) : nullptr) {}
+        scores(amx ? new ScoreParts(Lk, D) : nullptr), grads(amx ? new ScoreParts(Lk, Dv) : nullptr),
+        keys_t(amx ? new TransposedProduct(Lk, D, bk) : nullptr) {}
 };
 
 // kD: 64 where D = Dv = 64 (then every stride and length below is a constant), else 0.
@@ -1189,13 +1281,16 @@ void fused_backward_head(const AttentionBackward<float>& a, std::int64_t bk, std
                      bn = b * N + n;
   const float c = static_cast<float>(o.scale * 1.4426950408889634), scale = static_cast<float>(o.scale);
   ScoreParts *amx_s = w.scores.get(), *amx_dp = w.grads.get();
-  const float* v = a.v + (b * Lk * N + n) * Dv;
-  w.kv.load(bn, a.k + (b * Lk * N + n) * D, N * D, amx_s ? nullptr : v, N * Dv);
+  TransposedProduct* amx_dq = w.keys_t.get();
+  const float *k = a.k + (b * Lk * N + n) * D, *v = a.v + (b * Lk * N + n) * Dv;
+  // with AMX every product that reads k or v takes its parts instead
+  w.kv.load(bn, amx_s ? nullptr : k, N * D, amx_s ? nullptr : v, N * Dv);
   const float* K = w.kv.K.get();
-  const float* V = w.kv.V.get();  // unused with AMX (its product is dPᵀ, from the parts)
+  const float* V = w.kv.V.get();
   if (amx_s) {
-    amx_s->load_keys(K, D, Lk, D);
+    amx_s->load_keys(k, N * D, Lk, D);
     amx_dp->load_keys(v, N * Dv, Lk, Dv);
+    amx_dq->load(k, N * D, Lk, D);
   }
   float *dK = w.dK.get(), *dV = w.dV.get(), *Qp = w.Qp.get(), *Qr = w.Qr.get(),
         *dOp = w.dOp.get(), *dOr = w.dOr.get(), *P = w.P.get(), *dS = w.dS.get(),
@@ -1203,8 +1298,14 @@ void fused_backward_head(const AttentionBackward<float>& a, std::int64_t bk, std
   std::fill(dK, dK + round_up(Lk, kTr) * D, 0.0f);
   std::fill(dV, dV + round_up(Lk, kTr) * Dv, 0.0f);
   const std::uint8_t* km = o.key_mask ? o.key_mask + b * Lk : nullptr;
+  // The keys in chunks, each a pass over the query tiles that see it: every query tile reads
+  // the key-side data of all the keys it sees (K, its parts, dK, dV), which must stay in L2
+  // from one tile to the next. dQ is summed in a.dq over the passes.
+  for (std::int64_t c0 = 0; c0 < Lk; c0 += w.chunk) {
+  const std::int64_t c1 = std::min(Lk, c0 + w.chunk);
   for (std::int64_t i0 = 0; i0 < Lq; i0 += kTq) {
     const std::int64_t mq = std::min<std::int64_t>(kTq, Lq - i0);
+    if (kCausal && i0 + mq <= c0) continue;  // the tile's queries see none of these keys
     // The tile's operands, padded with zero queries: c·Qᵀ, Q, dOᵀ, dO; lse2 and drow by lane
     // (+inf and 0 past Lq, so that padded queries have P = 0).
     const float* Q = a.q + ((b * Lq + i0) * N + n) * D;
@@ -1248,17 +1349,21 @@ void fused_backward_head(const AttentionBackward<float>& a, std::int64_t bk, std
         dr[q] = scale * _mm512_reduce_add_ps(acc);
       }
     }
-    std::fill(dQ, dQ + kTq * D, 0.0f);
+    float* dq = a.dq + ((b * Lq + i0) * N + n) * D;
+    if (c0 == 0) std::fill(dQ, dQ + kTq * D, 0.0f);
+    else if (amx_dq) pack_transposed(dQ, dq, N * D, mq, D, 1.0f);  // the earlier passes' sum
+    else
+      for (std::int64_t q = 0; q < mq; ++q) std::copy(dq + q * N * D, dq + q * N * D + D, dQ + q * D);
     // queries past mq in a last tile of 16·NV < 48 lanes: dS lanes the blocks never write, read
     // by query_rows' last 6-row block; zero so that they stay finite
     if (mq <= 32) std::fill(dS, dS + bk * kTq, 0.0f);
-    const std::int64_t kend = kCausal ? std::min(Lk, i0 + mq) : Lk;
+    const std::int64_t kend = kCausal ? std::min(c1, i0 + mq) : c1;
     // NV: vectors of queries in use (3; fewer for a last tile of at most 32 or 16 queries)
     // kAmx: the score products come from the tiles, the blocks do their epilogues only
     auto keys = [&](auto nv, auto amx) {
     constexpr int NV = decltype(nv)::value;
     constexpr bool kAmx = decltype(amx)::value;
-    for (std::int64_t j0 = 0; j0 < kend; j0 += bk) {
+    for (std::int64_t j0 = c0; j0 < kend; j0 += bk) {
       const std::int64_t nk = std::min(bk, kend - j0);
       if (kAmx) {  // Sᵀ into P and dPᵀ into dS
         amx_s->product(P, j0, nk);
@@ -1286,12 +1391,17 @@ void fused_backward_head(const AttentionBackward<float>& a, std::int64_t bk, std
       const std::int64_t diag = kCausal ? i0 - j0 : kNoDiagonal;
       keys_rows<NV, kD>(dV + j0 * Dv, Dv, P, dOr, Dv, Dv, nr, diag);
       keys_rows<NV, kD>(dK + j0 * D, D, dS, Qr, D, D, nr, diag);
-      query_rows<kD>(dQ, D, D, nullptr, dS, K + j0 * D, D, mq, nk, diag);
+      if (kAmx) amx_dq->product(dQ, dS, j0, nk);
+      else query_rows<kD>(dQ, D, D, nullptr, dS, K + j0 * D, D, mq, nk, diag);
     }
     };
     with_tile_shape(mq, amx_s != nullptr, keys);
-    for (std::int64_t q = 0; q < mq; ++q)
-      write_row(a.dq + ((b * Lq + i0 + q) * N + n) * D, dQ + q * D, D, 1.0f);
+    for (std::int64_t q = 0; q < mq; ++q) {  // streamed where the last pass writes
+      if (amx_dq) write_column(dq + q * N * D, dQ + q, D, 1.0f, c1 == Lk);
+      else if (c1 == Lk) write_row(dq + q * N * D, dQ + q * D, D, 1.0f);
+      else std::copy(dQ + q * D, dQ + q * D + D, dq + q * N * D);
+    }
+  }
   }
   for (std::int64_t j = 0; j < Lk; ++j) {
     write_row(a.dk + ((b * Lk + j) * N + n) * D, dK + j * D, D, 1.0f);
@@ -1305,10 +1415,11 @@ void fused_backward_impl(const AttentionBackward<float>& a) {
   const AttentionOptions& o = a.opt;
   int bq_set = 0, bk_set = 0;
   get_attention_tiles(&bq_set, &bk_set);
-  const std::int64_t bk = round_up(bk_set > 0 ? bk_set : 64, kTr);
+  const bool use_amx = attention_amx_enabled();
+  // with AMX, key blocks start at multiples of 32 (TransposedProduct)
+  const std::int64_t bk = round_up(bk_set > 0 ? bk_set : 64, use_amx ? 32 : kTr);
   const std::int64_t N = o.N, BN = o.B * N;
   std::atomic<std::int64_t> next{0};
-  const bool use_amx = attention_amx_enabled();
   run_team([&](const Team&) {
     FusedBackwardScratch w(o.Lk, o.D, o.Dv, bk, use_amx);
     if (use_amx) amx_begin();

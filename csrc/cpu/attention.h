@@ -68,6 +68,10 @@ void attention_dropout_mask(std::uint8_t* keep, std::uint64_t seed, std::int64_t
 // Tile sizes (rows of queries, rows of keys) the kernels use; 0 = automatic. For tuning/tests.
 void set_attention_tiles(int block_q, int block_k);
 void get_attention_tiles(int* block_q, int* block_k);
+// Keys per pass of the fused float32 backward over a head's query tiles (rounded up to its key
+// block); 0 = automatic (as many as keep the pass's key-side data in L2). For tuning/tests.
+void set_attention_key_chunk(int keys);
+int get_attention_key_chunk();
 
 // The float32 AVX-512 kernels compute their score products (S = Q Kᵀ, dP = dO Vᵀ) on AMX tiles
 // where the CPU has AMX-BF16 and the OS grants it: each float32 operand is split exactly into

@@ -14,7 +14,7 @@
 namespace pyseq::cpu {
 
 namespace {
-std::atomic<int> g_block_q{0}, g_block_k{0};
+std::atomic<int> g_block_q{0}, g_block_k{0}, g_key_chunk{0};
 std::atomic<bool> g_amx_wanted{true};
 
 // AMX-BF16 tiles and AVX512-BF16 conversions on this CPU, and Linux's permission to use the tile
@@ -58,6 +58,10 @@ void get_attention_tiles(int* block_q, int* block_k) {
   *block_q = g_block_q;
   *block_k = g_block_k;
 }
+
+void set_attention_key_chunk(int keys) { g_key_chunk = keys; }
+
+int get_attention_key_chunk() { return g_key_chunk; }
 
 bool attention_amx_available() {
   static const bool available = amx_supported();
