@@ -10,6 +10,7 @@
 //
 // Layouts (bf16 = uint16 holding a bfloat16; kp = the inner size rounded up to 32, zero-padded):
 //   rows  (A operand): M rows of kp values, row-major.
+//   cols  (A operand of a transpose, split_columns): blocks of 32 inner values, M rows each.
 //   pairs (B operand): kp/2 rows of 2·ncols values, value (2p + e, col) at [p][2·col + e]
 //                      (the tiles' VNNI order: consecutive inner indices side by side).
 // Used from the AVX-512 build only, on CPUs where attention_amx_available() (attention.h).
@@ -18,6 +19,7 @@
 #if defined(PYSEQ_ISA_LEVEL) && PYSEQ_ISA_LEVEL >= 2
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstdint>
 
 #include "isa.h"
@@ -61,10 +63,17 @@ PYSEQ_AMX_TARGET inline void split3(__m512 x, __m256i (&out)[3]) {
   }
 }
 
+// Rows of src the splits fetch ahead of the one they convert.
+constexpr std::int64_t kAhead = 8;
+
 // rows: src (nrows × k, rows lds floats apart) -> dst rows of kp values; zero past k.
 PYSEQ_AMX_TARGET inline void split_rows(const Bf16x3& dst, std::int64_t kp, const float* src,
                                         std::int64_t lds, std::int64_t nrows, std::int64_t k) {
-  for (std::int64_t r = 0; r < nrows; ++r)
+  for (std::int64_t r = 0; r < nrows; ++r) {
+    // src is a head's rows of keys or values, read once per call from memory, rows apart
+    if (r + kAhead < nrows)
+      for (std::int64_t c = 0; c < k; c += 16)
+        _mm_prefetch(reinterpret_cast<const char*>(src + (r + kAhead) * lds + c), _MM_HINT_T0);
     for (std::int64_t c = 0; c < kp; c += 16) {
       const __mmask16 m = c + 16 <= k ? __mmask16(0xFFFF)
                           : c < k     ? __mmask16((1u << (k - c)) - 1)
@@ -74,6 +83,7 @@ PYSEQ_AMX_TARGET inline void split_rows(const Bf16x3& dst, std::int64_t kp, cons
       for (int s = 0; s < 3; ++s)
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst.part[s] + r * kp + c), parts[s]);
     }
+  }
 }
 
 // pairs: src (k × ncols, rows ldx floats apart, ncols a multiple of 16) -> dst; zero past k.
@@ -118,6 +128,9 @@ PYSEQ_AMX_TARGET inline void split_columns(const Bf16x3& dst, std::int64_t kp, c
                          : j0 < k     ? __mmask16((1u << (k - j0)) - 1)
                                       : __mmask16(0);
     const std::int64_t at = j0 / 32 * mrows * 32 + j0 % 32;
+    for (std::int64_t r = j0 + 16; r < std::min(j0 + 16 + kAhead, k); ++r)  // as in split_rows
+      for (std::int64_t c = 0; c < ncols; c += 16)
+        _mm_prefetch(reinterpret_cast<const char*>(src + r * lds + c), _MM_HINT_T0);
     for (std::int64_t c = 0; c < mrows; ++c) {
       const __m512 x = c < ncols ? _mm512_mask_i32gather_ps(_mm512_setzero_ps(), in, rows16,
                                                             src + j0 * lds + c, 4)

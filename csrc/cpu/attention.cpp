@@ -804,10 +804,12 @@ struct TransposedProduct {
 
 // One tile of 48 queries [i0, i0+48) of head (b, n) against every key it can see. K and V are
 // the head's rows, ldk and ldv apart: round_up(Lk, 8) rows of K, rows of V with round_up(Dv, 16)
-// readable columns (see HeadCopy). O: 48 rows of round_up(Dv, 16).
+// readable columns (see HeadCopy; not read with AMX). O: 48 rows of round_up(Dv, 16), or with
+// AMX Oᵀ: round_up(Dv, 16) rows of 48.
 // V: vectors of queries in use (3; fewer for a last tile of at most 32 or 16 queries).
 // kD: 64 where D = Dv = 64 (then every stride and length below is a constant), else 0.
-// amx: the head's keys in parts (ScoreParts::load_keys done), or null (AVX-512 products).
+// amx, values: the head's keys and values in parts (ScoreParts::load_keys and
+// TransposedProduct::load done), or null (AVX-512 products).
 template <bool kCausal, int V, int kD, bool kAmx>
 void fused_forward_tile(const AttentionForward<float>& a, std::int64_t bk, std::int64_t b,
                         std::int64_t n, std::int64_t i0, const float* K, std::int64_t ldk,
@@ -884,12 +886,14 @@ void fused_forward_tile(const AttentionForward<float>& a, std::int64_t bk, std::
 // copying the rows as causal tiles first need them, with the next tile's rows prefetched, was
 // no faster than this one copy per head.)
 // K: round_up(Lk, 8) rows of D; V: round_up(Lk, 8) rows of round_up(Dv, 16); zero-padded.
-// Either may be left out (k or v null) where the AMX tiles take that operand in parts instead.
+// Either may be left out (k or v null) where the AMX tiles take that operand in parts instead;
+// with `copies` false (AMX: every product takes parts) neither is made, and no room for them.
 struct HeadCopy {
   std::int64_t Lk, D, Dv, dvp, head = -1;
   Buffer<float> K, V;
-  HeadCopy(std::int64_t Lk_, std::int64_t D_, std::int64_t Dv_)
-      : Lk(Lk_), D(D_), Dv(Dv_), dvp(round_up(Dv_, 16)), K(round_up(Lk_, kTr) * D_), V(round_up(Lk_, kTr) * dvp) {}
+  HeadCopy(std::int64_t Lk_, std::int64_t D_, std::int64_t Dv_, bool copies = true)
+      : Lk(Lk_), D(D_), Dv(Dv_), dvp(round_up(Dv_, 16)), K(copies ? round_up(Lk_, kTr) * D_ : 0),
+        V(copies ? round_up(Lk_, kTr) * dvp : 0) {}
   // false (nothing done) where head bn is the one already loaded
   bool load(std::int64_t bn, const float* k, std::int64_t ldk, const float* v, std::int64_t ldv) {
     if (bn == head) return false;
@@ -920,7 +924,7 @@ void fused_forward_impl(const AttentionForward<float>& a) {
   std::atomic<std::int64_t> next{0};
   run_team([&](const Team&) {
     Buffer<float> Qp(D * kTq), S(round_up(bk, 16) * kTq), O(dvp * kTq);
-    HeadCopy kv(Lk, D, Dv);
+    HeadCopy kv(Lk, D, Dv, !use_amx);
     std::unique_ptr<ScoreParts> amx(use_amx ? new ScoreParts(Lk, D) : nullptr);
     std::unique_ptr<TransposedProduct> values(use_amx ? new TransposedProduct(Lk, Dv, bk) : nullptr);
     if (amx) amx_begin();
@@ -1255,7 +1259,8 @@ std::int64_t key_chunk(std::int64_t Lk, std::int64_t D, std::int64_t Dv, std::in
 
 // One thread's state for fused_backward_head: the head's keys and values, its dK and dV
 // (round_up(Lk, 8) rows), and one query tile's packed operands and dQ (48 rows, row-major);
-// with AMX, the operands of the two score products (P and dS then take whole tiles of 16 keys).
+// with AMX, the operands of the tiles' products in parts (P and dS then take whole tiles of 16
+// keys) and no copy of the keys and values.
 struct FusedBackwardScratch {
   std::int64_t chunk;  // keys per pass over the query tiles, a multiple of bk
   HeadCopy kv;
@@ -1265,7 +1270,7 @@ struct FusedBackwardScratch {
   std::unique_ptr<ScoreParts> scores, grads;
   std::unique_ptr<TransposedProduct> keys_t;
   FusedBackwardScratch(std::int64_t Lk, std::int64_t D, std::int64_t Dv, std::int64_t bk, bool amx)
-      : chunk(key_chunk(Lk, D, Dv, bk, amx)), kv(Lk, D, Dv), dK(round_up(Lk, kTr) * D), dV(round_up(Lk, kTr) * Dv), Qp(D * kTq),
+      : chunk(key_chunk(Lk, D, Dv, bk, amx)), kv(Lk, D, Dv, !amx), dK(round_up(Lk, kTr) * D), dV(round_up(Lk, kTr) * Dv), Qp(D * kTq),
         Qr(kTq * D), dOp(Dv * kTq), dOr(kTq * Dv), P(round_up(bk, 16) * kTq),
         dS(round_up(bk, 16) * kTq), dQ(kTq * D),
         scores(amx ? new ScoreParts(Lk, D) : nullptr), grads(amx ? new ScoreParts(Lk, Dv) : nullptr),

@@ -73,8 +73,9 @@ void get_attention_tiles(int* block_q, int* block_k);
 void set_attention_key_chunk(int keys);
 int get_attention_key_chunk();
 
-// The float32 AVX-512 kernels compute their score products (S = Q Kᵀ, dP = dO Vᵀ) on AMX tiles
-// where the CPU has AMX-BF16 and the OS grants it: each float32 operand is split exactly into
+// The float32 AVX-512 kernels compute their products (S = Q Kᵀ and O = P V forward; S,
+// dP = dO Vᵀ and dQ = dS K backward) on AMX tiles where the CPU has AMX-BF16 and the OS
+// grants it: each float32 operand is split exactly into
 // three bfloat16 parts and the six largest of the nine part products are accumulated in float32,
 // which keeps float32 accuracy (each dropped term is at most 2^-24 of its product; amx_bf16x3.h).
 // Forward and backward must take the same path (backward recomputes forward's scores): the
