@@ -248,7 +248,7 @@ def key_chunk(keys):
 @pytest.mark.parametrize("lq,lk", [(150, 150), (97, 260), (260, 97)])
 def test_attention_fused_backward_in_key_chunks(chunk, lq, lk):
     # The fused backward takes a head's keys in passes (set_attention_key_chunk, rounded up to
-    # its key block; automatic: as many keys as keep their data in L2) over the query tiles that
+    # its key block; automatic: with AMX as many keys as keep their data in L2) over the tiles that
     # see them, and sums dq over the passes. Passes of one key block up to all the keys, causal
     # (tiles skip the passes after their queries), key masks, Lq shorter and longer than Lk.
     with key_chunk(chunk):
@@ -259,8 +259,7 @@ def test_attention_fused_backward_in_key_chunks(chunk, lq, lk):
 
 
 def test_attention_fused_backward_automatic_chunks():
-    # Lk = 1500 at D = 64 is more than one pass on either product path (about 600 keys a pass
-    # with AMX, 1000 without).
+    # Lk = 1500 at D = 64 is three passes of 512 keys with AMX (one pass on the FMA path).
     for causal in [False, True]:
         check_against_reference(Problem(1, 2, 120, 1500, 64, 64, np.float32, causal=causal,
                                         mask="key", seed=3))

@@ -1245,14 +1245,15 @@ inline void keys_rows(float* C, std::int64_t ldc, const float* A, const float* X
   }
 }
 
-// Keys per pass of fused_backward_head (a multiple of bk): as many as keep the pass's key-side
-// data within kKeyBytes (of a 2 MiB L2), in passes of equal size; or set_attention_key_chunk's.
+// Keys per pass of fused_backward_head (a multiple of bk): with AMX, as many as keep the pass's
+// key-side data within kKeyBytes (of a 2 MiB L2), in passes of equal size; on the FMA path all of
+// them (passes measured 1-3 % slower there); or set_attention_key_chunk's.
 std::int64_t key_chunk(std::int64_t Lk, std::int64_t D, std::int64_t Dv, std::int64_t bk, bool amx) {
   constexpr std::int64_t kKeyBytes = std::int64_t(1) << 20;
   if (const int set = get_attention_key_chunk(); set > 0) return round_up(set, bk);
-  // dK and dV in float32; K and V in float32, or (AMX) K, V and Kᵀ in three bfloat16 parts
-  const std::int64_t per_key =
-      4 * (D + Dv) + (amx ? 6 * (round_up(D, 32) + round_up(Dv, 32) + round_up(D, 16)) : 4 * (D + Dv));
+  if (!amx) return round_up(Lk, bk);
+  // dK and dV in float32; K, V and Kᵀ in three bfloat16 parts
+  const std::int64_t per_key = 4 * (D + Dv) + 6 * (round_up(D, 32) + round_up(Dv, 32) + round_up(D, 16));
   const std::int64_t passes = std::max<std::int64_t>(1, (Lk * per_key + kKeyBytes - 1) / kKeyBytes);
   return round_up((Lk + passes - 1) / passes, bk);
 }

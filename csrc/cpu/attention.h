@@ -69,7 +69,8 @@ void attention_dropout_mask(std::uint8_t* keep, std::uint64_t seed, std::int64_t
 void set_attention_tiles(int block_q, int block_k);
 void get_attention_tiles(int* block_q, int* block_k);
 // Keys per pass of the fused float32 backward over a head's query tiles (rounded up to its key
-// block); 0 = automatic (as many as keep the pass's key-side data in L2). For tuning/tests.
+// block); 0 = automatic (with AMX as many as keep the pass's key-side data in L2, else all).
+// For tuning/tests.
 void set_attention_key_chunk(int keys);
 int get_attention_key_chunk();
 
