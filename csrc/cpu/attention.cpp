@@ -465,10 +465,12 @@ __attribute__((always_inline)) inline void block_fma(__m512 (&acc)[R][NV],
 // multiple of 16: the kernels' outputs are written once and not read again by them, and ordinary
 // stores would first read every line from memory (the backward's dK, dV write-out took 7 % of it).
 // The bindings allocate o, dq, dk and dv 64-byte aligned for this (NumPy aligns to 16 bytes).
-// The caller fences (_mm_sfence) before its results are read.
-inline void write_row(float* __restrict dst, const float* __restrict src, std::int64_t n, float c) {
+// The caller fences (_mm_sfence) before its results are read. Without `stream`, ordinary stores:
+// for results the kernel reads again.
+inline void write_row(float* __restrict dst, const float* __restrict src, std::int64_t n, float c,
+                      bool stream = true) {
   const __m512 cv = _mm512_set1_ps(c);
-  if ((reinterpret_cast<std::uintptr_t>(dst) & 63) == 0 && n % 16 == 0) {
+  if (stream && (reinterpret_cast<std::uintptr_t>(dst) & 63) == 0 && n % 16 == 0) {
     for (std::int64_t d = 0; d < n; d += 16)
       _mm512_stream_ps(dst + d, _mm512_mul_ps(_mm512_loadu_ps(src + d), cv));
     return;
@@ -476,8 +478,7 @@ inline void write_row(float* __restrict dst, const float* __restrict src, std::i
   for (std::int64_t d = 0; d < n; ++d) dst[d] = c * src[d];
 }
 
-// dst[0, n) = c · column q of Cᵀ (src = Cᵀ + q, rows of 48), as write_row (without `stream`,
-// by ordinary stores: for results read again).
+// dst[0, n) = c · column q of Cᵀ (src = Cᵀ + q, rows of 48), as write_row.
 inline void write_column(float* __restrict dst, const float* __restrict src, std::int64_t n, float c,
                          bool stream = true) {
   const __m512i rows = _mm512_mullo_epi32(
@@ -1278,95 +1279,82 @@ struct FusedBackwardScratch {
         keys_t(amx ? new TransposedProduct(Lk, D, bk) : nullptr) {}
 };
 
-// kD: 64 where D = Dv = 64 (then every stride and length below is a constant), else 0.
+// The query tile [i0, i0 + 48) of head (b, n) against the keys [c0, c1) it sees: adds to the
+// head's dK and dV in w and to the tile's rows of a.dq (written where c0 = 0, streamed where
+// c1 = Lk). kD: 64 where D = Dv = 64 (then every stride and length below is a constant), else 0.
 template <bool kCausal, int kD>
-void fused_backward_head(const AttentionBackward<float>& a, std::int64_t bk, std::int64_t b,
-                         std::int64_t n, FusedBackwardScratch& w) {
+void fused_backward_tile(const AttentionBackward<float>& a, std::int64_t bk, std::int64_t b,
+                         std::int64_t n, std::int64_t i0, std::int64_t c0, std::int64_t c1,
+                         FusedBackwardScratch& w) {
   const AttentionOptions& o = a.opt;
   const std::int64_t N = o.N, D = kD ? kD : o.D, Dv = kD ? kD : o.Dv, Lq = o.Lq, Lk = o.Lk,
                      bn = b * N + n;
   const float c = static_cast<float>(o.scale * 1.4426950408889634), scale = static_cast<float>(o.scale);
   ScoreParts *amx_s = w.scores.get(), *amx_dp = w.grads.get();
   TransposedProduct* amx_dq = w.keys_t.get();
-  const float *k = a.k + (b * Lk * N + n) * D, *v = a.v + (b * Lk * N + n) * Dv;
-  // with AMX every product that reads k or v takes its parts instead
-  w.kv.load(bn, amx_s ? nullptr : k, N * D, amx_s ? nullptr : v, N * Dv);
-  const float* K = w.kv.K.get();
+  const float* K = w.kv.K.get();  // the copies, read on the FMA path only
   const float* V = w.kv.V.get();
-  if (amx_s) {
-    amx_s->load_keys(k, N * D, Lk, D);
-    amx_dp->load_keys(v, N * Dv, Lk, Dv);
-    amx_dq->load(k, N * D, Lk, D);
-  }
   float *dK = w.dK.get(), *dV = w.dV.get(), *Qp = w.Qp.get(), *Qr = w.Qr.get(),
         *dOp = w.dOp.get(), *dOr = w.dOr.get(), *P = w.P.get(), *dS = w.dS.get(),
         *dQ = w.dQ.get();
-  std::fill(dK, dK + round_up(Lk, kTr) * D, 0.0f);
-  std::fill(dV, dV + round_up(Lk, kTr) * Dv, 0.0f);
   const std::uint8_t* km = o.key_mask ? o.key_mask + b * Lk : nullptr;
-  // The keys in chunks, each a pass over the query tiles that see it: every query tile reads
-  // the key-side data of all the keys it sees (K, its parts, dK, dV), which must stay in L2
-  // from one tile to the next. dQ is summed in a.dq over the passes.
-  for (std::int64_t c0 = 0; c0 < Lk; c0 += w.chunk) {
-  const std::int64_t c1 = std::min(Lk, c0 + w.chunk);
-  for (std::int64_t i0 = 0; i0 < Lq; i0 += kTq) {
-    const std::int64_t mq = std::min<std::int64_t>(kTq, Lq - i0);
-    if (kCausal && i0 + mq <= c0) continue;  // the tile's queries see none of these keys
-    // The tile's operands, padded with zero queries: c·Qᵀ, Q, dOᵀ, dO; lse2 and drow by lane
-    // (+inf and 0 past Lq, so that padded queries have P = 0).
-    const float* Q = a.q + ((b * Lq + i0) * N + n) * D;
-    const float* dO = a.dout + ((b * Lq + i0) * N + n) * Dv;
-    // Q and dO rows for dK and dV, copied contiguous and zero-padded past mq: read in place, the
-    // tile's rows (N·D floats apart) fall into a quarter of the L1 sets (backward 3 % slower).
-    if (mq < kTq) {
-      std::fill(Qr + mq * D, Qr + kTq * D, 0.0f);
-      std::fill(dOr + mq * Dv, dOr + kTq * Dv, 0.0f);
+  const std::int64_t mq = std::min<std::int64_t>(kTq, Lq - i0);
+  // The tile's operands, padded with zero queries: c·Qᵀ, Q, dOᵀ, dO; lse2 and drow by lane
+  // (+inf and 0 past Lq, so that padded queries have P = 0).
+  const float* Q = a.q + ((b * Lq + i0) * N + n) * D;
+  const float* dO = a.dout + ((b * Lq + i0) * N + n) * Dv;
+  // Q and dO rows for dK and dV, copied contiguous and zero-padded past mq: read in place, the
+  // tile's rows (N·D floats apart) fall into a quarter of the L1 sets (backward 3 % slower).
+  if (mq < kTq) {
+    std::fill(Qr + mq * D, Qr + kTq * D, 0.0f);
+    std::fill(dOr + mq * Dv, dOr + kTq * Dv, 0.0f);
+  }
+  for (std::int64_t q = 0; q < mq; ++q) {
+    std::copy(Q + q * N * D, Q + q * N * D + D, Qr + q * D);
+    std::copy(dO + q * N * Dv, dO + q * N * Dv + Dv, dOr + q * Dv);
+  }
+  pack_transposed(Qp, Qr, D, kTq, D, c);
+  pack_transposed(dOp, dOr, Dv, kTq, Dv, scale);
+  if (amx_s) {
+    amx_s->load_queries(Qp, D);
+    amx_dp->load_queries(dOp, Dv);
+  }
+  if (i0 + 2 * kTq <= Lq) {  // the next tile's rows, from memory
+    for (std::int64_t q = kTq; q < 2 * kTq; ++q) {
+      for (std::int64_t d = 0; d < D; d += 16)
+        _mm_prefetch(reinterpret_cast<const char*>(Q + q * N * D + d), _MM_HINT_T1);
+      for (std::int64_t d = 0; d < Dv; d += 16)
+        _mm_prefetch(reinterpret_cast<const char*>(dO + q * N * Dv + d), _MM_HINT_T1);
     }
-    for (std::int64_t q = 0; q < mq; ++q) {
-      std::copy(Q + q * N * D, Q + q * N * D + D, Qr + q * D);
-      std::copy(dO + q * N * Dv, dO + q * N * Dv + Dv, dOr + q * Dv);
+  }
+  // lse2 and scale·Drow = scale·rowsum(dO ∘ o) by lane
+  alignas(64) float l2[kTq], dr[kTq];
+  for (std::int64_t q = 0; q < kTq; ++q) {
+    l2[q] = q < mq ? a.lse[bn * Lq + i0 + q] * 1.4426950408889634f
+                   : std::numeric_limits<float>::infinity();
+    dr[q] = 0.0f;
+    if (q < mq) {
+      const float* __restrict orow = a.o + ((b * Lq + i0 + q) * N + n) * Dv;
+      const float* __restrict grow = dOr + q * Dv;
+      __m512 acc = _mm512_setzero_ps();
+      for (std::int64_t d = 0; d < Dv; d += 16)
+        acc = _mm512_fmadd_ps(_mm512_loadu_ps(grow + d), _mm512_loadu_ps(orow + d), acc);
+      dr[q] = scale * _mm512_reduce_add_ps(acc);
     }
-    pack_transposed(Qp, Qr, D, kTq, D, c);
-    pack_transposed(dOp, dOr, Dv, kTq, Dv, scale);
-    if (amx_s) {
-      amx_s->load_queries(Qp, D);
-      amx_dp->load_queries(dOp, Dv);
-    }
-    if (i0 + 2 * kTq <= Lq) {  // the next tile's rows, from memory
-      for (std::int64_t q = kTq; q < 2 * kTq; ++q) {
-        for (std::int64_t d = 0; d < D; d += 16)
-          _mm_prefetch(reinterpret_cast<const char*>(Q + q * N * D + d), _MM_HINT_T1);
-        for (std::int64_t d = 0; d < Dv; d += 16)
-          _mm_prefetch(reinterpret_cast<const char*>(dO + q * N * Dv + d), _MM_HINT_T1);
-      }
-    }
-    // lse2 and scale·Drow = scale·rowsum(dO ∘ o) by lane
-    alignas(64) float l2[kTq], dr[kTq];
-    for (std::int64_t q = 0; q < kTq; ++q) {
-      l2[q] = q < mq ? a.lse[bn * Lq + i0 + q] * 1.4426950408889634f
-                     : std::numeric_limits<float>::infinity();
-      dr[q] = 0.0f;
-      if (q < mq) {
-        const float* __restrict orow = a.o + ((b * Lq + i0 + q) * N + n) * Dv;
-        const float* __restrict grow = dOr + q * Dv;
-        __m512 acc = _mm512_setzero_ps();
-        for (std::int64_t d = 0; d < Dv; d += 16)
-          acc = _mm512_fmadd_ps(_mm512_loadu_ps(grow + d), _mm512_loadu_ps(orow + d), acc);
-        dr[q] = scale * _mm512_reduce_add_ps(acc);
-      }
-    }
-    float* dq = a.dq + ((b * Lq + i0) * N + n) * D;
-    if (c0 == 0) std::fill(dQ, dQ + kTq * D, 0.0f);
-    else if (amx_dq) pack_transposed(dQ, dq, N * D, mq, D, 1.0f);  // the earlier passes' sum
-    else
-      for (std::int64_t q = 0; q < mq; ++q) std::copy(dq + q * N * D, dq + q * N * D + D, dQ + q * D);
-    // queries past mq in a last tile of 16·NV < 48 lanes: dS lanes the blocks never write, read
-    // by query_rows' last 6-row block; zero so that they stay finite
-    if (mq <= 32) std::fill(dS, dS + bk * kTq, 0.0f);
-    const std::int64_t kend = kCausal ? std::min(c1, i0 + mq) : c1;
-    // NV: vectors of queries in use (3; fewer for a last tile of at most 32 or 16 queries)
-    // kAmx: the score products come from the tiles, the blocks do their epilogues only
-    auto keys = [&](auto nv, auto amx) {
+  }
+  // dQ (dQᵀ with AMX): zero, or the earlier passes' sum
+  float* dq = a.dq + ((b * Lq + i0) * N + n) * D;
+  if (c0 == 0) std::fill(dQ, dQ + kTq * D, 0.0f);
+  else if (amx_dq) pack_transposed(dQ, dq, N * D, mq, D, 1.0f);
+  else
+    for (std::int64_t q = 0; q < mq; ++q) std::copy(dq + q * N * D, dq + q * N * D + D, dQ + q * D);
+  // queries past mq in a last tile of 16·NV < 48 lanes: dS lanes the blocks never write, read
+  // by query_rows' last 6-row block; zero so that they stay finite
+  if (mq <= 32) std::fill(dS, dS + bk * kTq, 0.0f);
+  const std::int64_t kend = kCausal ? std::min(c1, i0 + mq) : c1;
+  // NV: vectors of queries in use (3; fewer for a last tile of at most 32 or 16 queries)
+  // kAmx: the score products come from the tiles, the blocks do their epilogues only
+  auto keys = [&](auto nv, auto amx) {
     constexpr int NV = decltype(nv)::value;
     constexpr bool kAmx = decltype(amx)::value;
     for (std::int64_t j0 = c0; j0 < kend; j0 += bk) {
@@ -1383,13 +1371,12 @@ void fused_backward_head(const AttentionBackward<float>& a, std::int64_t bk, std
         float* Pj = P + (j - j0) * kTq;
         float* dSj = dS + (j - j0) * kTq;
         if (!kCausal || j + kTr - 1 <= i0)
-          probabilities_block<false, NV, 0, kD, kAmx>(Pj, dSj, K + j * D, D, V + j * Dv, Dv, Qp, D, dOp, Dv,
-                                            valid, j, i0, l2, dr);
+          probabilities_block<false, NV, 0, kD, kAmx>(Pj, dSj, K + j * D, D, V + j * Dv, Dv, Qp,
+                                                      D, dOp, Dv, valid, j, i0, l2, dr);
         else
           with_unseen_vectors<NV>(j, i0, [&](auto s0) {
-            probabilities_block<true, NV, decltype(s0)::value, kD, kAmx>(Pj, dSj, K + j * D, D, V + j * Dv,
-                                                               Dv, Qp, D, dOp, Dv, valid, j, i0,
-                                                               l2, dr);
+            probabilities_block<true, NV, decltype(s0)::value, kD, kAmx>(
+                Pj, dSj, K + j * D, D, V + j * Dv, Dv, Qp, D, dOp, Dv, valid, j, i0, l2, dr);
           });
       }
       // rows past kend have P = dS = 0: dK, dV have round_up(Lk, 8) rows to take them
@@ -1400,14 +1387,41 @@ void fused_backward_head(const AttentionBackward<float>& a, std::int64_t bk, std
       if (kAmx) amx_dq->product(dQ, dS, j0, nk);
       else query_rows<kD>(dQ, D, D, nullptr, dS, K + j0 * D, D, mq, nk, diag);
     }
-    };
-    with_tile_shape(mq, amx_s != nullptr, keys);
-    for (std::int64_t q = 0; q < mq; ++q) {  // streamed where the last pass writes
-      if (amx_dq) write_column(dq + q * N * D, dQ + q, D, 1.0f, c1 == Lk);
-      else if (c1 == Lk) write_row(dq + q * N * D, dQ + q * D, D, 1.0f);
-      else std::copy(dQ + q * D, dQ + q * D + D, dq + q * N * D);
-    }
+  };
+  with_tile_shape(mq, amx_s != nullptr, keys);
+  for (std::int64_t q = 0; q < mq; ++q) {  // streamed where the last pass writes
+    if (amx_dq) write_column(dq + q * N * D, dQ + q, D, 1.0f, c1 == Lk);
+    else write_row(dq + q * N * D, dQ + q * D, D, 1.0f, c1 == Lk);
   }
+}
+
+// Head (b, n): its keys and values into w (copies, or parts with AMX), then the query tiles over
+// the keys in passes of w.chunk: every query tile reads the key-side data of all the keys it sees
+// (k, v or their parts, dK, dV), which must stay in L2 from one tile to the next. dQ is summed in
+// a.dq over the passes; dK and dV are written out at the end.
+template <bool kCausal, int kD>
+void fused_backward_head(const AttentionBackward<float>& a, std::int64_t bk, std::int64_t b,
+                         std::int64_t n, FusedBackwardScratch& w) {
+  const AttentionOptions& o = a.opt;
+  const std::int64_t N = o.N, D = kD ? kD : o.D, Dv = kD ? kD : o.Dv, Lq = o.Lq, Lk = o.Lk;
+  const float *k = a.k + (b * Lk * N + n) * D, *v = a.v + (b * Lk * N + n) * Dv;
+  const bool amx = w.scores != nullptr;
+  // with AMX every product that reads k or v takes its parts instead
+  w.kv.load(b * N + n, amx ? nullptr : k, N * D, amx ? nullptr : v, N * Dv);
+  if (amx) {
+    w.scores->load_keys(k, N * D, Lk, D);
+    w.grads->load_keys(v, N * Dv, Lk, Dv);
+    w.keys_t->load(k, N * D, Lk, D);
+  }
+  float *dK = w.dK.get(), *dV = w.dV.get();
+  std::fill(dK, dK + round_up(Lk, kTr) * D, 0.0f);
+  std::fill(dV, dV + round_up(Lk, kTr) * Dv, 0.0f);
+  for (std::int64_t c0 = 0; c0 < Lk; c0 += w.chunk) {
+    const std::int64_t c1 = std::min(Lk, c0 + w.chunk);
+    for (std::int64_t i0 = 0; i0 < Lq; i0 += kTq)
+      // (causal: a tile whose queries all come before c0 sees none of these keys)
+      if (!kCausal || i0 + std::min<std::int64_t>(kTq, Lq - i0) > c0)
+        fused_backward_tile<kCausal, kD>(a, bk, b, n, i0, c0, c1, w);
   }
   for (std::int64_t j = 0; j < Lk; ++j) {
     write_row(a.dk + ((b * Lk + j) * N + n) * D, dK + j * D, D, 1.0f);
